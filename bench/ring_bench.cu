@@ -1,0 +1,256 @@
+// gsys-ring-bench: round-trip latency and throughput of the ring, per
+// granularity x ordering x executor, for a null call (nop: the protocol
+// alone) and getppid (the cheapest real system call), with the direct
+// system call measured in the same run as the yardstick.
+//
+// Output: one JSON object per line on stdout (and appended to --out).
+#include <getopt.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include <genesys.cuh>
+#include <genesys/runtime.h>
+
+namespace {
+
+using u64 = unsigned long long;
+
+template <class G, class O>
+__device__ long one_call(const gsys::ring& r, bool nop)
+{
+  return nop ? gsys::nop<G, O>(r) : gsys::getppid<G, O>(r);
+}
+
+// Latency: one group makes `iters` calls back to back; its first thread
+// records each round trip.
+template <class G, class O>
+__global__ void latency_kernel(gsys::ring r, bool nop, int iters, u64* samples, int* errors)
+{
+  const bool rec = threadIdx.x == 0 && blockIdx.x == 0;
+  for (int i = 0; i < iters; ++i) {
+    u64 t0 = gsys::detail::now_ns();
+    long ret = one_call<G, O>(r, nop);
+    u64 t1 = gsys::detail::now_ns();
+    if (ret < 0 && ret != gsys::not_waited) atomicAdd(errors, 1);
+    if (rec) samples[i] = t1 - t0;
+  }
+}
+
+// Throughput: every group of the grid calls `iters` times.
+template <class G, class O>
+__global__ void throughput_kernel(gsys::ring r, bool nop, int iters, int* errors)
+{
+  for (int i = 0; i < iters; ++i) {
+    long ret = one_call<G, O>(r, nop);
+    if (ret < 0 && ret != gsys::not_waited) atomicAdd(errors, 1);
+  }
+}
+
+struct config {
+  std::vector<gsys::executor_kind> executors;
+  int latency_iters = 2000;
+  int throughput_iters = 200;
+  int blocks = 0, threads = 0;  // throughput grid; 0: pick for the device
+  std::string out;
+  bool quick = false;
+};
+
+struct direct_numbers {
+  double p50_ns, p99_ns, calls_per_s;
+};
+
+double percentile(std::vector<u64> v, double p)
+{
+  if (v.empty()) return 0;
+  std::sort(v.begin(), v.end());
+  return (double)v[std::min(v.size() - 1, (size_t)(p / 100.0 * (double)v.size()))];
+}
+
+u64 host_ns()
+{
+  return (u64)std::chrono::duration_cast<std::chrono::nanoseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+direct_numbers measure_direct(int n)
+{
+  std::vector<u64> s(n);
+  for (int i = 0; i < n; ++i) {
+    u64 t0 = host_ns();
+    syscall(SYS_getppid);
+    s[i] = host_ns() - t0;
+  }
+  const int m = n * 20;
+  u64 t0 = host_ns();
+  for (int i = 0; i < m; ++i) syscall(SYS_getppid);
+  double secs = (double)(host_ns() - t0) / 1e9;
+  return {percentile(s, 50), percentile(s, 99), m / secs};
+}
+
+std::string device_label()
+{
+#if GSYS_CUDA
+  return gsys::device_name();
+#else
+  return "simulator (" + std::to_string(sysconf(_SC_NPROCESSORS_ONLN)) + " cores)";
+#endif
+}
+
+void emit(const config& c, const std::string& line)
+{
+  std::printf("%s\n", line.c_str());
+  std::fflush(stdout);
+  if (!c.out.empty()) std::ofstream(c.out, std::ios::app) << line << "\n";
+}
+
+template <class G>
+const char* gran_name()
+{
+  if constexpr (G::code == GSYS_GRAN_THREAD) return "thread";
+  else if constexpr (G::code == GSYS_GRAN_WARP) return "warp";
+  else if constexpr (G::code == GSYS_GRAN_BLOCK) return "block";
+  else return "grid";
+}
+
+template <class G, class O>
+void run_one(const config& c, gsys::runtime& rt, bool nop, const direct_numbers& d)
+{
+  auto* samples = static_cast<u64*>(rt.alloc(sizeof(u64) * c.latency_iters));
+  int* errors = static_cast<int*>(rt.alloc(sizeof(int)));
+  // Latency: one thread (thread granularity) or one whole group.
+  const int lat_threads = G::code == GSYS_GRAN_THREAD ? 1 : 32;
+  gsys::launch(latency_kernel<G, O>, dim3(1), dim3(lat_threads), rt.ring(), nop, c.latency_iters, samples, errors);
+  gsys::synchronize();
+  std::vector<u64> v(samples, samples + c.latency_iters);
+  v.erase(v.begin(), v.begin() + std::min<size_t>(v.size() / 10, 100));  // warm-up
+
+  // Throughput: a full grid.
+  const int blocks = c.blocks, threads = c.threads;
+  u64 t0 = host_ns();
+  gsys::launch(throughput_kernel<G, O>, dim3(blocks), dim3(threads), rt.ring(), nop, c.throughput_iters, errors);
+  gsys::synchronize();
+  double secs = (double)(host_ns() - t0) / 1e9;
+  long groups = G::code == GSYS_GRAN_THREAD ? (long)blocks * threads
+                : G::code == GSYS_GRAN_WARP ? (long)blocks * ((threads + 31) / 32)
+                : G::code == GSYS_GRAN_BLOCK ? blocks : 1;
+  long calls = groups * c.throughput_iters;
+
+  char line[768];
+  std::snprintf(line, sizeof line,
+                "{\"bench\":\"ring\",\"device\":\"%s\",\"granularity\":\"%s\",\"ordering\":\"%s\",\"executor\":\"%s\","
+                "\"op\":\"%s\",\"calls\":%ld,\"p50_ns\":%.0f,\"p99_ns\":%.0f,\"calls_per_s\":%.0f,"
+                "\"direct_ns\":%.0f,\"direct_p99_ns\":%.0f,\"direct_calls_per_s\":%.0f,\"grid\":\"%dx%d\",\"errors\":%d}",
+                device_label().c_str(), gran_name<G>(), O::is_strong ? "strong" : "relaxed",
+                gsys::to_string(rt.executor()), nop ? "nop" : "getppid", calls, percentile(v, 50), percentile(v, 99),
+                calls / secs, d.p50_ns, d.p99_ns, d.calls_per_s, blocks, threads, *errors);
+  emit(c, line);
+  rt.free(samples);
+  rt.free(errors);
+}
+
+template <class G>
+void run_granularity(const config& c, gsys::runtime& rt, const direct_numbers& d)
+{
+  for (bool nop : {true, false}) {
+    run_one<G, gsys::relaxed>(c, rt, nop, d);
+    if (G::code != GSYS_GRAN_THREAD) run_one<G, gsys::strong>(c, rt, nop, d);  // identical for a thread
+  }
+}
+
+void usage(const char* argv0)
+{
+  std::printf(
+      "usage: %s [options]\n"
+      "Measures genesys ring round trips (nop, getppid) per granularity, ordering and\n"
+      "executor, next to the direct getppid system call. Prints JSON lines.\n\n"
+      "  --executor E   sync, uring, kmod or all (default: all available)\n"
+      "  --iters N      latency samples per case (default 2000)\n"
+      "  --tput-iters N calls per group in the throughput runs (default 200)\n"
+      "  --grid BxT     throughput grid (default: 1x64 simulator, 264x256 GPU)\n"
+      "  --out FILE     also append the JSON lines to FILE\n"
+      "  --quick        fewer iterations (for tests)\n"
+      "  --help         this text\n",
+      argv0);
+}
+
+}  // namespace
+
+int main(int argc, char** argv)
+{
+  config c;
+  static option opts[] = {{"executor", required_argument, nullptr, 'e'}, {"iters", required_argument, nullptr, 'i'},
+                          {"tput-iters", required_argument, nullptr, 't'}, {"grid", required_argument, nullptr, 'g'},
+                          {"out", required_argument, nullptr, 'o'},      {"quick", no_argument, nullptr, 'q'},
+                          {"help", no_argument, nullptr, 'h'},           {nullptr, 0, nullptr, 0}};
+  std::string exec = "all";
+  for (int ch; (ch = getopt_long(argc, argv, "e:i:t:g:o:qh", opts, nullptr)) != -1;) {
+    switch (ch) {
+      case 'e': exec = optarg; break;
+      case 'i': c.latency_iters = std::atoi(optarg); break;
+      case 't': c.throughput_iters = std::atoi(optarg); break;
+      case 'g':
+        if (std::sscanf(optarg, "%dx%d", &c.blocks, &c.threads) != 2 || c.blocks <= 0 || c.threads <= 0) {
+          std::fprintf(stderr, "gsys-ring-bench: --grid wants BxT, e.g. 2x64\n");
+          return 2;
+        }
+        break;
+      case 'o': c.out = optarg; break;
+      case 'q': c.quick = true; break;
+      case 'h': usage(argv[0]); return 0;
+      default: usage(argv[0]); return 2;
+    }
+  }
+  if (c.quick) {
+    c.latency_iters = 200;
+    c.throughput_iters = 20;
+  }
+  if (c.latency_iters < 10 || c.throughput_iters < 1) {
+    std::fprintf(stderr, "gsys-ring-bench: --iters must be >= 10 and --tput-iters >= 1\n");
+    return 2;
+  }
+  if (!c.blocks) {
+    c.blocks = GSYS_CUDA ? 264 : 1;
+    c.threads = GSYS_CUDA ? 256 : 64;
+  }
+  if (exec == "all") {
+    c.executors = {gsys::executor_kind::sync, gsys::executor_kind::uring};
+    if (gsys::kmod_available()) c.executors.push_back(gsys::executor_kind::kmod);
+  } else if (auto k = gsys::parse_executor(exec); k && *k != gsys::executor_kind::automatic) {
+    c.executors = {*k};
+  } else {
+    std::fprintf(stderr, "gsys-ring-bench: unknown executor '%s' (sync, uring, kmod, all)\n", exec.c_str());
+    return 2;
+  }
+  if (!gsys::device_present()) {
+    std::fprintf(stderr, "gsys-ring-bench: no CUDA device\n");
+    return 1;
+  }
+
+  const direct_numbers d = measure_direct(c.latency_iters * 5);
+  for (auto k : c.executors) {
+    gsys::runtime_options o;
+    o.executor = k;
+    o.slots = 4096;
+    try {
+      gsys::runtime rt(o);
+      std::fprintf(stderr, "gsys-ring-bench: executor %s on %s\n", gsys::to_string(k), device_label().c_str());
+      run_granularity<gsys::thread>(c, rt, d);
+      run_granularity<gsys::warp>(c, rt, d);
+      run_granularity<gsys::block>(c, rt, d);
+      run_granularity<gsys::grid>(c, rt, d);
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "gsys-ring-bench: executor %s: %s\n", gsys::to_string(k), e.what());
+      return 1;
+    }
+  }
+  return 0;
+}

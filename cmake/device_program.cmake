@@ -1,0 +1,35 @@
+# gsys_device_program(<name> SOURCES <.cu files and others> [LIBS <libs>])
+#
+# A program whose kernels use device/genesys.cuh is built twice from the same
+# sources: <name> with g++ against the SIMT simulator (always), and
+# <name>-cuda with nvcc for the GPU (whenever nvcc is found).
+function(gsys_device_program name)
+  cmake_parse_arguments(P "" "" "SOURCES;LIBS" ${ARGN})
+  add_executable(${name} ${P_SOURCES})
+  foreach(s IN LISTS P_SOURCES)
+    if(s MATCHES "\\.cu$")
+      set_source_files_properties(${s} TARGET_DIRECTORY ${name} PROPERTIES LANGUAGE CXX)
+    endif()
+  endforeach()
+  target_link_libraries(${name} PRIVATE genesys genesys_sim ${P_LIBS})
+
+  if(GSYS_HAVE_CUDA)
+    set(cuda_srcs)
+    foreach(s IN LISTS P_SOURCES)
+      get_filename_component(abs ${s} ABSOLUTE)
+      if(s MATCHES "\\.cu$")
+        # A copy, so the same file can carry LANGUAGE CUDA for this target.
+        set(copy ${CMAKE_CURRENT_BINARY_DIR}/cuda/${name}/${s})
+        configure_file(${abs} ${copy} COPYONLY)
+        set_source_files_properties(${copy} PROPERTIES LANGUAGE CUDA)
+        list(APPEND cuda_srcs ${copy})
+      else()
+        list(APPEND cuda_srcs ${abs})
+      endif()
+    endforeach()
+    add_executable(${name}-cuda ${cuda_srcs})
+    target_include_directories(${name}-cuda PRIVATE ${CMAKE_CURRENT_SOURCE_DIR})
+    target_link_libraries(${name}-cuda PRIVATE genesys_cuda ${P_LIBS})
+    target_compile_options(${name}-cuda PRIVATE $<$<COMPILE_LANGUAGE:CUDA>:--expt-relaxed-constexpr -Xcompiler=-Wno-unused-parameter>)
+  endif()
+endfunction()

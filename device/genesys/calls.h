@@ -1,0 +1,203 @@
+// Typed wrappers: the GENESYS 13 (read, write, pread, pwrite, lseek, open,
+// close, mmap, munmap, madvise, recvfrom, sendto, getrusage) plus openat,
+// fstat, fsync, getpid, getppid and nop, and gsys::syscall for anything else
+// the host policy allows. Each returns the kernel's result: >= 0, or -errno.
+//
+//   long n = gsys::pread<gsys::block, gsys::relaxed>(ring, fd, buf, len, off);
+//
+// Buffers must be host-accessible (pinned/mapped or managed memory; in the
+// simulator any memory). Non-blocking forms: gsys::post (fire-and-forget,
+// the executor frees the slot) and gsys::submit<gsys::thread> (a future).
+#pragma once
+
+#include <fcntl.h>
+#include <sys/types.h>
+
+#include "group.h"
+
+struct stat;
+struct rusage;
+struct sockaddr;
+
+namespace gsys {
+namespace detail {
+
+// The op table's ordering direction for an opcode; an opcode outside the
+// table is treated as control (relaxed adds no barrier).
+GSYS_DEVICE constexpr u32 op_dir(u32 nr)
+{
+#define GSYS_DIR_CASE(name, num, dir, a0, a1, a2, a3, a4, a5) \
+  if (nr == (u32)(num)) return dir;
+  GSYS_OP_TABLE(GSYS_DIR_CASE)
+#undef GSYS_DIR_CASE
+  return GSYS_DIR_CTL;
+}
+
+template <class... A>
+GSYS_DEVICE request make_request(u32 nr, u16 flags, A... a)
+{
+  static_assert(sizeof...(A) <= GSYS_SLOT_ARGS, "at most six arguments");
+  request q;
+  q.nr = (u16)nr;
+  q.flags = flags;
+  u64 v[] = {(u64)a..., 0};
+  for (unsigned i = 0; i < sizeof...(A); ++i) q.arg[i] = v[i];
+  return q;
+}
+
+template <class G, class O, class... A>
+GSYS_DEVICE long do_call(const ring& r, u32 nr, A... a)
+{
+  return invoke<G, O>(r, make_request(nr, 0, a...), op_dir(nr));
+}
+
+template <class T>
+GSYS_DEVICE u64 ptr(T* p) { return (u64)(uintptr_t)p; }
+
+}  // namespace detail
+
+// Any opcode: a host system call number or a GSYS_NR_* private op.
+template <class G = thread, class O = relaxed, class... A>
+GSYS_DEVICE long syscall(const ring& r, long nr, A... args)
+{
+  return detail::do_call<G, O>(r, (u32)nr, (long)args...);
+}
+
+template <class G = thread, class O = relaxed>
+GSYS_DEVICE long read(const ring& r, int fd, void* buf, size_t n)
+{ return detail::do_call<G, O>(r, __NR_read, fd, detail::ptr(buf), n); }
+
+template <class G = thread, class O = relaxed>
+GSYS_DEVICE long write(const ring& r, int fd, const void* buf, size_t n)
+{ return detail::do_call<G, O>(r, __NR_write, fd, detail::ptr(buf), n); }
+
+template <class G = thread, class O = relaxed>
+GSYS_DEVICE long pread(const ring& r, int fd, void* buf, size_t n, off_t off)
+{ return detail::do_call<G, O>(r, __NR_pread64, fd, detail::ptr(buf), n, off); }
+
+template <class G = thread, class O = relaxed>
+GSYS_DEVICE long pwrite(const ring& r, int fd, const void* buf, size_t n, off_t off)
+{ return detail::do_call<G, O>(r, __NR_pwrite64, fd, detail::ptr(buf), n, off); }
+
+template <class G = thread, class O = relaxed>
+GSYS_DEVICE long lseek(const ring& r, int fd, off_t off, int whence)
+{ return detail::do_call<G, O>(r, __NR_lseek, fd, off, whence); }
+
+template <class G = thread, class O = relaxed>
+GSYS_DEVICE long openat(const ring& r, int dirfd, const char* path, int flags, int mode = 0)
+{ return detail::do_call<G, O>(r, __NR_openat, dirfd, detail::ptr(path), flags, mode); }
+
+// open(2) is openat(AT_FDCWD, ...), as on architectures without __NR_open.
+template <class G = thread, class O = relaxed>
+GSYS_DEVICE long open(const ring& r, const char* path, int flags, int mode = 0)
+{ return openat<G, O>(r, AT_FDCWD, path, flags, mode); }
+
+template <class G = thread, class O = relaxed>
+GSYS_DEVICE long close(const ring& r, int fd)
+{ return detail::do_call<G, O>(r, __NR_close, fd); }
+
+// Returns the mapping's address, or -errno. MAP_FIXED is refused by policy.
+template <class G = thread, class O = relaxed>
+GSYS_DEVICE long mmap(const ring& r, void* addr, size_t len, int prot, int flags, int fd, off_t off)
+{ return detail::do_call<G, O>(r, __NR_mmap, detail::ptr(addr), len, prot, flags, fd, off); }
+
+template <class G = thread, class O = relaxed>
+GSYS_DEVICE long munmap(const ring& r, void* addr, size_t len)
+{ return detail::do_call<G, O>(r, __NR_munmap, detail::ptr(addr), len); }
+
+template <class G = thread, class O = relaxed>
+GSYS_DEVICE long madvise(const ring& r, void* addr, size_t len, int advice)
+{ return detail::do_call<G, O>(r, __NR_madvise, detail::ptr(addr), len, advice); }
+
+template <class G = thread, class O = relaxed>
+GSYS_DEVICE long recvfrom(const ring& r, int fd, void* buf, size_t n, int flags,
+                          sockaddr* src = nullptr, unsigned* addrlen = nullptr)
+{ return detail::do_call<G, O>(r, __NR_recvfrom, fd, detail::ptr(buf), n, flags, detail::ptr(src), detail::ptr(addrlen)); }
+
+template <class G = thread, class O = relaxed>
+GSYS_DEVICE long sendto(const ring& r, int fd, const void* buf, size_t n, int flags,
+                        const sockaddr* dst = nullptr, unsigned addrlen = 0)
+{ return detail::do_call<G, O>(r, __NR_sendto, fd, detail::ptr(buf), n, flags, detail::ptr(dst), addrlen); }
+
+template <class G = thread, class O = relaxed>
+GSYS_DEVICE long getrusage(const ring& r, int who, struct rusage* usage)
+{ return detail::do_call<G, O>(r, __NR_getrusage, who, detail::ptr(usage)); }
+
+template <class G = thread, class O = relaxed>
+GSYS_DEVICE long fstat(const ring& r, int fd, struct stat* st)
+{ return detail::do_call<G, O>(r, __NR_fstat, fd, detail::ptr(st)); }
+
+template <class G = thread, class O = relaxed>
+GSYS_DEVICE long fsync(const ring& r, int fd)
+{ return detail::do_call<G, O>(r, __NR_fsync, fd); }
+
+template <class G = thread, class O = relaxed>
+GSYS_DEVICE long getpid(const ring& r) { return detail::do_call<G, O>(r, __NR_getpid); }
+
+template <class G = thread, class O = relaxed>
+GSYS_DEVICE long getppid(const ring& r) { return detail::do_call<G, O>(r, __NR_getppid); }
+
+// A round trip through the ring that runs no system call: the protocol's cost.
+template <class G = thread, class O = relaxed>
+GSYS_DEVICE long nop(const ring& r) { return detail::do_call<G, O>(r, GSYS_NR_NOP); }
+
+// Fire-and-forget: queued with the non-blocking flag; the executor frees the
+// slot after running it and the result is dropped (counted in stats). Returns
+// 0 once queued. Buffers must stay valid until the call has run.
+template <class G = thread, class O = relaxed, class... A>
+GSYS_DEVICE long post(const ring& r, long nr, A... args)
+{
+  return detail::invoke<G, O>(r, detail::make_request((u32)nr, GSYS_SLOT_F_NONBLOCK, (long)args...),
+                              detail::op_dir((u32)nr));
+}
+
+// A call in flight, owned by one thread. wait() returns its result (or
+// -ETIMEDOUT after the ring's timeout) and frees the slot; call it once.
+class future {
+ public:
+  GSYS_DEVICE future() = default;
+  GSYS_DEVICE future(const ring& r, u32 idx, long early) : r_(r), idx_(idx), early_(early) {}
+  GSYS_DEVICE bool valid() const { return idx_ != detail::kNoSlot; }
+  // True once the result is there (wait() will not block).
+  GSYS_DEVICE bool ready() const
+  {
+    return !valid() || detail::load_acquire(&r_.slots[idx_].state) == GSYS_SLOT_DONE;
+  }
+  GSYS_DEVICE long wait()
+  {
+    if (!valid()) return early_;
+    long ret = detail::wait_slot(r_, idx_);
+    if (idx_ != detail::kNoSlot) detail::release_slots(r_, 1u << detail::lane_id(), idx_);
+    idx_ = detail::kNoSlot;
+    early_ = ret;
+    return ret;
+  }
+
+ private:
+  ring r_;
+  u32 idx_ = detail::kNoSlot;
+  long early_ = -EINVAL;
+};
+
+// Starts a call and returns at once; the warp's submissions are aggregated.
+// A future holds its slot until wait(): keep the futures outstanding at once
+// below the ring's slot count, or later submits wait (and time out).
+template <class G = thread, class... A>
+GSYS_DEVICE future submit(const ring& r, long nr, A... args)
+{
+  static_assert(G::code == GSYS_GRAN_THREAD, "submit() returns a per-thread future: use gsys::thread");
+  const u32 mask = __activemask();
+  const detail::request q = detail::with_granularity(detail::make_request((u32)nr, 0, (long)args...), G::code);
+  u32 mine = detail::kNoSlot, pending = mask;
+  while (pending) {
+    bool timed_out;
+    u32 idx = detail::claim_round(r, mask, pending, timed_out);
+    if (timed_out) break;
+    pending &= ~__ballot_sync(mask, idx != detail::kNoSlot);
+    if (idx != detail::kNoSlot) detail::publish(r, idx, q);
+    if (detail::submit(r, mask, idx) && idx != detail::kNoSlot) mine = idx;
+  }
+  return mine == detail::kNoSlot ? future(r, mine, -ETIMEDOUT) : future(r, mine, 0);
+}
+
+}  // namespace gsys

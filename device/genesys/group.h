@@ -1,0 +1,196 @@
+// Who calls and how the call is ordered against the rest of its group: the
+// GENESYS invocation model on top of the ring client.
+//
+//   granularity  who makes the call                 result reaches
+//   thread       every calling thread, own slot     that thread
+//                (warp-aggregated claim/submission)
+//   warp         lowest active lane                 the active lanes (shuffle)
+//   block        thread 0; all threads must call    the block (shared memory)
+//   grid         one elected block leader; all       every thread of the grid
+//                threads of all (co-resident) blocks must call
+//
+// Ordering, per GENESYS: `strong` puts a group barrier before and after the
+// call. `relaxed` keeps only the barrier the data needs, from the op table's
+// direction: a call that fills memory (read, pread, recvfrom) has its barrier
+// after, so the group waits for the data; a call that sends memory out
+// (write, pwrite, sendto) has its barrier before, so the group's data is
+// complete when it leaves, and the rest of the group does not wait for the
+// result: they get gsys::not_waited. For a single thread both orderings are
+// the same (its own program order).
+#pragma once
+
+#include "ring_client.h"
+
+namespace gsys {
+
+struct thread { static constexpr u32 code = GSYS_GRAN_THREAD; };
+struct warp { static constexpr u32 code = GSYS_GRAN_WARP; };
+struct block { static constexpr u32 code = GSYS_GRAN_BLOCK; };
+struct grid { static constexpr u32 code = GSYS_GRAN_GRID; };
+// GENESYS's names.
+using work_item = thread;
+using wavefront = warp;
+using workgroup = block;
+using kernel = grid;
+
+struct relaxed { static constexpr bool is_strong = false; };
+struct strong { static constexpr bool is_strong = true; };
+
+// What the non-calling members of a group get back from a relaxed call that
+// sends data out: they did not wait for its completion.
+constexpr long not_waited = -EINPROGRESS;
+
+namespace detail {
+
+struct call_plan {
+  bool barrier_before;
+  bool others_wait;  // false: relaxed send, the rest of the group moves on
+};
+
+template <class O>
+GSYS_DEVICE call_plan plan(u32 dir, bool nonblock)
+{
+  const bool out = dir == GSYS_DIR_OUT;
+  call_plan p;
+  p.barrier_before = O::is_strong || out;
+  p.others_wait = !nonblock && (O::is_strong || !out);
+  return p;
+}
+
+GSYS_DEVICE request with_granularity(request q, u32 code)
+{
+  q.flags = (u16)((q.flags & ~GSYS_SLOT_F_GRAN_MASK) | (code << GSYS_SLOT_F_GRAN_SHIFT));
+  return q;
+}
+
+template <class O>
+GSYS_DEVICE long warp_call(const ring& r, const request& q, call_plan p)
+{
+  const u32 mask = __activemask();
+  const u32 leader = __ffs(mask) - 1;
+  const bool me = lane_id() == leader;
+  if (p.barrier_before) __syncwarp(mask);
+  long ret = 0;
+  if (me) {
+    fence_system();  // the group's writes are visible before the request is
+    ret = call_one(r, q);
+  }
+  if (!p.others_wait) return me ? ret : (q.flags & GSYS_SLOT_F_NONBLOCK ? 0 : not_waited);
+  // The shuffle is the barrier after: every lane waits for the leader's result.
+  return (long)__shfl_sync(mask, (long long)ret, leader);
+}
+
+template <class O>
+GSYS_DEVICE long block_call(const ring& r, const request& q, call_plan p)
+{
+  __shared__ long long result;
+  const bool me = thread_rank_in_block() == 0;
+  if (p.barrier_before) __syncthreads();
+  long ret = 0;
+  if (me) {
+    fence_system();
+    ret = call_one(r, q);
+  }
+  if (!p.others_wait) return me ? ret : (q.flags & GSYS_SLOT_F_NONBLOCK ? 0 : not_waited);
+  if (me) result = ret;
+  __syncthreads();
+  ret = (long)result;
+  __syncthreads();  // nobody overwrites `result` before everyone has read it
+  return ret;
+}
+
+// A grid-wide barrier among block leaders, in ring memory. Returns the
+// barrier's index, or -1 after the ring's timeout (a block never arrived).
+GSYS_DEVICE long long grid_barrier(const ring& r, bool& last)
+{
+  gsys_ring_header* h = r.hdr;
+  const u64 nb = grid_blocks();
+  const u64 gen = load_acquire(&h->grid_gen);  // cannot advance without us
+  const u64 t = fetch_add_acq_rel(&h->grid_arrive, (u64)1);
+  last = t + 1 == nb;
+  if (last) {
+    store_relaxed(&h->grid_arrive, (u64)0);
+    store_relaxed(&h->grid_ticket, (u64)0);  // next election round starts at 0
+    store_release(&h->grid_gen, gen + 1);    // releases the waiters and the resets
+    return (long long)gen;
+  }
+  u64 deadline = 0;
+  backoff wait(r);
+  while (load_acquire(&h->grid_gen) == gen) {
+    u64 now = now_ns();
+    if (deadline == 0) deadline = now + r.timeout_ns;
+    if (now >= deadline) return -1;
+    wait.pause();
+  }
+  return (long long)gen;
+}
+
+// Run by each block's leader. The caller is elected among block leaders: the
+// last to arrive at the barrier before (strong, send) or the first to take a
+// ticket (relaxed receive/control, no barrier before).
+GSYS_DEVICE long grid_leader_call(const ring& r, const request& q, call_plan p)
+{
+  gsys_ring_header* h = r.hdr;
+  bool elected = false;
+  if (p.barrier_before) {
+    if (grid_barrier(r, elected) < 0) return -ETIMEDOUT;
+  } else {
+    elected = fetch_add_acq_rel(&h->grid_ticket, (u64)1) == 0;
+  }
+  long ret = 0;
+  if (elected) {
+    fence_system();
+    ret = call_one(r, q);
+  }
+  if (!p.others_wait) return elected ? ret : (q.flags & GSYS_SLOT_F_NONBLOCK ? 0 : not_waited);
+
+  // The elected leader publishes the result stamped with the index of the
+  // barrier after; a leader released by that barrier waits for the stamp, so
+  // a fast block starting the next round cannot be read by mistake.
+  bool last = false;
+  const u64 gen = load_acquire(&h->grid_gen);  // index of the barrier after
+  if (elected) {
+    h->grid_ret[gen & 1] = ret;
+    store_release(&h->grid_stamp[gen & 1], gen + 1);
+  }
+  if (grid_barrier(r, last) < 0) return -ETIMEDOUT;
+  backoff wait(r);
+  while (load_acquire(&h->grid_stamp[gen & 1]) != gen + 1) wait.pause();
+  return (long)h->grid_ret[gen & 1];
+}
+
+template <class O>
+GSYS_DEVICE long grid_call(const ring& r, const request& q, call_plan p)
+{
+  __shared__ long long result;
+  const bool me = thread_rank_in_block() == 0;
+  __syncthreads();  // the block is represented by its leader from here on
+  long ret = 0;
+  if (me) ret = grid_leader_call(r, q, p);
+  if (!p.others_wait) return me ? ret : (q.flags & GSYS_SLOT_F_NONBLOCK ? 0 : not_waited);
+  if (me) result = ret;
+  __syncthreads();
+  ret = (long)result;
+  __syncthreads();
+  return ret;
+}
+
+// The single entry point: granularity G, ordering O, direction from the op table.
+template <class G, class O>
+GSYS_DEVICE long invoke(const ring& r, request q, u32 dir)
+{
+  q = with_granularity(q, G::code);
+  const call_plan p = plan<O>(dir, q.flags & GSYS_SLOT_F_NONBLOCK);
+  if constexpr (G::code == GSYS_GRAN_THREAD) {
+    return call_lanes(r, __activemask(), q);
+  } else if constexpr (G::code == GSYS_GRAN_WARP) {
+    return warp_call<O>(r, q, p);
+  } else if constexpr (G::code == GSYS_GRAN_BLOCK) {
+    return block_call<O>(r, q, p);
+  } else {
+    return grid_call<O>(r, q, p);
+  }
+}
+
+}  // namespace detail
+}  // namespace gsys

@@ -1,0 +1,94 @@
+// The few target-dependent helpers the device library needs: lane and warp
+// ids, a clock, a sleep, a system fence and the doorbell. Everything else is
+// spelled as in CUDA (the simulator provides those built-ins).
+#pragma once
+
+#include "atomic.h"
+#include "ring_handle.h"
+
+#if !GSYS_CUDA
+#include <climits>
+#include <ctime>
+#include <linux/futex.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#endif
+
+namespace gsys::detail {
+
+constexpr u32 kFullMask = 0xffffffffu;
+
+GSYS_DEVICE u32 thread_rank_in_block()
+{
+  return threadIdx.x + threadIdx.y * blockDim.x + threadIdx.z * blockDim.x * blockDim.y;
+}
+
+GSYS_DEVICE u32 block_size() { return blockDim.x * blockDim.y * blockDim.z; }
+
+GSYS_DEVICE u32 block_rank_in_grid()
+{
+  return blockIdx.x + blockIdx.y * gridDim.x + blockIdx.z * gridDim.x * gridDim.y;
+}
+
+GSYS_DEVICE u32 grid_blocks() { return gridDim.x * gridDim.y * gridDim.z; }
+
+GSYS_DEVICE u32 lane_id() { return thread_rank_in_block() & 31u; }
+
+// Lanes below this one, as a mask (PTX %lanemask_lt).
+GSYS_DEVICE u32 lanemask_lt() { return (1u << lane_id()) - 1u; }
+
+GSYS_DEVICE u32 global_warp_id()
+{
+  return block_rank_in_grid() * ((block_size() + 31u) / 32u) + thread_rank_in_block() / 32u;
+}
+
+// The n-th (0-based) set bit of x; x must have more than n bits set.
+GSYS_DEVICE u32 nth_set_bit(u32 x, u32 n)
+{
+  for (u32 i = 0; i < n; ++i) x &= x - 1;
+  return __ffs(x) - 1;
+}
+
+// The lowest `want` set bits of x (all of them if x has fewer).
+GSYS_DEVICE u32 lowest_bits(u32 x, u32 want)
+{
+  u32 out = 0;
+  for (u32 i = 0; i < want && x; ++i) {
+    u32 b = x & (~x + 1u);
+    out |= b;
+    x ^= b;
+  }
+  return out;
+}
+
+// Monotonic nanoseconds: %globaltimer on the GPU, CLOCK_MONOTONIC on the host.
+GSYS_DEVICE u64 now_ns()
+{
+#if GSYS_CUDA
+  u64 t;
+  asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(t));
+  return t;
+#else
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return u64(ts.tv_sec) * 1000000000ull + u64(ts.tv_nsec);
+#endif
+}
+
+GSYS_DEVICE void sleep_ns(u32 ns) { __nanosleep(ns); }
+
+GSYS_DEVICE void fence_system() { __threadfence_system(); }
+
+// Tells idle executors there is work. A GPU cannot interrupt the host, so on
+// the GPU this is a counter executors poll; the simulator runs on the host
+// and can also wake a sleeping executor through the futex on the same word.
+GSYS_DEVICE void ring_doorbell(const ring& r)
+{
+  fetch_add_relaxed(&r.hdr->doorbell, 1u);
+#if !GSYS_CUDA
+  if (load_acquire(&r.hdr->sleepers) != 0)
+    ::syscall(SYS_futex, &r.hdr->doorbell, FUTEX_WAKE, INT_MAX, nullptr, nullptr, 0);
+#endif
+}
+
+}  // namespace gsys::detail

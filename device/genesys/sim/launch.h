@@ -1,0 +1,80 @@
+// Host side of the simulator: launching grids and waiting for them.
+//
+//   gsys::sim::launch(kernel, grid, block, args...);            like kernel<<<grid, block>>>(args...)
+//   gsys::sim::launch(kernel, grid, block, gsys::sim::dynamic_shared_bytes{n}, args...);
+//   gsys::sim::synchronize();                                    like cudaDeviceSynchronize()
+//
+// A launch is asynchronous: every block of the grid starts on its own OS
+// thread at once (so persistent kernels whose blocks wait for each other
+// work) and launch() returns. The arguments are copied into the launch.
+// launch() throws std::runtime_error for a configuration CUDA or the
+// simulator rejects (see docs/simulator.md for the limits).
+#pragma once
+
+#include <concepts>
+#include <cstddef>
+#include <functional>
+#include <string>
+#include <tuple>
+#include <type_traits>
+#include <utility>
+
+#include "builtins.h"
+
+namespace gsys::sim {
+
+// Dynamic shared memory for a launch, in bytes (CUDA's third <<<>>> argument).
+struct dynamic_shared_bytes {
+  std::size_t bytes;
+};
+
+namespace detail {
+
+struct grid_launch {
+  dim3 grid;
+  dim3 block;
+  std::size_t shared_bytes;
+  std::function<void()> body;  // runs the kernel with the launch's copy of the arguments
+};
+
+// Validates and starts a grid; throws std::runtime_error when it is invalid.
+void start_grid(grid_launch launch);
+
+// The running block's dynamic shared memory (set by the block's scheduler).
+inline thread_local void* dynamic_shared_base = nullptr;
+
+}  // namespace detail
+
+template <class... P, class... A>
+  requires(sizeof...(P) == sizeof...(A))
+void launch(void (*kernel)(P...), dim3 grid, dim3 block, dynamic_shared_bytes shared, A&&... args)
+{
+  detail::start_grid({grid, block, shared.bytes,
+                      [kernel, params = std::tuple<std::decay_t<P>...>(std::forward<A>(args)...)] {
+                        std::apply(kernel, params);
+                      }});
+}
+
+template <class... P, class... A>
+  requires(sizeof...(P) == sizeof...(A))
+void launch(void (*kernel)(P...), dim3 grid, dim3 block, A&&... args)
+{
+  launch(kernel, grid, block, dynamic_shared_bytes{0}, std::forward<A>(args)...);
+}
+
+// Waits until every grid launched so far (from any host thread) has finished.
+void synchronize();
+
+// "SIMT simulator (N host cores)".
+std::string device_name();
+
+// The block's dynamic shared memory, as CUDA's `extern __shared__ T buf[]`
+// would give it: dynamic_shared_bytes of the launch, 16-byte aligned,
+// shared by the threads of one block.
+template <class T>
+inline T* dynamic_shared()
+{
+  return static_cast<T*>(detail::dynamic_shared_base);
+}
+
+}  // namespace gsys::sim

@@ -1,0 +1,391 @@
+// The block scheduler: fibers for the simulated threads, round-robin in
+// thread order, block barriers, sleeping, yielding, thread exit and deadlock
+// reports. Warp collectives and __activemask are in warp.cpp.
+//
+// Determinism: a thread runs until it parks; the scheduler then resumes the
+// next runnable thread after it in thread order, wrapping around. Nothing
+// depends on time except __nanosleep deadlines.
+#include "genesys/sim/block.h"
+
+#include <cxxabi.h>
+#include <sched.h>
+#include <time.h>
+
+#include <cstdarg>
+#include <cstdio>
+#include <cstdlib>
+#include <exception>
+#include <limits>
+#include <typeinfo>
+
+#if defined(__SANITIZE_ADDRESS__)
+#define GSYS_SIM_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define GSYS_SIM_ASAN 1
+#endif
+#endif
+#if GSYS_SIM_ASAN
+#include <sanitizer/common_interface_defs.h>
+#endif
+
+namespace gsys::sim::detail {
+
+thread_local block* current_block = nullptr;
+
+namespace {
+
+// ASan keeps one stack per OS thread; each fiber switch must say which stack
+// execution moves to, or ASan misreads the fiber stacks (false reports when
+// an exception unwinds, missed ones elsewhere). No-ops without ASan.
+void asan_start_switch(void** fake_stack_save, const void* bottom, std::size_t size)
+{
+#if GSYS_SIM_ASAN
+  __sanitizer_start_switch_fiber(fake_stack_save, bottom, size);
+#else
+  (void)fake_stack_save, (void)bottom, (void)size;
+#endif
+}
+
+void asan_finish_switch(void* fake_stack_save, const void** bottom_old, std::size_t* size_old)
+{
+#if GSYS_SIM_ASAN
+  __sanitizer_finish_switch_fiber(fake_stack_save, bottom_old, size_old);
+#else
+  (void)fake_stack_save, (void)bottom_old, (void)size_old;
+#endif
+}
+
+// boost::context's StackAllocator over the block's arena; it also records
+// which slot the thread got, for ASan and the stack check.
+struct stack_allocator {
+  stack_arena* arena;
+  boost::context::stack_context* slot;
+
+  boost::context::stack_context allocate() { return *slot = arena->take(); }
+  void deallocate(boost::context::stack_context& s) noexcept { arena->give_back(s); }
+};
+
+// Below this, waiting for a sleeper spins on sched_yield instead of sleeping
+// in the kernel, whose wake-up latency would dominate short round trips with
+// other OS threads (executors, other blocks).
+constexpr u64 kSpinBelowNs = 20000;
+
+// A thread parked with less stack than this left is about to overflow it.
+constexpr std::size_t kStackMarginBytes = 4096;
+
+// The first set bit at or after `from`, or -1.
+int find_next(const std::vector<u64>& bits, u32 from)
+{
+  for (u32 word = from / 64; word < bits.size(); ++word) {
+    u64 b = bits[word];
+    if (word == from / 64) b &= ~0ull << (from % 64);
+    if (b) return (int)(word * 64 + __builtin_ctzll(b));
+  }
+  return -1;
+}
+
+void set_bit(std::vector<u64>& bits, u32 i) { bits[i / 64] |= 1ull << (i % 64); }
+void clear_bit(std::vector<u64>& bits, u32 i) { bits[i / 64] &= ~(1ull << (i % 64)); }
+
+std::string current_exception_type()
+{
+  const std::type_info* type = abi::__cxa_current_exception_type();
+  if (!type) return "unknown";
+  int status = 0;
+  char* name = abi::__cxa_demangle(type->name(), nullptr, nullptr, &status);
+  std::string out = status == 0 ? name : type->name();
+  std::free(name);
+  return out;
+}
+
+}  // namespace
+
+void fatal(const char* fmt, ...)
+{
+  std::fputs("gsys sim: ", stderr);
+  va_list ap;
+  va_start(ap, fmt);
+  std::vfprintf(stderr, fmt, ap);
+  va_end(ap);
+  std::fputc('\n', stderr);
+  std::fflush(stderr);
+  std::abort();
+}
+
+u64 now_ns()
+{
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (u64)ts.tv_sec * 1000000000ull + (u64)ts.tv_nsec;
+}
+
+block& running_block(const char* what)
+{
+  if (!current_block) fatal("%s called outside a simulated kernel", what);
+  return *current_block;
+}
+
+block::block(const grid_launch& launch, uint3 index, stack_arena& stacks)
+    : launch_(launch),
+      index_(index),
+      nthreads_(launch.block.x * launch.block.y * launch.block.z),
+      threads_(nthreads_),
+      warps_((nthreads_ + 31) / 32),
+      runnable_((nthreads_ + 63) / 64),
+      sleeping_((nthreads_ + 63) / 64),
+      stacks_(stacks),
+      dynamic_shared_((launch.shared_bytes + sizeof(std::max_align_t) - 1) / sizeof(std::max_align_t)),
+      live_(nthreads_)
+{
+  const u32 dx = launch.block.x, dy = launch.block.y;
+  for (u32 t = 0; t < nthreads_; ++t) threads_[t].idx = {t % dx, t / dx % dy, t / (dx * dy)};
+  for (u32 w = 0; w < warps_.size(); ++w) {
+    const u32 n = nthreads_ - w * 32;
+    warps_[w].lanes = warps_[w].live = n >= 32 ? ~0u : (1u << n) - 1;
+  }
+}
+
+void block::run()
+{
+  current_block = this;
+  blockIdx = index_;
+  blockDim = launch_.block;
+  gridDim = launch_.grid;
+  dynamic_shared_base = dynamic_shared_.empty() ? nullptr : dynamic_shared_.data();
+  for (u32 t = 0; t < nthreads_; ++t) make_runnable(t);
+  current_ = nthreads_ - 1;  // the first round starts at thread 0
+  while (live_ > 0) {
+    const int t = next_runnable();
+    if (t >= 0)
+      resume((u32)t);
+    else
+      wait_for_sleeper();
+  }
+  current_block = nullptr;
+  dynamic_shared_base = nullptr;
+}
+
+int block::next_runnable()
+{
+  const int t = find_next(runnable_, current_ + 1);
+  if (t >= 0) return t;
+  wake_due_sleepers();  // once per round, so sleepers rejoin in thread order
+  return find_next(runnable_, 0);
+}
+
+void block::resume(u32 t)
+{
+  sim_thread& th = threads_[t];
+  current_ = t;
+  clear_bit(runnable_, t);
+  threadIdx = th.idx;
+  if (!th.fiber) {
+    th.fiber = boost::context::fiber(std::allocator_arg, stack_allocator{&stacks_, &th.stack},
+                                     [this, t](boost::context::fiber&& scheduler) {
+                                       asan_finish_switch(nullptr, &scheduler_stack_, &scheduler_stack_size_);
+                                       scheduler_ = std::move(scheduler);
+                                       thread_main(t);
+                                       // This stack is about to be freed: ASan drops its fake stack.
+                                       asan_start_switch(nullptr, scheduler_stack_, scheduler_stack_size_);
+                                       return std::move(scheduler_);
+                                     });
+  }
+  asan_start_switch(&scheduler_fake_stack_, static_cast<char*>(th.stack.sp) - th.stack.size, th.stack.size);
+  th.fiber = std::move(th.fiber).resume();
+  asan_finish_switch(scheduler_fake_stack_, nullptr, nullptr);
+}
+
+void block::thread_main(u32 t)
+{
+  try {
+    launch_.body();
+  } catch (const std::exception& e) {
+    fatal("thread (%u,%u,%u) of block (%u,%u,%u) let an exception escape the kernel: %s: %s", threads_[t].idx.x,
+          threads_[t].idx.y, threads_[t].idx.z, index_.x, index_.y, index_.z, current_exception_type().c_str(),
+          e.what());
+  } catch (...) {
+    fatal("thread (%u,%u,%u) of block (%u,%u,%u) let an exception escape the kernel: %s", threads_[t].idx.x,
+          threads_[t].idx.y, threads_[t].idx.z, index_.x, index_.y, index_.z, current_exception_type().c_str());
+  }
+  exit_thread(t);
+}
+
+// An exited thread counts as arrived at every barrier after it, as on GPUs
+// since Volta, so the barrier may complete now.
+void block::exit_thread(u32 t)
+{
+  threads_[t].wait = wait_kind::exited;
+  --live_;
+  warp_state& ws = warps_[t / 32];
+  const u32 bit = 1u << (t % 32);
+  ws.live &= ~bit;
+  ws.running &= ~bit;
+  if (arrived_ > 0 && arrived_ == live_) release_barrier();
+  settle(t / 32);
+}
+
+void block::park(u32 t, wait_kind why)
+{
+  threads_[t].wait = why;
+  warps_[t / 32].running &= ~(1u << (t % 32));
+}
+
+void block::make_runnable(u32 t)
+{
+  threads_[t].wait = wait_kind::running;
+  set_bit(runnable_, t);
+  warps_[t / 32].running |= 1u << (t % 32);
+}
+
+void block::switch_to_scheduler()
+{
+  sim_thread& th = threads_[current_];
+  const char* bottom = static_cast<char*>(th.stack.sp) - th.stack.size;
+  if (static_cast<char*>(__builtin_frame_address(0)) - bottom < (std::ptrdiff_t)kStackMarginBytes)
+    fatal("thread (%u,%u,%u) of block (%u,%u,%u) has nearly used up its %zu KiB stack; set GSYS_SIM_STACK_KB",
+          th.idx.x, th.idx.y, th.idx.z, index_.x, index_.y, index_.z, th.stack.size / 1024);
+  asan_start_switch(&th.asan_fake_stack, scheduler_stack_, scheduler_stack_size_);
+  scheduler_ = std::move(scheduler_).resume();
+  asan_finish_switch(th.asan_fake_stack, nullptr, nullptr);
+}
+
+barrier_result block::barrier(int predicate)
+{
+  const u32 t = current_;
+  ++arrived_;
+  if (predicate) ++arrived_with_predicate_;
+  park(t, wait_kind::barrier);
+  if (arrived_ == live_)
+    release_barrier();
+  else
+    settle(t / 32);
+  switch_to_scheduler();
+  // No later barrier can complete before this thread reads the result: it
+  // needs this thread to arrive.
+  return last_barrier_;
+}
+
+void block::release_barrier()
+{
+  last_barrier_ = {(int)arrived_, (int)arrived_with_predicate_};
+  arrived_ = arrived_with_predicate_ = 0;
+  for (u32 t = 0; t < nthreads_; ++t)
+    if (threads_[t].wait == wait_kind::barrier) make_runnable(t);
+}
+
+void block::sleep(u64 ns)
+{
+  const u32 t = current_;
+  const u64 wake = now_ns() + ns;
+  threads_[t].wake_ns = wake;
+  if (sleepers_++ == 0 || wake < next_wake_) next_wake_ = wake;
+  set_bit(sleeping_, t);
+  park(t, wait_kind::sleep);
+  settle(t / 32);
+  switch_to_scheduler();
+}
+
+void block::yield()
+{
+  set_bit(runnable_, current_);  // still running as far as its warp is concerned
+  switch_to_scheduler();
+}
+
+void block::wake_due_sleepers()
+{
+  if (sleepers_ == 0) return;
+  const u64 now = now_ns();
+  if (now < next_wake_) return;
+  u64 next = std::numeric_limits<u64>::max();
+  for (int t = find_next(sleeping_, 0); t >= 0; t = find_next(sleeping_, (u32)t + 1)) {
+    if (threads_[t].wake_ns <= now) {
+      clear_bit(sleeping_, (u32)t);
+      --sleepers_;
+      make_runnable((u32)t);
+    } else if (threads_[t].wake_ns < next) {
+      next = threads_[t].wake_ns;
+    }
+  }
+  next_wake_ = next;
+}
+
+// Nothing is runnable. With sleepers, the OS thread waits for the first
+// deadline; without, no thread can ever proceed.
+void block::wait_for_sleeper()
+{
+  if (sleepers_ == 0) report_deadlock();
+  if (next_wake_ > now_ns() + kSpinBelowNs) {
+    const timespec ts{(time_t)(next_wake_ / 1000000000ull), (long)(next_wake_ % 1000000000ull)};
+    clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, nullptr);  // EINTR: the caller loops
+  } else {
+    while (now_ns() < next_wake_) sched_yield();
+  }
+  wake_due_sleepers();
+}
+
+std::string block::describe(u32 t) const
+{
+  switch (threads_[t].wait) {
+    case wait_kind::running:
+      return "runnable";
+    case wait_kind::barrier:
+      return "__syncthreads, " + std::to_string(arrived_) + " of " + std::to_string(live_) +
+             " live threads arrived";
+    case wait_kind::warp:
+      return describe_collective(t);
+    case wait_kind::activemask:
+      return "__activemask";
+    case wait_kind::sleep:
+      return "__nanosleep";
+    case wait_kind::exited:
+      return "exited";
+  }
+  return "?";
+}
+
+void block::report_deadlock()
+{
+  std::string threads;
+  for (u32 t = 0; t < nthreads_;) {
+    const std::string what = describe(t);
+    u32 end = t + 1;
+    while (end < nthreads_ && describe(end) == what) ++end;
+    char line[96];
+    if (end - t == 1)
+      std::snprintf(line, sizeof line, "  thread %u (warp %u, lane %u): ", t, t / 32, t % 32);
+    else if (t / 32 == (end - 1) / 32)
+      std::snprintf(line, sizeof line, "  threads %u-%u (warp %u, lanes %u-%u): ", t, end - 1, t / 32, t % 32,
+                    (end - 1) % 32);
+    else
+      std::snprintf(line, sizeof line, "  threads %u-%u (warps %u-%u): ", t, end - 1, t / 32, (end - 1) / 32);
+    threads += line + what + "\n";
+    t = end;
+  }
+  fatal("deadlock in block (%u,%u,%u) of a (%u,%u,%u) grid of (%u,%u,%u) threads: no thread can proceed.\n"
+        "Threads are numbered x + y*blockDim.x + z*blockDim.x*blockDim.y; lane = number %% 32.\n%s",
+        index_.x, index_.y, index_.z, launch_.grid.x, launch_.grid.y, launch_.grid.z, launch_.block.x,
+        launch_.block.y, launch_.block.z, threads.c_str());
+}
+
+barrier_result block_barrier(int predicate) { return running_block("__syncthreads").barrier(predicate); }
+
+}  // namespace gsys::sim::detail
+
+void gsys::sim::yield()
+{
+  if (detail::block* b = detail::current_block)
+    b->yield();
+  else
+    sched_yield();
+}
+
+void __nanosleep(unsigned ns)
+{
+  if (gsys::sim::detail::block* b = gsys::sim::detail::current_block) {
+    b->sleep(ns);
+  } else {
+    const timespec ts{(time_t)(ns / 1000000000u), (long)(ns % 1000000000u)};
+    nanosleep(&ts, nullptr);
+  }
+}

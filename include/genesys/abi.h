@@ -1,0 +1,349 @@
+/* SPDX-License-Identifier: (GPL-2.0 OR MIT) */
+/*
+ * genesys ABI: the one layout shared by the device library, libgenesys and
+ * genesys.ko. Plain C, fixed-width types, no enums or bitfields in structs,
+ * every size and offset pinned by a static assertion.
+ *
+ * A ring is one contiguous, page-aligned region of process memory:
+ *
+ *   [ header: 4096 bytes ][ slots: nslots x 64 ][ claim bitmap ][ sq entries ]
+ *
+ * Ordering contract (who may store what, and which barrier pairs with which):
+ *
+ *  - Slot allocation. A device thread owns slot i from the moment it sets
+ *    bit i in the claim bitmap (CAS) until it clears it again. Whoever frees a
+ *    slot stores state FREE and then clears the bit (release): the next owner
+ *    acquires the bit and therefore sees FREE.
+ *  - Publication. The owner writes nr/flags/arg[], then stores state READY
+ *    with release: an executor that reads READY with acquire sees the args
+ *    and every write the device made to the argument buffers before it.
+ *  - Submission queue (bounded MPMC, per-entry sequence numbers). A producer
+ *    reserves positions with one fetch_add on sq_tail (a warp reserves all of
+ *    its lanes' positions at once), waits until entry.seq == pos, writes
+ *    entry.slot and stores entry.seq = pos + 1 with release. A consumer that
+ *    acquires entry.seq == pos + 1 claims the position by CAS on sq_head,
+ *    reads entry.slot and stores entry.seq = pos + sq_entries with release,
+ *    handing the entry to the producer one lap later.
+ *  - Execution. An executor moves READY -> BUSY by CAS (acquire), runs the
+ *    call, writes ret and moves BUSY -> DONE by CAS (release): the device
+ *    that reads DONE with acquire sees ret and every byte the call wrote into
+ *    its buffers. For a GSYS_SLOT_F_NONBLOCK slot the executor frees the slot
+ *    itself (FREE, then clears the claim bit) instead of storing DONE.
+ *  - Timeout. A device that stops waiting moves READY or BUSY -> ORPHANED by
+ *    CAS. The executor's own CAS then fails; it sees ORPHANED and frees the
+ *    slot, so nothing leaks. If the device's CAS fails because the state is
+ *    already DONE, the result is consumed normally.
+ *  - Doorbell. After submitting, the device increments `doorbell` (relaxed);
+ *    an idle executor sleeps on it (futex where the producer can wake it,
+ *    timed sleeps otherwise: a GPU cannot interrupt the host).
+ *
+ * Each side makes only its own transitions. Nothing an executor reads from
+ * the ring is trusted: slot indices, states and arguments are validated
+ * before use, and garbage is counted and skipped, never dereferenced.
+ */
+#ifndef GENESYS_ABI_H
+#define GENESYS_ABI_H
+
+#ifdef __KERNEL__
+#include <linux/types.h>
+#include <linux/ioctl.h>
+typedef __u8 gsys_u8;
+typedef __u16 gsys_u16;
+typedef __u32 gsys_u32;
+typedef __u64 gsys_u64;
+typedef __s32 gsys_s32;
+typedef __s64 gsys_s64;
+#define GSYS_STATIC_ASSERT(cond, msg) _Static_assert(cond, msg)
+#else
+#include <stdint.h>
+#ifndef __CUDACC_RTC__
+#include <sys/ioctl.h>
+#endif
+typedef uint8_t gsys_u8;
+typedef uint16_t gsys_u16;
+typedef uint32_t gsys_u32;
+typedef uint64_t gsys_u64;
+typedef int32_t gsys_s32;
+typedef int64_t gsys_s64;
+#ifdef __cplusplus
+#define GSYS_STATIC_ASSERT(cond, msg) static_assert(cond, msg)
+#else
+#define GSYS_STATIC_ASSERT(cond, msg) _Static_assert(cond, msg)
+#endif
+#endif
+
+#define GSYS_RING_MAGIC 0x53595347u /* "GSYS" little-endian */
+#define GSYS_ABI_VERSION 1u
+
+#define GSYS_SLOT_BYTES 64u
+#define GSYS_HEADER_BYTES 4096u
+#define GSYS_MIN_SLOTS 32u       /* one warp's worth */
+#define GSYS_MAX_SLOTS (1u << 20)
+#define GSYS_SLOT_ARGS 6
+
+/* Slot states. FREE must be zero so a zeroed ring is an idle ring. */
+#define GSYS_SLOT_FREE 0u
+#define GSYS_SLOT_CLAIMED 1u  /* owner is writing the arguments */
+#define GSYS_SLOT_READY 2u    /* published, waiting for an executor */
+#define GSYS_SLOT_BUSY 3u     /* an executor runs it */
+#define GSYS_SLOT_DONE 4u     /* ret is valid; the owner consumes it */
+#define GSYS_SLOT_ORPHANED 5u /* the owner stopped waiting; executor frees it */
+
+/* Slot flags (gsys_slot.flags). */
+#define GSYS_SLOT_F_NONBLOCK (1u << 0)   /* fire-and-forget: executor frees */
+#define GSYS_SLOT_F_FIXED_FILE (1u << 1) /* arg[0] indexes the registered files */
+#define GSYS_SLOT_F_GRAN_SHIFT 8         /* granularity of the call, for stats */
+#define GSYS_SLOT_F_GRAN_MASK (3u << GSYS_SLOT_F_GRAN_SHIFT)
+#define GSYS_SLOT_F_KNOWN (GSYS_SLOT_F_NONBLOCK | GSYS_SLOT_F_FIXED_FILE | \
+                           GSYS_SLOT_F_GRAN_MASK)
+
+/* Granularity codes as stored in the slot flags. */
+#define GSYS_GRAN_THREAD 0u
+#define GSYS_GRAN_WARP 1u
+#define GSYS_GRAN_BLOCK 2u
+#define GSYS_GRAN_GRID 3u
+
+/*
+ * Opcode numbers (gsys_slot.nr). Below GSYS_NR_PRIVATE_BASE an opcode is the
+ * host's native Linux system call number (<asm/unistd.h>), so gsys::syscall
+ * reaches any call the host policy allows. Opcodes from GSYS_NR_PRIVATE_BASE
+ * up are genesys's own and never reach the kernel's syscall table.
+ */
+#define GSYS_NR_PRIVATE_BASE 0x8000u
+#define GSYS_NR_NOP 0x8000u /* returns 0 without a system call */
+#define GSYS_NR_MAX 0xffffu
+
+struct gsys_slot {
+	gsys_u32 state;                 /* GSYS_SLOT_* */
+	gsys_u16 nr;                    /* opcode */
+	gsys_u16 flags;                 /* GSYS_SLOT_F_* */
+	gsys_u64 arg[GSYS_SLOT_ARGS];   /* raw syscall arguments */
+	gsys_s64 ret;                   /* result or -errno, valid in DONE */
+};
+
+/* One submission-queue entry: the slot index plus its lap sequence. */
+struct gsys_sq_entry {
+	gsys_u32 seq;
+	gsys_u32 slot;
+};
+
+/*
+ * The ring header: one page. Cache line 0 is written once at setup and read
+ * by everyone; the others each have a single writer class, so producers and
+ * consumers never share a line.
+ */
+struct gsys_ring_header {
+	/* line 0: identity and geometry (read-only after setup) */
+	gsys_u32 magic;          /* GSYS_RING_MAGIC */
+	gsys_u32 abi_version;    /* GSYS_ABI_VERSION */
+	gsys_u32 header_bytes;   /* GSYS_HEADER_BYTES */
+	gsys_u32 nslots;         /* power of two, GSYS_MIN_SLOTS..GSYS_MAX_SLOTS */
+	gsys_u32 sq_entries;     /* power of two, >= nslots */
+	gsys_u32 ring_flags;     /* reserved, 0 */
+	gsys_u64 ring_bytes;     /* total bytes, header included */
+	gsys_u64 slots_offset;   /* from the header's first byte */
+	gsys_u64 bitmap_offset;
+	gsys_u64 sq_offset;
+	gsys_u64 timeout_ns;     /* device gives up and returns -ETIMEDOUT */
+
+	/* line 1: producers (device) */
+	gsys_u64 sq_tail;        /* free-running; positions reserved by fetch_add */
+	gsys_u64 pad1[7];
+
+	/* line 2: consumers (executors) */
+	gsys_u64 sq_head;        /* free-running; advanced by CAS */
+	gsys_u64 pad2[7];
+
+	/* line 3: doorbell and executor liveness */
+	gsys_u32 doorbell;       /* device increments after a submission */
+	gsys_u32 sleepers;       /* executors asleep on the doorbell */
+	gsys_u32 stop;           /* host asks executors (and SERVE) to return */
+	gsys_u32 executor;       /* GSYS_EXECUTOR_* of the running executor */
+	gsys_u64 heartbeat_ns;   /* CLOCK_MONOTONIC of the executor's last poll */
+	gsys_u64 pad3[5];
+
+	/* line 4: grid-granularity scratch, touched by device code only */
+	gsys_u64 grid_ticket;    /* election tickets; 0 at the start of a round */
+	gsys_u64 grid_arrive;    /* barrier arrivals; reset by the last arriver */
+	gsys_u64 grid_gen;       /* completed grid barriers */
+	gsys_s64 grid_ret[2];    /* result, indexed by the barrier's parity */
+	gsys_u64 grid_stamp[2];  /* barrier index + 1 once grid_ret[] is written */
+	gsys_u64 pad4;
+
+	/* line 5: executor-maintained totals, for tools (relaxed adds) */
+	gsys_u64 completed;
+	gsys_u64 failed;         /* ret < 0 */
+	gsys_u64 denied;         /* policy refused */
+	gsys_u64 garbage;        /* invalid slot index/state/opcode seen */
+	gsys_u64 orphaned;       /* reclaimed after a device timeout */
+	gsys_u64 pad5[3];
+
+	gsys_u8 reserved[GSYS_HEADER_BYTES - 6 * 64];
+};
+
+/* Executor identities, as published in gsys_ring_header.executor. */
+#define GSYS_EXECUTOR_NONE 0u
+#define GSYS_EXECUTOR_SYNC 1u
+#define GSYS_EXECUTOR_URING 2u
+#define GSYS_EXECUTOR_KMOD 3u
+
+#define GSYS_OFFSETOF(type, field) __builtin_offsetof(type, field)
+
+GSYS_STATIC_ASSERT(sizeof(struct gsys_slot) == GSYS_SLOT_BYTES, "slot is 64 bytes");
+GSYS_STATIC_ASSERT(GSYS_OFFSETOF(struct gsys_slot, state) == 0, "slot.state");
+GSYS_STATIC_ASSERT(GSYS_OFFSETOF(struct gsys_slot, nr) == 4, "slot.nr");
+GSYS_STATIC_ASSERT(GSYS_OFFSETOF(struct gsys_slot, flags) == 6, "slot.flags");
+GSYS_STATIC_ASSERT(GSYS_OFFSETOF(struct gsys_slot, arg) == 8, "slot.arg");
+GSYS_STATIC_ASSERT(GSYS_OFFSETOF(struct gsys_slot, ret) == 56, "slot.ret");
+GSYS_STATIC_ASSERT(sizeof(struct gsys_sq_entry) == 8, "sq entry is 8 bytes");
+GSYS_STATIC_ASSERT(sizeof(struct gsys_ring_header) == GSYS_HEADER_BYTES, "header is a page");
+GSYS_STATIC_ASSERT(GSYS_OFFSETOF(struct gsys_ring_header, timeout_ns) == 56, "line 0");
+GSYS_STATIC_ASSERT(GSYS_OFFSETOF(struct gsys_ring_header, sq_tail) == 64, "line 1");
+GSYS_STATIC_ASSERT(GSYS_OFFSETOF(struct gsys_ring_header, sq_head) == 128, "line 2");
+GSYS_STATIC_ASSERT(GSYS_OFFSETOF(struct gsys_ring_header, doorbell) == 192, "line 3");
+GSYS_STATIC_ASSERT(GSYS_OFFSETOF(struct gsys_ring_header, heartbeat_ns) == 208, "line 3");
+GSYS_STATIC_ASSERT(GSYS_OFFSETOF(struct gsys_ring_header, grid_ticket) == 256, "line 4");
+GSYS_STATIC_ASSERT(GSYS_OFFSETOF(struct gsys_ring_header, grid_ret) == 280, "line 4");
+GSYS_STATIC_ASSERT(GSYS_OFFSETOF(struct gsys_ring_header, completed) == 320, "line 5");
+GSYS_STATIC_ASSERT(GSYS_OFFSETOF(struct gsys_ring_header, reserved) == 384, "reserved");
+
+/* Geometry: everything a side needs to find the parts of a ring. */
+#define GSYS_ALIGN_UP(x, a) (((x) + (a) - 1) & ~((gsys_u64)(a) - 1))
+
+static inline gsys_u64 gsys_ring_slots_offset(void)
+{
+	return GSYS_HEADER_BYTES;
+}
+
+static inline gsys_u64 gsys_ring_bitmap_offset(gsys_u32 nslots)
+{
+	return gsys_ring_slots_offset() + (gsys_u64)nslots * GSYS_SLOT_BYTES;
+}
+
+/* One 32-bit claim word per 32 slots (a warp claims from one word). */
+static inline gsys_u64 gsys_ring_bitmap_bytes(gsys_u32 nslots)
+{
+	return GSYS_ALIGN_UP((gsys_u64)(nslots / 32) * 4, 64);
+}
+
+static inline gsys_u64 gsys_ring_sq_offset(gsys_u32 nslots)
+{
+	return gsys_ring_bitmap_offset(nslots) + gsys_ring_bitmap_bytes(nslots);
+}
+
+static inline gsys_u64 gsys_ring_bytes(gsys_u32 nslots, gsys_u32 sq_entries)
+{
+	return GSYS_ALIGN_UP(gsys_ring_sq_offset(nslots) +
+			     (gsys_u64)sq_entries * sizeof(struct gsys_sq_entry),
+			     4096);
+}
+
+/*
+ * ioctl interface of /dev/genesys. Structures carry their own size first so
+ * they can grow; reserved fields must be zero; unknown flags are -EINVAL and
+ * unknown commands -ENOTTY. Pointers travel as __u64.
+ */
+#define GSYS_IOC_MAGIC 0xB7
+
+/*
+ * GSYS_IOC_REGISTER_RING: attach the ring at ring_addr (page aligned, in the
+ * caller's address space) to this open file. The pages are pinned and mapped
+ * into the kernel until UNREGISTER or the last close. allow_ptr points to a
+ * bitmap of GSYS_NR_MAX+1 bits (8 KiB): opcodes the kernel may run; others
+ * complete with -EPERM.
+ * Errors: EINVAL (size, version, flags, alignment, geometry), EFAULT (bad
+ * pointers), EBUSY (a ring is already registered), ENOMEM.
+ */
+struct gsys_ioc_register_ring {
+	gsys_u32 size;          /* sizeof(struct gsys_ioc_register_ring) */
+	gsys_u32 abi_version;   /* GSYS_ABI_VERSION */
+	gsys_u64 ring_addr;
+	gsys_u64 ring_bytes;
+	gsys_u64 allow_ptr;     /* (GSYS_NR_MAX + 1) / 8 bytes */
+	gsys_u32 flags;         /* none defined: 0 */
+	gsys_u32 reserved0;
+	gsys_u64 reserved[4];
+};
+GSYS_STATIC_ASSERT(sizeof(struct gsys_ioc_register_ring) == 72, "register_ring size");
+
+#define GSYS_ALLOW_BITMAP_BYTES ((GSYS_NR_MAX + 1u) / 8u)
+
+/*
+ * GSYS_IOC_REGISTER_FILES: replace the fixed-file table with `count` fds
+ * read from fds_ptr (int32 each; -1 leaves a hole). A slot with
+ * GSYS_SLOT_F_FIXED_FILE uses arg[0] as an index into this table.
+ * Errors: EINVAL (size, count > GSYS_MAX_FIXED_FILES, flags), EBADF, EFAULT,
+ * ENXIO (no ring registered), ENOMEM.
+ */
+#define GSYS_MAX_FIXED_FILES 4096u
+struct gsys_ioc_register_files {
+	gsys_u32 size;
+	gsys_u32 count;
+	gsys_u64 fds_ptr;
+	gsys_u32 flags;
+	gsys_u32 reserved0;
+	gsys_u64 reserved[2];
+};
+GSYS_STATIC_ASSERT(sizeof(struct gsys_ioc_register_files) == 40, "register_files size");
+
+/*
+ * GSYS_IOC_SERVE: the calling thread executes requests of this file's ring
+ * in its own process context until idle_timeout_ns pass without a request,
+ * `stop` is set in the ring header, a signal arrives (-EINTR), or
+ * fallback_max requests could not run in the kernel. Those are left BUSY and
+ * their slot indices written to fallback_ptr (u32 each): the caller runs them
+ * in userspace and completes them itself. fallback_count and completed are
+ * written back on every return, EINTR included. With fallback_max == 0 such
+ * requests complete with -ENOSYS. SERVE also returns 0 early when the thread
+ * has deferred kernel work (e.g. the final release of a file a request
+ * closed), which only runs on the way back to userspace: call it again.
+ * Errors: EINVAL, EFAULT, ENXIO (no ring), EPERM (the caller's address space
+ * is not the one that registered the ring), EINTR.
+ */
+#define GSYS_SERVE_F_SPIN_ONLY (1u << 0) /* never sleep: pure polling */
+struct gsys_ioc_serve {
+	gsys_u32 size;
+	gsys_u32 flags;             /* GSYS_SERVE_F_* */
+	gsys_u64 idle_timeout_ns;   /* 0: return as soon as the queue is empty */
+	gsys_u64 spin_ns;           /* poll this long before sleeping */
+	gsys_u64 fallback_ptr;
+	gsys_u32 fallback_max;
+	gsys_u32 fallback_count;    /* out */
+	gsys_u64 completed;         /* out: requests completed in the kernel */
+	gsys_u64 reserved[2];
+};
+GSYS_STATIC_ASSERT(sizeof(struct gsys_ioc_serve) == 64, "serve size");
+
+/*
+ * GSYS_IOC_STATS: counters of this open file (ctx) and of the module (global).
+ * Errors: EINVAL (size).
+ */
+struct gsys_ioc_stats {
+	gsys_u32 size;
+	gsys_u32 reserved0;
+	gsys_u64 ctx_completed;
+	gsys_u64 ctx_failed;
+	gsys_u64 ctx_denied;
+	gsys_u64 ctx_fallback;
+	gsys_u64 ctx_garbage;
+	gsys_u64 ctx_orphaned;
+	gsys_u64 global_completed;
+	gsys_u64 global_contexts;   /* open files right now */
+	gsys_u64 global_rings;      /* registered rings right now */
+	gsys_u64 global_pinned_pages;
+	gsys_u64 reserved[4];
+};
+GSYS_STATIC_ASSERT(sizeof(struct gsys_ioc_stats) == 120, "stats size");
+
+#define GSYS_IOC_REGISTER_RING _IOWR(GSYS_IOC_MAGIC, 1, struct gsys_ioc_register_ring)
+#define GSYS_IOC_REGISTER_FILES _IOWR(GSYS_IOC_MAGIC, 2, struct gsys_ioc_register_files)
+#define GSYS_IOC_SERVE _IOWR(GSYS_IOC_MAGIC, 3, struct gsys_ioc_serve)
+#define GSYS_IOC_STATS _IOWR(GSYS_IOC_MAGIC, 4, struct gsys_ioc_stats)
+/*
+ * GSYS_IOC_UNREGISTER: detach the ring (unpin, unmap) and drop the fixed-file
+ * table. Errors: ENXIO (no ring), EBUSY (a thread is inside SERVE: set
+ * `stop` in the header or signal it, then retry).
+ */
+#define GSYS_IOC_UNREGISTER _IO(GSYS_IOC_MAGIC, 5)
+
+#endif /* GENESYS_ABI_H */

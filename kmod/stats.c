@@ -1,0 +1,135 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Counters: per context, module-wide, and the ring header's totals; the
+ * GSYS_IOC_STATS ioctl and /proc/genesys.
+ *
+ * /proc/genesys is one text file of "key value" lines: module-wide keys
+ * first, then "ctx.<id>.<key> value" for every open context. Keys are only
+ * ever added, so scripts can parse it by name.
+ */
+#include <linux/proc_fs.h>
+#include <linux/seq_file.h>
+#include <linux/uaccess.h>
+
+#include "genesys.h"
+
+struct gsys_global gsys_global;
+LIST_HEAD(gsys_ctx_list);
+DEFINE_MUTEX(gsys_ctx_list_lock);
+
+static void gsys_counters_add(struct gsys_counters *c, const struct gsys_tally *t)
+{
+	atomic64_add(t->completed, &c->completed);
+	atomic64_add(t->failed, &c->failed);
+	atomic64_add(t->denied, &c->denied);
+	atomic64_add(t->fallback, &c->fallback);
+	atomic64_add(t->garbage, &c->garbage);
+	atomic64_add(t->orphaned, &c->orphaned);
+}
+
+/* The header's u64 totals are naturally aligned: view them as atomic64_t. */
+static_assert(sizeof(atomic64_t) == sizeof(u64));
+
+static void gsys_header_add(u64 *field, u64 v)
+{
+	if (v)
+		atomic64_add(v, (atomic64_t *)field);
+}
+
+/* Adds a SERVE call's tally to its context, the module and the ring header. */
+void gsys_tally_flush(struct gsys_ctx *ctx, struct gsys_ring *ring,
+		      struct gsys_tally *t)
+{
+	struct gsys_ring_header *h = ring->hdr;
+
+	if (!(t->completed | t->failed | t->denied | t->fallback | t->garbage |
+	      t->orphaned))
+		return;
+	gsys_counters_add(&ctx->stats, t);
+	gsys_counters_add(&gsys_global.stats, t);
+	/* relaxed adds: totals for tools, they order nothing */
+	gsys_header_add(&h->completed, t->completed);
+	gsys_header_add(&h->failed, t->failed);
+	gsys_header_add(&h->denied, t->denied);
+	gsys_header_add(&h->garbage, t->garbage);
+	gsys_header_add(&h->orphaned, t->orphaned);
+	memset(t, 0, sizeof(*t));
+}
+
+/* GSYS_IOC_STATS */
+long gsys_stats_ioctl(struct gsys_ctx *ctx, void __user *uarg)
+{
+	struct gsys_ioc_stats st;
+	int i;
+
+	if (copy_from_user(&st, uarg, sizeof(st)))
+		return -EFAULT;
+	if (st.size != sizeof(st) || st.reserved0)
+		return -EINVAL;
+	for (i = 0; i < ARRAY_SIZE(st.reserved); i++)
+		if (st.reserved[i])
+			return -EINVAL;
+
+	memset(&st, 0, sizeof(st));
+	st.size = sizeof(st);
+	st.ctx_completed = atomic64_read(&ctx->stats.completed);
+	st.ctx_failed = atomic64_read(&ctx->stats.failed);
+	st.ctx_denied = atomic64_read(&ctx->stats.denied);
+	st.ctx_fallback = atomic64_read(&ctx->stats.fallback);
+	st.ctx_garbage = atomic64_read(&ctx->stats.garbage);
+	st.ctx_orphaned = atomic64_read(&ctx->stats.orphaned);
+	st.global_completed = atomic64_read(&gsys_global.stats.completed);
+	st.global_contexts = atomic64_read(&gsys_global.contexts);
+	st.global_rings = atomic64_read(&gsys_global.rings);
+	st.global_pinned_pages = atomic64_read(&gsys_global.pinned_pages);
+	return copy_to_user(uarg, &st, sizeof(st)) ? -EFAULT : 0;
+}
+
+static void gsys_show_counters(struct seq_file *m, const char *prefix,
+			       struct gsys_counters *c)
+{
+	seq_printf(m, "%scompleted %lld\n", prefix, atomic64_read(&c->completed));
+	seq_printf(m, "%sfailed %lld\n", prefix, atomic64_read(&c->failed));
+	seq_printf(m, "%sdenied %lld\n", prefix, atomic64_read(&c->denied));
+	seq_printf(m, "%sfallback %lld\n", prefix, atomic64_read(&c->fallback));
+	seq_printf(m, "%sgarbage %lld\n", prefix, atomic64_read(&c->garbage));
+	seq_printf(m, "%sorphaned %lld\n", prefix, atomic64_read(&c->orphaned));
+}
+
+static int gsys_proc_show(struct seq_file *m, void *v)
+{
+	struct gsys_ctx *ctx;
+	char prefix[32];
+
+	seq_printf(m, "abi_version %u\n", GSYS_ABI_VERSION);
+	seq_printf(m, "contexts %lld\n", atomic64_read(&gsys_global.contexts));
+	seq_printf(m, "rings %lld\n", atomic64_read(&gsys_global.rings));
+	seq_printf(m, "pinned_pages %lld\n", atomic64_read(&gsys_global.pinned_pages));
+	seq_printf(m, "serve_calls %lld\n", atomic64_read(&gsys_global.serve_calls));
+	gsys_show_counters(m, "", &gsys_global.stats);
+
+	mutex_lock(&gsys_ctx_list_lock);
+	list_for_each_entry(ctx, &gsys_ctx_list, node) {
+		snprintf(prefix, sizeof(prefix), "ctx.%llu.", ctx->id);
+		seq_printf(m, "%spid %d\n", prefix, ctx->owner);
+		seq_printf(m, "%snslots %u\n", prefix, READ_ONCE(ctx->nslots));
+		seq_printf(m, "%sservers %d\n", prefix, atomic_read(&ctx->servers));
+		seq_printf(m, "%sfiles %u\n", prefix, gsys_files_count(ctx));
+		seq_printf(m, "%smappings %u\n", prefix, READ_ONCE(ctx->nmaps));
+		gsys_show_counters(m, prefix, &ctx->stats);
+	}
+	mutex_unlock(&gsys_ctx_list_lock);
+	return 0;
+}
+
+int gsys_proc_init(void)
+{
+	if (!proc_create_single("genesys", 0444, NULL, gsys_proc_show))
+		return -ENOMEM;
+	return 0;
+}
+
+void gsys_proc_exit(void)
+{
+	remove_proc_entry("genesys", NULL);
+}

@@ -1,0 +1,88 @@
+#include "executor.h"
+
+#include <linux/futex.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <climits>
+#include <ctime>
+
+namespace gsys::detail {
+
+std::uint64_t monotonic_ns()
+{
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return std::uint64_t(ts.tv_sec) * 1000000000ull + std::uint64_t(ts.tv_nsec);
+}
+
+stats_shard& executor_context::take_shard()
+{
+  std::atomic_ref<std::uint32_t> n(stats->nshards);
+  std::uint32_t i = n.fetch_add(1, std::memory_order_relaxed);
+  // More threads than shards share the last one: counts stay right, only
+  // that shard's lines are contended.
+  return stats->shard[i < kMaxShards ? i : kMaxShards - 1];
+}
+
+long run_syscall(const request_copy& q)
+{
+  if (q.nr == GSYS_NR_NOP) return 0;
+  if (q.nr >= GSYS_NR_PRIVATE_BASE) return -ENOSYS;
+  long r = ::syscall((long)q.nr, q.arg[0], q.arg[1], q.arg[2], q.arg[3], q.arg[4], q.arg[5]);
+  return r == -1 ? -errno : r;
+}
+
+long check_and_run(policy& pol, request_copy& q, bool& denied)
+{
+  long ret = pol.check(q, denied);
+  if (ret == 0) {
+    ret = run_syscall(q);
+    pol.note_result(q, ret);
+  }
+  return ret;
+}
+
+void serve_one(ring_access& ring, policy& pol, stats_shard& shard, gsys_u32 idx)
+{
+  request_copy q;
+  if (!ring.begin(idx, q)) return;
+  const std::uint64_t t0 = monotonic_ns();
+  bool denied = false;
+  long ret = check_and_run(pol, q, denied);
+  if (denied) ring.count_denied();
+  record(shard, q.nr, ret, monotonic_ns() - t0, denied, q.flags & GSYS_SLOT_F_NONBLOCK);
+  ring.complete(q, ret);
+}
+
+void wake_sleepers(gsys_ring_header* h)
+{
+  std::atomic_ref<gsys_u32>(h->doorbell).fetch_add(1, std::memory_order_seq_cst);
+  ::syscall(SYS_futex, &h->doorbell, FUTEX_WAKE, INT_MAX, nullptr, nullptr, 0);
+}
+
+void idle_waiter::idle(ring_access& ring)
+{
+  const std::uint64_t now = monotonic_ns();
+  if (idle_since_ == 0) idle_since_ = now;
+  if (now - idle_since_ < (std::uint64_t)ctx_.opt.spin.count()) {
+    __builtin_ia32_pause();
+    return;
+  }
+  gsys_ring_header* h = ctx_.header;
+  std::atomic_ref<gsys_u64>(h->heartbeat_ns).store(now, std::memory_order_relaxed);
+  sleep_us_ = sleep_us_ ? (sleep_us_ * 2 > 1000 ? 1000 : sleep_us_ * 2) : 20;
+  std::atomic_ref<gsys_u32> bell(h->doorbell), sleepers(h->sleepers);
+  const gsys_u32 seen = bell.load(std::memory_order_seq_cst);
+  sleepers.fetch_add(1, std::memory_order_seq_cst);
+  // Checked after announcing ourselves: a producer that submitted before it
+  // could see us is visible here; one after it will bump the doorbell.
+  if (!ring.queue_nonempty() && !ctx_.stopping.load(std::memory_order_relaxed)) {
+    timespec ts{0, (long)sleep_us_ * 1000};
+    ::syscall(SYS_futex, &h->doorbell, FUTEX_WAIT, seen, &ts, nullptr, 0);
+  }
+  sleepers.fetch_sub(1, std::memory_order_seq_cst);
+}
+
+}  // namespace gsys::detail

@@ -1,0 +1,75 @@
+// Executors run the requests of one ring. They share what is here: the
+// context a runtime hands them, the one-request path, and the idle strategy
+// (poll while requests flow, then sleep on the doorbell with short timeouts,
+// because a GPU cannot wake a host thread).
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+
+#include <genesys/runtime.h>
+
+#include "policy.h"
+#include "ring_access.h"
+#include "stats.h"
+
+namespace gsys::detail {
+
+std::uint64_t monotonic_ns();
+
+struct executor_context {
+  gsys_ring_header* header = nullptr;
+  policy* pol = nullptr;
+  stats_page* stats = nullptr;
+  runtime_options opt;
+  std::atomic<bool> stopping{false};
+
+  // A fresh shard for a new executor thread.
+  stats_shard& take_shard();
+};
+
+class executor {
+ public:
+  virtual ~executor() = default;
+  virtual const char* name() const = 0;
+  virtual gsys_u32 id() const = 0;  // GSYS_EXECUTOR_*
+  // Starts the executor's threads; throws setup_error if it cannot run.
+  virtual void start() = 0;
+  // Called after ctx.stopping is set: completes or cancels what is in
+  // flight and joins the threads.
+  virtual void stop() = 0;
+};
+
+std::unique_ptr<executor> make_sync_executor(executor_context& ctx);
+std::unique_ptr<executor> make_uring_executor(executor_context& ctx);
+std::unique_ptr<executor> make_kmod_executor(executor_context& ctx);
+
+// Runs a request that passed the policy with syscall(2).
+long run_syscall(const request_copy& q);
+
+// The whole path for one popped slot, run on the calling thread.
+void serve_one(ring_access& ring, policy& pol, stats_shard& shard, gsys_u32 idx);
+
+// Policy, then run; what serve_one and the kmod fall-back path share.
+long check_and_run(policy& pol, request_copy& q, bool& denied);
+
+// Wakes every executor thread sleeping on the ring's doorbell.
+void wake_sleepers(gsys_ring_header* h);
+
+class idle_waiter {
+ public:
+  explicit idle_waiter(const executor_context& ctx) : ctx_(ctx) {}
+  // After a poll that found work.
+  void worked() { idle_since_ = 0; sleep_us_ = 0; }
+  // After a poll that found nothing: spins for the configured time, then
+  // sleeps on the doorbell for growing periods (up to 1 ms).
+  void idle(ring_access& ring);
+
+ private:
+  const executor_context& ctx_;
+  std::uint64_t idle_since_ = 0;
+  unsigned sleep_us_ = 0;
+};
+
+}  // namespace gsys::detail

@@ -1,0 +1,268 @@
+// The `uring` executor: requests io_uring has an opcode for become SQEs,
+// submitted in batches by one thread and completed by another, so a call
+// that blocks (a socket read with no data) never stalls the rest. The others
+// (lseek, mmap, munmap, getrusage, fstat, getpid, nop, ...) run inline.
+#include <liburing.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <thread>
+#include <vector>
+
+#include "executor.h"
+
+namespace gsys::detail {
+
+namespace {
+
+constexpr std::uint64_t kExit = ~0ull;  // user_data of the NOP that ends the reaper
+constexpr std::uint64_t kCancel = ~1ull;
+constexpr unsigned kBatch = 32;
+
+// Reads/writes memory a GPU thread named, without trusting it: a bad pointer
+// is -EFAULT here, never a crash of the proxy.
+bool copy_from_user(void* dst, std::uint64_t src, std::size_t n)
+{
+  iovec local{dst, n}, remote{(void*)src, n};
+  return process_vm_readv(getpid(), &local, 1, &remote, 1, 0) == (ssize_t)n;
+}
+
+bool copy_to_user(std::uint64_t dst, const void* src, std::size_t n)
+{
+  iovec local{const_cast<void*>(src), n}, remote{(void*)dst, n};
+  return process_vm_writev(getpid(), &local, 1, &remote, 1, 0) == (ssize_t)n;
+}
+
+// Per-slot state of a request in flight (the slot is BUSY, so it is ours).
+struct uring_op {
+  request_copy q;
+  std::uint64_t t0 = 0;
+  msghdr msg{};
+  iovec iov{};
+  sockaddr_storage name{};
+};
+
+class uring_executor final : public executor {
+ public:
+  explicit uring_executor(executor_context& ctx) : ctx_(ctx), ring_(ctx.header), ops_(ctx.header->nslots) {}
+  ~uring_executor() override
+  {
+    stop();
+    if (ring_ready_) io_uring_queue_exit(&uring_);
+  }
+  const char* name() const override { return "uring"; }
+  gsys_u32 id() const override { return GSYS_EXECUTOR_URING; }
+
+  void start() override
+  {
+    unsigned entries = ctx_.opt.uring_entries ? ctx_.opt.uring_entries : 256;
+    int err = io_uring_queue_init(entries, &uring_, 0);
+    if (err < 0) throw setup_error(std::string("genesys: io_uring_queue_init: ") + std::strerror(-err));
+    ring_ready_ = true;
+    cq_capacity_ = uring_.cq.ring_entries;
+    ctx_.pol->protect_fd(uring_.ring_fd);
+    submitter_ = std::thread([this] { submit_loop(); });
+    reaper_ = std::thread([this] { reap_loop(); });
+  }
+
+  void stop() override
+  {
+    if (!submitter_.joinable()) return;
+    wake_sleepers(ctx_.header);
+    submitter_.join();  // it cancels what is in flight and sends kExit
+    reaper_.join();
+  }
+
+ private:
+  io_uring_sqe* get_sqe()
+  {
+    io_uring_sqe* sqe;
+    while (!(sqe = io_uring_get_sqe(&uring_))) io_uring_submit(&uring_);
+    return sqe;
+  }
+
+  // Prepares an SQE for the request, or returns false to run it inline.
+  bool prepare(uring_op& op)
+  {
+    const request_copy& q = op.q;
+    const int fd = (int)(std::int64_t)q.arg[0];
+    io_uring_sqe* sqe = nullptr;
+    switch (q.nr) {
+      case __NR_read:
+        sqe = get_sqe();
+        io_uring_prep_read(sqe, fd, (void*)q.arg[1], (unsigned)q.arg[2], (std::uint64_t)-1);  // -1: file position
+        break;
+      case __NR_write:
+        sqe = get_sqe();
+        io_uring_prep_write(sqe, fd, (const void*)q.arg[1], (unsigned)q.arg[2], (std::uint64_t)-1);
+        break;
+      case __NR_pread64:
+        sqe = get_sqe();
+        io_uring_prep_read(sqe, fd, (void*)q.arg[1], (unsigned)q.arg[2], q.arg[3]);
+        break;
+      case __NR_pwrite64:
+        sqe = get_sqe();
+        io_uring_prep_write(sqe, fd, (const void*)q.arg[1], (unsigned)q.arg[2], q.arg[3]);
+        break;
+      case __NR_openat:
+        sqe = get_sqe();
+        io_uring_prep_openat(sqe, fd, (const char*)q.arg[1], (int)q.arg[2], (mode_t)q.arg[3]);
+        break;
+      case __NR_close:
+        sqe = get_sqe();
+        io_uring_prep_close(sqe, fd);
+        break;
+      case __NR_fsync:
+        sqe = get_sqe();
+        io_uring_prep_fsync(sqe, fd, 0);
+        break;
+      case __NR_madvise:
+        sqe = get_sqe();
+        io_uring_prep_madvise(sqe, (void*)q.arg[0], (off_t)q.arg[1], (int)q.arg[2]);
+        break;
+      case __NR_sendto:
+        op.iov = {(void*)q.arg[1], (std::size_t)q.arg[2]};
+        op.msg = {};
+        op.msg.msg_iov = &op.iov;
+        op.msg.msg_iovlen = 1;
+        op.msg.msg_name = (void*)q.arg[4];  // the kernel copies and checks it
+        op.msg.msg_namelen = (socklen_t)q.arg[5];
+        sqe = get_sqe();
+        io_uring_prep_sendmsg(sqe, fd, &op.msg, (unsigned)q.arg[3]);
+        break;
+      case __NR_recvfrom:
+        op.iov = {(void*)q.arg[1], (std::size_t)q.arg[2]};
+        op.msg = {};
+        op.msg.msg_iov = &op.iov;
+        op.msg.msg_iovlen = 1;
+        if (q.arg[4]) {  // the source address lands here, then is copied out
+          op.msg.msg_name = &op.name;
+          op.msg.msg_namelen = sizeof op.name;
+        }
+        sqe = get_sqe();
+        io_uring_prep_recvmsg(sqe, fd, &op.msg, (unsigned)q.arg[3]);
+        break;
+      default:
+        return false;
+    }
+    io_uring_sqe_set_data64(sqe, q.idx);
+    return true;
+  }
+
+  // recvfrom's source address: copy into the caller's buffer, truncated to
+  // its *addrlen, and write back the real length, as recvfrom(2) does.
+  long finish_recvfrom(uring_op& op, long ret)
+  {
+    if (ret < 0 || !op.q.arg[4]) return ret;
+    socklen_t cap = 0, real = op.msg.msg_namelen;
+    if (!copy_from_user(&cap, op.q.arg[5], sizeof cap)) return -EFAULT;
+    if (!copy_to_user(op.q.arg[4], &op.name, cap < real ? cap : real)) return -EFAULT;
+    if (!copy_to_user(op.q.arg[5], &real, sizeof real)) return -EFAULT;
+    return ret;
+  }
+
+  void finish(uring_op& op, long ret, stats_shard& shard)
+  {
+    if (op.q.nr == __NR_recvfrom) ret = finish_recvfrom(op, ret);
+    record(shard, op.q.nr, ret, monotonic_ns() - op.t0, false, op.q.flags & GSYS_SLOT_F_NONBLOCK);
+    ring_.complete(op.q, ret);
+  }
+
+  void submit_loop()
+  {
+    stats_shard& shard = ctx_.take_shard();
+    idle_waiter waiter(ctx_);
+    for (;;) {
+      unsigned queued = 0, popped = 0;
+      gsys_u32 idx;
+      while (popped < kBatch && inflight_.load(std::memory_order_acquire) < cq_capacity_ && ring_.pop(idx)) {
+        ++popped;
+        request_copy q;
+        if (!ring_.begin(idx, q)) continue;  // validated: q.idx < nslots
+        uring_op& op = ops_[q.idx];
+        op.q = q;
+        op.t0 = monotonic_ns();
+        bool denied = false;
+        long err = ctx_.pol->check(op.q, denied);
+        if (err == 0 && prepare(op)) {
+          inflight_.fetch_add(1, std::memory_order_acq_rel);
+          ++queued;
+          continue;
+        }
+        if (err == 0) {
+          err = run_syscall(op.q);
+          ctx_.pol->note_result(op.q, err);
+        }
+        if (denied) ring_.count_denied();
+        record(shard, op.q.nr, err, monotonic_ns() - op.t0, denied, op.q.flags & GSYS_SLOT_F_NONBLOCK);
+        ring_.complete(op.q, err);
+      }
+      if (queued) io_uring_submit(&uring_);
+      if (popped) {
+        waiter.worked();
+        continue;
+      }
+      if (inflight_.load(std::memory_order_acquire) >= cq_capacity_) {
+        std::this_thread::yield();  // the reaper makes room
+        continue;
+      }
+      if (ctx_.stopping.load(std::memory_order_acquire)) break;
+      waiter.idle(ring_);
+    }
+    // What is in flight gets a grace period to finish (file I/O does);
+    // what is still there after it (a recv that may never see data) is
+    // cancelled and completes with -ECANCELED.
+    const std::uint64_t grace_end = monotonic_ns() + 500'000'000ull;
+    while (inflight_.load(std::memory_order_acquire) > 0 && monotonic_ns() < grace_end)
+      std::this_thread::sleep_for(std::chrono::microseconds(200));
+    io_uring_sqe* sqe = get_sqe();
+    io_uring_prep_cancel64(sqe, 0, IORING_ASYNC_CANCEL_ANY | IORING_ASYNC_CANCEL_ALL);
+    io_uring_sqe_set_data64(sqe, kCancel);
+    sqe = get_sqe();
+    io_uring_prep_nop(sqe);
+    io_uring_sqe_set_data64(sqe, kExit);
+    io_uring_submit(&uring_);
+  }
+
+  void reap_loop()
+  {
+    stats_shard& shard = ctx_.take_shard();
+    bool exit_seen = false;
+    while (!exit_seen || inflight_.load(std::memory_order_acquire) > 0) {
+      io_uring_cqe* cqe = nullptr;
+      int err = io_uring_wait_cqe(&uring_, &cqe);
+      if (err == -EINTR) continue;
+      if (err < 0) break;
+      const std::uint64_t data = io_uring_cqe_get_data64(cqe);
+      const long res = cqe->res;
+      io_uring_cqe_seen(&uring_, cqe);
+      if (data == kExit) {
+        exit_seen = true;
+      } else if (data != kCancel && data < ops_.size()) {
+        finish(ops_[data], res, shard);
+        inflight_.fetch_sub(1, std::memory_order_acq_rel);
+      }
+    }
+  }
+
+  executor_context& ctx_;
+  ring_access ring_;
+  std::vector<uring_op> ops_;
+  io_uring uring_{};
+  bool ring_ready_ = false;
+  unsigned cq_capacity_ = 0;
+  std::atomic<unsigned> inflight_{0};
+  std::thread submitter_, reaper_;
+};
+
+}  // namespace
+
+std::unique_ptr<executor> make_uring_executor(executor_context& ctx)
+{
+  return std::make_unique<uring_executor>(ctx);
+}
+
+}  // namespace gsys::detail

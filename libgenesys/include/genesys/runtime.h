@@ -1,0 +1,118 @@
+// The host runtime: allocates a ring, starts an executor that runs the GPU's
+// requests, enforces the policy and keeps statistics.
+//
+//   gsys::runtime rt;                        // defaults: uring executor (kmod if loaded)
+//   char* buf = static_cast<char*>(rt.alloc(1 << 20));
+//   gsys::launch(kernel, grid, block, rt.ring(), fd, buf);
+//   gsys::synchronize();
+//   std::cout << rt.stats().to_text();
+//
+// Setup errors (bad options, no memory, a forced executor that is missing)
+// throw gsys::setup_error; everything after that reports -errno in the slot.
+// Kernels using the ring must have finished before the runtime is destroyed.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <span>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <genesys/ring_handle.h>
+
+namespace gsys {
+
+class setup_error : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+enum class executor_kind { automatic, sync, uring, kmod };
+const char* to_string(executor_kind k);
+std::optional<executor_kind> parse_executor(std::string_view name);
+
+struct policy_options {
+  // Opcodes the GPU may call. Empty: every operation in include/genesys/ops.h.
+  std::vector<long> allow;
+  // When set, every buffer argument must lie in memory from runtime::alloc()
+  // or runtime::allow_region(); anything else is -EFAULT.
+  bool confine_memory = false;
+  // Largest byte count one call may move (-EINVAL above it).
+  std::size_t max_io_bytes = std::size_t(1) << 30;
+};
+
+struct runtime_options {
+  std::uint32_t slots = 4096;                        // power of two, >= 32
+  executor_kind executor = executor_kind::automatic; // kmod if /dev/genesys, else uring
+  unsigned workers = 2;                              // sync: worker threads; kmod: SERVE threads
+  unsigned uring_entries = 256;                      // io_uring submission queue size
+  std::chrono::nanoseconds timeout = std::chrono::seconds(30);  // device gives up: -ETIMEDOUT
+  std::chrono::nanoseconds spin = std::chrono::microseconds(50); // executor polls before sleeping
+  std::uint32_t device_backoff_min_ns = 0;          // 0: pick for the platform
+  std::uint32_t device_backoff_max_ns = 0;
+  int numa_node = -1;   // -1: local node
+  bool publish = true;  // visible to `genesys stat` as /dev/shm/genesys.<pid>.<n>
+  policy_options policy;
+};
+
+// Per-operation counters and a log2 latency histogram (executor service time).
+struct op_stats {
+  std::string name;
+  long nr = 0;
+  std::uint64_t calls = 0, errors = 0, denied = 0, nonblocking = 0;
+  std::vector<std::uint64_t> latency_hist;  // bucket b: [2^b, 2^(b+1)) ns
+  std::uint64_t percentile_ns(double p) const;
+};
+
+struct stats_snapshot {
+  std::string executor;
+  std::vector<op_stats> ops;  // only operations that were called
+  std::uint64_t calls = 0, errors = 0, denied = 0;
+  std::uint64_t garbage = 0, orphaned = 0;
+  std::uint64_t queue_depth = 0;
+  std::string to_text() const;
+  std::string to_json() const;
+};
+
+class runtime {
+ public:
+  explicit runtime(runtime_options options = {});
+  ~runtime();
+  runtime(const runtime&) = delete;
+  runtime& operator=(const runtime&) = delete;
+
+  // The handle kernels take. Valid for the runtime's lifetime.
+  gsys::ring ring() const;
+  executor_kind executor() const;
+  const runtime_options& options() const;
+  stats_snapshot stats() const;
+
+  // Memory GPU threads may pass to calls: pinned and mapped under CUDA,
+  // ordinary memory on the simulator. Zeroed. Freed by free() or at the end.
+  void* alloc(std::size_t bytes);
+  void free(void* p);
+  // Declares memory the GPU may pass when policy.confine_memory is set.
+  void allow_region(const void* p, std::size_t bytes);
+
+  // Fixed files: a call with GSYS_SLOT_F_FIXED_FILE uses arg[0] as an index
+  // into this table. Replaces any earlier table.
+  void register_files(std::span<const int> fds);
+
+  // Where the ring is published (empty when options.publish is false).
+  std::string shm_name() const;
+
+  struct impl;
+
+ private:
+  std::unique_ptr<impl> impl_;
+};
+
+// True when /dev/genesys exists and can be opened.
+bool kmod_available();
+
+}  // namespace gsys

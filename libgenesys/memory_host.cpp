@@ -1,0 +1,26 @@
+// Simulator builds: kernels are host threads, so any memory is reachable.
+#include <sys/mman.h>
+
+#include <cstring>
+
+#include "memory.h"
+
+namespace gsys::detail {
+
+void* device_visible_alloc(std::size_t bytes)
+{
+  void* p = mmap(nullptr, bytes ? bytes : 1, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  return p == MAP_FAILED ? nullptr : p;
+}
+
+void device_visible_free(void* p, std::size_t bytes)
+{
+  if (p) munmap(p, bytes ? bytes : 1);
+}
+
+void* map_for_device(void* p, std::size_t) { return p; }
+void unmap_for_device(void*) {}
+
+std::string memory_backend_name() { return "host"; }
+
+}  // namespace gsys::detail

@@ -1,0 +1,50 @@
+// Ring memory: allocation (shared memory so `genesys` tools can inspect it,
+// NUMA-placed), initialisation and validation of a ring header.
+#pragma once
+
+#include <genesys/abi.h>
+
+#include <cstddef>
+#include <string>
+
+namespace gsys::detail {
+
+struct ring_geometry {
+  gsys_u32 nslots = 0;
+  gsys_u32 sq_entries = 0;
+  std::size_t ring_bytes = 0;
+};
+
+// Geometry for `slots`, or throws setup_error if it is not a power of two in
+// [GSYS_MIN_SLOTS, GSYS_MAX_SLOTS].
+ring_geometry geometry_for(gsys_u32 slots);
+
+// Writes a fresh header, zeroes slots and bitmap, seeds the queue sequence
+// numbers. `mem` must be ring_bytes long and page aligned.
+void init_ring(void* mem, const ring_geometry& g, gsys_u64 timeout_ns);
+
+// Checks a header found in memory of `bytes` bytes. Empty string: good;
+// otherwise what is wrong, for an error message.
+std::string check_ring(const gsys_ring_header* h, std::size_t bytes);
+
+// A mapping that holds the ring and, after it, `extra` bytes (the stats page).
+class ring_memory {
+ public:
+  ring_memory(const ring_geometry& g, std::size_t extra, int numa_node, bool publish);
+  ~ring_memory();
+  ring_memory(const ring_memory&) = delete;
+  ring_memory& operator=(const ring_memory&) = delete;
+
+  gsys_ring_header* header() const { return static_cast<gsys_ring_header*>(base_); }
+  void* extra() const { return static_cast<char*>(base_) + ring_bytes_; }
+  std::size_t ring_bytes() const { return ring_bytes_; }
+  const std::string& shm_name() const { return name_; }
+
+ private:
+  void* base_ = nullptr;
+  std::size_t ring_bytes_ = 0;
+  std::size_t total_ = 0;
+  std::string name_;
+};
+
+}  // namespace gsys::detail

@@ -1,0 +1,105 @@
+#include "stats.h"
+
+#include <cstdio>
+#include <cstring>
+#include <sstream>
+
+namespace gsys::detail {
+
+namespace {
+
+std::uint64_t rd(const std::uint64_t& v)
+{
+  return std::atomic_ref<std::uint64_t>(const_cast<std::uint64_t&>(v)).load(std::memory_order_relaxed);
+}
+
+}  // namespace
+
+stats_snapshot summarize(const stats_page& page, const gsys_ring_header* h)
+{
+  stats_snapshot s;
+  s.executor = std::string(page.executor, strnlen(page.executor, sizeof page.executor));
+  const unsigned n = page.nshards < kMaxShards ? page.nshards : kMaxShards;
+  for (unsigned o = 0; o < kOpSlots; ++o) {
+    op_stats op;
+    op.name = o < GSYS_OP_COUNT ? kOps[o].name : "other";
+    op.nr = o < GSYS_OP_COUNT ? kOps[o].nr : -1;
+    op.latency_hist.assign(kLatencyBuckets, 0);
+    for (unsigned i = 0; i < n; ++i) {
+      const op_counters& c = page.shard[i].op[o];
+      op.calls += rd(c.calls);
+      op.errors += rd(c.errors);
+      op.denied += rd(c.denied);
+      op.nonblocking += rd(c.nonblocking);
+      for (unsigned b = 0; b < kLatencyBuckets; ++b) op.latency_hist[b] += rd(c.hist[b]);
+    }
+    if (!op.calls) continue;
+    s.calls += op.calls;
+    s.errors += op.errors;
+    s.denied += op.denied;
+    s.ops.push_back(std::move(op));
+  }
+  if (h) {
+    s.garbage = rd(h->garbage);
+    s.orphaned = rd(h->orphaned);
+    s.queue_depth = rd(h->sq_tail) - rd(h->sq_head);
+  }
+  return s;
+}
+
+}  // namespace gsys::detail
+
+namespace gsys {
+
+std::uint64_t op_stats::percentile_ns(double p) const
+{
+  std::uint64_t total = 0;
+  for (auto v : latency_hist) total += v;
+  if (!total) return 0;
+  const double want = p / 100.0 * (double)total;
+  std::uint64_t seen = 0;
+  for (std::size_t b = 0; b < latency_hist.size(); ++b) {
+    seen += latency_hist[b];
+    // report the bucket's geometric middle: [2^b, 2^(b+1)) -> 1.41 * 2^b
+    if ((double)seen >= want) return (std::uint64_t)((double)(1ull << b) * 1.4142);
+  }
+  return 1ull << (latency_hist.size() - 1);
+}
+
+std::string stats_snapshot::to_text() const
+{
+  std::ostringstream o;
+  char line[160];
+  std::snprintf(line, sizeof line, "executor %s: %llu calls, %llu errors, %llu denied, %llu garbage, %llu orphaned, queue %llu\n",
+                executor.c_str(), (unsigned long long)calls, (unsigned long long)errors, (unsigned long long)denied,
+                (unsigned long long)garbage, (unsigned long long)orphaned, (unsigned long long)queue_depth);
+  o << line;
+  if (ops.empty()) return o.str();
+  std::snprintf(line, sizeof line, "  %-10s %12s %10s %8s %10s %10s\n", "op", "calls", "errors", "denied", "p50", "p99");
+  o << line;
+  for (const op_stats& op : ops) {
+    std::snprintf(line, sizeof line, "  %-10s %12llu %10llu %8llu %8lluns %8lluns\n", op.name.c_str(),
+                  (unsigned long long)op.calls, (unsigned long long)op.errors, (unsigned long long)op.denied,
+                  (unsigned long long)op.percentile_ns(50), (unsigned long long)op.percentile_ns(99));
+    o << line;
+  }
+  return o.str();
+}
+
+std::string stats_snapshot::to_json() const
+{
+  std::ostringstream o;
+  o << "{\"executor\":\"" << executor << "\",\"calls\":" << calls << ",\"errors\":" << errors
+    << ",\"denied\":" << denied << ",\"garbage\":" << garbage << ",\"orphaned\":" << orphaned
+    << ",\"queue_depth\":" << queue_depth << ",\"ops\":[";
+  for (std::size_t i = 0; i < ops.size(); ++i) {
+    const op_stats& op = ops[i];
+    o << (i ? "," : "") << "{\"op\":\"" << op.name << "\",\"nr\":" << op.nr << ",\"calls\":" << op.calls
+      << ",\"errors\":" << op.errors << ",\"denied\":" << op.denied << ",\"nonblocking\":" << op.nonblocking
+      << ",\"p50_ns\":" << op.percentile_ns(50) << ",\"p99_ns\":" << op.percentile_ns(99) << "}";
+  }
+  o << "]}";
+  return o.str();
+}
+
+}  // namespace gsys

@@ -1,0 +1,69 @@
+// Statistics: each executor thread owns one shard (no shared cache lines on
+// the hot path); a snapshot sums the shards. The shards live in the page
+// after the ring, so `genesys stat <pid>` can read them from /dev/shm.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+
+#include <genesys/runtime.h>
+
+#include "op_table.h"
+
+namespace gsys::detail {
+
+constexpr std::uint32_t kStatsMagic = 0x41545347u;  // "GSTA"
+constexpr std::uint32_t kStatsVersion = 1;
+constexpr unsigned kMaxShards = 16;
+constexpr unsigned kOpSlots = GSYS_OP_COUNT + 1;  // table ops + "other"
+constexpr unsigned kLatencyBuckets = 40;          // up to ~2^40 ns = 18 min
+
+struct alignas(64) op_counters {
+  std::uint64_t calls, errors, denied, nonblocking;
+  std::uint64_t hist[kLatencyBuckets];
+};
+
+struct alignas(64) stats_shard {
+  op_counters op[kOpSlots];
+  std::uint64_t other_nr_last;  // last opcode counted under "other"
+};
+
+struct stats_page {
+  std::uint32_t magic;
+  std::uint32_t version;
+  std::uint32_t nshards;  // shards in use
+  std::uint32_t pid;
+  char executor[16];
+  std::uint64_t ring_bytes;
+  std::uint64_t start_ns;
+  std::uint8_t pad[64 - 48];
+  stats_shard shard[kMaxShards];
+};
+
+inline unsigned latency_bucket(std::uint64_t ns)
+{
+  unsigned b = ns ? 63u - (unsigned)__builtin_clzll(ns) : 0u;
+  return b < kLatencyBuckets ? b : kLatencyBuckets - 1;
+}
+
+// Records one call in a shard. Only the owning thread writes a shard; relaxed
+// atomics let a reader sum it without tearing.
+inline void record(stats_shard& s, unsigned nr, std::int64_t ret, std::uint64_t ns, bool denied,
+                   bool nonblocking)
+{
+  op_counters& c = s.op[op_index(nr)];
+  auto bump = [](std::uint64_t& v) {
+    std::atomic_ref<std::uint64_t>(v).store(v + 1, std::memory_order_relaxed);
+  };
+  bump(c.calls);
+  if (ret < 0) bump(c.errors);
+  if (denied) bump(c.denied);
+  if (nonblocking) bump(c.nonblocking);
+  bump(c.hist[latency_bucket(ns)]);
+  if (op_index(nr) == kOtherOp) std::atomic_ref<std::uint64_t>(s.other_nr_last).store(nr, std::memory_order_relaxed);
+}
+
+// Sums the shards of a stats page (and the ring header's totals).
+stats_snapshot summarize(const stats_page& page, const gsys_ring_header* h);
+
+}  // namespace gsys::detail

@@ -1,0 +1,261 @@
+// Every typed wrapper, end to end: a kernel makes the call through the ring,
+// an executor runs it against real files and sockets, and the result must
+// equal what the system call gives the host. Runs once per executor, so the
+// executors are held to identical results.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+
+#include <genesys.cuh>
+
+#include "support/test_env.h"
+
+using gsys_test::device_string;
+using gsys_test::scratch_dir;
+
+namespace {
+
+__global__ void file_roundtrip(gsys::ring r, const char* path, char* msg, int len, char* back, long* out)
+{
+  long fd = gsys::open(r, path, O_CREAT | O_RDWR | O_TRUNC, 0644);
+  out[0] = fd;
+  out[1] = gsys::write(r, (int)fd, msg, len);
+  out[2] = gsys::lseek(r, (int)fd, 0, SEEK_SET);
+  out[3] = gsys::read(r, (int)fd, back, len);
+  out[4] = gsys::fsync(r, (int)fd);
+  out[5] = gsys::close(r, (int)fd);
+  out[6] = gsys::close(r, (int)fd);  // closed twice: EBADF
+}
+
+__global__ void per_thread_records(gsys::ring r, int fd, char* recs, char* back, long* out)
+{
+  const int t = threadIdx.x;
+  long w = gsys::pwrite(r, fd, recs + 16 * t, 16, 16L * t);
+  long rd = gsys::pread(r, fd, back + 16 * t, 16, 16L * t);
+  out[t] = w == 16 && rd == 16 ? 0 : (w < 0 ? w : rd < 0 ? rd : -1000);
+}
+
+__global__ void stat_and_ids(gsys::ring r, int fd, struct stat* st, struct rusage* ru, long* out)
+{
+  out[0] = gsys::fstat(r, fd, st);
+  out[1] = gsys::getpid(r);
+  out[2] = gsys::getppid(r);
+  out[3] = gsys::getrusage(r, RUSAGE_SELF, ru);
+  out[4] = gsys::nop(r);
+}
+
+__global__ void map_file(gsys::ring r, int fd, long len, long* out)
+{
+  long addr = gsys::mmap(r, nullptr, len, PROT_READ, MAP_PRIVATE, fd, 0);
+  out[0] = addr;
+  if (addr < 0) return;
+  const char* p = (const char*)addr;
+  long sum = 0;
+  for (long i = 0; i < len; ++i) sum += p[i];
+  out[1] = sum;
+  out[2] = gsys::madvise(r, (void*)addr, len, MADV_DONTNEED);
+  out[3] = gsys::munmap(r, (void*)addr, len);
+  out[4] = gsys::munmap(r, (void*)addr, len);  // no longer a genesys mapping
+}
+
+__global__ void udp_exchange(gsys::ring r, int sock, const sockaddr* peer, unsigned peer_len, char* msg, int len,
+                             char* in, sockaddr* from, unsigned* from_len, long* out)
+{
+  out[0] = gsys::sendto(r, sock, msg, len, 0, peer, peer_len);
+  out[1] = gsys::recvfrom(r, sock, in, 64, 0, from, from_len);
+}
+
+__global__ void raw_syscall(gsys::ring r, long nr, long a0, long a1, long* out)
+{
+  out[0] = gsys::syscall(r, nr, a0, a1);
+}
+
+__global__ void bad_pointer_read(gsys::ring r, int fd, long* out)
+{
+  out[0] = gsys::read(r, fd, (void*)0x10, 16);
+  out[1] = gsys::read(r, fd, nullptr, 16);
+  out[2] = gsys::write(r, 1, (const void*)0xffff800000001000ul, 8);
+}
+
+class Calls : public testing::TestWithParam<gsys::executor_kind> {
+ protected:
+  void SetUp() override { GSYS_REQUIRE_DEVICE(); }
+  gsys::runtime rt{gsys_test::options_for(GetParam())};
+  scratch_dir dir;
+  long* out = static_cast<long*>(rt.alloc(64 * sizeof(long)));
+};
+
+TEST_P(Calls, OpenWriteSeekReadFsyncClose)
+{
+  const std::string msg = "hello from a GPU thread\n";
+  char* path = device_string(rt, dir.file("a.txt"));
+  char* m = device_string(rt, msg);
+  char* back = static_cast<char*>(rt.alloc(64));
+  gsys::launch(file_roundtrip, dim3(1), dim3(1), rt.ring(), (const char*)path, m, (int)msg.size(), back, out);
+  gsys::synchronize();
+  EXPECT_GE(out[0], 0);
+  EXPECT_EQ(out[1], (long)msg.size());
+  EXPECT_EQ(out[2], 0);
+  EXPECT_EQ(out[3], (long)msg.size());
+  EXPECT_EQ(std::string(back, msg.size()), msg);
+  EXPECT_EQ(out[4], 0);
+  EXPECT_EQ(out[5], 0);
+  EXPECT_EQ(out[6], -EBADF);
+  EXPECT_EQ(gsys_test::read_file(dir.file("a.txt")), msg);
+}
+
+TEST_P(Calls, MissingFileIsEnoent)
+{
+  char* path = device_string(rt, dir.file("does/not/exist"));
+  char* back = static_cast<char*>(rt.alloc(64));
+  gsys::launch(file_roundtrip, dim3(1), dim3(1), rt.ring(), (const char*)path, back, 0, back, out);
+  gsys::synchronize();
+  EXPECT_EQ(out[0], -ENOENT);
+  EXPECT_EQ(out[1], -EBADF);
+}
+
+TEST_P(Calls, EveryThreadPwritesAndPreadsItsRecord)
+{
+  const int n = 128;
+  int fd = ::open(dir.file("recs").c_str(), O_CREAT | O_RDWR, 0644);
+  ASSERT_GE(fd, 0);
+  char* recs = static_cast<char*>(rt.alloc(16 * n));
+  char* back = static_cast<char*>(rt.alloc(16 * n));
+  long* res = static_cast<long*>(rt.alloc(n * sizeof(long)));
+  for (int i = 0; i < 16 * n; ++i) recs[i] = (char)('A' + (i / 16) % 26);
+  gsys::launch(per_thread_records, dim3(1), dim3(n), rt.ring(), fd, recs, back, res);
+  gsys::synchronize();
+  for (int t = 0; t < n; ++t) EXPECT_EQ(res[t], 0) << "thread " << t;
+  EXPECT_EQ(std::string(back, 16 * n), std::string(recs, 16 * n));
+  EXPECT_EQ(gsys_test::read_file(dir.file("recs")), std::string(recs, 16 * n));
+  ::close(fd);
+}
+
+TEST_P(Calls, FstatGetpidGetppidGetrusageNop)
+{
+  gsys_test::write_file(dir.file("s"), std::string(12345, 'x'));
+  int fd = ::open(dir.file("s").c_str(), O_RDONLY);
+  auto* st = static_cast<struct stat*>(rt.alloc(sizeof(struct stat)));
+  auto* ru = static_cast<struct rusage*>(rt.alloc(sizeof(struct rusage)));
+  gsys::launch(stat_and_ids, dim3(1), dim3(1), rt.ring(), fd, st, ru, out);
+  gsys::synchronize();
+  EXPECT_EQ(out[0], 0);
+  EXPECT_EQ(st->st_size, 12345);
+  EXPECT_EQ(out[1], (long)::getpid());
+  EXPECT_EQ(out[2], (long)::getppid());
+  EXPECT_EQ(out[3], 0);
+  EXPECT_GT(ru->ru_maxrss, 0);
+  EXPECT_EQ(out[4], 0);
+  ::close(fd);
+}
+
+TEST_P(Calls, MmapMadviseMunmapAFile)
+{
+  std::string data(3 * 4096 + 100, '\0');
+  long sum = 0;
+  for (size_t i = 0; i < data.size(); ++i) sum += (data[i] = (char)(i % 100));
+  gsys_test::write_file(dir.file("m"), data);
+  int fd = ::open(dir.file("m").c_str(), O_RDONLY);
+  gsys::launch(map_file, dim3(1), dim3(1), rt.ring(), fd, (long)data.size(), out);
+  gsys::synchronize();
+  ASSERT_GT(out[0], 0) << "mmap failed: " << out[0];
+  EXPECT_EQ(out[1], sum);
+  EXPECT_EQ(out[2], 0);
+  EXPECT_EQ(out[3], 0);
+  EXPECT_EQ(out[4], -EPERM);
+  ::close(fd);
+}
+
+TEST_P(Calls, SendtoAndRecvfromOverUdp)
+{
+  int host = ::socket(AF_INET, SOCK_DGRAM, 0), gpu = ::socket(AF_INET, SOCK_DGRAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t alen = sizeof a;
+  ASSERT_EQ(::bind(host, (sockaddr*)&a, sizeof a), 0);
+  ASSERT_EQ(::bind(gpu, (sockaddr*)&a, sizeof a), 0);
+  sockaddr_in host_addr{}, gpu_addr{};
+  ::getsockname(host, (sockaddr*)&host_addr, &alen);
+  alen = sizeof gpu_addr;
+  ::getsockname(gpu, (sockaddr*)&gpu_addr, &alen);
+
+  auto* peer = static_cast<sockaddr_in*>(rt.alloc(sizeof(sockaddr_in)));
+  *peer = host_addr;
+  char* msg = device_string(rt, "ping");
+  char* in = static_cast<char*>(rt.alloc(64));
+  auto* from = static_cast<sockaddr_in*>(rt.alloc(sizeof(sockaddr_in)));
+  auto* from_len = static_cast<unsigned*>(rt.alloc(sizeof(unsigned)));
+  *from_len = sizeof(sockaddr_in);
+
+  gsys::launch(udp_exchange, dim3(1), dim3(1), rt.ring(), gpu, (const sockaddr*)peer, (unsigned)sizeof(sockaddr_in),
+               msg, 4, in, (sockaddr*)from, from_len, out);
+  char got[16] = {};
+  sockaddr_in src{};
+  socklen_t slen = sizeof src;
+  ASSERT_EQ(::recvfrom(host, got, sizeof got, 0, (sockaddr*)&src, &slen), 4);
+  EXPECT_STREQ(got, "ping");
+  EXPECT_EQ(src.sin_port, gpu_addr.sin_port);
+  ASSERT_EQ(::sendto(host, "pong!", 5, 0, (sockaddr*)&gpu_addr, sizeof gpu_addr), 5);
+  gsys::synchronize();
+  EXPECT_EQ(out[0], 4);
+  EXPECT_EQ(out[1], 5);
+  EXPECT_EQ(std::string(in, 5), "pong!");
+  EXPECT_EQ(*from_len, sizeof(sockaddr_in));
+  EXPECT_EQ(from->sin_port, host_addr.sin_port);
+  ::close(host);
+  ::close(gpu);
+}
+
+TEST_P(Calls, DeniedSyscallIsEpermAndCounted)
+{
+  gsys::launch(raw_syscall, dim3(1), dim3(1), rt.ring(), (long)__NR_kill, (long)::getpid(), 9L, out);
+  gsys::synchronize();
+  EXPECT_EQ(out[0], -EPERM);
+  auto s = rt.stats();
+  EXPECT_EQ(s.denied, 1u);
+}
+
+TEST_P(Calls, AllowedRawSyscallRuns)
+{
+  gsys::runtime_options o = gsys_test::options_for(GetParam());
+  o.policy.allow = {__NR_getuid, __NR_getpid};
+  gsys::runtime rt2(o);
+  long* o2 = static_cast<long*>(rt2.alloc(8 * sizeof(long)));
+  gsys::launch(raw_syscall, dim3(1), dim3(1), rt2.ring(), (long)__NR_getuid, 0L, 0L, o2);
+  gsys::synchronize();
+  EXPECT_EQ(o2[0], (long)::getuid());
+}
+
+TEST_P(Calls, WildPointersAreEfaultNotACrash)
+{
+  int fd = ::open("/dev/zero", O_RDONLY);
+  gsys::launch(bad_pointer_read, dim3(1), dim3(1), rt.ring(), fd, out);
+  gsys::synchronize();
+  EXPECT_EQ(out[0], -EFAULT);
+  EXPECT_EQ(out[1], -EFAULT);
+  EXPECT_EQ(out[2], -EFAULT);
+  ::close(fd);
+}
+
+TEST_P(Calls, StatsCountCallsPerOperation)
+{
+  gsys::launch(stat_and_ids, dim3(1), dim3(1), rt.ring(), -1, (struct stat*)out, (struct rusage*)out, out + 32);
+  gsys::synchronize();
+  auto s = rt.stats();
+  EXPECT_EQ(s.calls, 5u);
+  EXPECT_EQ(s.errors, 1u) << "fstat(-1)";
+  bool saw_nop = false;
+  for (auto& op : s.ops)
+    if (op.name == "nop") saw_nop = op.calls == 1;
+  EXPECT_TRUE(saw_nop) << s.to_text();
+  EXPECT_NE(s.to_json().find("\"op\":\"getpid\""), std::string::npos);
+}
+
+INSTANTIATE_TEST_SUITE_P(Executors, Calls, testing::ValuesIn(gsys_test::executors()), gsys_test::executor_name);
+
+}  // namespace

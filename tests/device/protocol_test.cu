@@ -1,0 +1,220 @@
+// The ring protocol under load and under abuse: many producers on a small
+// ring (the queue wraps thousands of times), fire-and-forget calls, futures,
+// timeouts that orphan slots, garbage in the queue, and shutdown with calls
+// in flight. After each, every slot must be back in the free pool.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include <random>
+
+#include <genesys.cuh>
+
+#include "support/test_env.h"
+
+namespace {
+
+__global__ void nop_storm(gsys::ring r, int iters, int* fails)
+{
+  for (int i = 0; i < iters; ++i) {
+    long a = gsys::nop(r);                // every thread
+    long b = gsys::nop<gsys::warp>(r);    // one per warp
+    long c = i % 4 == 0 ? gsys::nop<gsys::block>(r) : 0;
+    if (a != 0 || b != 0 || c != 0) atomicAdd(fails, 1);
+  }
+}
+
+__global__ void post_records(gsys::ring r, int fd, char* recs, int* fails)
+{
+  const long t = (long)blockIdx.x * blockDim.x + threadIdx.x;
+  recs[t] = (char)('A' + t % 26);
+  if (gsys::post(r, __NR_pwrite64, fd, recs + t, 1, t) != 0) atomicAdd(fails, 1);
+}
+
+__global__ void futures_pread(gsys::ring r, int fd, char* buf, long* out)
+{
+  const int t = threadIdx.x;
+  gsys::future f = gsys::submit(r, __NR_pread64, fd, buf + 8 * t, 8, 8L * t);
+  out[t] = -1;  // work while the call is in flight
+  out[t] = f.wait();
+}
+
+__global__ void recv_nothing(gsys::ring r, int sock, char* buf, long* out)
+{
+  out[0] = gsys::recvfrom(r, sock, buf, 16, 0);
+}
+
+__global__ void nops(gsys::ring r, int n, int* fails)
+{
+  for (int i = 0; i < n; ++i)
+    if (gsys::nop(r) != 0) atomicAdd(fails, 1);
+}
+
+bool all_slots_free(const gsys::ring& r)
+{
+  for (unsigned w = 0; w < r.nslots / 32; ++w)
+    if (std::atomic_ref<gsys_u32>(r.bitmap[w]).load() != 0) return false;
+  return std::atomic_ref<gsys_u64>(r.hdr->sq_head).load() == std::atomic_ref<gsys_u64>(r.hdr->sq_tail).load();
+}
+
+class Protocol : public testing::TestWithParam<gsys::executor_kind> {
+ protected:
+  void SetUp() override { GSYS_REQUIRE_DEVICE(); }
+  gsys::runtime_options small_ring(unsigned slots)
+  {
+    auto o = gsys_test::options_for(GetParam());
+    o.slots = slots;
+    return o;
+  }
+  gsys_test::scratch_dir dir;
+};
+
+TEST_P(Protocol, ManyProducersOnATinyRingAllComplete)
+{
+  gsys::runtime rt(small_ring(32));  // 512 threads share 32 slots
+  int* fails = static_cast<int*>(rt.alloc(sizeof(int)));
+  const int iters = 20;
+  gsys::launch(nop_storm, dim3(8), dim3(64), rt.ring(), iters, fails);
+  gsys::synchronize();
+  EXPECT_EQ(*fails, 0);
+  const unsigned long expect = 8ul * 64 * iters + 8ul * 2 * iters + 8ul * iters / 4;
+  auto s = rt.stats();
+  EXPECT_EQ(s.calls, expect);
+  EXPECT_GT(rt.ring().hdr->sq_tail, 100u * 32) << "the queue wrapped many times";
+  EXPECT_TRUE(all_slots_free(rt.ring()));
+}
+
+TEST_P(Protocol, FireAndForgetLosesNothing)
+{
+  gsys::runtime rt(small_ring(64));
+  int fd = ::open(dir.file("p").c_str(), O_CREAT | O_RDWR | O_TRUNC, 0644);
+  const int n = 4 * 128;
+  char* recs = static_cast<char*>(rt.alloc(n));
+  int* fails = static_cast<int*>(rt.alloc(sizeof(int)));
+  gsys::launch(post_records, dim3(4), dim3(128), rt.ring(), fd, recs, fails);
+  gsys::synchronize();
+  EXPECT_EQ(*fails, 0);
+  ASSERT_TRUE(gsys_test::eventually([&] { return rt.stats().calls == (unsigned)n; }));
+  EXPECT_EQ(gsys_test::read_file(dir.file("p")), std::string(recs, n));
+  EXPECT_TRUE(gsys_test::eventually([&] { return all_slots_free(rt.ring()); }));
+  uint64_t nb = 0;
+  for (auto& op : rt.stats().ops) nb += op.nonblocking;
+  EXPECT_EQ(nb, (unsigned)n);
+  ::close(fd);
+}
+
+TEST_P(Protocol, ShutdownWithPostsInFlightRunsThemAll)
+{
+  int fd = ::open(dir.file("q").c_str(), O_CREAT | O_RDWR | O_TRUNC, 0644);
+  const int n = 8 * 128;
+  std::string want;
+  {
+    gsys::runtime rt(small_ring(1024));
+    char* recs = static_cast<char*>(rt.alloc(n));
+    int* fails = static_cast<int*>(rt.alloc(sizeof(int)));
+    gsys::launch(post_records, dim3(8), dim3(128), rt.ring(), fd, recs, fails);
+    gsys::synchronize();
+    want.assign(recs, n);
+  }  // destroyed right away: queued calls must still run
+  EXPECT_EQ(gsys_test::read_file(dir.file("q")), want);
+  ::close(fd);
+}
+
+TEST_P(Protocol, FuturesReturnTheirOwnResults)
+{
+  gsys::runtime rt(small_ring(64));
+  std::string data;
+  for (int i = 0; i < 64 * 8; ++i) data += (char)('0' + i % 10);
+  gsys_test::write_file(dir.file("f"), data);
+  int fd = ::open(dir.file("f").c_str(), O_RDONLY);
+  char* buf = static_cast<char*>(rt.alloc(data.size()));
+  long* out = static_cast<long*>(rt.alloc(64 * sizeof(long)));
+  gsys::launch(futures_pread, dim3(1), dim3(64), rt.ring(), fd, buf, out);
+  gsys::synchronize();
+  for (int t = 0; t < 64; ++t) EXPECT_EQ(out[t], 8) << t;
+  EXPECT_EQ(std::string(buf, data.size()), data);
+  EXPECT_TRUE(all_slots_free(rt.ring()));
+  ::close(fd);
+}
+
+TEST_P(Protocol, UnansweredCallTimesOutAndItsSlotIsReclaimed)
+{
+  auto o = small_ring(32);
+  o.timeout = std::chrono::milliseconds(100);
+  gsys::runtime rt(o);
+  int sock = ::socket(AF_INET, SOCK_DGRAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t alen = sizeof a;
+  ASSERT_EQ(::bind(sock, (sockaddr*)&a, sizeof a), 0);
+  ::getsockname(sock, (sockaddr*)&a, &alen);
+  char* buf = static_cast<char*>(rt.alloc(16));
+  long* out = static_cast<long*>(rt.alloc(sizeof(long)));
+  auto t0 = std::chrono::steady_clock::now();
+  gsys::launch(recv_nothing, dim3(1), dim3(1), rt.ring(), sock, buf, out);
+  gsys::synchronize();
+  EXPECT_EQ(out[0], -ETIMEDOUT);
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(5));
+  // The executor still holds the call; when it finally completes, it finds
+  // the slot orphaned and frees it.
+  int s2 = ::socket(AF_INET, SOCK_DGRAM, 0);
+  ::sendto(s2, "late", 4, 0, (sockaddr*)&a, sizeof a);
+  EXPECT_TRUE(gsys_test::eventually([&] { return rt.ring().hdr->orphaned == 1 && all_slots_free(rt.ring()); }));
+  // The ring still works afterwards.
+  int* fails = static_cast<int*>(rt.alloc(sizeof(int)));
+  gsys::launch(nops, dim3(1), dim3(32), rt.ring(), 10, fails);
+  gsys::synchronize();
+  EXPECT_EQ(*fails, 0);
+  ::close(s2);
+  ::close(sock);
+}
+
+TEST_P(Protocol, ShutdownWithABlockedCallDoesNotHang)
+{
+  auto t0 = std::chrono::steady_clock::now();
+  int sock = ::socket(AF_INET, SOCK_DGRAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(::bind(sock, (sockaddr*)&a, sizeof a), 0);
+  {
+    auto o = small_ring(32);
+    o.timeout = std::chrono::milliseconds(50);
+    gsys::runtime rt(o);
+    char* buf = static_cast<char*>(rt.alloc(16));
+    long* out = static_cast<long*>(rt.alloc(sizeof(long)));
+    gsys::launch(recv_nothing, dim3(1), dim3(1), rt.ring(), sock, buf, out);
+    gsys::synchronize();
+    EXPECT_EQ(out[0], -ETIMEDOUT);
+  }  // the recv is still blocked in the executor: it is cancelled/interrupted
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(5));
+  ::close(sock);
+}
+
+TEST_P(Protocol, GarbageInTheQueueIsCountedAndSkipped)
+{
+  gsys::runtime rt(small_ring(64));
+  gsys::ring r = rt.ring();
+  // Push nonsense the way a broken kernel could: indices out of range and
+  // indices of slots nobody published.
+  std::mt19937 rng(42);
+  const int junk = 200;
+  for (int i = 0; i < junk; ++i) {
+    gsys_u64 pos = std::atomic_ref<gsys_u64>(r.hdr->sq_tail).fetch_add(1);
+    gsys_sq_entry& e = r.sq[pos & r.sq_mask];
+    while (std::atomic_ref<gsys_u32>(e.seq).load() != (gsys_u32)pos) std::this_thread::yield();
+    e.slot = i % 2 ? rng() : rng() % r.nslots;
+    std::atomic_ref<gsys_u32>(e.seq).store((gsys_u32)(pos + 1));
+  }
+  ASSERT_TRUE(gsys_test::eventually([&] { return r.hdr->garbage == (unsigned)junk; })) << r.hdr->garbage;
+  int* fails = static_cast<int*>(rt.alloc(sizeof(int)));
+  gsys::launch(nops, dim3(2), dim3(64), rt.ring(), 20, fails);
+  gsys::synchronize();
+  EXPECT_EQ(*fails, 0);
+  EXPECT_TRUE(all_slots_free(r));
+}
+
+INSTANTIATE_TEST_SUITE_P(Executors, Protocol, testing::ValuesIn(gsys_test::executors()), gsys_test::executor_name);
+
+}  // namespace

@@ -1,0 +1,444 @@
+// SPDX-License-Identifier: (GPL-2.0 OR MIT)
+/* Description: raw-ABI helpers for the genesys.ko guest tests (see kt.h). */
+#define _GNU_SOURCE
+#include "kt.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+int kt_failed;
+int kt_passed;
+static const char *kt_current;
+static int kt_current_failures;
+
+/* ---- ring memory ------------------------------------------------------ */
+
+int kt_ring_alloc(struct kt_ring *r, uint32_t nslots, uint32_t sq_entries)
+{
+	uint64_t bytes = gsys_ring_bytes(nslots, sq_entries);
+	struct gsys_ring_header *h;
+	uint32_t i;
+
+	memset(r, 0, sizeof(*r));
+	r->fd = -1;
+	r->mem = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (r->mem == MAP_FAILED)
+		return -errno;
+	memset(r->mem, 0, bytes);
+	r->bytes = bytes;
+	r->nslots = nslots;
+	r->sq_entries = sq_entries;
+	h = r->h = r->mem;
+	h->abi_version = GSYS_ABI_VERSION;
+	h->header_bytes = GSYS_HEADER_BYTES;
+	h->nslots = nslots;
+	h->sq_entries = sq_entries;
+	h->ring_bytes = bytes;
+	h->slots_offset = gsys_ring_slots_offset();
+	h->bitmap_offset = gsys_ring_bitmap_offset(nslots);
+	h->sq_offset = gsys_ring_sq_offset(nslots);
+	h->timeout_ns = 10ull * 1000 * 1000 * 1000;
+	r->slots = (struct gsys_slot *)((char *)r->mem + h->slots_offset);
+	r->claim = (uint32_t *)((char *)r->mem + h->bitmap_offset);
+	r->sq = (struct gsys_sq_entry *)((char *)r->mem + h->sq_offset);
+	for (i = 0; i < sq_entries; i++)
+		r->sq[i].seq = i;       /* entry i is free for position i */
+	/* release: whoever sees the magic sees a complete ring */
+	__atomic_store_n(&h->magic, GSYS_RING_MAGIC, __ATOMIC_RELEASE);
+	kt_allow_all(r);
+	return 0;
+}
+
+void kt_ring_free(struct kt_ring *r)
+{
+	if (r->fd >= 0)
+		close(r->fd);
+	if (r->mem)
+		munmap(r->mem, r->bytes);
+	r->mem = NULL;
+	r->fd = -1;
+}
+
+void kt_allow_all(struct kt_ring *r)
+{
+	memset(r->allow, 0xff, sizeof(r->allow));
+}
+
+void kt_allow(struct kt_ring *r, unsigned int nr, bool on)
+{
+	if (on)
+		r->allow[nr / 8] |= 1u << (nr % 8);
+	else
+		r->allow[nr / 8] &= ~(1u << (nr % 8));
+}
+
+int kt_open_dev(void)
+{
+	int fd = open("/dev/genesys", O_RDWR | O_CLOEXEC);
+
+	return fd < 0 ? -errno : fd;
+}
+
+int kt_register(struct kt_ring *r)
+{
+	struct gsys_ioc_register_ring req = {
+		.size = sizeof(req),
+		.abi_version = GSYS_ABI_VERSION,
+		.ring_addr = (uintptr_t)r->mem,
+		.ring_bytes = r->bytes,
+		.allow_ptr = (uintptr_t)r->allow,
+	};
+
+	if (r->fd < 0) {
+		r->fd = kt_open_dev();
+		if (r->fd < 0)
+			return r->fd;
+	}
+	return ioctl(r->fd, GSYS_IOC_REGISTER_RING, &req) ? -errno : 0;
+}
+
+int kt_register_files(struct kt_ring *r, const int *fds, uint32_t n)
+{
+	struct gsys_ioc_register_files req = {
+		.size = sizeof(req), .count = n, .fds_ptr = (uintptr_t)fds,
+	};
+
+	if (ioctl(r->fd, GSYS_IOC_REGISTER_FILES, &req))
+		return -errno;
+	r->nfiles = n < 64 ? n : 64;
+	memcpy(r->files, fds, r->nfiles * sizeof(int));
+	return 0;
+}
+
+int kt_stats(int fd, struct gsys_ioc_stats *st)
+{
+	memset(st, 0, sizeof(*st));
+	st->size = sizeof(*st);
+	return ioctl(fd, GSYS_IOC_STATS, st) ? -errno : 0;
+}
+
+long kt_proc_value(const char *key)
+{
+	char line[256], k[200];
+	long v, found = -1;
+	FILE *f = fopen("/proc/genesys", "r");
+
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "%199s %ld", k, &v) == 2 && !strcmp(k, key))
+			found = v;
+	fclose(f);
+	return found;
+}
+
+/* ---- device side ------------------------------------------------------ */
+
+int kt_claim(struct kt_ring *r, uint32_t hint)
+{
+	uint32_t words = r->nslots / 32, i;
+
+	for (i = 0; i < words; i++) {
+		uint32_t w = (hint / 32 + i) % words;
+		uint32_t cur = __atomic_load_n(&r->claim[w], __ATOMIC_RELAXED);
+
+		while (cur != 0xffffffffu) {
+			uint32_t bit = (uint32_t)__builtin_ctz(~cur);
+			/* acquire: pairs with the release of whoever freed the slot */
+			if (__atomic_compare_exchange_n(&r->claim[w], &cur, cur | (1u << bit),
+							false, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED))
+				return (int)(w * 32 + bit);
+		}
+	}
+	return -1;
+}
+
+void kt_fill(struct kt_ring *r, uint32_t idx, uint16_t nr, uint16_t flags,
+	     const uint64_t a[GSYS_SLOT_ARGS])
+{
+	struct gsys_slot *s = &r->slots[idx];
+	int i;
+
+	__atomic_store_n(&s->state, GSYS_SLOT_CLAIMED, __ATOMIC_RELAXED);
+	s->nr = nr;
+	s->flags = flags;
+	for (i = 0; i < GSYS_SLOT_ARGS; i++)
+		s->arg[i] = a ? a[i] : 0;
+	s->ret = 0;
+	/* release: the executor that acquires READY sees the args and buffers */
+	__atomic_store_n(&s->state, GSYS_SLOT_READY, __ATOMIC_RELEASE);
+}
+
+void kt_push(struct kt_ring *r, uint32_t idx)
+{
+	uint64_t pos = __atomic_fetch_add(&r->h->sq_tail, 1, __ATOMIC_RELAXED);
+	struct gsys_sq_entry *e = &r->sq[pos & (r->sq_entries - 1)];
+	unsigned int spins = 0;
+
+	/* acquire: the consumer of the previous lap has released the entry */
+	while (__atomic_load_n(&e->seq, __ATOMIC_ACQUIRE) != (uint32_t)pos)
+		if (++spins % 64 == 0)
+			sched_yield();
+	__atomic_store_n(&e->slot, idx, __ATOMIC_RELAXED);
+	/* release: a consumer that acquires seq == pos + 1 sees the slot index */
+	__atomic_store_n(&e->seq, (uint32_t)(pos + 1), __ATOMIC_RELEASE);
+	__atomic_fetch_add(&r->h->doorbell, 1, __ATOMIC_RELAXED);
+}
+
+int kt_submit(struct kt_ring *r, uint32_t hint, uint16_t nr, uint16_t flags,
+	      const uint64_t a[GSYS_SLOT_ARGS])
+{
+	int idx = kt_claim(r, hint);
+
+	if (idx < 0)
+		return -1;
+	kt_fill(r, (uint32_t)idx, nr, flags, a);
+	kt_push(r, (uint32_t)idx);
+	return idx;
+}
+
+void kt_free_slot(struct kt_ring *r, uint32_t idx)
+{
+	__atomic_store_n(&r->slots[idx].state, GSYS_SLOT_FREE, __ATOMIC_RELAXED);
+	/* release: the next owner acquires the bit and sees FREE */
+	__atomic_fetch_and(&r->claim[idx / 32], ~(1u << (idx % 32)), __ATOMIC_RELEASE);
+}
+
+uint32_t kt_state(struct kt_ring *r, uint32_t idx)
+{
+	return __atomic_load_n(&r->slots[idx].state, __ATOMIC_ACQUIRE);
+}
+
+bool kt_claimed(struct kt_ring *r, uint32_t idx)
+{
+	return __atomic_load_n(&r->claim[idx / 32], __ATOMIC_ACQUIRE) & (1u << (idx % 32));
+}
+
+int64_t kt_wait(struct kt_ring *r, uint32_t idx, unsigned int timeout_ms)
+{
+	struct gsys_slot *s = &r->slots[idx];
+	uint64_t deadline = kt_now_ns() + (uint64_t)timeout_ms * 1000000ull;
+	unsigned int spins = 0;
+	int64_t ret;
+
+	/* acquire: pairs with the executor's release of DONE (ret and buffers) */
+	while (__atomic_load_n(&s->state, __ATOMIC_ACQUIRE) != GSYS_SLOT_DONE) {
+		if (++spins % 256 == 0) {
+			uint32_t st;
+
+			if (kt_now_ns() > deadline) {
+				st = __atomic_load_n(&s->state, __ATOMIC_RELAXED);
+				if ((st == GSYS_SLOT_READY || st == GSYS_SLOT_BUSY) &&
+				    __atomic_compare_exchange_n(&s->state, &st, GSYS_SLOT_ORPHANED,
+								false, __ATOMIC_ACQ_REL,
+								__ATOMIC_ACQUIRE))
+					return -ETIMEDOUT;
+				if (st != GSYS_SLOT_DONE)
+					return -ETIMEDOUT;
+				break;
+			}
+			sched_yield();
+		}
+	}
+	ret = __atomic_load_n(&s->ret, __ATOMIC_RELAXED);
+	kt_free_slot(r, idx);
+	return ret;
+}
+
+/* ---- host side -------------------------------------------------------- */
+
+int64_t kt_sys(long nr, uint64_t a0, uint64_t a1, uint64_t a2, uint64_t a3,
+	       uint64_t a4, uint64_t a5)
+{
+	long ret = syscall(nr, a0, a1, a2, a3, a4, a5);
+
+	return ret == -1 ? -errno : ret;
+}
+
+/* What a userspace executor does with a request the module handed back. */
+void kt_run_fallback(struct kt_ring *r, uint32_t idx)
+{
+	struct gsys_slot *s = &r->slots[idx];
+	uint64_t a[GSYS_SLOT_ARGS];
+	uint32_t st = GSYS_SLOT_BUSY;
+	int64_t ret;
+	int i;
+
+	for (i = 0; i < GSYS_SLOT_ARGS; i++)
+		a[i] = s->arg[i];
+	if ((s->flags & GSYS_SLOT_F_FIXED_FILE) &&
+	    (a[0] >= r->nfiles || r->files[a[0]] < 0))
+		ret = -EBADF;
+	else if (s->nr >= GSYS_NR_PRIVATE_BASE)
+		ret = -ENOSYS;
+	else {
+		if (s->flags & GSYS_SLOT_F_FIXED_FILE)
+			a[0] = (uint64_t)r->files[a[0]];
+		ret = kt_sys(s->nr, a[0], a[1], a[2], a[3], a[4], a[5]);
+	}
+	if (s->flags & GSYS_SLOT_F_NONBLOCK) {
+		if (__atomic_compare_exchange_n(&s->state, &st, GSYS_SLOT_FREE, false,
+						__ATOMIC_RELAXED, __ATOMIC_RELAXED))
+			__atomic_fetch_and(&r->claim[idx / 32], ~(1u << (idx % 32)),
+					   __ATOMIC_RELEASE);
+		return;
+	}
+	__atomic_store_n(&s->ret, ret, __ATOMIC_RELAXED);
+	if (!__atomic_compare_exchange_n(&s->state, &st, GSYS_SLOT_DONE, false,
+					 __ATOMIC_RELEASE, __ATOMIC_RELAXED) &&
+	    st == GSYS_SLOT_ORPHANED)
+		kt_free_slot(r, idx);
+}
+
+struct kt_serve_result kt_serve(struct kt_ring *r, uint64_t idle_ns, uint64_t spin_ns,
+				uint32_t flags, uint32_t fallback_max)
+{
+	uint32_t fb[64];
+	struct gsys_ioc_serve a = {
+		.size = sizeof(a),
+		.flags = flags,
+		.idle_timeout_ns = idle_ns,
+		.spin_ns = spin_ns,
+		.fallback_ptr = (uintptr_t)fb,
+		.fallback_max = fallback_max > 64 ? 64 : fallback_max,
+	};
+	struct kt_serve_result res;
+	uint32_t i;
+
+	res.rc = ioctl(r->fd, GSYS_IOC_SERVE, &a) ? -errno : 0;
+	res.fallbacks = a.fallback_count;
+	res.completed = a.completed;
+	/* the listed slots are ours now, on every return (-EINTR included) */
+	for (i = 0; i < a.fallback_count && i < 64; i++)
+		kt_run_fallback(r, fb[i]);
+	return res;
+}
+
+int64_t kt_call(struct kt_ring *r, uint16_t nr, uint16_t flags, uint64_t a0,
+		uint64_t a1, uint64_t a2, uint64_t a3, uint64_t a4, uint64_t a5)
+{
+	uint64_t a[GSYS_SLOT_ARGS] = { a0, a1, a2, a3, a4, a5 };
+	int idx = kt_submit(r, 0, nr, flags, a);
+	struct kt_serve_result res;
+
+	if (idx < 0)
+		return -ENOSPC;
+	res = kt_serve(r, 0, 0, 0, 64);
+	if (res.rc)
+		return res.rc == -ETIMEDOUT ? -EIO : res.rc;
+	if (flags & GSYS_SLOT_F_NONBLOCK)
+		return 0;
+	return kt_wait(r, (uint32_t)idx, 20000);
+}
+
+static void *kt_server_main(void *p)
+{
+	struct kt_server *s = p;
+
+	while (!s->stop) {
+		struct kt_serve_result res = kt_serve(s->r, s->idle_ns, s->spin_ns, 0, 64);
+
+		s->serves++;
+		s->completed += res.completed;
+		s->fallbacks += res.fallbacks;
+		if (res.rc && res.rc != -EINTR && !s->error)
+			s->error = res.rc;
+		if (res.rc && res.rc != -EINTR)
+			break;
+	}
+	return NULL;
+}
+
+int kt_server_start(struct kt_server *s, struct kt_ring *r, uint64_t idle_ns,
+		    uint64_t spin_ns)
+{
+	pthread_t t;
+
+	memset(s, 0, sizeof(*s));
+	s->r = r;
+	s->idle_ns = idle_ns;
+	s->spin_ns = spin_ns;
+	if (pthread_create(&t, NULL, kt_server_main, s))
+		return -1;
+	s->thread = (unsigned long)t;
+	return 0;
+}
+
+void kt_server_stop(struct kt_server *s)
+{
+	s->stop = 1;
+	__atomic_store_n(&s->r->h->stop, 1, __ATOMIC_RELEASE);
+	pthread_join((pthread_t)s->thread, NULL);
+}
+
+/* ---- misc --------------------------------------------------------------- */
+
+uint64_t kt_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+uint64_t kt_rand(uint64_t *state)
+{
+	/* xorshift64* */
+	uint64_t x = *state ? *state : 0x9e3779b97f4a7c15ull;
+
+	x ^= x >> 12;
+	x ^= x << 25;
+	x ^= x >> 27;
+	*state = x;
+	return x * 0x2545f4914f6cdd1dull;
+}
+
+/* ---- checks ----------------------------------------------------------- */
+
+void kt_begin(const char *name)
+{
+	kt_current = name;
+	kt_current_failures = 0;
+}
+
+void kt_end(void)
+{
+	if (kt_current_failures) {
+		kt_failed++;
+		printf("not ok - %s\n", kt_current);
+	} else {
+		kt_passed++;
+		printf("ok - %s\n", kt_current);
+	}
+	fflush(stdout);
+}
+
+void kt_fail(const char *file, int line, const char *fmt, ...)
+{
+	va_list ap;
+
+	kt_current_failures++;
+	printf("#   %s: %s:%d: ", kt_current ? kt_current : "?", file, line);
+	va_start(ap, fmt);
+	vprintf(fmt, ap);
+	va_end(ap);
+	printf("\n");
+	fflush(stdout);
+}
+
+int kt_finish(const char *prog)
+{
+	printf("# %s: %d passed, %d failed\n", prog, kt_passed, kt_failed);
+	fflush(stdout);
+	return kt_failed ? 1 : 0;
+}

@@ -1,0 +1,119 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: (GPL-2.0 OR MIT)
+# Description: boot the Debian kernel that genesys.ko was built for under
+# QEMU (TCG, no KVM needed) with a busybox initramfs that loads the module and
+# runs the guest tests; read the serial console back; exit 0 only on PASS.
+#
+# usage: tests/kmod/run-qemu.sh [--out DIR] [--ko FILE] [--tests t_ops,t_stress]
+#                               [--timeout SECS] [--kernel VMLINUZ]
+#   --out      where the console log, initramfs and bench.jsonl go
+#              (default tests/kmod/out, gitignored)
+#   --ko       a built genesys.ko (default: `make -C kmod`, then kmod/genesys.ko)
+#   --tests    which guest programs to run (default: all)
+#   --timeout  kill a hung guest after this many seconds (default 300)
+#   --kernel   the kernel image (default /boot/vmlinuz-<the module's vermagic>)
+# exit: 0 PASS, 1 FAIL, 77 SKIP (a prerequisite is missing)
+set -uo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/../.." && pwd)
+out=$here/out
+ko=
+kernel=
+timeout_s=300
+all_tests="t_ops t_badioctl t_stress t_lifetime t_bench"
+tests=$all_tests
+
+log() { printf '[kmod-qemu] %s\n' "$*"; }
+skip() { log "SKIP: $*"; exit 77; }
+die() { log "FAIL: $*"; exit 1; }
+
+while [ $# -gt 0 ]; do
+	case $1 in
+	--out) out=$2; shift 2 ;;
+	--ko) ko=$2; shift 2 ;;
+	--tests) tests=$(echo "$2" | tr ',' ' '); shift 2 ;;
+	--timeout) timeout_s=$2; shift 2 ;;
+	--kernel) kernel=$2; shift 2 ;;
+	-h | --help) sed -n '2,16p' "$0"; exit 0 ;;
+	*) die "unknown argument $1" ;;
+	esac
+done
+
+for tool in qemu-system-x86_64 cpio gcc modinfo timeout; do
+	command -v $tool >/dev/null 2>&1 || skip "$tool not found"
+done
+busybox=$(command -v busybox || true)
+[ -n "$busybox" ] && file -L "$busybox" 2>/dev/null | grep -q 'statically linked' ||
+	busybox=/bin/busybox
+[ -x "$busybox" ] || skip "no busybox (apt-get install busybox-static)"
+mkdir -p "$out" || die "cannot create $out"
+out=$(cd "$out" && pwd)
+
+# 1. the module
+if [ -z "$ko" ]; then
+	log "building kmod/genesys.ko (log: $out/kmod-build.log)"
+	make -C "$root/kmod" >"$out/kmod-build.log" 2>&1 || {
+		tail -n 20 "$out/kmod-build.log"
+		grep -q 'no kernel build tree' "$out/kmod-build.log" && skip "no kernel headers"
+		die "module build failed"
+	}
+	ko=$root/kmod/genesys.ko
+fi
+[ -r "$ko" ] || die "no module at $ko"
+kver=$(modinfo -F vermagic "$ko" | awk '{ print $1 }')
+[ -n "$kernel" ] || kernel=/boot/vmlinuz-$kver
+[ -r "$kernel" ] || skip "no readable kernel image $kernel for the module's $kver (apt-get install linux-image-$kver)"
+
+# 2. the guest programs: static, so the initramfs needs no libc
+stage=$out/initramfs
+rm -rf "$stage"
+mkdir -p "$stage/bin" "$stage/dev" "$stage/proc" "$stage/sys" "$stage/tmp" "$stage/tests"
+log "building guest tests: $tests"
+for t in $tests; do
+	[ -f "$here/$t.c" ] || die "no test program $here/$t.c"
+	gcc -std=gnu11 -static -O2 -g -pthread -Wall -Wextra -Werror -I"$root/include" \
+		-o "$stage/tests/$t" "$here/$t.c" "$here/kt.c" 2>"$out/$t.build.log" || {
+		cat "$out/$t.build.log"
+		grep -q 'cannot find -lc\|cannot find -lpthread' "$out/$t.build.log" &&
+			skip "no static libc (libc6-dev)"
+		die "building $t failed"
+	}
+done
+
+# 3. the initramfs
+log "building initramfs"
+cp "$busybox" "$stage/bin/busybox"
+cp "$ko" "$stage/genesys.ko"
+install -m 755 "$here/init.sh" "$stage/init"
+(cd "$stage" && find . | cpio -o -H newc --quiet) >"$out/initramfs.cpio" || die "cpio failed"
+
+# 4. boot, with the console teed to a log; only the guest's own lines are echoed.
+# tsc=reliable: under TCG the kernel distrusts the TSC and falls back to the
+# HPET, which makes every clock read (SERVE's polling, the tests' timing) an
+# emulated MMIO access; TCG's TSC follows the host clock, so it is safe here.
+csv=$(echo $tests | tr ' ' ',')
+log "booting $kernel under TCG (2 vCPUs, 1 GiB), timeout ${timeout_s}s; console: $out/console.log"
+start=$(date +%s)
+timeout -k 10 "$timeout_s" qemu-system-x86_64 -accel tcg -m 1024 -smp 2 \
+	-nographic -no-reboot -nic none \
+	-kernel "$kernel" -initrd "$out/initramfs.cpio" \
+	-append "console=ttyS0 panic=-1 oops=panic quiet tsc=reliable gsys_tests=$csv gsys_env=qemu-tcg" \
+	</dev/null 2>&1 | tr -d '\r' | tee "$out/console.log" |
+	awk '/^GENESYS|^ok |^not ok |^#|Kernel panic|BUG|Oops|WARNING/ { print "  " $0; fflush() }'
+qemu_rc=${PIPESTATUS[0]}
+secs=$(($(date +%s) - start))
+
+grep '^GENESYS-BENCH ' "$out/console.log" | sed 's/^GENESYS-BENCH //' >"$out/bench.jsonl"
+[ -s "$out/bench.jsonl" ] && log "benchmarks: $out/bench.jsonl"
+
+if [ "$qemu_rc" = 124 ] || [ "$qemu_rc" = 137 ]; then
+	die "guest did not finish within ${timeout_s}s (killed); see $out/console.log"
+fi
+result=$(grep '^GENESYS-KMOD-RESULT:' "$out/console.log" | tail -n 1)
+[ -n "$result" ] || die "no result line from the guest after ${secs}s (panic?); see $out/console.log"
+log "$result (boot + tests + poweroff: ${secs}s)"
+case $result in
+*RESULT:\ PASS*) exit 0 ;;
+*) exit 1 ;;
+esac

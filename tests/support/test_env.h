@@ -1,0 +1,105 @@
+// Helpers the runtime and device tests share: a scratch directory, the list
+// of executors this machine can run, and a runtime per executor.
+#pragma once
+
+#include <fcntl.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <genesys/runtime.h>
+#include <gtest/gtest.h>
+
+namespace gsys_test {
+
+// A fresh directory under $TMPDIR, removed with its files at the end.
+class scratch_dir {
+ public:
+  scratch_dir()
+  {
+    const char* base = getenv("TMPDIR");
+    std::string tmpl = std::string(base ? base : "/tmp") + "/genesys-test-XXXXXX";
+    std::vector<char> buf(tmpl.begin(), tmpl.end());
+    buf.push_back('\0');
+    if (!mkdtemp(buf.data())) throw std::runtime_error("mkdtemp failed");
+    path_ = buf.data();
+  }
+  ~scratch_dir() { std::system(("rm -rf '" + path_ + "'").c_str()); }
+  const std::string& path() const { return path_; }
+  std::string file(const std::string& name) const { return path_ + "/" + name; }
+
+ private:
+  std::string path_;
+};
+
+inline std::string read_file(const std::string& path)
+{
+  std::ifstream f(path, std::ios::binary);
+  std::stringstream ss;
+  ss << f.rdbuf();
+  return ss.str();
+}
+
+inline void write_file(const std::string& path, const std::string& data)
+{
+  std::ofstream f(path, std::ios::binary | std::ios::trunc);
+  f << data;
+}
+
+// Executors every machine has, plus kmod where the module is loaded.
+inline std::vector<gsys::executor_kind> executors()
+{
+  std::vector<gsys::executor_kind> v = {gsys::executor_kind::sync, gsys::executor_kind::uring};
+  if (gsys::kmod_available()) v.push_back(gsys::executor_kind::kmod);
+  return v;
+}
+
+inline std::string executor_name(const testing::TestParamInfo<gsys::executor_kind>& info)
+{
+  return gsys::to_string(info.param);
+}
+
+inline gsys::runtime_options options_for(gsys::executor_kind k)
+{
+  gsys::runtime_options o;
+  o.executor = k;
+  o.slots = 256;
+  o.timeout = std::chrono::seconds(20);
+  return o;
+}
+
+// Copies a string into device-visible memory from the runtime.
+inline char* device_string(gsys::runtime& rt, const std::string& s)
+{
+  char* p = static_cast<char*>(rt.alloc(s.size() + 1));
+  std::memcpy(p, s.c_str(), s.size() + 1);
+  return p;
+}
+
+// Waits (bounded) until pred() holds; for effects of fire-and-forget calls.
+template <class Pred>
+bool eventually(Pred pred, std::chrono::milliseconds limit = std::chrono::seconds(10))
+{
+  auto end = std::chrono::steady_clock::now() + limit;
+  while (std::chrono::steady_clock::now() < end) {
+    if (pred()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  return pred();
+}
+
+// Without a GPU the CUDA variants of the device tests have nothing to run on.
+#define GSYS_REQUIRE_DEVICE()                                                  \
+  do {                                                                         \
+    if (!gsys::device_present()) GTEST_SKIP() << "no CUDA device on this machine"; \
+  } while (0)
+
+}  // namespace gsys_test

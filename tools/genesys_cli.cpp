@@ -1,0 +1,270 @@
+// genesys: inspect running genesys rings and the kernel module.
+//
+//   genesys list                      rings published by live processes
+//   genesys stat [PID] [--json]       per-operation calls, errors, latency
+//   genesys ring PID [--slots]        ring header (and non-free slots)
+//   genesys kmod [--json]             genesys.ko status and counters
+#include <dirent.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <optional>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include <genesys/ops.h>
+
+#include "ring_memory.h"
+#include "stats.h"
+
+namespace {
+
+using namespace gsys::detail;
+
+struct published_ring {
+  std::string name;  // as in /dev/shm
+  int pid = 0;
+};
+
+std::vector<published_ring> list_rings(int only_pid)
+{
+  std::vector<published_ring> out;
+  DIR* d = opendir("/dev/shm");
+  if (!d) return out;
+  while (dirent* e = readdir(d)) {
+    int pid = 0, n = 0;
+    if (std::sscanf(e->d_name, "genesys.%d.%d", &pid, &n) != 2) continue;
+    if (only_pid && pid != only_pid) continue;
+    if (kill(pid, 0) != 0 && errno == ESRCH) continue;  // stale: its process is gone
+    out.push_back({e->d_name, pid});
+  }
+  closedir(d);
+  return out;
+}
+
+// A read-only view of a published ring and its stats page.
+class ring_view {
+ public:
+  explicit ring_view(const std::string& name)
+  {
+    int fd = shm_open(("/" + name).c_str(), O_RDONLY, 0);
+    if (fd < 0) throw std::runtime_error(name + ": " + std::strerror(errno));
+    struct stat st;
+    fstat(fd, &st);
+    size_ = (size_t)st.st_size;
+    base_ = mmap(nullptr, size_, PROT_READ, MAP_SHARED, fd, 0);
+    ::close(fd);
+    if (base_ == MAP_FAILED) throw std::runtime_error(name + ": mmap: " + std::strerror(errno));
+    std::string bad = check_ring(header(), size_);
+    if (!bad.empty()) throw std::runtime_error(name + ": not a usable ring: " + bad);
+    if (header()->ring_bytes + sizeof(stats_page) > size_ || stats()->magic != kStatsMagic)
+      throw std::runtime_error(name + ": no stats page");
+  }
+  ~ring_view() { munmap(base_, size_); }
+  const gsys_ring_header* header() const { return static_cast<const gsys_ring_header*>(base_); }
+  const stats_page* stats() const
+  {
+    return reinterpret_cast<const stats_page*>(static_cast<const char*>(base_) + header()->ring_bytes);
+  }
+  const gsys_slot* slots() const
+  {
+    return reinterpret_cast<const gsys_slot*>(static_cast<const char*>(base_) + header()->slots_offset);
+  }
+
+ private:
+  void* base_ = nullptr;
+  size_t size_ = 0;
+};
+
+const char* state_name(gsys_u32 s)
+{
+  static const char* names[] = {"FREE", "CLAIMED", "READY", "BUSY", "DONE", "ORPHANED"};
+  return s < 6 ? names[s] : "GARBAGE";
+}
+
+int cmd_list()
+{
+  auto rings = list_rings(0);
+  if (rings.empty()) std::printf("no genesys rings published by live processes\n");
+  for (auto& r : rings) {
+    try {
+      ring_view v(r.name);
+      std::printf("%-28s pid %-8d executor %-6s slots %u\n", r.name.c_str(), r.pid, v.stats()->executor,
+                  v.header()->nslots);
+    } catch (const std::exception& e) {
+      std::printf("%-28s pid %-8d (%s)\n", r.name.c_str(), r.pid, e.what());
+    }
+  }
+  return 0;
+}
+
+int cmd_stat(int pid, bool json)
+{
+  auto rings = list_rings(pid);
+  if (rings.empty()) {
+    std::fprintf(stderr, "genesys: no rings%s (is the process running with options.publish on?)\n",
+                 pid ? (" for pid " + std::to_string(pid)).c_str() : "");
+    return 1;
+  }
+  if (json) std::printf("[");
+  bool first = true;
+  for (auto& r : rings) {
+    ring_view v(r.name);
+    auto s = summarize(*v.stats(), v.header());
+    if (json) {
+      std::printf("%s{\"ring\":\"%s\",\"pid\":%d,\"stats\":%s}", first ? "" : ",", r.name.c_str(), r.pid,
+                  s.to_json().c_str());
+    } else {
+      std::printf("%s (pid %d)\n%s", r.name.c_str(), r.pid, s.to_text().c_str());
+    }
+    first = false;
+  }
+  if (json) std::printf("]\n");
+  return 0;
+}
+
+int cmd_ring(int pid, bool slots)
+{
+  auto rings = list_rings(pid);
+  if (rings.empty()) {
+    std::fprintf(stderr, "genesys: no rings for pid %d\n", pid);
+    return 1;
+  }
+  for (auto& r : rings) {
+    ring_view v(r.name);
+    const gsys_ring_header* h = v.header();
+    std::printf("%s: abi %u, %u slots, queue %u entries, %llu bytes, timeout %.3f s\n", r.name.c_str(), h->abi_version,
+                h->nslots, h->sq_entries, (unsigned long long)h->ring_bytes, h->timeout_ns / 1e9);
+    std::printf("  queue: tail %llu head %llu (depth %llu), doorbell %u, sleepers %u, executor %s\n",
+                (unsigned long long)h->sq_tail, (unsigned long long)h->sq_head,
+                (unsigned long long)(h->sq_tail - h->sq_head), h->doorbell, h->sleepers, v.stats()->executor);
+    std::printf("  totals: completed %llu failed %llu denied %llu garbage %llu orphaned %llu\n",
+                (unsigned long long)h->completed, (unsigned long long)h->failed, (unsigned long long)h->denied,
+                (unsigned long long)h->garbage, (unsigned long long)h->orphaned);
+    unsigned counts[7] = {};
+    for (gsys_u32 i = 0; i < h->nslots; ++i) counts[std::min<gsys_u32>(v.slots()[i].state, 6)]++;
+    std::printf("  slots:");
+    for (gsys_u32 s = 0; s < 7; ++s)
+      if (counts[s]) std::printf(" %s %u", state_name(s), counts[s]);
+    std::printf("\n");
+    if (!slots) continue;
+    for (gsys_u32 i = 0; i < h->nslots; ++i) {
+      const gsys_slot& s = v.slots()[i];
+      if (s.state == GSYS_SLOT_FREE) continue;
+      const op_info* op = find_op(s.nr);
+      std::printf("  [%5u] %-8s %-9s flags %#06x args %#llx %#llx %#llx ret %lld\n", i, state_name(s.state),
+                  op ? op->name : "?", s.flags, (unsigned long long)s.arg[0], (unsigned long long)s.arg[1],
+                  (unsigned long long)s.arg[2], (long long)s.ret);
+    }
+  }
+  return 0;
+}
+
+std::optional<std::string> read_text(const char* path)
+{
+  std::ifstream f(path);
+  if (!f) return std::nullopt;
+  std::stringstream ss;
+  ss << f.rdbuf();
+  return ss.str();
+}
+
+int cmd_kmod(bool json)
+{
+  const bool dev = access("/dev/genesys", F_OK) == 0;
+  std::optional<std::string> text;
+  const char* where = nullptr;
+  for (const char* p : {"/proc/genesys", "/sys/kernel/debug/genesys/stats"}) {
+    if ((text = read_text(p))) {
+      where = p;
+      break;
+    }
+  }
+  if (json) {
+    std::printf("{\"loaded\":%s,\"device\":%s", text || dev ? "true" : "false", dev ? "true" : "false");
+    if (text) {
+      std::printf(",\"counters\":{");
+      std::istringstream in(*text);
+      std::string key;
+      long long val;
+      bool first = true;
+      while (in >> key >> val) {
+        if (!key.empty() && key.back() == ':') key.pop_back();
+        std::printf("%s\"%s\":%lld", first ? "" : ",", key.c_str(), val);
+        first = false;
+      }
+      std::printf("}");
+    }
+    std::printf("}\n");
+    return 0;
+  }
+  if (!dev && !text) {
+    std::printf("genesys.ko is not loaded (no /dev/genesys); see kmod/README.md to build and load it\n");
+    return 1;
+  }
+  std::printf("genesys.ko loaded: /dev/genesys %s\n", dev ? "present" : "missing");
+  if (text) std::printf("counters (%s):\n%s", where, text->c_str());
+  return 0;
+}
+
+void usage()
+{
+  std::printf(
+      "usage: genesys <command> [args]\n"
+      "  list                  rings published by live processes\n"
+      "  stat [PID] [--json]   per-operation calls, errors, denials and latency\n"
+      "  ring PID [--slots]    ring header, queue and slot states (--slots: each busy slot)\n"
+      "  kmod [--json]         genesys.ko status and counters\n"
+      "  help                  this text\n");
+}
+
+}  // namespace
+
+int main(int argc, char** argv)
+{
+  std::vector<std::string> args(argv + 1, argv + argc);
+  auto flag = [&](const char* f) {
+    for (auto it = args.begin(); it != args.end(); ++it)
+      if (*it == f) {
+        args.erase(it);
+        return true;
+      }
+    return false;
+  };
+  const bool json = flag("--json"), slots = flag("--slots");
+  if (flag("--help") || flag("-h") || args.empty() || args[0] == "help") {
+    usage();
+    return args.empty() ? 2 : 0;
+  }
+  auto pid_arg = [&](bool required) -> int {
+    if (args.size() < 2) {
+      if (required) throw std::invalid_argument("missing PID");
+      return 0;
+    }
+    char* end;
+    long v = std::strtol(args[1].c_str(), &end, 10);
+    if (*end || v <= 0) throw std::invalid_argument("not a PID: " + args[1]);
+    return (int)v;
+  };
+  try {
+    if (args[0] == "list") return cmd_list();
+    if (args[0] == "stat") return cmd_stat(pid_arg(false), json);
+    if (args[0] == "ring") return cmd_ring(pid_arg(true), slots);
+    if (args[0] == "kmod") return cmd_kmod(json);
+    std::fprintf(stderr, "genesys: unknown command '%s'\n", args[0].c_str());
+    usage();
+    return 2;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "genesys: %s\n", e.what());
+    return 1;
+  }
+}
