@@ -1,7 +1,7 @@
 // gsys-ring-bench: round-trip latency and throughput of the ring, per
 // granularity x ordering x executor, for a null call (nop: the protocol
-// alone) and getppid (the cheapest real system call), with the direct
-// system call measured in the same run as the yardstick.
+// alone), getppid (the cheapest real system call) and a 4 KiB pread, with
+// the same call made directly by a CPU thread in the same run as yardstick.
 //
 // Output: one JSON object per line on stdout (and appended to --out).
 #include <getopt.h>
@@ -13,6 +13,7 @@
 #include <cstdio>
 #include <cstring>
 #include <fstream>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -23,21 +24,46 @@ namespace {
 
 using u64 = unsigned long long;
 
-template <class G, class O>
-__device__ long one_call(const gsys::ring& r, bool nop)
+enum class op_kind { nop, getppid, pread4k };
+constexpr int kPreadBytes = 4096;
+constexpr int kPreadFileBlocks = 256;  // 1 MiB file, read block by block
+
+const char* op_name(op_kind k)
 {
-  return nop ? gsys::nop<G, O>(r) : gsys::getppid<G, O>(r);
+  return k == op_kind::nop ? "nop" : k == op_kind::getppid ? "getppid" : "pread4k";
+}
+
+// What one call of the benchmark does. pread4k: each thread reads 4 KiB of
+// the file into its own buffer, at an offset that moves with the iteration.
+struct op_args {
+  op_kind kind;
+  int fd;
+  char* bufs;  // kPreadBytes per thread of the launch
+};
+
+template <class G, class O>
+__device__ long one_call(const gsys::ring& r, const op_args& a, int i)
+{
+  switch (a.kind) {
+    case op_kind::nop: return gsys::nop<G, O>(r);
+    case op_kind::getppid: return gsys::getppid<G, O>(r);
+    default: {
+      const long tid = (long)blockIdx.x * blockDim.x + threadIdx.x;
+      const long off = ((tid + i) % kPreadFileBlocks) * kPreadBytes;
+      return gsys::pread<G, O>(r, a.fd, a.bufs + tid * kPreadBytes, kPreadBytes, off);
+    }
+  }
 }
 
 // Latency: one group makes `iters` calls back to back; its first thread
 // records each round trip.
 template <class G, class O>
-__global__ void latency_kernel(gsys::ring r, bool nop, int iters, u64* samples, int* errors)
+__global__ void latency_kernel(gsys::ring r, op_args a, int iters, u64* samples, int* errors)
 {
   const bool rec = threadIdx.x == 0 && blockIdx.x == 0;
   for (int i = 0; i < iters; ++i) {
     u64 t0 = gsys::detail::now_ns();
-    long ret = one_call<G, O>(r, nop);
+    long ret = one_call<G, O>(r, a, i);
     u64 t1 = gsys::detail::now_ns();
     if (ret < 0 && ret != gsys::not_waited) atomicAdd(errors, 1);
     if (rec) samples[i] = t1 - t0;
@@ -46,10 +72,10 @@ __global__ void latency_kernel(gsys::ring r, bool nop, int iters, u64* samples, 
 
 // Throughput: every group of the grid calls `iters` times.
 template <class G, class O>
-__global__ void throughput_kernel(gsys::ring r, bool nop, int iters, int* errors)
+__global__ void throughput_kernel(gsys::ring r, op_args a, int iters, int* errors)
 {
   for (int i = 0; i < iters; ++i) {
-    long ret = one_call<G, O>(r, nop);
+    long ret = one_call<G, O>(r, a, i);
     if (ret < 0 && ret != gsys::not_waited) atomicAdd(errors, 1);
   }
 }
@@ -61,6 +87,9 @@ struct config {
   int blocks = 0, threads = 0;  // throughput grid; 0: pick for the device
   std::string out;
   bool quick = false;
+  std::vector<op_kind> ops = {op_kind::nop, op_kind::getppid};
+  std::vector<std::string> grans = {"thread", "warp", "block", "grid"};
+  int fd = -1;  // the pread4k file
 };
 
 struct direct_numbers {
@@ -81,17 +110,24 @@ u64 host_ns()
       .count();
 }
 
-direct_numbers measure_direct(int n)
+// The same work as one call, made directly by a CPU thread: getppid for the
+// null and getppid cases, a 4 KiB pread for pread4k.
+direct_numbers measure_direct(int n, op_kind k, int fd)
 {
+  static char buf[kPreadBytes];
+  auto call = [&](int i) {
+    if (k == op_kind::pread4k) return (long)pread(fd, buf, kPreadBytes, (long)(i % kPreadFileBlocks) * kPreadBytes);
+    return syscall(SYS_getppid);
+  };
   std::vector<u64> s(n);
   for (int i = 0; i < n; ++i) {
     u64 t0 = host_ns();
-    syscall(SYS_getppid);
+    call(i);
     s[i] = host_ns() - t0;
   }
   const int m = n * 20;
   u64 t0 = host_ns();
-  for (int i = 0; i < m; ++i) syscall(SYS_getppid);
+  for (int i = 0; i < m; ++i) call(i);
   double secs = (double)(host_ns() - t0) / 1e9;
   return {percentile(s, 50), percentile(s, 99), m / secs};
 }
@@ -122,21 +158,23 @@ const char* gran_name()
 }
 
 template <class G, class O>
-void run_one(const config& c, gsys::runtime& rt, bool nop, const direct_numbers& d)
+void run_one(const config& c, gsys::runtime& rt, op_kind k, const direct_numbers& d)
 {
+  const int blocks = c.blocks, threads = c.threads;
+  op_args a{k, c.fd, nullptr};
+  if (k == op_kind::pread4k) a.bufs = static_cast<char*>(rt.alloc((size_t)kPreadBytes * blocks * threads));
   auto* samples = static_cast<u64*>(rt.alloc(sizeof(u64) * c.latency_iters));
   int* errors = static_cast<int*>(rt.alloc(sizeof(int)));
   // Latency: one thread (thread granularity) or one whole group.
   const int lat_threads = G::code == GSYS_GRAN_THREAD ? 1 : 32;
-  gsys::launch(latency_kernel<G, O>, dim3(1), dim3(lat_threads), rt.ring(), nop, c.latency_iters, samples, errors);
+  gsys::launch(latency_kernel<G, O>, dim3(1), dim3(lat_threads), rt.ring(), a, c.latency_iters, samples, errors);
   gsys::synchronize();
   std::vector<u64> v(samples, samples + c.latency_iters);
   v.erase(v.begin(), v.begin() + std::min<size_t>(v.size() / 10, 100));  // warm-up
 
   // Throughput: a full grid.
-  const int blocks = c.blocks, threads = c.threads;
   u64 t0 = host_ns();
-  gsys::launch(throughput_kernel<G, O>, dim3(blocks), dim3(threads), rt.ring(), nop, c.throughput_iters, errors);
+  gsys::launch(throughput_kernel<G, O>, dim3(blocks), dim3(threads), rt.ring(), a, c.throughput_iters, errors);
   gsys::synchronize();
   double secs = (double)(host_ns() - t0) / 1e9;
   long groups = G::code == GSYS_GRAN_THREAD ? (long)blocks * threads
@@ -150,29 +188,58 @@ void run_one(const config& c, gsys::runtime& rt, bool nop, const direct_numbers&
                 "\"op\":\"%s\",\"calls\":%ld,\"p50_ns\":%.0f,\"p99_ns\":%.0f,\"calls_per_s\":%.0f,"
                 "\"direct_ns\":%.0f,\"direct_p99_ns\":%.0f,\"direct_calls_per_s\":%.0f,\"grid\":\"%dx%d\",\"errors\":%d}",
                 device_label().c_str(), gran_name<G>(), O::is_strong ? "strong" : "relaxed",
-                gsys::to_string(rt.executor()), nop ? "nop" : "getppid", calls, percentile(v, 50), percentile(v, 99),
+                gsys::to_string(rt.executor()), op_name(k), calls, percentile(v, 50), percentile(v, 99),
                 calls / secs, d.p50_ns, d.p99_ns, d.calls_per_s, blocks, threads, *errors);
   emit(c, line);
   rt.free(samples);
   rt.free(errors);
+  rt.free(a.bufs);
 }
 
 template <class G>
-void run_granularity(const config& c, gsys::runtime& rt, const direct_numbers& d)
+void run_granularity(const config& c, gsys::runtime& rt, const std::vector<direct_numbers>& d)
 {
-  for (bool nop : {true, false}) {
-    run_one<G, gsys::relaxed>(c, rt, nop, d);
-    if (G::code != GSYS_GRAN_THREAD) run_one<G, gsys::strong>(c, rt, nop, d);  // identical for a thread
+  if (std::find(c.grans.begin(), c.grans.end(), gran_name<G>()) == c.grans.end()) return;
+  for (size_t i = 0; i < c.ops.size(); ++i) {
+    run_one<G, gsys::relaxed>(c, rt, c.ops[i], d[i]);
+    if (G::code != GSYS_GRAN_THREAD) run_one<G, gsys::strong>(c, rt, c.ops[i], d[i]);  // identical for a thread
   }
+}
+
+std::vector<std::string> split(const std::string& s)
+{
+  std::vector<std::string> v;
+  std::stringstream ss(s);
+  for (std::string item; std::getline(ss, item, ',');)
+    if (!item.empty()) v.push_back(item);
+  return v;
+}
+
+// A 1 MiB file of known bytes for pread4k, unlinked at once (the fd keeps it).
+int make_pread_file()
+{
+  char path[] = "/tmp/gsys-ring-bench-XXXXXX";
+  int fd = mkstemp(path);
+  if (fd < 0) return -1;
+  unlink(path);
+  std::vector<char> block(kPreadBytes);
+  for (int b = 0; b < kPreadFileBlocks; ++b) {
+    std::fill(block.begin(), block.end(), (char)b);
+    if (write(fd, block.data(), block.size()) != (ssize_t)block.size()) return -1;
+  }
+  return fd;
 }
 
 void usage(const char* argv0)
 {
   std::printf(
       "usage: %s [options]\n"
-      "Measures genesys ring round trips (nop, getppid) per granularity, ordering and\n"
-      "executor, next to the direct getppid system call. Prints JSON lines.\n\n"
+      "Measures genesys ring round trips (nop, getppid, 4 KiB pread) per granularity,\n"
+      "ordering and executor, next to the same call made directly by a CPU thread.\n"
+      "Prints JSON lines.\n\n"
       "  --executor E   sync, uring, kmod or all (default: all available)\n"
+      "  --ops LIST     nop,getppid,pread4k (default: nop,getppid)\n"
+      "  --gran LIST    thread,warp,block,grid (default: all)\n"
       "  --iters N      latency samples per case (default 2000)\n"
       "  --tput-iters N calls per group in the throughput runs (default 200)\n"
       "  --grid BxT     throughput grid (default: 1x64 simulator, 264x256 GPU)\n"
@@ -190,9 +257,10 @@ int main(int argc, char** argv)
   static option opts[] = {{"executor", required_argument, nullptr, 'e'}, {"iters", required_argument, nullptr, 'i'},
                           {"tput-iters", required_argument, nullptr, 't'}, {"grid", required_argument, nullptr, 'g'},
                           {"out", required_argument, nullptr, 'o'},      {"quick", no_argument, nullptr, 'q'},
-                          {"help", no_argument, nullptr, 'h'},           {nullptr, 0, nullptr, 0}};
+                          {"help", no_argument, nullptr, 'h'},           {"ops", required_argument, nullptr, 'p'},
+                          {"gran", required_argument, nullptr, 'G'},     {nullptr, 0, nullptr, 0}};
   std::string exec = "all";
-  for (int ch; (ch = getopt_long(argc, argv, "e:i:t:g:o:qh", opts, nullptr)) != -1;) {
+  for (int ch; (ch = getopt_long(argc, argv, "e:i:t:g:o:qhp:G:", opts, nullptr)) != -1;) {
     switch (ch) {
       case 'e': exec = optarg; break;
       case 'i': c.latency_iters = std::atoi(optarg); break;
@@ -205,6 +273,26 @@ int main(int argc, char** argv)
         break;
       case 'o': c.out = optarg; break;
       case 'q': c.quick = true; break;
+      case 'p':
+        c.ops.clear();
+        for (const auto& name : split(optarg)) {
+          if (name == "nop") c.ops.push_back(op_kind::nop);
+          else if (name == "getppid") c.ops.push_back(op_kind::getppid);
+          else if (name == "pread4k") c.ops.push_back(op_kind::pread4k);
+          else {
+            std::fprintf(stderr, "gsys-ring-bench: unknown op '%s' (nop, getppid, pread4k)\n", name.c_str());
+            return 2;
+          }
+        }
+        break;
+      case 'G':
+        c.grans = split(optarg);
+        for (const auto& g : c.grans)
+          if (g != "thread" && g != "warp" && g != "block" && g != "grid") {
+            std::fprintf(stderr, "gsys-ring-bench: unknown granularity '%s'\n", g.c_str());
+            return 2;
+          }
+        break;
       case 'h': usage(argv[0]); return 0;
       default: usage(argv[0]); return 2;
     }
@@ -235,7 +323,12 @@ int main(int argc, char** argv)
     return 1;
   }
 
-  const direct_numbers d = measure_direct(c.latency_iters * 5);
+  if (std::find(c.ops.begin(), c.ops.end(), op_kind::pread4k) != c.ops.end() && (c.fd = make_pread_file()) < 0) {
+    std::fprintf(stderr, "gsys-ring-bench: cannot create the pread file in /tmp: %s\n", std::strerror(errno));
+    return 1;
+  }
+  std::vector<direct_numbers> d;
+  for (op_kind k : c.ops) d.push_back(measure_direct(c.latency_iters * 5, k, c.fd));
   for (auto k : c.executors) {
     gsys::runtime_options o;
     o.executor = k;

@@ -1,6 +1,7 @@
 #include "executor.h"
 
 #include <linux/futex.h>
+#include <signal.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -44,16 +45,46 @@ long check_and_run(policy& pol, request_copy& q, bool& denied)
   return ret;
 }
 
-void serve_one(ring_access& ring, policy& pol, stats_shard& shard, gsys_u32 idx)
+namespace {
+
+void run_and_complete(ring_access& ring, policy& pol, stats_shard& shard, request_copy& q)
 {
-  request_copy q;
-  if (!ring.begin(idx, q)) return;
   const std::uint64_t t0 = monotonic_ns();
   bool denied = false;
   long ret = check_and_run(pol, q, denied);
   if (denied) ring.count_denied();
   record(shard, q.nr, ret, monotonic_ns() - t0, denied, q.flags & GSYS_SLOT_F_NONBLOCK);
   ring.complete(q, ret);
+}
+
+}  // namespace
+
+void serve_one(ring_access& ring, policy& pol, stats_shard& shard, gsys_u32 idx)
+{
+  request_copy q;
+  if (ring.begin(idx, q)) run_and_complete(ring, pol, shard, q);
+}
+
+void serve_adopted(ring_access& ring, policy& pol, stats_shard& shard, gsys_u32 idx)
+{
+  request_copy q;
+  if (ring.adopt_busy(idx, q)) run_and_complete(ring, pol, shard, q);
+}
+
+int interrupt_signal() { return SIGRTMIN + 7; }
+
+bool install_interrupt_handler()
+{
+  static const bool ours = [] {
+    struct sigaction sa {};
+    sigaction(interrupt_signal(), nullptr, &sa);
+    if (sa.sa_handler != SIG_DFL) return false;  // the application uses it: leave it be
+    sa = {};
+    sa.sa_handler = [](int) {};  // no SA_RESTART: the blocked call returns EINTR
+    sigemptyset(&sa.sa_mask);
+    return sigaction(interrupt_signal(), &sa, nullptr) == 0;
+  }();
+  return ours;
 }
 
 void wake_sleepers(gsys_ring_header* h)

@@ -7,6 +7,7 @@
 #include <atomic>
 #include <cstdint>
 #include <memory>
+#include <vector>
 
 #include <genesys/runtime.h>
 
@@ -39,6 +40,9 @@ class executor {
   // Called after ctx.stopping is set: completes or cancels what is in
   // flight and joins the threads.
   virtual void stop() = 0;
+  // The fixed-file table changed (the policy already has it); an executor
+  // that resolves fixed files itself (kmod) takes its own copy here.
+  virtual void set_files(const std::vector<int>& fds) { (void)fds; }
 };
 
 std::unique_ptr<executor> make_sync_executor(executor_context& ctx);
@@ -51,8 +55,17 @@ long run_syscall(const request_copy& q);
 // The whole path for one popped slot, run on the calling thread.
 void serve_one(ring_access& ring, policy& pol, stats_shard& shard, gsys_u32 idx);
 
+// The same for a slot genesys.ko left BUSY for userspace (a fall-back).
+void serve_adopted(ring_access& ring, policy& pol, stats_shard& shard, gsys_u32 idx);
+
 // Policy, then run; what serve_one and the kmod fall-back path share.
 long check_and_run(policy& pol, request_copy& q, bool& denied);
+
+// The signal stop() sends an executor thread blocked in a system call so
+// that it returns EINTR. install_interrupt_handler() is false when the
+// application already uses that signal (then stop() waits instead).
+int interrupt_signal();
+bool install_interrupt_handler();
 
 // Wakes every executor thread sleeping on the ring's doorbell.
 void wake_sleepers(gsys_ring_header* h);

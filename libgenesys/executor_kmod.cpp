@@ -1,12 +1,199 @@
-// The `kmod` executor (genesys.ko). Placeholder until the module lands in
-// this tree: it reports the module as missing, so `automatic` falls back.
+// The `kmod` executor: threads that sit in genesys.ko's SERVE ioctl, so the
+// GPU's requests run inside the kernel in this process's context, with no
+// system call entry per request. What the module does not run natively it
+// leaves BUSY in a fall-back array; those run here, through the same policy
+// and path as the userspace executors, so `kmod` supports every operation.
+//
+// Policy split: the module enforces the allow-list (the bitmap registered
+// with the ring) and faults bad pointers with -EFAULT; it cannot see the
+// runtime's confine_memory regions, so that option refuses this executor.
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
 #include "executor.h"
 
 namespace gsys::detail {
 
-std::unique_ptr<executor> make_kmod_executor(executor_context&)
+namespace {
+
+constexpr unsigned kFallbackMax = 64;
+// SERVE returns after this long without requests so a thread notices a
+// failed ioctl state or a stop that raced its last check; cheap either way.
+constexpr std::uint64_t kServeIdleNs = 100'000'000;
+
+std::string errno_text(int e) { return std::strerror(e); }
+
+class kmod_executor final : public executor {
+ public:
+  explicit kmod_executor(executor_context& ctx) : ctx_(ctx) {}
+  ~kmod_executor() override
+  {
+    ctx_.stopping.store(true, std::memory_order_release);  // also when the runtime failed to start
+    std::atomic_ref<gsys_u32>(ctx_.header->stop).store(1, std::memory_order_release);
+    stop();
+    if (fd_ >= 0) ::close(fd_);
+  }
+  const char* name() const override { return "kmod"; }
+  gsys_u32 id() const override { return GSYS_EXECUTOR_KMOD; }
+
+  void start() override
+  {
+    if (ctx_.opt.policy.confine_memory)
+      throw setup_error("the kmod executor cannot enforce policy.confine_memory "
+                        "(genesys.ko checks the allow-list and faults bad pointers, "
+                        "but does not know the runtime's regions); use uring or sync");
+    fd_ = ::open("/dev/genesys", O_RDWR | O_CLOEXEC);
+    if (fd_ < 0) {
+      const int e = errno;
+      if (e == ENOENT || e == ENODEV || e == ENXIO)
+        throw setup_error("/dev/genesys not found: genesys.ko is not loaded (README: Loading the kernel module)");
+      throw setup_error("cannot open /dev/genesys: " + errno_text(e));
+    }
+    ctx_.pol->protect_fd(fd_);
+    register_ring();
+    ctx_.pol->trust_kernel_mappings();
+    if (!files_.empty()) push_files();
+    can_interrupt_ = install_interrupt_handler();
+    const unsigned n = ctx_.opt.workers ? ctx_.opt.workers : 1;
+    for (unsigned i = 0; i < n; ++i) threads_.emplace_back([this] { run(); });
+  }
+
+  void stop() override
+  {
+    if (threads_.empty()) return;
+    // The runtime set header->stop: SERVE returns within one nap (<= 1 ms).
+    // A thread blocked in a call the kernel runs (a socket read) is
+    // interrupted with the executor signal, as in `sync`.
+    for (auto& t : threads_) {
+      while (!finished(t)) {
+        if (can_interrupt_) pthread_kill(t.native_handle(), interrupt_signal());
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));
+      }
+      t.join();
+    }
+    threads_.clear();
+    // SERVE leaves the queue as it is once `stop` is set; kernels have
+    // finished, so what is queued now is all there is: run it here.
+    ring_access ring(ctx_.header);
+    stats_shard& shard = ctx_.take_shard();
+    gsys_u32 idx;
+    while (ring.pop(idx)) serve_one(ring, *ctx_.pol, shard, idx);
+    if (::ioctl(fd_, GSYS_IOC_UNREGISTER) != 0)
+      std::fprintf(stderr, "genesys: kmod: unregister failed: %s\n", errno_text(errno).c_str());
+  }
+
+  void set_files(const std::vector<int>& fds) override
+  {
+    files_ = fds;
+    if (fd_ >= 0) push_files();
+  }
+
+ private:
+  void register_ring()
+  {
+    std::vector<std::uint8_t> allow((GSYS_NR_MAX + 1) / 8, 0);
+    const auto& bits = ctx_.pol->allow_bits();
+    for (unsigned nr = 0; nr <= GSYS_NR_MAX; ++nr)
+      if (bits[nr]) allow[nr / 8] |= std::uint8_t(1u << (nr % 8));
+    gsys_ioc_register_ring a{};
+    a.size = sizeof a;
+    a.abi_version = GSYS_ABI_VERSION;
+    a.ring_addr = reinterpret_cast<std::uintptr_t>(ctx_.header);
+    a.ring_bytes = ctx_.header->ring_bytes;
+    a.allow_ptr = reinterpret_cast<std::uintptr_t>(allow.data());
+    if (::ioctl(fd_, GSYS_IOC_REGISTER_RING, &a) != 0) {
+      const int e = errno;
+      std::string why = "genesys.ko refused the ring: " + errno_text(e);
+      if (e == EINVAL) why += " (is the module built from the same ABI version, " + std::to_string(GSYS_ABI_VERSION) + "?)";
+      throw setup_error(why);
+    }
+  }
+
+  void push_files()
+  {
+    gsys_ioc_register_files a{};
+    a.size = sizeof a;
+    a.count = (gsys_u32)files_.size();
+    a.fds_ptr = reinterpret_cast<std::uintptr_t>(files_.data());
+    if (::ioctl(fd_, GSYS_IOC_REGISTER_FILES, &a) != 0)
+      throw setup_error("genesys.ko refused the fixed-file table: " + errno_text(errno));
+  }
+
+  bool finished(const std::thread& t)
+  {
+    std::lock_guard lk(mu_);
+    for (auto id : finished_)
+      if (id == t.get_id()) return true;
+    return false;
+  }
+
+  void run()
+  {
+    stats_shard& shard = ctx_.take_shard();
+    ring_access ring(ctx_.header);
+    idle_waiter waiter(ctx_);
+    std::vector<gsys_u32> fallback(kFallbackMax);
+    gsys_ioc_serve a{};
+    a.size = sizeof a;
+    a.idle_timeout_ns = kServeIdleNs;
+    a.spin_ns = (std::uint64_t)ctx_.opt.spin.count();
+    a.fallback_ptr = reinterpret_cast<std::uintptr_t>(fallback.data());
+    a.fallback_max = kFallbackMax;
+    bool broken = false;
+    while (!ctx_.stopping.load(std::memory_order_acquire)) {
+      if (broken) {
+        // SERVE failed for a reason other than a signal: keep the ring
+        // moving from userspace rather than lose requests.
+        gsys_u32 idx;
+        if (ring.pop(idx)) {
+          waiter.worked();
+          serve_one(ring, *ctx_.pol, shard, idx);
+        } else {
+          waiter.idle(ring);
+        }
+        continue;
+      }
+      a.fallback_count = 0;
+      a.completed = 0;
+      const int r = ::ioctl(fd_, GSYS_IOC_SERVE, &a);
+      const int e = r == 0 ? 0 : errno;
+      const unsigned nfb = a.fallback_count < kFallbackMax ? a.fallback_count : kFallbackMax;
+      for (unsigned i = 0; i < nfb; ++i) serve_adopted(ring, *ctx_.pol, shard, fallback[i]);
+      if (e && e != EINTR) {
+        std::fprintf(stderr, "genesys: kmod: SERVE failed (%s); serving this thread's share from userspace\n",
+                     errno_text(e).c_str());
+        broken = true;
+      }
+    }
+    std::lock_guard lk(mu_);
+    finished_.push_back(std::this_thread::get_id());
+  }
+
+  executor_context& ctx_;
+  int fd_ = -1;
+  bool can_interrupt_ = false;
+  std::vector<int> files_;
+  std::vector<std::thread> threads_;
+  std::mutex mu_;
+  std::vector<std::thread::id> finished_;
+};
+
+}  // namespace
+
+std::unique_ptr<executor> make_kmod_executor(executor_context& ctx)
 {
-  throw setup_error("the kmod executor is not available in this build");
+  return std::make_unique<kmod_executor>(ctx);
 }
 
 }  // namespace gsys::detail

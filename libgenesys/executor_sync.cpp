@@ -14,28 +14,14 @@ namespace gsys::detail {
 
 namespace {
 
-// Interrupts a worker blocked in a system call at shutdown (EINTR).
-int interrupt_signal() { return SIGRTMIN + 7; }
-
-// True if the signal is ours to use (we installed a no-op handler for it).
-bool install_interrupt_handler()
-{
-  static const bool ours = [] {
-    struct sigaction sa {};
-    sigaction(interrupt_signal(), nullptr, &sa);
-    if (sa.sa_handler != SIG_DFL) return false;  // the application uses it: leave it be
-    sa = {};
-    sa.sa_handler = [](int) {};  // no SA_RESTART: the blocked call returns EINTR
-    sigemptyset(&sa.sa_mask);
-    return sigaction(interrupt_signal(), &sa, nullptr) == 0;
-  }();
-  return ours;
-}
-
 class sync_executor final : public executor {
  public:
   explicit sync_executor(executor_context& ctx) : ctx_(ctx) {}
-  ~sync_executor() override { stop(); }
+  ~sync_executor() override
+  {
+    ctx_.stopping.store(true, std::memory_order_release);  // also when the runtime failed to start
+    stop();
+  }
   const char* name() const override { return "sync"; }
   gsys_u32 id() const override { return GSYS_EXECUTOR_SYNC; }
 

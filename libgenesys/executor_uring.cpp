@@ -50,6 +50,8 @@ class uring_executor final : public executor {
   explicit uring_executor(executor_context& ctx) : ctx_(ctx), ring_(ctx.header), ops_(ctx.header->nslots) {}
   ~uring_executor() override
   {
+    ctx_.stopping.store(true, std::memory_order_release);  // also when the runtime failed to start
+    std::atomic_ref<gsys_u32>(ctx_.header->stop).store(1, std::memory_order_release);
     stop();
     if (ring_ready_) io_uring_queue_exit(&uring_);
   }

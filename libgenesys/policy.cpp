@@ -143,7 +143,7 @@ long policy::check(request_copy& q, bool& denied)
         break;
       case GSYS_A_MAPPING:
         if (v % kPage) err = -EINVAL;
-        else if (!in_mapping(v, next)) return refuse(-EPERM, "range is not a mapping the GPU made with gsys::mmap");
+        else if (!kernel_mappings_ && !in_mapping(v, next)) return refuse(-EPERM, "range is not a mapping the GPU made with gsys::mmap");
         break;
       case GSYS_A_SOCKADDR_IN:
         if (v && next > sizeof(sockaddr_storage)) err = -EINVAL;

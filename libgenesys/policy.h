@@ -37,6 +37,10 @@ class policy {
   void set_files(std::vector<int> fds);
   void allow_region(std::uintptr_t p, std::size_t n);
   void forget_region(std::uintptr_t p);
+  // The kmod executor: genesys.ko makes the GPU's mappings and checks
+  // munmap/madvise ranges against them before it hands a call to userspace,
+  // so the userspace mapping table (which never saw those mmaps) is skipped.
+  void trust_kernel_mappings() { kernel_mappings_ = true; }
 
  private:
   long check_range(std::uint64_t p, std::uint64_t n, bool optional);
@@ -52,6 +56,7 @@ class policy {
   std::map<std::uintptr_t, std::size_t> regions_;   // start -> length
   std::map<std::uintptr_t, std::size_t> mappings_;  // genesys mmaps, start -> length
   std::bitset<GSYS_NR_MAX + 1> logged_;
+  bool kernel_mappings_ = false;
 };
 
 }  // namespace gsys::detail

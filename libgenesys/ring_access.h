@@ -98,6 +98,29 @@ class ring_access {
     return true;
   }
 
+  // Copies out a request another party already moved to BUSY: the kernel
+  // module leaves the requests it cannot run in BUSY for userspace. False
+  // (and counted) for an index out of range or a slot not in BUSY.
+  bool adopt_busy(gsys_u32 idx, request_copy& q)
+  {
+    if (idx >= nslots_) {
+      ref(h_->garbage).fetch_add(1, std::memory_order_relaxed);
+      return false;
+    }
+    gsys_slot& s = slots_[idx];
+    // acquire: pairs with the device's release of READY, which the kernel's
+    // READY -> BUSY exchange carried forward
+    if (ref(s.state).load(std::memory_order_acquire) != GSYS_SLOT_BUSY) {
+      ref(h_->garbage).fetch_add(1, std::memory_order_relaxed);
+      return false;
+    }
+    q.idx = idx;
+    q.nr = s.nr;
+    q.flags = s.flags;
+    for (int i = 0; i < GSYS_SLOT_ARGS; ++i) q.arg[i] = s.arg[i];
+    return true;
+  }
+
   // Publishes the result: DONE for a blocking call, FREE for a
   // fire-and-forget one; an orphaned slot (device gave up) is freed.
   void complete(const request_copy& q, int64_t ret)

@@ -104,7 +104,8 @@ struct runtime::impl {
   void start_executor()
   {
     executor_kind want = opt.executor;
-    if (want == executor_kind::automatic) want = kmod_available() ? executor_kind::kmod : executor_kind::uring;
+    if (want == executor_kind::automatic)
+      want = kmod_available() && !opt.policy.confine_memory ? executor_kind::kmod : executor_kind::uring;
     try {
       start(want);
     } catch (const setup_error& e) {
@@ -198,7 +199,9 @@ void runtime::allow_region(const void* p, std::size_t bytes)
 void runtime::register_files(std::span<const int> fds)
 {
   if (fds.size() > GSYS_MAX_FIXED_FILES) throw setup_error("genesys: too many fixed files");
-  impl_->pol.set_files(std::vector<int>(fds.begin(), fds.end()));
+  std::vector<int> v(fds.begin(), fds.end());
+  impl_->pol.set_files(v);
+  if (impl_->exec) impl_->exec->set_files(v);
 }
 
 }  // namespace gsys

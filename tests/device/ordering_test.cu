@@ -132,7 +132,8 @@ class Ordering : public testing::Test {
     return n;
   }
 
-  gsys::runtime rt{gsys_test::options_for(gsys::executor_kind::uring)};
+  // automatic: uring here, kmod in the QEMU guest where genesys.ko is loaded
+  gsys::runtime rt{gsys_test::options_for(gsys::executor_kind::automatic)};
   gsys_test::scratch_dir dir;
   int fd = -1;
   char* buf = static_cast<char*>(rt.alloc(kTotal));

@@ -17,6 +17,7 @@ mount -t sysfs sysfs /sys
 mount -t devtmpfs devtmpfs /dev
 mount -t debugfs debugfs /sys/kernel/debug 2>/dev/null
 mount -t tmpfs tmpfs /tmp
+mkdir -p /dev/shm && mount -t tmpfs tmpfs /dev/shm
 ip link set lo up
 
 say() { echo "GENESYS-KMOD: $*"; }
@@ -53,6 +54,23 @@ for t in $tests; do
 	*) result "$t" FAIL "rc=$rc ${secs}s" ;;
 	esac
 done
+
+# The project's own programs (host-tests.txt: name|command), e.g. the gtest
+# suites run with the kmod executor. JSON lines they print are benchmarks.
+while IFS='|' read -r name cmd; do
+	[ -n "$name" ] || continue
+	say "running $name: $cmd"
+	start=$(cut -d. -f1 /proc/uptime)
+	TMPDIR=/tmp timeout 170 $cmd >/tmp/host-test.out 2>&1
+	rc=$?
+	secs=$(($(cut -d. -f1 /proc/uptime) - start))
+	sed -n 's/^{/GENESYS-BENCH {/p' /tmp/host-test.out
+	grep -v '^{' /tmp/host-test.out | grep -E '^\[  (FAILED|PASSED|SKIPPED) |Failure|genesys:|error' | sed 's/^/GENESYS-KMOD:   /' | head -n 40
+	case $rc in
+	0) result "$name" PASS "${secs}s" ;;
+	*) result "$name" FAIL "rc=$rc ${secs}s"; tail -n 30 /tmp/host-test.out | sed 's/^/GENESYS-KMOD:   /' ;;
+	esac
+done </host-tests.txt
 
 say "/proc/genesys after the tests:"
 sed 's/^/GENESYS-KMOD:   /' /proc/genesys

@@ -6,12 +6,18 @@
 #
 # usage: tests/kmod/run-qemu.sh [--out DIR] [--ko FILE] [--tests t_ops,t_stress]
 #                               [--timeout SECS] [--kernel VMLINUZ]
+#                               [--host-test 'NAME=PROGRAM [ARGS]']...
 #   --out      where the console log, initramfs and bench.jsonl go
 #              (default tests/kmod/out, gitignored)
 #   --ko       a built genesys.ko (default: `make -C kmod`, then kmod/genesys.ko)
 #   --tests    which guest programs to run (default: all)
 #   --timeout  kill a hung guest after this many seconds (default 300)
 #   --kernel   the kernel image (default /boot/vmlinuz-<the module's vermagic>)
+#   --host-test a dynamically linked program of the project's build (the
+#              gtest suites with the kmod executor, the ring benchmark) to run
+#              in the guest after the C tests; it is copied in with the shared
+#              libraries ldd names. Lines it prints starting with '{' are
+#              taken as benchmark JSON.
 # exit: 0 PASS, 1 FAIL, 77 SKIP (a prerequisite is missing)
 set -uo pipefail
 
@@ -23,6 +29,7 @@ kernel=
 timeout_s=300
 all_tests="t_ops t_badioctl t_stress t_lifetime t_bench"
 tests=$all_tests
+host_tests=()
 
 log() { printf '[kmod-qemu] %s\n' "$*"; }
 skip() { log "SKIP: $*"; exit 77; }
@@ -35,6 +42,7 @@ while [ $# -gt 0 ]; do
 	--tests) tests=$(echo "$2" | tr ',' ' '); shift 2 ;;
 	--timeout) timeout_s=$2; shift 2 ;;
 	--kernel) kernel=$2; shift 2 ;;
+	--host-test) host_tests+=("$2"); shift 2 ;;
 	-h | --help) sed -n '2,16p' "$0"; exit 0 ;;
 	*) die "unknown argument $1" ;;
 	esac
@@ -80,6 +88,25 @@ for t in $tests; do
 		die "building $t failed"
 	}
 done
+
+# 2b. the project's own programs, with their shared libraries
+: >"$stage/host-tests.txt"
+for spec in "${host_tests[@]}"; do
+	name=${spec%%=*}
+	cmd=${spec#*=}
+	prog=${cmd%% *}
+	args=
+	[ "$prog" = "$cmd" ] || args=${cmd#* }
+	[ -x "$prog" ] || die "--host-test $name: no program $prog (build it first)"
+	mkdir -p "$stage/host"
+	cp "$prog" "$stage/host/" || die "copying $prog"
+	for lib in $(ldd "$prog" | awk '/=> \// { print $3 } /^\t\// { print $1 }'); do
+		mkdir -p "$stage$(dirname "$lib")"
+		cp -L "$lib" "$stage$lib" || die "copying $lib for $prog"
+	done
+	echo "$name|/host/$(basename "$prog") $args" >>"$stage/host-tests.txt"
+done
+[ ${#host_tests[@]} -eq 0 ] || log "guest programs: $(cut -d'|' -f1 "$stage/host-tests.txt" | tr '\n' ' ')"
 
 # 3. the initramfs
 log "building initramfs"

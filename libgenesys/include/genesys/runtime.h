@@ -40,7 +40,9 @@ struct policy_options {
   // Opcodes the GPU may call. Empty: every operation in include/genesys/ops.h.
   std::vector<long> allow;
   // When set, every buffer argument must lie in memory from runtime::alloc()
-  // or runtime::allow_region(); anything else is -EFAULT.
+  // or runtime::allow_region(); anything else is -EFAULT. genesys.ko cannot
+  // see those regions, so this option rules out the kmod executor
+  // (automatic then picks uring).
   bool confine_memory = false;
   // Largest byte count one call may move (-EINVAL above it).
   std::size_t max_io_bytes = std::size_t(1) << 30;

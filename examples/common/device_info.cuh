@@ -1,0 +1,69 @@
+// Host code that differs between the GPU and the simulator, for the .cu
+// mains: what runs the kernels, how many blocks fit at once, and scratch
+// memory that only kernels touch (device memory on a GPU, so the kernels'
+// working arrays do not cross PCIe; ordinary memory on the simulator).
+#pragma once
+
+#include <cstddef>
+#include <cstdlib>
+#include <new>
+#include <string>
+#include <thread>
+
+#include <genesys.cuh>
+
+namespace ex {
+
+// "NVIDIA H200" or "SIMT simulator (N host cores)".
+inline std::string device_label() { return gsys::device_name(); }
+
+// Blocks that are resident at once with room to spare: the examples' grids
+// are persistent (blocks wait for each other), so they must all fit.
+inline unsigned default_blocks()
+{
+#if GSYS_CUDA
+  int sms = 0;
+  if (cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, 0) != cudaSuccess || sms <= 0) return 16;
+  return (unsigned)sms;
+#else
+  unsigned n = std::thread::hardware_concurrency();
+  return n < 2 ? 2 : (n > 8 ? 8 : n);
+#endif
+}
+
+// Zeroed memory for kernels only. Throws std::bad_alloc when there is none.
+inline void* scratch_alloc(std::size_t bytes)
+{
+#if GSYS_CUDA
+  void* p = nullptr;
+  if (cudaMalloc(&p, bytes) != cudaSuccess || cudaMemset(p, 0, bytes) != cudaSuccess) throw std::bad_alloc();
+  return p;
+#else
+  void* p = std::calloc(1, bytes ? bytes : 1);
+  if (!p) throw std::bad_alloc();
+  return p;
+#endif
+}
+
+inline void scratch_free(void* p)
+{
+#if GSYS_CUDA
+  cudaFree(p);
+#else
+  std::free(p);
+#endif
+}
+
+// Whether kernels may dereference ordinary (pageable, mmap'd) host memory:
+// always on the simulator; on a GPU only with HMM or ATS.
+inline bool pageable_memory_access()
+{
+#if GSYS_CUDA
+  int v = 0;
+  return cudaDeviceGetAttribute(&v, cudaDevAttrPageableMemoryAccess, 0) == cudaSuccess && v != 0;
+#else
+  return true;
+#endif
+}
+
+}  // namespace ex

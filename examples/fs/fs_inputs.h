@@ -1,0 +1,33 @@
+// The inputs of the file-system examples (gsys-grep, gsys-wc) as the GPU
+// sees them: a table of files in output order, cut into chunks that blocks
+// take in turn, plus the strings the kernels print (names, strerror texts).
+// Plain data in memory from runtime::alloc(), shared by host and kernels.
+#pragma once
+
+#include <cstdint>
+
+namespace ex {
+
+constexpr int kMaxErrno = 134;  // error texts the kernels can print: strerror(0..133)
+
+struct fs_file {
+  std::uint64_t size;         // bytes to read: the size when the host listed it
+  std::uint64_t first_chunk;  // global index of its first chunk
+  std::uint32_t chunks;       // >= 1: every input gets a turn, if only to report an error
+  std::int32_t list_errno;    // nonzero: listing it failed; the kernel only reports this
+  std::uint32_t name;         // offset in `strings` of the path, NUL-terminated (opened and printed)
+  std::uint32_t name_len;
+};
+
+struct fs_inputs {
+  fs_file* files = nullptr;
+  std::uint32_t nfiles = 0;
+  std::uint64_t total_chunks = 0;
+  std::uint64_t chunk_bytes = 0;
+  char* strings = nullptr;
+  std::uint32_t* errtext = nullptr;  // [kMaxErrno] offsets in `strings`
+  std::uint32_t prog = 0, prog_len = 0;  // the program name, for messages
+  std::uint64_t total_bytes = 0;          // sum of the sizes (for statistics)
+};
+
+}  // namespace ex

@@ -1,0 +1,213 @@
+// gsys-grep: grep -F whose searching, file opening, reading and output all
+// happen in a GPU kernel through genesys (see grep_kernel.cuh). The host
+// only parses options and lists the files (walking directories for -r).
+#include <getopt.h>
+#include <sys/stat.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include <genesys.cuh>
+#include <genesys/runtime.h>
+
+#include "common/cli.h"
+#include "common/device_info.cuh"
+#include "fs/grep_kernel.cuh"
+#include "fs/input_list.h"
+
+namespace {
+
+const char* const kProg = "gsys-grep";
+
+struct options {
+  std::vector<std::string> patterns;
+  bool have_e = false;
+  bool line_numbers = false;
+  bool recursive = false;
+  int with_filename = -1;  // -1: as GNU grep decides
+  std::uint64_t chunk = 64 << 10;
+  std::uint64_t blocks = 0, threads = 128;
+  gsys::executor_kind executor = gsys::executor_kind::automatic;
+  std::string stats;
+};
+
+void usage(FILE* to)
+{
+  std::fprintf(to,
+               "usage: %s [OPTION]... PATTERN [FILE]...\n"
+               "       %s [OPTION]... -e PATTERN... [FILE]...\n"
+               "Prints the lines of each FILE that contain PATTERN, a fixed string, like grep -F.\n"
+               "A GPU kernel opens and reads the files (gsys::openat, gsys::pread: one chunk per\n"
+               "block), searches them and writes the lines in order (gsys::write).\n\n"
+               "  -F, --fixed-strings   accepted for compatibility: patterns are always fixed strings\n"
+               "  -e, --regexp=PATTERN  search for PATTERN (repeatable); a PATTERN with newlines is\n"
+               "                        several patterns\n"
+               "  -n, --line-number     prefix each line with its line number\n"
+               "  -H, --with-filename   prefix each line with its file name\n"
+               "  -h, --no-filename     never print file names\n"
+               "  -r, --recursive       search the files under each directory (no FILE: \".\");\n"
+               "                        symbolic links and special files inside are skipped\n"
+               "      --chunk-size=N    bytes one block owns per chunk (default 64K; K, M suffixes)\n"
+               "      --blocks=N        blocks in the grid (default: one per SM / host core)\n"
+               "      --threads=N       threads per block, a multiple of 32 (default 128)\n"
+               "      --executor=KIND   sync, uring, kmod or auto (default: kmod if loaded, else uring)\n"
+               "      --stats=FILE      append one JSON line with device, executor, bytes, seconds\n"
+               "                        (\"-\": standard error)\n"
+               "      --help            this text\n\n"
+               "Exit status: 0 if a line was selected, 1 if none was, 2 if an error occurred.\n",
+               kProg, kProg);
+}
+
+[[noreturn]] void bad_usage(const char* what, const char* arg = nullptr)
+{
+  if (arg) std::fprintf(stderr, "%s: %s '%s'\n", kProg, what, arg);
+  else std::fprintf(stderr, "%s: %s\n", kProg, what);
+  std::fprintf(stderr, "Try '%s --help' for more information.\n", kProg);
+  std::exit(2);
+}
+
+std::vector<std::string> parse(int argc, char** argv, options& o)
+{
+  enum { kChunk = 256, kBlocks, kThreads, kExecutor, kStats, kHelp };
+  static const option longopts[] = {
+      {"fixed-strings", no_argument, nullptr, 'F'},   {"regexp", required_argument, nullptr, 'e'},
+      {"line-number", no_argument, nullptr, 'n'},     {"with-filename", no_argument, nullptr, 'H'},
+      {"no-filename", no_argument, nullptr, 'h'},     {"recursive", no_argument, nullptr, 'r'},
+      {"chunk-size", required_argument, nullptr, kChunk}, {"blocks", required_argument, nullptr, kBlocks},
+      {"threads", required_argument, nullptr, kThreads},  {"executor", required_argument, nullptr, kExecutor},
+      {"stats", required_argument, nullptr, kStats},      {"help", no_argument, nullptr, kHelp},
+      {nullptr, 0, nullptr, 0}};
+  for (int ch; (ch = getopt_long(argc, argv, "Fe:nHhr", longopts, nullptr)) != -1;) {
+    switch (ch) {
+      case 'F': break;
+      case 'e': o.patterns.push_back(optarg); o.have_e = true; break;
+      case 'n': o.line_numbers = true; break;
+      case 'H': o.with_filename = 1; break;
+      case 'h': o.with_filename = 0; break;
+      case 'r': o.recursive = true; break;
+      case kChunk:
+        if (!ex::parse_size(optarg, o.chunk) || o.chunk == 0 || o.chunk > (256u << 20))
+          bad_usage("--chunk-size wants 1 to 256M bytes, got", optarg);
+        break;
+      case kBlocks:
+        if (!ex::parse_count(optarg, 1, 4096, o.blocks)) bad_usage("--blocks wants 1 to 4096, got", optarg);
+        break;
+      case kThreads:
+        if (!ex::parse_count(optarg, 32, 1024, o.threads) || !ex::valid_block_threads(o.threads))
+          bad_usage("--threads wants a multiple of 32 from 32 to 1024, got", optarg);
+        break;
+      case kExecutor:
+        if (!ex::parse_executor_arg(optarg, o.executor)) bad_usage("--executor wants sync, uring, kmod or auto, got", optarg);
+        break;
+      case kStats: o.stats = optarg; break;
+      case kHelp: usage(stdout); std::exit(0);
+      default: bad_usage("invalid option");
+    }
+  }
+  if (!o.have_e) {
+    if (optind >= argc) bad_usage("no PATTERN given");
+    o.patterns.push_back(argv[optind++]);
+  }
+  return std::vector<std::string>(argv + optind, argv + argc);
+}
+
+// Splits on newlines, as grep does: "a\nb" is two patterns, "a\n" is "a" and "".
+std::vector<std::string> split_patterns(const std::vector<std::string>& in)
+{
+  std::vector<std::string> out;
+  for (const std::string& p : in) {
+    std::size_t from = 0;
+    for (std::size_t nl; (nl = p.find('\n', from)) != std::string::npos; from = nl + 1) out.push_back(p.substr(from, nl - from));
+    out.push_back(p.substr(from));
+  }
+  return out;
+}
+
+bool is_directory(const std::string& path)
+{
+  struct stat st;
+  return stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+}  // namespace
+
+int main(int argc, char** argv)
+{
+  options o;
+  const std::vector<std::string> operands = parse(argc, argv, o);
+  if (operands.empty() && !o.recursive)
+    bad_usage("reading standard input is not supported: name the files, or use -r");
+  const std::vector<std::string> patterns = split_patterns(o.patterns);
+  if (patterns.size() > ex::kMaxPatterns) bad_usage("too many patterns (at most 64)");
+
+  ex::grep_job j{};
+  std::string joined;
+  j.npatterns = (ex::u32)patterns.size();
+  for (std::size_t i = 0; i < patterns.size(); ++i) {
+    j.pattern_off[i] = (ex::u32)joined.size();
+    joined += patterns[i];
+    j.longest = std::max(j.longest, (ex::u32)patterns[i].size());
+    j.match_all |= patterns[i].empty();
+  }
+  j.pattern_off[patterns.size()] = (ex::u32)joined.size();
+  j.line_numbers = o.line_numbers;
+  // GNU grep: names when there are several operands, or when -r walks a directory.
+  j.with_filename = o.with_filename >= 0 ? o.with_filename == 1
+                                         : operands.size() > 1 || (o.recursive && (operands.empty() || is_directory(operands[0])));
+  // A pattern longer than a chunk could never lie inside one window.
+  const std::uint64_t chunk = std::max<std::uint64_t>(o.chunk, std::max<ex::u32>(j.longest, 1));
+
+  try {
+    gsys::runtime_options ro;
+    ro.executor = o.executor;
+    gsys::runtime rt(ro);
+
+    const std::vector<ex::input_file> files = ex::list_inputs(operands, o.recursive);
+    if (files.empty()) return 1;  // -r over an empty directory: nothing selected
+    j.in = ex::layout_inputs(rt, files, chunk, kProg);
+    const std::uint64_t blocks = std::min<std::uint64_t>(o.blocks ? o.blocks : ex::default_blocks(), j.in.total_chunks);
+    j.chunk = (ex::u32)chunk;
+    j.window = (ex::u32)(1 + 2 * chunk);
+    // One round (a line per thread) must fit: all of the window plus a
+    // prefix ("name:lineno:") and a newline per line.
+    j.out_cap = j.window + (ex::u32)o.threads * (ex::longest_name(files) + 24);
+    char* pat = static_cast<char*>(rt.alloc(joined.size() + 1));
+    std::memcpy(pat, joined.data(), joined.size());
+    j.patterns = pat;
+    j.buf = static_cast<char*>(rt.alloc(blocks * j.window));
+    j.out = static_cast<char*>(rt.alloc(blocks * j.out_cap));
+    j.relay = static_cast<ex::grep_relay*>(rt.alloc(sizeof(ex::grep_relay)));
+    const std::uint64_t per_block = chunk + 1;
+    j.starts = static_cast<ex::u32*>(ex::scratch_alloc(blocks * per_block * sizeof(ex::u32)));
+    j.sel = static_cast<ex::u32*>(ex::scratch_alloc(blocks * per_block * sizeof(ex::u32)));
+    j.hit = static_cast<unsigned char*>(ex::scratch_alloc(blocks * per_block));
+
+    const auto t0 = std::chrono::steady_clock::now();
+    gsys::launch(ex::grep_kernel, dim3((unsigned)blocks), dim3((unsigned)o.threads), rt.ring(), j);
+    gsys::synchronize();
+    const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+
+    ex::scratch_free(j.starts);
+    ex::scratch_free(j.sel);
+    ex::scratch_free(j.hit);
+    const ex::grep_relay& rel = *j.relay;
+    if (rel.write_errno) std::fprintf(stderr, "%s: write error: %s\n", kProg, std::strerror((int)rel.write_errno));
+    if (!o.stats.empty()) {
+      char line[512];
+      std::snprintf(line, sizeof line,
+                    "{\"example\":\"grep\",\"device\":\"%s\",\"executor\":\"%s\",\"files\":%zu,\"bytes\":%llu,"
+                    "\"seconds\":%.6f,\"mb_per_s\":%.3f,\"blocks\":%llu,\"threads\":%llu,\"chunk\":%llu}",
+                    ex::json_escape(ex::device_label()).c_str(), gsys::to_string(rt.executor()), files.size(),
+                    (unsigned long long)j.in.total_bytes, secs, j.in.total_bytes / 1e6 / (secs > 0 ? secs : 1e-9),
+                    (unsigned long long)blocks, (unsigned long long)o.threads, (unsigned long long)chunk);
+      if (!ex::append_line(o.stats, line)) std::fprintf(stderr, "%s: cannot write %s\n", kProg, o.stats.c_str());
+    }
+    return rel.any_error ? 2 : rel.any_selected ? 0 : 1;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "%s: %s\n", kProg, e.what());
+    return 2;
+  }
+}

@@ -1,0 +1,166 @@
+// gsys-wc: wc whose file opening, reading, counting and output happen in a
+// GPU kernel through genesys (see wc_kernel.cuh). The host parses options,
+// stats the files for the column width (as wc does) and launches.
+#include <getopt.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include <genesys.cuh>
+#include <genesys/runtime.h>
+
+#include "common/cli.h"
+#include "common/device_info.cuh"
+#include "fs/input_list.h"
+#include "fs/wc_kernel.cuh"
+
+namespace {
+
+const char* const kProg = "gsys-wc";
+
+struct options {
+  bool lines = false, words = false, bytes = false;
+  std::uint64_t chunk = 64 << 10;
+  std::uint64_t blocks = 0, threads = 128;
+  gsys::executor_kind executor = gsys::executor_kind::automatic;
+  std::string stats;
+};
+
+void usage(FILE* to)
+{
+  std::fprintf(to,
+               "usage: %s [OPTION]... FILE...\n"
+               "Prints newline, word and byte counts for each FILE and a total line for several,\n"
+               "like wc in the C locale. A GPU kernel opens and reads the files (gsys::openat,\n"
+               "gsys::pread: one chunk per block), counts them and writes the lines (gsys::write).\n\n"
+               "  -l, --lines           print the newline counts\n"
+               "  -w, --words           print the word counts\n"
+               "  -c, --bytes           print the byte counts\n"
+               "      --chunk-size=N    bytes one block reads per chunk (default 64K; K, M suffixes)\n"
+               "      --blocks=N        blocks in the grid (default: one per SM / host core)\n"
+               "      --threads=N       threads per block, a multiple of 32 (default 128)\n"
+               "      --executor=KIND   sync, uring, kmod or auto (default: kmod if loaded, else uring)\n"
+               "      --stats=FILE      append one JSON line with device, executor, bytes, seconds\n"
+               "                        (\"-\": standard error)\n"
+               "      --help            this text\n\n"
+               "Exit status: 0 on success, 1 if a file could not be read.\n",
+               kProg);
+}
+
+[[noreturn]] void bad_usage(const char* what, const char* arg = nullptr)
+{
+  if (arg) std::fprintf(stderr, "%s: %s '%s'\n", kProg, what, arg);
+  else std::fprintf(stderr, "%s: %s\n", kProg, what);
+  std::fprintf(stderr, "Try '%s --help' for more information.\n", kProg);
+  std::exit(1);
+}
+
+std::vector<std::string> parse(int argc, char** argv, options& o)
+{
+  enum { kChunk = 256, kBlocks, kThreads, kExecutor, kStats, kHelp };
+  static const option longopts[] = {
+      {"lines", no_argument, nullptr, 'l'},           {"words", no_argument, nullptr, 'w'},
+      {"bytes", no_argument, nullptr, 'c'},           {"chunk-size", required_argument, nullptr, kChunk},
+      {"blocks", required_argument, nullptr, kBlocks}, {"threads", required_argument, nullptr, kThreads},
+      {"executor", required_argument, nullptr, kExecutor}, {"stats", required_argument, nullptr, kStats},
+      {"help", no_argument, nullptr, kHelp},           {nullptr, 0, nullptr, 0}};
+  for (int ch; (ch = getopt_long(argc, argv, "lwc", longopts, nullptr)) != -1;) {
+    switch (ch) {
+      case 'l': o.lines = true; break;
+      case 'w': o.words = true; break;
+      case 'c': o.bytes = true; break;
+      case kChunk:
+        if (!ex::parse_size(optarg, o.chunk) || o.chunk == 0 || o.chunk > (256u << 20))
+          bad_usage("--chunk-size wants 1 to 256M bytes, got", optarg);
+        break;
+      case kBlocks:
+        if (!ex::parse_count(optarg, 1, 4096, o.blocks)) bad_usage("--blocks wants 1 to 4096, got", optarg);
+        break;
+      case kThreads:
+        if (!ex::parse_count(optarg, 32, 1024, o.threads) || !ex::valid_block_threads(o.threads))
+          bad_usage("--threads wants a multiple of 32 from 32 to 1024, got", optarg);
+        break;
+      case kExecutor:
+        if (!ex::parse_executor_arg(optarg, o.executor)) bad_usage("--executor wants sync, uring, kmod or auto, got", optarg);
+        break;
+      case kStats: o.stats = optarg; break;
+      case kHelp: usage(stdout); std::exit(0);
+      default: bad_usage("invalid option");
+    }
+  }
+  if (!o.lines && !o.words && !o.bytes) o.lines = o.words = o.bytes = true;
+  return std::vector<std::string>(argv + optind, argv + argc);
+}
+
+// GNU wc's column width: the digits of the regular files' total size, at
+// least 7 if an input is not a regular file, and 1 when a single count of a
+// single file is printed or the first file cannot be stat'ed.
+ex::u32 column_width(const std::vector<ex::input_file>& files, int columns)
+{
+  if ((files.size() == 1 && columns == 1) || files.empty() || files[0].stat_failed) return 1;
+  std::uint64_t regular_total = 0;
+  ex::u32 min_width = 1;
+  for (const auto& f : files) {
+    if (f.stat_failed) continue;
+    if (f.regular) regular_total += f.size;
+    else min_width = 7;
+  }
+  return std::max(ex::decimal_digits(regular_total), min_width);
+}
+
+}  // namespace
+
+int main(int argc, char** argv)
+{
+  options o;
+  const std::vector<std::string> operands = parse(argc, argv, o);
+  if (operands.empty()) bad_usage("reading standard input is not supported: name the files");
+
+  try {
+    gsys::runtime_options ro;
+    ro.executor = o.executor;
+    gsys::runtime rt(ro);
+
+    const std::vector<ex::input_file> files = ex::list_inputs(operands, false);
+    ex::wc_job j{};
+    j.lines = o.lines;
+    j.words = o.words;
+    j.bytes = o.bytes;
+    j.width = column_width(files, (int)o.lines + (int)o.words + (int)o.bytes);
+    j.print_total = files.size() > 1;
+    j.in = ex::layout_inputs(rt, files, o.chunk, kProg);
+    const std::uint64_t blocks = std::min<std::uint64_t>(o.blocks ? o.blocks : ex::default_blocks(), j.in.total_chunks);
+    j.chunk = (ex::u32)o.chunk;
+    // A counts line (three 20-digit columns) or an error message.
+    j.out_cap = ex::longest_name(files) + std::max<ex::u32>(j.width, 20) * 3 + 512;
+    j.buf = static_cast<char*>(rt.alloc(blocks * j.chunk));
+    j.out = static_cast<char*>(rt.alloc(blocks * j.out_cap));
+    j.relay = static_cast<ex::wc_relay*>(rt.alloc(sizeof(ex::wc_relay)));
+
+    const auto t0 = std::chrono::steady_clock::now();
+    gsys::launch(ex::wc_kernel, dim3((unsigned)blocks), dim3((unsigned)o.threads), rt.ring(), j);
+    gsys::synchronize();
+    const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+
+    const ex::wc_relay& rel = *j.relay;
+    if (rel.write_errno) std::fprintf(stderr, "%s: write error: %s\n", kProg, std::strerror((int)rel.write_errno));
+    if (!o.stats.empty()) {
+      char line[512];
+      std::snprintf(line, sizeof line,
+                    "{\"example\":\"wc\",\"device\":\"%s\",\"executor\":\"%s\",\"files\":%zu,\"bytes\":%llu,"
+                    "\"seconds\":%.6f,\"mb_per_s\":%.3f,\"blocks\":%llu,\"threads\":%llu,\"chunk\":%llu}",
+                    ex::json_escape(ex::device_label()).c_str(), gsys::to_string(rt.executor()), files.size(),
+                    (unsigned long long)j.in.total_bytes, secs, j.in.total_bytes / 1e6 / (secs > 0 ? secs : 1e-9),
+                    (unsigned long long)blocks, (unsigned long long)o.threads, (unsigned long long)o.chunk);
+      if (!ex::append_line(o.stats, line)) std::fprintf(stderr, "%s: cannot write %s\n", kProg, o.stats.c_str());
+    }
+    return rel.any_error ? 1 : 0;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "%s: %s\n", kProg, e.what());
+    return 1;
+  }
+}

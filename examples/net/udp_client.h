@@ -1,0 +1,104 @@
+// A small memcached UDP client for host programs (the load generator and
+// the tests): sends one request datagram, gathers the reply datagrams of
+// that request id and puts them back together in sequence order.
+#pragma once
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstring>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "net/udp_frame.h"
+
+namespace ex {
+
+class udp_client {
+ public:
+  // "host:port" (IPv4). Check ok() afterwards.
+  explicit udp_client(const std::string& server)
+  {
+    const auto colon = server.rfind(':');
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    if (colon == std::string::npos || inet_pton(AF_INET, server.substr(0, colon).c_str(), &a.sin_addr) != 1) return;
+    a.sin_port = htons((unsigned short)std::stoi(server.substr(colon + 1)));
+    fd_ = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (fd_ >= 0 && connect(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
+      ::close(fd_);
+      fd_ = -1;
+    }
+    const int buf = 1 << 20;
+    if (fd_ >= 0) setsockopt(fd_, SOL_SOCKET, SO_RCVBUF, &buf, sizeof buf);
+  }
+  ~udp_client()
+  {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  udp_client(const udp_client&) = delete;
+  udp_client& operator=(const udp_client&) = delete;
+
+  bool ok() const { return fd_ >= 0; }
+
+  // Sends `payload` with a fresh request id and waits up to `timeout` for
+  // every datagram of the reply. Returns false on timeout (replies to
+  // earlier, abandoned requests are skipped by their id).
+  bool request(std::string_view payload, std::string& reply, std::chrono::milliseconds timeout)
+  {
+    const unsigned short id = ++next_id_;
+    std::string dgram(kUdpHeader, '\0');
+    write_frame(reinterpret_cast<unsigned char*>(dgram.data()), udp_frame{id, 0, 1, 0});
+    dgram.append(payload);
+    if (::send(fd_, dgram.data(), dgram.size(), 0) != (ssize_t)dgram.size()) return false;
+    return receive(id, reply, timeout);
+  }
+
+  // Sends raw bytes (no header added): for malformed-frame tests.
+  bool send_raw(std::string_view bytes) { return ::send(fd_, bytes.data(), bytes.size(), 0) == (ssize_t)bytes.size(); }
+
+  // Waits for the reply to request `id`.
+  bool receive(unsigned short id, std::string& reply, std::chrono::milliseconds timeout)
+  {
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    std::vector<std::string> parts;
+    std::vector<bool> seen;
+    unsigned have = 0, total = 0;
+    std::vector<char> buf(65536);
+    for (;;) {
+      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+      if (left.count() <= 0) return false;
+      pollfd p{fd_, POLLIN, 0};
+      if (poll(&p, 1, (int)left.count()) <= 0) continue;
+      const ssize_t n = ::recv(fd_, buf.data(), buf.size(), 0);
+      if (n < (ssize_t)kUdpHeader) continue;
+      const udp_frame f = read_frame(reinterpret_cast<const unsigned char*>(buf.data()));
+      if (f.request_id != id || f.total == 0 || f.seq >= f.total) continue;
+      if (parts.empty()) {
+        total = f.total;
+        parts.resize(total);
+        seen.resize(total);
+      }
+      if (f.total != total || seen[f.seq]) continue;
+      seen[f.seq] = true;
+      parts[f.seq].assign(buf.data() + kUdpHeader, (std::size_t)n - kUdpHeader);
+      if (++have == total) break;
+    }
+    reply.clear();
+    for (auto& p : parts) reply += p;
+    return true;
+  }
+
+  unsigned short last_id() const { return next_id_; }
+
+ private:
+  int fd_ = -1;
+  unsigned short next_id_ = 0;
+};
+
+}  // namespace ex

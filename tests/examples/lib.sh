@@ -1,0 +1,45 @@
+# Helpers for the example tests (sourced). Each test gets a scratch
+# directory, removed on exit; `fail` reports and remembers a failure; the
+# script ends with `finish`, which exits 1 if anything failed.
+set -u
+export LC_ALL=C  # GNU tools and the examples agree on bytes, not UTF-8
+SCRATCH=$(mktemp -d "${TMPDIR:-/tmp}/gsys-example-test.XXXXXX")
+chmod 755 "$SCRATCH"
+trap 'chmod -R u+rwx "$SCRATCH" 2>/dev/null; rm -rf "$SCRATCH"' EXIT
+FAILURES=0
+CHECKS=0
+
+fail() {
+  echo "FAIL: $*" >&2
+  FAILURES=$((FAILURES + 1))
+}
+
+# same WHAT EXPECTED_FILE ACTUAL_FILE: the files are byte for byte equal.
+same() {
+  CHECKS=$((CHECKS + 1))
+  if ! cmp -s "$2" "$3"; then
+    fail "$1: output differs (- expected, + actual)"
+    diff -u "$2" "$3" | head -20 >&2
+  fi
+}
+
+# status WHAT EXPECTED ACTUAL
+status() {
+  CHECKS=$((CHECKS + 1))
+  [ "$2" = "$3" ] || fail "$1: exit status $3, expected $2"
+}
+
+# skip WHY: the test cannot run here (ctest shows it as skipped).
+skip() {
+  echo "SKIP: $*"
+  exit 77
+}
+
+finish() {
+  if [ "$FAILURES" -ne 0 ]; then
+    echo "$FAILURES of $CHECKS checks failed" >&2
+    exit 1
+  fi
+  echo "all $CHECKS checks passed"
+  exit 0
+}

@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# gsys-mmap: the kernel's reduction equals the CPU's (--verify), and giving
+# windows back (madvise, munmap) keeps the peak resident set far below
+# keeping them (none).
+#   mmap_test.sh GSYS_MMAP CASE      CASE: checksum | working_set | errors
+. "$(dirname "$0")/lib.sh"
+GSYS_MMAP=$1
+CASE=$2
+cd "$SCRATCH"
+
+# field NAME FILE: a number from a JSON line.
+field() { sed -n "s/.*\"$1\":\"\\{0,1\\}\\([^,\"}]*\\).*/\\1/p" "$2" | tail -1; }
+
+case_checksum() {
+  "$GSYS_MMAP" --generate=3M data.bin --window=256K --verify > out.txt
+  status "3 MiB file" 0 $?
+  grep -q "CPU check: pass" out.txt || fail "3 MiB file: no passing CPU check"
+  head -c 1000003 data.bin > odd.bin  # not a multiple of the word or the page
+  for mode in none madvise munmap; do
+    "$GSYS_MMAP" odd.bin --window=64K --release=$mode --blocks=3 --threads=64 --verify > out.txt
+    status "odd size, release=$mode" 0 $?
+    grep -q "CPU check: pass" out.txt || fail "odd size, release=$mode: no passing CPU check"
+  done
+  "$GSYS_MMAP" odd.bin --window=4K --blocks=1 --threads=32 --executor=sync --verify > out.txt
+  status "one block, sync executor" 0 $?
+}
+
+case_working_set() {
+  local size_mib=32
+  "$GSYS_MMAP" --generate=${size_mib}M big.bin --window=512K --blocks=2 --release=none --verify --stats=none.json > /dev/null
+  status "release=none" 0 $?
+  for mode in madvise munmap; do
+    "$GSYS_MMAP" big.bin --window=512K --blocks=2 --release=$mode --verify --stats=$mode.json > /dev/null
+    status "release=$mode" 0 $?
+  done
+  local none madvise munmap
+  none=$(field peak_rss_kib none.json)
+  madvise=$(field peak_rss_kib madvise.json)
+  munmap=$(field peak_rss_kib munmap.json)
+  echo "peak RSS KiB: none $none, madvise $madvise, munmap $munmap"
+  for f in none madvise munmap; do
+    [ "$(field check $f.json)" = pass ] || fail "release=$f: CPU check did not pass"
+  done
+  # Keeping every window touches the whole file; giving them back keeps
+  # about blocks x window. Ask for half the file's difference: robust to
+  # the runtime's own memory.
+  CHECKS=$((CHECKS + 2))
+  [ "$((none - madvise))" -ge $((size_mib * 1024 / 2)) ] || fail "madvise did not lower the peak RSS ($madvise vs $none KiB)"
+  [ "$((none - munmap))" -ge $((size_mib * 1024 / 2)) ] || fail "munmap did not lower the peak RSS ($munmap vs $none KiB)"
+}
+
+case_errors() {
+  "$GSYS_MMAP" missing.bin > /dev/null 2> err.txt
+  status "missing file" 1 $?
+  grep -q "missing.bin: No such file or directory" err.txt || fail "missing file: no message"
+  : > empty.bin
+  "$GSYS_MMAP" empty.bin > /dev/null 2>&1
+  status "empty file" 1 $?
+  "$GSYS_MMAP" --window=1000 x.bin > /dev/null 2>&1
+  status "window not a multiple of 4K" 1 $?
+  "$GSYS_MMAP" --release=sometimes x.bin > /dev/null 2>&1
+  status "bad --release" 1 $?
+  "$GSYS_MMAP" --help > help.out
+  status "--help" 0 $?
+  grep -q "^usage: gsys-mmap" help.out || fail "--help prints no usage line"
+}
+
+"case_$CASE"
+finish
