@@ -9,12 +9,14 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
 #include <fstream>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <genesys.cuh>
@@ -90,11 +92,18 @@ struct config {
   std::vector<op_kind> ops = {op_kind::nop, op_kind::getppid};
   std::vector<std::string> grans = {"thread", "warp", "block", "grid"};
   int fd = -1;  // the pread4k file
+  double pingpong_ns = 0;
 };
 
 struct direct_numbers {
   double p50_ns, p99_ns, calls_per_s;
 };
+
+// The floor under any ring round trip on this host: two CPU threads handing
+// a flag back and forth through one shared cache line (p50, ns). A call
+// needs several such transfers (slot, queue, result), so this bounds what
+// the protocol can reach here. Reported as "pingpong_ns".
+double measure_pingpong(int n);
 
 double percentile(std::vector<u64> v, double p)
 {
@@ -130,6 +139,26 @@ direct_numbers measure_direct(int n, op_kind k, int fd)
   for (int i = 0; i < m; ++i) call(i);
   double secs = (double)(host_ns() - t0) / 1e9;
   return {percentile(s, 50), percentile(s, 99), m / secs};
+}
+
+double measure_pingpong(int n)
+{
+  std::atomic<int> flag{0};
+  std::thread peer([&] {
+    for (int i = 0; i < n; ++i) {
+      while (flag.load(std::memory_order_acquire) != 2 * i + 1) {}
+      flag.store(2 * i + 2, std::memory_order_release);
+    }
+  });
+  std::vector<u64> s(n);
+  for (int i = 0; i < n; ++i) {
+    u64 t0 = host_ns();
+    flag.store(2 * i + 1, std::memory_order_release);
+    while (flag.load(std::memory_order_acquire) != 2 * i + 2) {}
+    s[i] = host_ns() - t0;
+  }
+  peer.join();
+  return percentile(s, 50);
 }
 
 std::string device_label()
@@ -186,10 +215,11 @@ void run_one(const config& c, gsys::runtime& rt, op_kind k, const direct_numbers
   std::snprintf(line, sizeof line,
                 "{\"bench\":\"ring\",\"device\":\"%s\",\"granularity\":\"%s\",\"ordering\":\"%s\",\"executor\":\"%s\","
                 "\"op\":\"%s\",\"calls\":%ld,\"p50_ns\":%.0f,\"p99_ns\":%.0f,\"calls_per_s\":%.0f,"
-                "\"direct_ns\":%.0f,\"direct_p99_ns\":%.0f,\"direct_calls_per_s\":%.0f,\"grid\":\"%dx%d\",\"errors\":%d}",
+                "\"direct_ns\":%.0f,\"direct_p99_ns\":%.0f,\"direct_calls_per_s\":%.0f,\"pingpong_ns\":%.0f,\"grid\":\"%dx%d\","
+                "\"errors\":%d}",
                 device_label().c_str(), gran_name<G>(), O::is_strong ? "strong" : "relaxed",
                 gsys::to_string(rt.executor()), op_name(k), calls, percentile(v, 50), percentile(v, 99),
-                calls / secs, d.p50_ns, d.p99_ns, d.calls_per_s, blocks, threads, *errors);
+                calls / secs, d.p50_ns, d.p99_ns, d.calls_per_s, c.pingpong_ns, blocks, threads, *errors);
   emit(c, line);
   rt.free(samples);
   rt.free(errors);
@@ -327,6 +357,7 @@ int main(int argc, char** argv)
     std::fprintf(stderr, "gsys-ring-bench: cannot create the pread file in /tmp: %s\n", std::strerror(errno));
     return 1;
   }
+  c.pingpong_ns = measure_pingpong(20000);
   std::vector<direct_numbers> d;
   for (op_kind k : c.ops) d.push_back(measure_direct(c.latency_iters * 5, k, c.fd));
   for (auto k : c.executors) {

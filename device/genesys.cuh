@@ -10,4 +10,5 @@
 
 #include "genesys/config.h"
 #include "genesys/calls.h"
+#include "genesys/staging.h"
 #include "genesys/launch.h"

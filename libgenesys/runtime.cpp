@@ -3,6 +3,8 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <bit>
 #include <cstdio>
 #include <cstring>
 #include <map>
@@ -54,7 +56,42 @@ void validate(const runtime_options& o)
     bad("uring_entries must be a power of two up to 32768");
   if (o.device_backoff_max_ns && o.device_backoff_min_ns > o.device_backoff_max_ns)
     bad("device_backoff_min_ns > device_backoff_max_ns");
+  if (o.staging_bytes) {
+    const std::size_t c = o.staging_chunk_bytes;
+    if (c < 64 || c > (std::size_t(1) << 30) || !std::has_single_bit(c))
+      bad("staging_chunk_bytes must be a power of two from 64 B to 1 GiB");
+    if (c > o.policy.max_io_bytes) bad("staging_chunk_bytes exceeds policy.max_io_bytes");
+  }
 }
+
+// The staging arena: a claim bitmap (one bit per chunk) padded to the chunk
+// alignment, then the chunks. Chunks are aligned to min(chunk, page).
+struct staging_layout {
+  std::size_t chunks_offset = 0;
+  std::uint32_t chunks = 0;
+};
+
+staging_layout layout_staging(std::size_t bytes, std::size_t chunk)
+{
+  const std::size_t align = std::min<std::size_t>(chunk, 4096);
+  auto head = [&](std::size_t n) { return ((n + 31) / 32 * 4 + align - 1) / align * align; };
+  std::size_t n = std::min<std::size_t>(bytes / chunk, 0xffffffe0u);
+  while (n && head(n) + n * chunk > bytes) --n;
+  return {head(n), (std::uint32_t)n};
+}
+
+// Owns the arena's memory, so that a constructor failing after it frees it.
+struct staging_arena {
+  void* base = nullptr;
+  std::size_t bytes = 0;
+  staging_layout layout;
+  staging_arena() = default;
+  staging_arena(const staging_arena&) = delete;
+  staging_arena& operator=(const staging_arena&) = delete;
+  ~staging_arena() { detail::device_visible_free(base, bytes); }
+  gsys_u32* bitmap() const { return static_cast<gsys_u32*>(base); }
+  char* chunks() const { return static_cast<char*>(base) + layout.chunks_offset; }
+};
 
 }  // namespace
 
@@ -64,6 +101,7 @@ struct runtime::impl {
   detail::ring_memory mem;
   detail::stats_page* stats;
   detail::policy pol;
+  staging_arena staging;  // outlives the executor (destroyed after it)
   detail::executor_context ctx;
   std::unique_ptr<detail::executor> exec;
   executor_kind kind = executor_kind::sync;
@@ -89,6 +127,7 @@ struct runtime::impl {
     ctx.pol = &pol;
     ctx.stats = stats;
     ctx.opt = o;
+    make_staging();
 
     start_executor();
     std::snprintf(stats->executor, sizeof stats->executor, "%s", exec->name());
@@ -99,6 +138,43 @@ struct runtime::impl {
     gsys_u32 bmin = o.device_backoff_min_ns ? o.device_backoff_min_ns : (gpu ? 64 : 200);
     gsys_u32 bmax = o.device_backoff_max_ns ? o.device_backoff_max_ns : (gpu ? 2000 : 20000);
     handle = make_ring_handle(mem.header(), device_base, bmin, bmax < bmin ? bmin : bmax);
+    // Mapped memory from device_visible_alloc has one address on both sides
+    // (unified addressing), as memory from runtime::alloc() does.
+    if (staging.base)
+      attach_staging(handle, staging.bitmap(), staging.chunks(), staging.chunks(), staging.layout.chunks,
+                     (gsys_u32)opt.staging_chunk_bytes);
+  }
+
+  void make_staging()
+  {
+    if (!opt.staging_bytes) return;
+    staging.layout = layout_staging(opt.staging_bytes, opt.staging_chunk_bytes);
+    if (!staging.layout.chunks)
+      throw setup_error("genesys: bad runtime option: staging_bytes (" + std::to_string(opt.staging_bytes) +
+                        ") holds no chunk of staging_chunk_bytes (" + std::to_string(opt.staging_chunk_bytes) +
+                        ") plus its bitmap");
+    staging.base = detail::device_visible_alloc(opt.staging_bytes);
+    if (!staging.base)
+      throw setup_error("genesys: out of memory allocating a " + std::to_string(opt.staging_bytes) +
+                        "-byte staging arena");
+    staging.bytes = opt.staging_bytes;
+    // Bits past the last chunk stay set, so the device never claims them.
+    const std::uint32_t n = staging.layout.chunks;
+    if (n % 32) staging.bitmap()[n / 32] = ~((1u << (n % 32)) - 1u);
+    // Only the chunks are the executor's to read and write, not the bitmap.
+    pol.allow_region((std::uintptr_t)staging.chunks(), (std::size_t)n * opt.staging_chunk_bytes);
+  }
+
+  std::uint32_t staging_busy() const
+  {
+    const std::uint32_t n = staging.layout.chunks;
+    std::uint32_t busy = 0;
+    for (std::uint32_t w = 0; w < (n + 31) / 32; ++w) {
+      gsys_u32 bits = std::atomic_ref<gsys_u32>(staging.bitmap()[w]).load(std::memory_order_acquire);
+      if (w == n / 32) bits &= (1u << (n % 32)) - 1u;
+      busy += (std::uint32_t)std::popcount(bits);
+    }
+    return busy;
   }
 
   void start_executor()
@@ -195,6 +271,9 @@ void runtime::allow_region(const void* p, std::size_t bytes)
 {
   impl_->pol.allow_region((std::uintptr_t)p, bytes);
 }
+
+std::uint32_t runtime::staging_chunks() const { return impl_->staging.layout.chunks; }
+std::uint32_t runtime::staging_chunks_busy() const { return impl_->staging_busy(); }
 
 void runtime::register_files(std::span<const int> fds)
 {

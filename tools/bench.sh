@@ -5,7 +5,9 @@
 #   1. gsys-ring-bench on the simulator (and on the GPU when one is present):
 #      round trip and throughput per granularity x ordering x executor, with
 #      the direct system call measured in the same run;
-#   2. unless --no-kmod: the same benchmark for kmod, uring and sync inside
+#   2. gsys-kv (warp and block granularity) and memcached under the same
+#      UDP load (examples/net/kv_bench.sh);
+#   3. unless --no-kmod: the same ring benchmark for kmod, uring and sync inside
 #      one QEMU boot of the Debian kernel with genesys.ko loaded
 #      (tests/kmod/run-qemu.sh), plus the module's own in-kernel benchmark.
 # Results: bench/results/<name>-<date>.jsonl; a summary table on stdout.
@@ -19,7 +21,7 @@ for a in "$@"; do
   case $a in
     --quick) quick=(--quick) ;;
     --no-kmod) kmod=0 ;;
-    -h | --help) sed -n '2,12p' "$0"; exit 0 ;;
+    -h | --help) sed -n '2,14p' "$0"; exit 0 ;;
     *) echo "bench.sh: unknown argument $a" >&2; exit 2 ;;
   esac
 done
@@ -54,6 +56,12 @@ if [ -x "$build/bench/gsys-ring-bench-cuda" ] && command -v nvidia-smi >/dev/nul
   "$build/bench/gsys-ring-bench-cuda" "${quick[@]}" --ops nop,getppid,pread4k --out "$cuda_out" >/dev/null
   summarize "$cuda_out"
 fi
+
+kv_out=$results/kv-$stamp.jsonl
+echo "== gsys-kv vs memcached, same load -> ${kv_out#$root/}"
+kv_secs=5
+[ ${#quick[@]} -eq 0 ] || kv_secs=2
+"$root/examples/net/kv_bench.sh" "$build" --duration $kv_secs --out "$kv_out" | grep -v '^{' || echo "   kv bench failed"
 
 if [ $kmod = 1 ]; then
   kout=$build/bench-kmod

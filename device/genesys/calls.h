@@ -6,7 +6,8 @@
 //   long n = gsys::pread<gsys::block, gsys::relaxed>(ring, fd, buf, len, off);
 //
 // Buffers must be host-accessible (pinned/mapped or managed memory; in the
-// simulator any memory). Non-blocking forms: gsys::post (fire-and-forget,
+// simulator any memory); device memory goes through gsys::staged::
+// (staging.h). Non-blocking forms: gsys::post (fire-and-forget,
 // the executor frees the slot) and gsys::submit<gsys::thread> (a future).
 #pragma once
 
@@ -40,8 +41,9 @@ GSYS_DEVICE request make_request(u32 nr, u16 flags, A... a)
   request q;
   q.nr = (u16)nr;
   q.flags = flags;
-  u64 v[] = {(u64)a..., 0};
-  for (unsigned i = 0; i < sizeof...(A); ++i) q.arg[i] = v[i];
+  unsigned i = 0;
+  ((q.arg[i++] = (u64)a), ...);  // a fold, not a loop: no "pointless comparison" for zero arguments
+  (void)i;
   return q;
 }
 

@@ -127,8 +127,10 @@ GSYS_DEVICE long long grid_barrier(const ring& r, bool& last)
 
 // Run by each block's leader. The caller is elected among block leaders: the
 // last to arrive at the barrier before (strong, send) or the first to take a
-// ticket (relaxed receive/control, no barrier before).
-GSYS_DEVICE long grid_leader_call(const ring& r, const request& q, call_plan p)
+// ticket (relaxed receive/control, no barrier before). `act` is what the
+// elected leader runs (the call, or a staged sequence of calls).
+template <class F>
+GSYS_DEVICE long grid_leader_run(const ring& r, call_plan p, bool nonblock, F&& act)
 {
   gsys_ring_header* h = r.hdr;
   bool elected = false;
@@ -138,11 +140,8 @@ GSYS_DEVICE long grid_leader_call(const ring& r, const request& q, call_plan p)
     elected = fetch_add_acq_rel(&h->grid_ticket, (u64)1) == 0;
   }
   long ret = 0;
-  if (elected) {
-    fence_system();
-    ret = call_one(r, q);
-  }
-  if (!p.others_wait) return elected ? ret : (q.flags & GSYS_SLOT_F_NONBLOCK ? 0 : not_waited);
+  if (elected) ret = act();
+  if (!p.others_wait) return elected ? ret : (nonblock ? 0 : not_waited);
 
   // The elected leader publishes the result stamped with the index of the
   // barrier after; a leader released by that barrier waits for the stamp, so
@@ -159,20 +158,30 @@ GSYS_DEVICE long grid_leader_call(const ring& r, const request& q, call_plan p)
   return (long)h->grid_ret[gen & 1];
 }
 
-template <class O>
-GSYS_DEVICE long grid_call(const ring& r, const request& q, call_plan p)
+// The grid-level call around an action run by the elected block leader.
+template <class F>
+GSYS_DEVICE long grid_run(const ring& r, call_plan p, bool nonblock, F&& act)
 {
   __shared__ long long result;
   const bool me = thread_rank_in_block() == 0;
   __syncthreads();  // the block is represented by its leader from here on
   long ret = 0;
-  if (me) ret = grid_leader_call(r, q, p);
-  if (!p.others_wait) return me ? ret : (q.flags & GSYS_SLOT_F_NONBLOCK ? 0 : not_waited);
+  if (me) ret = grid_leader_run(r, p, nonblock, act);
+  if (!p.others_wait) return me ? ret : (nonblock ? 0 : not_waited);
   if (me) result = ret;
   __syncthreads();
   ret = (long)result;
   __syncthreads();
   return ret;
+}
+
+template <class O>
+GSYS_DEVICE long grid_call(const ring& r, const request& q, call_plan p)
+{
+  return grid_run(r, p, (q.flags & GSYS_SLOT_F_NONBLOCK) != 0, [&]() -> long {
+    fence_system();  // the grid's writes are visible before the request is
+    return call_one(r, q);
+  });
 }
 
 // The single entry point: granularity G, ordering O, direction from the op table.

@@ -18,6 +18,13 @@ struct ring {
   gsys_u64 timeout_ns = 0;          // a call gives up after this long
   gsys_u32 backoff_min_ns = 0;      // first sleep while polling a slot
   gsys_u32 backoff_max_ns = 0;      // longest sleep between polls
+  // The staging arena (device/genesys/staging.h): chunks for buffers the host
+  // cannot reach. No arena: staging_chunks == 0.
+  char* staging = nullptr;          // chunk 0, as kernels address it
+  gsys_u64 staging_host = 0;        // chunk 0, as the executor addresses it
+  gsys_u32* staging_bitmap = nullptr;  // one claim bit per chunk, in the arena
+  gsys_u32 staging_chunks = 0;
+  gsys_u32 staging_chunk_bytes = 0;
 
   bool valid() const { return hdr != nullptr; }
 };
@@ -40,6 +47,19 @@ inline ring make_ring_handle(const gsys_ring_header* hdr, void* device_base, gsy
   r.backoff_min_ns = backoff_min_ns;
   r.backoff_max_ns = backoff_max_ns;
   return r;
+}
+
+// Adds a staging arena to a handle. `bitmap` (device address) holds one bit
+// per chunk, bits past `chunks` set for good; the chunks follow at
+// `chunks_device` (kernels) and `chunks_host` (requests to the executor).
+inline void attach_staging(ring& r, gsys_u32* bitmap, void* chunks_device, const void* chunks_host, gsys_u32 chunks,
+                           gsys_u32 chunk_bytes)
+{
+  r.staging = static_cast<char*>(chunks_device);
+  r.staging_host = (gsys_u64)(__UINTPTR_TYPE__)chunks_host;
+  r.staging_bitmap = bitmap;
+  r.staging_chunks = chunks;
+  r.staging_chunk_bytes = chunk_bytes;
 }
 
 }  // namespace gsys

@@ -5,8 +5,10 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdio>
 #include <cstdlib>
 #include <new>
+#include <stdexcept>
 #include <string>
 #include <thread>
 
@@ -31,12 +33,14 @@ inline unsigned default_blocks()
 #endif
 }
 
-// Zeroed memory for kernels only. Throws std::bad_alloc when there is none.
+// Zeroed memory for kernels only. Throws std::runtime_error when there is none.
 inline void* scratch_alloc(std::size_t bytes)
 {
 #if GSYS_CUDA
   void* p = nullptr;
-  if (cudaMalloc(&p, bytes) != cudaSuccess || cudaMemset(p, 0, bytes) != cudaSuccess) throw std::bad_alloc();
+  cudaError_t e = cudaMalloc(&p, bytes);
+  if (e == cudaSuccess) e = cudaMemset(p, 0, bytes);
+  if (e != cudaSuccess) throw std::runtime_error(std::string("device memory: ") + cudaGetErrorString(e));
   return p;
 #else
   void* p = std::calloc(1, bytes ? bytes : 1);
@@ -52,6 +56,14 @@ inline void scratch_free(void* p)
 #else
   std::free(p);
 #endif
+}
+
+// False (after saying so on stderr) when there is no device to run kernels.
+inline bool require_device(const char* prog)
+{
+  if (gsys::device_present()) return true;
+  std::fprintf(stderr, "%s: no CUDA device\n", prog);
+  return false;
 }
 
 // Whether kernels may dereference ordinary (pageable, mmap'd) host memory:

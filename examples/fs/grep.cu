@@ -160,6 +160,7 @@ int main(int argc, char** argv)
   // A pattern longer than a chunk could never lie inside one window.
   const std::uint64_t chunk = std::max<std::uint64_t>(o.chunk, std::max<ex::u32>(j.longest, 1));
 
+  if (!ex::require_device(kProg)) return 2;
   try {
     gsys::runtime_options ro;
     ro.executor = o.executor;

@@ -120,6 +120,7 @@ int main(int argc, char** argv)
   const std::vector<std::string> operands = parse(argc, argv, o);
   if (operands.empty()) bad_usage("reading standard input is not supported: name the files");
 
+  if (!ex::require_device(kProg)) return 1;
   try {
     gsys::runtime_options ro;
     ro.executor = o.executor;

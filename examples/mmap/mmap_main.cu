@@ -187,6 +187,7 @@ int main(int argc, char** argv)
     std::fprintf(stderr, "%s: %s: not a regular file with data\n", kProg, o.file.c_str());
     return 1;
   }
+  if (!ex::require_device(kProg)) return 1;
   if (!ex::pageable_memory_access()) {
     std::fprintf(stderr, "%s: this GPU cannot read mapped files (no pageable memory access: needs HMM or ATS)\n", kProg);
     return 1;

@@ -183,6 +183,7 @@ int main(int argc, char** argv)
   if (!o.blocks) o.blocks = GSYS_CUDA ? 8 : 2;
   if (!o.threads) o.threads = GSYS_CUDA ? 128 : 64;
   const std::uint64_t groups = o.block_granularity ? o.blocks : o.blocks * (o.threads / 32);
+  if (groups > 4096) bad_usage("at most 4096 receiving groups (blocks x warps per block)");
 
   // Signals are taken by sigtimedwait below; every thread (the executors
   // too) inherits the mask set here, before the runtime starts them.
@@ -192,6 +193,7 @@ int main(int argc, char** argv)
   sigaddset(&sigs, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &sigs, nullptr);
 
+  if (!ex::require_device(kProg)) return 1;
   sockaddr_in addr;
   const int fd = open_socket(o, addr);
   try {
@@ -203,6 +205,10 @@ int main(int argc, char** argv)
     if (groups + 2 > 64 && o.executor == gsys::executor_kind::sync)
       bad_usage("the sync executor serves at most 62 receiving groups; use fewer --blocks");
     ro.timeout = std::chrono::hours(24);  // a receive may wait that long for a client
+    // Every receiver holds a ring slot and an io_uring request while it
+    // waits; leave as many again for the replies.
+    while (ro.slots < 2 * groups) ro.slots *= 2;
+    while (ro.uring_entries < 2 * groups) ro.uring_entries *= 2;
     gsys::runtime rt(ro);
 
     ex::kv_server s{};

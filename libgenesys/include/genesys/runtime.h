@@ -59,6 +59,12 @@ struct runtime_options {
   std::uint32_t device_backoff_max_ns = 0;
   int numa_node = -1;   // -1: local node
   bool publish = true;  // visible to `genesys stat` as /dev/shm/genesys.<pid>.<n>
+  // Staging arena for gsys::staged:: calls on device memory (docs/device.md):
+  // total bytes (0: none) cut into chunks of staging_chunk_bytes (a power of
+  // two, 64 B .. 1 GiB). The arena holds its claim bitmap too, so it must
+  // have room for that and at least one chunk.
+  std::size_t staging_bytes = std::size_t(8) << 20;
+  std::size_t staging_chunk_bytes = std::size_t(64) << 10;
   policy_options policy;
 };
 
@@ -100,6 +106,10 @@ class runtime {
   void free(void* p);
   // Declares memory the GPU may pass when policy.confine_memory is set.
   void allow_region(const void* p, std::size_t bytes);
+
+  // The staging arena's chunk count, and how many kernels hold right now.
+  std::uint32_t staging_chunks() const;
+  std::uint32_t staging_chunks_busy() const;
 
   // Fixed files: a call with GSYS_SLOT_F_FIXED_FILE uses arg[0] as an index
   // into this table. Replaces any earlier table.
