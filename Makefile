@@ -1,4 +1,5 @@
 # genesys: the two commands are `make demo` and `make test`.
+SHELL   := /bin/bash
 BUILD   ?= build
 JOBS    ?= $(shell nproc)
 CMAKE_FLAGS ?=
@@ -35,8 +36,10 @@ kmod: deps
 kmod-install: kmod
 	$(MAKE) -C kmod install
 
+# ctest lists skipped tests after its summary; the summary is repeated last.
 test: build kmod
-	cd $(BUILD) && ctest --output-on-failure -j $(JOBS) --timeout 1200
+	@cd $(BUILD) && set -o pipefail && ctest --output-on-failure -j $(JOBS) --timeout 1200 2>&1 | tee ctest.log; \
+	  rc=$$?; grep -E '^[0-9]+% tests passed' ctest.log | tail -n 1; exit $$rc
 
 demo: build
 	@tools/demo.sh $(BUILD)

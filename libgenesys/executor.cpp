@@ -1,6 +1,7 @@
 #include "executor.h"
 
 #include <linux/futex.h>
+#include <pthread.h>
 #include <signal.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -72,6 +73,39 @@ void serve_adopted(ring_access& ring, policy& pol, stats_shard& shard, gsys_u32 
 }
 
 int interrupt_signal() { return SIGRTMIN + 7; }
+
+void blocking_threads::start(unsigned n, std::function<void()> body)
+{
+  can_interrupt_ = install_interrupt_handler();
+  for (unsigned i = 0; i < n; ++i)
+    threads_.emplace_back([this, body] {
+      body();
+      std::lock_guard lk(mu_);
+      finished_.push_back(std::this_thread::get_id());
+    });
+}
+
+bool blocking_threads::finished(const std::thread& t)
+{
+  std::lock_guard lk(mu_);
+  for (auto id : finished_)
+    if (id == t.get_id()) return true;
+  return false;
+}
+
+void blocking_threads::join(const std::function<void()>& poke)
+{
+  for (auto& t : threads_) {
+    // A thread may sit in a blocking call for a long time; poke it until it leaves.
+    while (!finished(t)) {
+      if (can_interrupt_) pthread_kill(t.native_handle(), interrupt_signal());
+      if (poke) poke();
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    t.join();
+  }
+  threads_.clear();
+}
 
 bool install_interrupt_handler()
 {

@@ -6,7 +6,10 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <memory>
+#include <mutex>
+#include <thread>
 #include <vector>
 
 #include <genesys/runtime.h>
@@ -69,6 +72,26 @@ bool install_interrupt_handler();
 
 // Wakes every executor thread sleeping on the ring's doorbell.
 void wake_sleepers(gsys_ring_header* h);
+
+// The threads of an executor that may sit in a blocking system call (sync
+// workers, kmod SERVE threads). join() pokes each one with the interrupt
+// signal (and the doorbell) until it has left its loop, then joins it.
+class blocking_threads {
+ public:
+  ~blocking_threads() { join(nullptr); }
+  void start(unsigned n, std::function<void()> body);
+  bool empty() const { return threads_.empty(); }
+  // `poke` (may be null) runs between interrupts, e.g. to ring the doorbell.
+  void join(const std::function<void()>& poke);
+
+ private:
+  bool finished(const std::thread& t);
+
+  bool can_interrupt_ = false;
+  std::vector<std::thread> threads_;
+  std::mutex mu_;
+  std::vector<std::thread::id> finished_;
+};
 
 class idle_waiter {
  public:

@@ -8,17 +8,13 @@
 // with the ring) and faults bad pointers with -EFAULT; it cannot see the
 // runtime's confine_memory regions, so that option refuses this executor.
 #include <fcntl.h>
-#include <pthread.h>
-#include <signal.h>
 #include <sys/ioctl.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
-#include <mutex>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "executor.h"
@@ -64,9 +60,7 @@ class kmod_executor final : public executor {
     register_ring();
     ctx_.pol->trust_kernel_mappings();
     if (!files_.empty()) push_files();
-    can_interrupt_ = install_interrupt_handler();
-    const unsigned n = ctx_.opt.workers ? ctx_.opt.workers : 1;
-    for (unsigned i = 0; i < n; ++i) threads_.emplace_back([this] { run(); });
+    threads_.start(ctx_.opt.workers ? ctx_.opt.workers : 1, [this] { run(); });
   }
 
   void stop() override
@@ -75,14 +69,7 @@ class kmod_executor final : public executor {
     // The runtime set header->stop: SERVE returns within one nap (<= 1 ms).
     // A thread blocked in a call the kernel runs (a socket read) is
     // interrupted with the executor signal, as in `sync`.
-    for (auto& t : threads_) {
-      while (!finished(t)) {
-        if (can_interrupt_) pthread_kill(t.native_handle(), interrupt_signal());
-        std::this_thread::sleep_for(std::chrono::milliseconds(1));
-      }
-      t.join();
-    }
-    threads_.clear();
+    threads_.join(nullptr);
     // SERVE leaves the queue as it is once `stop` is set; kernels have
     // finished, so what is queued now is all there is: run it here.
     ring_access ring(ctx_.header);
@@ -130,14 +117,6 @@ class kmod_executor final : public executor {
       throw setup_error("genesys.ko refused the fixed-file table: " + errno_text(errno));
   }
 
-  bool finished(const std::thread& t)
-  {
-    std::lock_guard lk(mu_);
-    for (auto id : finished_)
-      if (id == t.get_id()) return true;
-    return false;
-  }
-
   void run()
   {
     stats_shard& shard = ctx_.take_shard();
@@ -176,17 +155,12 @@ class kmod_executor final : public executor {
         broken = true;
       }
     }
-    std::lock_guard lk(mu_);
-    finished_.push_back(std::this_thread::get_id());
   }
 
   executor_context& ctx_;
   int fd_ = -1;
-  bool can_interrupt_ = false;
   std::vector<int> files_;
-  std::vector<std::thread> threads_;
-  std::mutex mu_;
-  std::vector<std::thread::id> finished_;
+  blocking_threads threads_;
 };
 
 }  // namespace

@@ -1,11 +1,6 @@
 // The `sync` executor: worker threads that each pop requests and run them
 // with syscall(2). A call that blocks (a socket read) holds one worker; the
 // others keep serving. stop() interrupts blocked workers with a signal.
-#include <pthread.h>
-#include <signal.h>
-
-#include <mutex>
-#include <thread>
 #include <vector>
 
 #include "executor.h"
@@ -27,36 +22,17 @@ class sync_executor final : public executor {
 
   void start() override
   {
-    can_interrupt_ = install_interrupt_handler();
-    const unsigned n = ctx_.opt.workers ? ctx_.opt.workers : 1;
-    for (unsigned i = 0; i < n; ++i) workers_.emplace_back([this] { run(); });
+    workers_.start(ctx_.opt.workers ? ctx_.opt.workers : 1, [this] { run(); });
   }
 
   void stop() override
   {
     if (workers_.empty()) return;
     wake_sleepers(ctx_.header);
-    for (auto& t : workers_) {
-      // A worker may sit in a blocking call for a long time; poke it until it leaves.
-      while (!done_joinable(t)) {
-        if (can_interrupt_) pthread_kill(t.native_handle(), interrupt_signal());
-        wake_sleepers(ctx_.header);
-        std::this_thread::sleep_for(std::chrono::milliseconds(1));
-      }
-      t.join();
-    }
-    workers_.clear();
+    workers_.join([this] { wake_sleepers(ctx_.header); });
   }
 
  private:
-  bool done_joinable(std::thread& t)
-  {
-    std::lock_guard lk(mu_);
-    for (auto id : finished_)
-      if (id == t.get_id()) return true;
-    return false;
-  }
-
   void run()
   {
     stats_shard& shard = ctx_.take_shard();
@@ -74,15 +50,10 @@ class sync_executor final : public executor {
       if (ctx_.stopping.load(std::memory_order_acquire)) break;
       waiter.idle(ring);
     }
-    std::lock_guard lk(mu_);
-    finished_.push_back(std::this_thread::get_id());
   }
 
   executor_context& ctx_;
-  bool can_interrupt_ = false;
-  std::vector<std::thread> workers_;
-  std::mutex mu_;
-  std::vector<std::thread::id> finished_;
+  blocking_threads workers_;
 };
 
 }  // namespace

@@ -18,6 +18,15 @@
 
 namespace ex {
 
+// A usage error the way coreutils report one, then exit(status).
+[[noreturn]] inline void usage_error(const char* prog, int status, const char* what, const char* arg = nullptr)
+{
+  if (arg) std::fprintf(stderr, "%s: %s '%s'\n", prog, what, arg);
+  else std::fprintf(stderr, "%s: %s\n", prog, what);
+  std::fprintf(stderr, "Try '%s --help' for more information.\n", prog);
+  std::exit(status);
+}
+
 // "4096", "64K", "1M", "2G" (powers of 1024). False on garbage or overflow.
 inline bool parse_size(const char* s, std::uint64_t& out)
 {

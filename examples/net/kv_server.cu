@@ -70,10 +70,7 @@ void usage(FILE* to)
 
 [[noreturn]] void bad_usage(const char* what, const char* arg = nullptr)
 {
-  if (arg) std::fprintf(stderr, "%s: %s '%s'\n", kProg, what, arg);
-  else std::fprintf(stderr, "%s: %s\n", kProg, what);
-  std::fprintf(stderr, "Try '%s --help' for more information.\n", kProg);
-  std::exit(1);
+  ex::usage_error(kProg, 1, what, arg);
 }
 
 void parse(int argc, char** argv, options& o)
