@@ -81,6 +81,12 @@ ring_memory::ring_memory(const ring_geometry& g, std::size_t extra, int numa_nod
     static std::atomic<unsigned> counter{0};
     name_ = "/genesys." + std::to_string(getpid()) + "." + std::to_string(counter++);
     fd = shm_open(name_.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd < 0 && errno == EEXIST) {
+      // The name carries our pid, so it was left by an earlier process with
+      // the same pid that was killed before it could clean up: reclaim it.
+      shm_unlink(name_.c_str());
+      fd = shm_open(name_.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    }
     if (fd < 0) throw setup_error("genesys: " + errno_text(("shm_open " + name_).c_str()));
     if (ftruncate(fd, (off_t)total_) != 0) {
       std::string e = errno_text("ftruncate ring");

@@ -1,10 +1,13 @@
 // Ring memory and the executor's side of the slot state machine, driven by
 // hand (no executor threads) so every transition is observed exactly.
+#include <fcntl.h>
 #include <sys/mman.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
 #include <random>
+#include <string>
 #include <vector>
 
 #include <genesys/runtime.h>
@@ -65,6 +68,32 @@ TEST(RingMemory, FreshRingPassesCheck)
   EXPECT_EQ(t.h()->nslots, 64u);
   EXPECT_EQ(t.h()->sq_entries, 64u);
   EXPECT_EQ(t.ring.queue_depth(), 0u);
+}
+
+// A process killed before its runtime ended leaves /dev/shm/genesys.<pid>.<n>
+// behind; a later process that gets the same pid must reclaim the name.
+TEST(RingMemory, StaleSharedMemoryFromAReusedPidIsReclaimed)
+{
+  std::string first;
+  {
+    gsys::runtime_options o;
+    o.slots = 32;
+    o.executor = gsys::executor_kind::sync;
+    gsys::runtime rt(o);
+    first = rt.shm_name();
+  }
+  // The next runtime of this process takes the next number: plant it.
+  const auto dot = first.rfind('.');
+  ASSERT_NE(dot, std::string::npos) << first;
+  const std::string next = first.substr(0, dot + 1) + std::to_string(std::stoul(first.substr(dot + 1)) + 1);
+  int fd = shm_open(next.c_str(), O_RDWR | O_CREAT | O_EXCL, 0600);
+  ASSERT_GE(fd, 0) << next << ": " << std::strerror(errno);
+  ::close(fd);
+  gsys::runtime_options o;
+  o.slots = 32;
+  o.executor = gsys::executor_kind::sync;
+  gsys::runtime rt(o);
+  EXPECT_EQ(rt.shm_name(), next);
 }
 
 TEST(RingMemory, SlotCountMustBePowerOfTwoInRange)
