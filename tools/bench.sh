@@ -37,6 +37,11 @@ summarize() {
   awk '
     function field(k,   m) { if (match($0, "\"" k "\":\"?[^,\"}]*")) { m = substr($0, RSTART, RLENGTH); sub(/^"[^"]*":"?/, "", m); return m } return "" }
     BEGIN { printf "%-8s %-8s %-7s %-7s %-8s %10s %10s %7s %12s %12s %6s\n", "executor", "gran", "order", "op", "device", "p50_ns", "direct_ns", "ratio", "calls/s", "direct/s", "x" }
+    /^\{/ && field("granularity") == "" {
+      # the module'"'"'s own in-kernel benchmark (t_bench): no simulated GPU
+      printf "%-8s %-8s %-7s %-7s %-8s %10d %10s %7s %12d %12s %6s\n", field("executor"), field("mode"), "batch" field("batch"), field("op"), "in-kern", field("p50_ns"), "-", "-", field("calls_per_s"), "-", "-"
+      next
+    }
     /^\{/ {
       p50 = field("p50_ns"); d = field("direct_ns"); cps = field("calls_per_s"); dcps = field("direct_calls_per_s")
       dev = field("device"); sub(/ .*/, "", dev)
