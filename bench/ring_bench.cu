@@ -93,6 +93,7 @@ struct config {
   std::vector<std::string> grans = {"thread", "warp", "block", "grid"};
   int fd = -1;  // the pread4k file
   double pingpong_ns = 0;
+  unsigned workers = 0;  // 0: the runtime's default
 };
 
 struct direct_numbers {
@@ -270,6 +271,7 @@ void usage(const char* argv0)
       "  --executor E   sync, uring, kmod or all (default: all available)\n"
       "  --ops LIST     nop,getppid,pread4k (default: nop,getppid)\n"
       "  --gran LIST    thread,warp,block,grid (default: all)\n"
+      "  --workers N    executor threads (sync workers, kmod SERVE threads; default: the runtime's)\n"
       "  --iters N      latency samples per case (default 2000)\n"
       "  --tput-iters N calls per group in the throughput runs (default 200)\n"
       "  --grid BxT     throughput grid (default: 1x64 simulator, 264x256 GPU)\n"
@@ -288,9 +290,10 @@ int main(int argc, char** argv)
                           {"tput-iters", required_argument, nullptr, 't'}, {"grid", required_argument, nullptr, 'g'},
                           {"out", required_argument, nullptr, 'o'},      {"quick", no_argument, nullptr, 'q'},
                           {"help", no_argument, nullptr, 'h'},           {"ops", required_argument, nullptr, 'p'},
-                          {"gran", required_argument, nullptr, 'G'},     {nullptr, 0, nullptr, 0}};
+                          {"gran", required_argument, nullptr, 'G'},     {"workers", required_argument, nullptr, 'w'},
+                          {nullptr, 0, nullptr, 0}};
   std::string exec = "all";
-  for (int ch; (ch = getopt_long(argc, argv, "e:i:t:g:o:qhp:G:", opts, nullptr)) != -1;) {
+  for (int ch; (ch = getopt_long(argc, argv, "e:i:t:g:o:qhp:G:w:", opts, nullptr)) != -1;) {
     switch (ch) {
       case 'e': exec = optarg; break;
       case 'i': c.latency_iters = std::atoi(optarg); break;
@@ -303,6 +306,7 @@ int main(int argc, char** argv)
         break;
       case 'o': c.out = optarg; break;
       case 'q': c.quick = true; break;
+      case 'w': c.workers = (unsigned)std::atoi(optarg); break;
       case 'p':
         c.ops.clear();
         for (const auto& name : split(optarg)) {
@@ -364,6 +368,7 @@ int main(int argc, char** argv)
     gsys::runtime_options o;
     o.executor = k;
     o.slots = 4096;
+    if (c.workers) o.workers = c.workers;
     try {
       gsys::runtime rt(o);
       std::fprintf(stderr, "gsys-ring-bench: executor %s on %s\n", gsys::to_string(k), device_label().c_str());
