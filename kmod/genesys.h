@@ -41,9 +41,10 @@
  *   vm_munmap() so two requests cannot both trim the same entry. Order:
  *   maps_lock -> mmap_lock.
  *
- * Counters: atomic64 per context and globally. A SERVE call tallies locally
- *   and flushes every batch and before it returns, so the hot path touches
- *   no shared cache line of the module.
+ * Counters: atomic64 per context and globally, and per context per
+ *   operation (GSYS_OP_TABLE's entries plus "other"). A SERVE call tallies
+ *   locally and flushes every batch and before it returns, so the hot path
+ *   touches no shared cache line of the module.
  */
 #ifndef GSYS_KMOD_GENESYS_H
 #define GSYS_KMOD_GENESYS_H
@@ -57,6 +58,7 @@
 #include <linux/types.h>
 
 #include <genesys/abi.h>
+#include <genesys/ops.h>
 
 #ifndef CONFIG_64BIT
 #error "genesys.ko needs a 64-bit kernel (64-bit ring counters, native syscall numbers)"
@@ -66,6 +68,8 @@
 /* The module's own cap on one ring (the ABI caps nslots; this caps the queue). */
 #define GSYS_KMOD_MAX_SQ_ENTRIES (GSYS_MAX_SLOTS * 4u)
 #define GSYS_KMOD_MAX_MAPPINGS 1024u
+/* Per-operation counters: one per GSYS_OP_TABLE entry, then "other". */
+#define GSYS_KMOD_OP_SLOTS (GSYS_OP_COUNT + 1)
 
 struct gsys_counters {
 	atomic64_t completed;
@@ -76,6 +80,21 @@ struct gsys_counters {
 	atomic64_t orphaned;
 };
 
+struct gsys_op_counters {
+	atomic64_t calls;
+	atomic64_t errors;
+	atomic64_t denied;
+	atomic64_t nonblocking;
+};
+
+/* One operation's share of a tally: flushed every batch, so u32 is plenty. */
+struct gsys_op_tally {
+	u32 calls;
+	u32 errors;
+	u32 denied;
+	u32 nonblocking;
+};
+
 /* What one SERVE call has done and not yet added to the shared counters. */
 struct gsys_tally {
 	u64 completed;
@@ -84,6 +103,7 @@ struct gsys_tally {
 	u64 fallback;
 	u64 garbage;
 	u64 orphaned;
+	struct gsys_op_tally op[GSYS_KMOD_OP_SLOTS];
 };
 
 struct gsys_ring {
@@ -127,6 +147,7 @@ struct gsys_ctx {
 	struct list_head maps;          /* of gsys_mapping, sorted by start */
 	unsigned int nmaps;
 	struct gsys_counters stats;
+	struct gsys_op_counters ops[GSYS_KMOD_OP_SLOTS];
 };
 
 /* One request, copied out of its slot once and validated from the copy. */
@@ -218,6 +239,8 @@ struct gsys_global {
 extern struct gsys_global gsys_global;
 extern struct list_head gsys_ctx_list;
 extern struct mutex gsys_ctx_list_lock;
+void gsys_tally_call(struct gsys_tally *t, const struct gsys_req *req, s64 ret,
+		     bool denied);
 void gsys_tally_flush(struct gsys_ctx *ctx, struct gsys_ring *ring,
 		      struct gsys_tally *t);
 long gsys_stats_ioctl(struct gsys_ctx *ctx, void __user *uarg);

@@ -65,11 +65,13 @@ static bool gsys_serve_fallback_full(const struct gsys_serve *sv)
 static void gsys_serve_one(struct gsys_serve *sv, u32 idx)
 {
 	struct gsys_call c = { .ctx = sv->ctx, .ring = sv->ring };
+	int outcome;
 
 	if (!gsys_slot_begin(sv->ring, idx, &c.req, &sv->tally))
 		return;
 
-	switch (gsys_exec(&c)) {
+	outcome = gsys_exec(&c);
+	switch (outcome) {
 	case GSYS_RUN_FALLBACK:
 		if (sv->fallback_count < sv->fallback_max && !sv->error) {
 			if (!put_user(idx, sv->fallback + sv->fallback_count)) {
@@ -89,6 +91,7 @@ static void gsys_serve_one(struct gsys_serve *sv, u32 idx)
 	default:
 		break;
 	}
+	gsys_tally_call(&sv->tally, &c.req, c.ret, outcome == GSYS_RUN_DENIED);
 	gsys_slot_complete(sv->ring, &c.req, c.ret, &sv->tally);
 	sv->completed++;
 }

@@ -1,11 +1,13 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * Counters: per context, module-wide, and the ring header's totals; the
- * GSYS_IOC_STATS ioctl and /proc/genesys.
+ * Counters: per context, module-wide, per context per operation, and the
+ * ring header's totals; the GSYS_IOC_STATS ioctl and /proc/genesys.
  *
  * /proc/genesys is one text file of "key value" lines: module-wide keys
- * first, then "ctx.<id>.<key> value" for every open context. Keys are only
- * ever added, so scripts can parse it by name.
+ * first, then "ctx.<id>.<key> value" for every open context, including
+ * "ctx.<id>.op.<name>.{calls,errors,denied,nonblocking}" for each operation
+ * the context has run. Keys are only ever added, so scripts can parse it by
+ * name.
  */
 #include <linux/proc_fs.h>
 #include <linux/seq_file.h>
@@ -17,6 +19,47 @@ struct gsys_global gsys_global;
 LIST_HEAD(gsys_ctx_list);
 DEFINE_MUTEX(gsys_ctx_list_lock);
 
+/* Operation slots are GSYS_OP_TABLE's order: GSYS_OPI_<name> is the index. */
+#define GSYS_OPI_ENUM(name, nr, dir, a0, a1, a2, a3, a4, a5) GSYS_OPI_##name,
+enum { GSYS_OP_TABLE(GSYS_OPI_ENUM) GSYS_OPI_OTHER };
+#undef GSYS_OPI_ENUM
+static_assert(GSYS_OPI_OTHER == GSYS_OP_COUNT);
+
+#define GSYS_OP_NAME(name, nr, dir, a0, a1, a2, a3, a4, a5) #name,
+static const char *const gsys_op_names[GSYS_KMOD_OP_SLOTS] = {
+	GSYS_OP_TABLE(GSYS_OP_NAME) "other"
+};
+#undef GSYS_OP_NAME
+
+/* Index of @nr in GSYS_OP_TABLE, GSYS_OPI_OTHER outside it (a jump table). */
+static unsigned int gsys_op_index(u16 nr)
+{
+	switch (nr) {
+#define GSYS_OP_CASE(name, nr, dir, a0, a1, a2, a3, a4, a5) \
+	case nr:                                             \
+		return GSYS_OPI_##name;
+	GSYS_OP_TABLE(GSYS_OP_CASE)
+#undef GSYS_OP_CASE
+	default:
+		return GSYS_OPI_OTHER;
+	}
+}
+
+/* Counts one call the kernel completes (not fallbacks: userspace counts those). */
+void gsys_tally_call(struct gsys_tally *t, const struct gsys_req *req, s64 ret,
+		     bool denied)
+{
+	struct gsys_op_tally *o = &t->op[gsys_op_index(req->nr)];
+
+	o->calls++;
+	if (ret < 0)
+		o->errors++;
+	if (denied)
+		o->denied++;
+	if (req->flags & GSYS_SLOT_F_NONBLOCK)
+		o->nonblocking++;
+}
+
 static void gsys_counters_add(struct gsys_counters *c, const struct gsys_tally *t)
 {
 	atomic64_add(t->completed, &c->completed);
@@ -25,6 +68,24 @@ static void gsys_counters_add(struct gsys_counters *c, const struct gsys_tally *
 	atomic64_add(t->fallback, &c->fallback);
 	atomic64_add(t->garbage, &c->garbage);
 	atomic64_add(t->orphaned, &c->orphaned);
+}
+
+static void gsys_op_counters_add(struct gsys_op_counters *ops,
+				 const struct gsys_op_tally *t)
+{
+	unsigned int i;
+
+	for (i = 0; i < GSYS_KMOD_OP_SLOTS; i++) {
+		if (!t[i].calls)
+			continue;
+		atomic64_add(t[i].calls, &ops[i].calls);
+		if (t[i].errors)
+			atomic64_add(t[i].errors, &ops[i].errors);
+		if (t[i].denied)
+			atomic64_add(t[i].denied, &ops[i].denied);
+		if (t[i].nonblocking)
+			atomic64_add(t[i].nonblocking, &ops[i].nonblocking);
+	}
 }
 
 /* The header's u64 totals are naturally aligned: view them as atomic64_t. */
@@ -46,6 +107,7 @@ void gsys_tally_flush(struct gsys_ctx *ctx, struct gsys_ring *ring,
 	      t->orphaned))
 		return;
 	gsys_counters_add(&ctx->stats, t);
+	gsys_op_counters_add(ctx->ops, t->op);
 	gsys_counters_add(&gsys_global.stats, t);
 	/* relaxed adds: totals for tools, they order nothing */
 	gsys_header_add(&h->completed, t->completed);
@@ -56,19 +118,60 @@ void gsys_tally_flush(struct gsys_ctx *ctx, struct gsys_ring *ring,
 	memset(t, 0, sizeof(*t));
 }
 
+static int gsys_stats_check(const struct gsys_ioc_stats *st)
+{
+	unsigned int i;
+
+	if (st->size != sizeof(*st) || st->reserved0 || st->reserved1)
+		return -EINVAL;
+	for (i = 0; i < ARRAY_SIZE(st->reserved); i++)
+		if (st->reserved[i])
+			return -EINVAL;
+	if (!st->ops_ptr)
+		return st->ops_count ? -EINVAL : 0;
+	if (!st->ops_count || st->ops_count > GSYS_STATS_MAX_OPS)
+		return -EINVAL;
+	return 0;
+}
+
+/* Copies min(@room, GSYS_KMOD_OP_SLOTS) per-operation entries to @uops. */
+static int gsys_stats_copy_ops(struct gsys_ctx *ctx,
+			       struct gsys_ioc_op_stats __user *uops, u32 room)
+{
+	unsigned int i, n = min_t(u32, room, GSYS_KMOD_OP_SLOTS);
+
+	for (i = 0; i < n; i++) {
+		struct gsys_ioc_op_stats o = {
+			.calls = atomic64_read(&ctx->ops[i].calls),
+			.errors = atomic64_read(&ctx->ops[i].errors),
+			.denied = atomic64_read(&ctx->ops[i].denied),
+			.nonblocking = atomic64_read(&ctx->ops[i].nonblocking),
+		};
+
+		if (copy_to_user(&uops[i], &o, sizeof(o)))
+			return -EFAULT;
+	}
+	return 0;
+}
+
 /* GSYS_IOC_STATS */
 long gsys_stats_ioctl(struct gsys_ctx *ctx, void __user *uarg)
 {
 	struct gsys_ioc_stats st;
-	int i;
+	u64 ops_ptr;
+	int ret;
 
 	if (copy_from_user(&st, uarg, sizeof(st)))
 		return -EFAULT;
-	if (st.size != sizeof(st) || st.reserved0)
-		return -EINVAL;
-	for (i = 0; i < ARRAY_SIZE(st.reserved); i++)
-		if (st.reserved[i])
-			return -EINVAL;
+	ret = gsys_stats_check(&st);
+	if (ret)
+		return ret;
+	ops_ptr = st.ops_ptr;
+	if (ops_ptr) {
+		ret = gsys_stats_copy_ops(ctx, u64_to_user_ptr(ops_ptr), st.ops_count);
+		if (ret)
+			return ret;
+	}
 
 	memset(&st, 0, sizeof(st));
 	st.size = sizeof(st);
@@ -82,6 +185,10 @@ long gsys_stats_ioctl(struct gsys_ctx *ctx, void __user *uarg)
 	st.global_contexts = atomic64_read(&gsys_global.contexts);
 	st.global_rings = atomic64_read(&gsys_global.rings);
 	st.global_pinned_pages = atomic64_read(&gsys_global.pinned_pages);
+	if (ops_ptr) {
+		st.ops_ptr = ops_ptr;
+		st.ops_count = GSYS_KMOD_OP_SLOTS;
+	}
 	return copy_to_user(uarg, &st, sizeof(st)) ? -EFAULT : 0;
 }
 
@@ -94,6 +201,27 @@ static void gsys_show_counters(struct seq_file *m, const char *prefix,
 	seq_printf(m, "%sfallback %lld\n", prefix, atomic64_read(&c->fallback));
 	seq_printf(m, "%sgarbage %lld\n", prefix, atomic64_read(&c->garbage));
 	seq_printf(m, "%sorphaned %lld\n", prefix, atomic64_read(&c->orphaned));
+}
+
+static void gsys_show_ops(struct seq_file *m, const char *prefix,
+			  struct gsys_op_counters *ops)
+{
+	unsigned int i;
+
+	for (i = 0; i < GSYS_KMOD_OP_SLOTS; i++) {
+		const char *name = gsys_op_names[i];
+
+		if (!atomic64_read(&ops[i].calls))
+			continue;
+		seq_printf(m, "%sop.%s.calls %lld\n", prefix, name,
+			   atomic64_read(&ops[i].calls));
+		seq_printf(m, "%sop.%s.errors %lld\n", prefix, name,
+			   atomic64_read(&ops[i].errors));
+		seq_printf(m, "%sop.%s.denied %lld\n", prefix, name,
+			   atomic64_read(&ops[i].denied));
+		seq_printf(m, "%sop.%s.nonblocking %lld\n", prefix, name,
+			   atomic64_read(&ops[i].nonblocking));
+	}
 }
 
 static int gsys_proc_show(struct seq_file *m, void *v)
@@ -117,6 +245,7 @@ static int gsys_proc_show(struct seq_file *m, void *v)
 		seq_printf(m, "%sfiles %u\n", prefix, gsys_files_count(ctx));
 		seq_printf(m, "%smappings %u\n", prefix, READ_ONCE(ctx->nmaps));
 		gsys_show_counters(m, prefix, &ctx->stats);
+		gsys_show_ops(m, prefix, ctx->ops);
 	}
 	mutex_unlock(&gsys_ctx_list_lock);
 	return 0;

@@ -46,6 +46,9 @@ class executor {
   // The fixed-file table changed (the policy already has it); an executor
   // that resolves fixed files itself (kmod) takes its own copy here.
   virtual void set_files(const std::vector<int>& fds) { (void)fds; }
+  // Adds what the executor counted outside the stats page (genesys.ko's
+  // per-operation counts) to a snapshot from summarize(). Any thread.
+  virtual void add_stats(stats_snapshot& s) const { (void)s; }
 };
 
 std::unique_ptr<executor> make_sync_executor(executor_context& ctx);

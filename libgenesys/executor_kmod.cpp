@@ -86,6 +86,21 @@ class kmod_executor final : public executor {
     if (fd_ >= 0) push_files();
   }
 
+  // The module's per-operation counts of the calls it ran. A module that
+  // cannot give them (older ABI: -EINVAL for ops_ptr; another ops.h: a
+  // different count) leaves summarize()'s "in-kernel" estimate in place.
+  void add_stats(stats_snapshot& s) const override
+  {
+    if (fd_ < 0) return;
+    gsys_ioc_op_stats ops[kOpSlots] = {};
+    gsys_ioc_stats a{};
+    a.size = sizeof a;
+    a.ops_ptr = reinterpret_cast<std::uintptr_t>(ops);
+    a.ops_count = kOpSlots;
+    if (::ioctl(fd_, GSYS_IOC_STATS, &a) != 0 || a.ops_count != kOpSlots) return;
+    add_op_counts(s, ops);
+  }
+
  private:
   void register_ring()
   {

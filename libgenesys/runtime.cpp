@@ -244,7 +244,12 @@ executor_kind runtime::executor() const { return impl_->kind; }
 const runtime_options& runtime::options() const { return impl_->opt; }
 std::string runtime::shm_name() const { return impl_->mem.shm_name(); }
 
-stats_snapshot runtime::stats() const { return detail::summarize(*impl_->stats, impl_->mem.header()); }
+stats_snapshot runtime::stats() const
+{
+  stats_snapshot s = detail::summarize(*impl_->stats, impl_->mem.header());
+  if (impl_->exec) impl_->exec->add_stats(s);
+  return s;
+}
 
 void* runtime::alloc(std::size_t bytes)
 {

@@ -1,5 +1,6 @@
 #include "stats.h"
 
+#include <algorithm>
 #include <cstdio>
 #include <cstring>
 #include <sstream>
@@ -42,10 +43,12 @@ stats_snapshot summarize(const stats_page& page, const gsys_ring_header* h)
   if (h && s.executor == "kmod") {
     // genesys.ko counts the calls it runs in the ring header, where our
     // completions are counted too; the header's excess over our shards is
-    // the kernel's share. The module does not break it down per operation.
+    // the kernel's share. The kmod executor replaces this estimate with the
+    // module's per-operation counts (add_op_counts) where it can ask for
+    // them; a reader of a published page (genesys stat) cannot.
     const std::uint64_t done = rd(h->completed), failed = rd(h->failed), denied = rd(h->denied);
     op_stats op;
-    op.name = "in-kernel";
+    op.name = kInKernelOp;
     op.nr = -1;
     op.calls = done > s.calls ? done - s.calls : 0;
     op.errors = failed > s.errors ? failed - s.errors : 0;
@@ -63,6 +66,43 @@ stats_snapshot summarize(const stats_page& page, const gsys_ring_header* h)
     s.queue_depth = rd(h->sq_tail) - rd(h->sq_head);
   }
   return s;
+}
+
+void add_op_counts(stats_snapshot& s, const gsys_ioc_op_stats (&ops)[kOpSlots])
+{
+  auto named = [&s](const char* name) {
+    return std::find_if(s.ops.begin(), s.ops.end(), [name](const op_stats& op) { return op.name == name; });
+  };
+  // the module's own counts replace the estimate of its share
+  if (auto est = named(kInKernelOp); est != s.ops.end()) {
+    s.calls -= est->calls;
+    s.errors -= est->errors;
+    s.denied -= est->denied;
+    s.ops.erase(est);
+  }
+  std::vector<op_stats> merged;
+  for (unsigned o = 0; o < kOpSlots; ++o) {
+    const char* name = o < GSYS_OP_COUNT ? kOps[o].name : "other";
+    op_stats op;
+    if (auto it = named(name); it != s.ops.end()) {
+      op = std::move(*it);
+      s.ops.erase(it);
+    } else {
+      op.name = name;
+      op.nr = o < GSYS_OP_COUNT ? kOps[o].nr : -1;
+      op.latency_hist.assign(kLatencyBuckets, 0);  // the module keeps no latencies
+    }
+    op.calls += ops[o].calls;
+    op.errors += ops[o].errors;
+    op.denied += ops[o].denied;
+    op.nonblocking += ops[o].nonblocking;
+    s.calls += ops[o].calls;
+    s.errors += ops[o].errors;
+    s.denied += ops[o].denied;
+    if (op.calls) merged.push_back(std::move(op));
+  }
+  for (op_stats& rest : s.ops) merged.push_back(std::move(rest));
+  s.ops = std::move(merged);
 }
 
 }  // namespace gsys::detail

@@ -63,7 +63,17 @@ inline void record(stats_shard& s, unsigned nr, std::int64_t ret, std::uint64_t 
   if (op_index(nr) == kOtherOp) std::atomic_ref<std::uint64_t>(s.other_nr_last).store(nr, std::memory_order_relaxed);
 }
 
-// Sums the shards of a stats page (and the ring header's totals).
+// Sums the shards of a stats page (and the ring header's totals). For the
+// kmod executor it adds one "in-kernel" pseudo-op: the header's excess over
+// the shards, i.e. what genesys.ko ran, estimated without a breakdown.
 stats_snapshot summarize(const stats_page& page, const gsys_ring_header* h);
+
+constexpr const char* kInKernelOp = "in-kernel";
+
+// Adds per-operation counts kept elsewhere (genesys.ko's, kOpSlots entries in
+// op-table order, the last "other") to a snapshot from summarize(), merging
+// them by name into the shards' entries and replacing the "in-kernel"
+// estimate; the totals follow.
+void add_op_counts(stats_snapshot& s, const gsys_ioc_op_stats (&ops)[kOpSlots]);
 
 }  // namespace gsys::detail

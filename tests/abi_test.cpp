@@ -46,6 +46,9 @@ TEST(Abi, IoctlStructsHaveNoImplicitPadding)
   EXPECT_EQ(sizeof(gsys_ioc_register_files), 40u);
   EXPECT_EQ(sizeof(gsys_ioc_serve), 64u);
   EXPECT_EQ(sizeof(gsys_ioc_stats), 120u);
+  EXPECT_EQ(offsetof(gsys_ioc_stats, ops_ptr), 88u);
+  EXPECT_EQ(offsetof(gsys_ioc_stats, ops_count), 96u);
+  EXPECT_EQ(sizeof(gsys_ioc_op_stats), 32u);
   EXPECT_NE(GSYS_IOC_REGISTER_RING, GSYS_IOC_SERVE);
 }
 

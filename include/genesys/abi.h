@@ -316,8 +316,29 @@ GSYS_STATIC_ASSERT(sizeof(struct gsys_ioc_serve) == 64, "serve size");
 
 /*
  * GSYS_IOC_STATS: counters of this open file (ctx) and of the module (global).
- * Errors: EINVAL (size).
+ *
+ * Per-operation counts of this file's in-kernel calls: with ops_ptr set, the
+ * kernel writes min(ops_count, its own count) struct gsys_ioc_op_stats to
+ * ops_ptr and returns its own count (GSYS_OP_COUNT + 1 of the ops.h it was
+ * built from) in ops_count. Entry i < GSYS_OP_COUNT is GSYS_OP_TABLE's i-th
+ * operation, the last entry every opcode outside the table. A caller built
+ * from another ops.h sees a different count and should ignore the entries.
+ * Calls the kernel hands back to userspace (fallbacks) are not counted here:
+ * whoever completes them counts them. ops_ptr == 0 (with ops_count 0): no
+ * per-operation data, ops_count comes back 0.
+ * Errors: EINVAL (size, reserved fields, ops_count 0 or above
+ * GSYS_STATS_MAX_OPS with ops_ptr set, ops_count without ops_ptr), EFAULT
+ * (the structure or the ops_ptr array is not writable).
  */
+#define GSYS_STATS_MAX_OPS 4096u
+struct gsys_ioc_op_stats {
+	gsys_u64 calls;             /* completed in the kernel */
+	gsys_u64 errors;            /* ret < 0 */
+	gsys_u64 denied;            /* refused by the allow bitmap */
+	gsys_u64 nonblocking;       /* GSYS_SLOT_F_NONBLOCK */
+};
+GSYS_STATIC_ASSERT(sizeof(struct gsys_ioc_op_stats) == 32, "op_stats size");
+
 struct gsys_ioc_stats {
 	gsys_u32 size;
 	gsys_u32 reserved0;
@@ -331,9 +352,15 @@ struct gsys_ioc_stats {
 	gsys_u64 global_contexts;   /* open files right now */
 	gsys_u64 global_rings;      /* registered rings right now */
 	gsys_u64 global_pinned_pages;
-	gsys_u64 reserved[4];
+	gsys_u64 ops_ptr;           /* in: struct gsys_ioc_op_stats[ops_count], or 0 */
+	gsys_u32 ops_count;         /* in: room at ops_ptr; out: entries the kernel has */
+	gsys_u32 reserved1;
+	gsys_u64 reserved[2];
 };
 GSYS_STATIC_ASSERT(sizeof(struct gsys_ioc_stats) == 120, "stats size");
+GSYS_STATIC_ASSERT(GSYS_OFFSETOF(struct gsys_ioc_stats, ops_ptr) == 88, "stats.ops_ptr");
+GSYS_STATIC_ASSERT(GSYS_OFFSETOF(struct gsys_ioc_stats, ops_count) == 96, "stats.ops_count");
+GSYS_STATIC_ASSERT(GSYS_OFFSETOF(struct gsys_ioc_stats, reserved) == 104, "stats.reserved");
 
 #define GSYS_IOC_REGISTER_RING _IOWR(GSYS_IOC_MAGIC, 1, struct gsys_ioc_register_ring)
 #define GSYS_IOC_REGISTER_FILES _IOWR(GSYS_IOC_MAGIC, 2, struct gsys_ioc_register_files)

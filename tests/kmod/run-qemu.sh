@@ -27,7 +27,7 @@ out=$here/out
 ko=
 kernel=
 timeout_s=300
-all_tests="t_ops t_badioctl t_stress t_lifetime t_bench"
+all_tests="t_ops t_stats t_badioctl t_stress t_lifetime t_bench"
 tests=$all_tests
 host_tests=()
 
