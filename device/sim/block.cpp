@@ -2,9 +2,15 @@
 // thread order, block barriers, sleeping, yielding, thread exit and deadlock
 // reports. Warp collectives and __activemask are in warp.cpp.
 //
-// Determinism: a thread runs until it parks; the scheduler then resumes the
-// next runnable thread after it in thread order, wrapping around. Nothing
-// depends on time except __nanosleep deadlines.
+// Determinism: a thread runs until it parks; then the next runnable thread
+// after it in thread order, wrapping around, runs. Nothing depends on time
+// except __nanosleep deadlines.
+//
+// Switching: a parking thread switches straight to the next one when that
+// one has started (one context switch per scheduling point, not two); it
+// goes through the scheduler only to start a thread or when no thread can
+// run, and an exiting thread always returns there (its stack is freed on
+// the way, so the next thread started reuses it).
 #include "genesys/sim/block.h"
 
 #include <cxxabi.h>
@@ -14,6 +20,7 @@
 #include <cstdarg>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <exception>
 #include <limits>
 #include <typeinfo>
@@ -56,15 +63,123 @@ void asan_finish_switch(void* fake_stack_save, const void** bottom_old, std::siz
 #endif
 }
 
-// boost::context's StackAllocator over the block's arena; it also records
-// which slot the thread got, for ASan and the stack check.
-struct stack_allocator {
-  stack_arena* arena;
-  boost::context::stack_context* slot;
+#if GSYS_SIM_OWN_SWITCH
+// swap_context(save, load): pushes the callee-saved registers and the SSE and
+// x87 control words (what the SysV ABI says a call preserves), stores the
+// stack pointer in *save, and pops the same from the stack at `load`. The
+// `ret` pairs with the caller's `call`, so return prediction stays right.
+// start_context: where a new context's first swap returns; it calls
+// entry(arg) with r12 = entry, r13 = arg. The entry never returns (the
+// thread's last swap goes to the scheduler); undefined rip ends unwinding.
+extern "C" void gsys_sim_swap_context(void** save, void* load);
+extern "C" void gsys_sim_start_context();
+asm(R"(
+  .text
+  .p2align 4
+  .globl gsys_sim_swap_context
+  .hidden gsys_sim_swap_context
+  .type gsys_sim_swap_context, @function
+gsys_sim_swap_context:
+  pushq %rbp
+  pushq %rbx
+  pushq %r12
+  pushq %r13
+  pushq %r14
+  pushq %r15
+  subq $8, %rsp
+  stmxcsr (%rsp)
+  fnstcw 4(%rsp)
+  movq %rsp, (%rdi)
+  movq %rsi, %rsp
+  ldmxcsr (%rsp)
+  fldcw 4(%rsp)
+  addq $8, %rsp
+  popq %r15
+  popq %r14
+  popq %r13
+  popq %r12
+  popq %rbx
+  popq %rbp
+  ret
+  .size gsys_sim_swap_context, .-gsys_sim_swap_context
 
-  boost::context::stack_context allocate() { return *slot = arena->take(); }
-  void deallocate(boost::context::stack_context& s) noexcept { arena->give_back(s); }
+  .p2align 4
+  .globl gsys_sim_start_context
+  .hidden gsys_sim_start_context
+  .type gsys_sim_start_context, @function
+gsys_sim_start_context:
+  .cfi_startproc
+  .cfi_undefined rip
+  movq %r13, %rdi
+  callq *%r12
+  ud2
+  .cfi_endproc
+  .size gsys_sim_start_context, .-gsys_sim_start_context
+)");
+
+// A context whose first switch-in calls entry(arg) on `stack`.
+void make_context(fiber_context& c, const boost::context::stack_context& stack, void (*entry)(void*), void* arg)
+{
+  // From the top: two pad slots (so the call in start_context sees a 16-byte
+  // aligned stack), the return address, rbp (0: frame-pointer walks stop
+  // here), rbx, r12, r13, r14, r15, then the control words of this thread.
+  void** frame = static_cast<void**>(stack.sp) - 10;
+  frame[9] = frame[8] = nullptr;
+  frame[7] = reinterpret_cast<void*>(&gsys_sim_start_context);
+  frame[6] = frame[5] = nullptr;                  // rbp, rbx
+  frame[4] = reinterpret_cast<void*>(entry);       // r12
+  frame[3] = arg;                                  // r13
+  frame[2] = frame[1] = nullptr;                   // r14, r15
+  std::uint32_t mxcsr = 0;
+  std::uint16_t x87 = 0;
+  asm volatile("stmxcsr %0\n\tfnstcw %1" : "=m"(mxcsr), "=m"(x87));
+  frame[0] = nullptr;
+  std::memcpy(&frame[0], &mxcsr, sizeof mxcsr);
+  std::memcpy(reinterpret_cast<char*>(&frame[0]) + 4, &x87, sizeof x87);
+  c.sp = frame;
+}
+
+void switch_context(fiber_context& save, fiber_context& load) { gsys_sim_swap_context(&save.sp, load.sp); }
+
+// The last switch of a thread: to `load`, never to come back.
+[[noreturn]] void exit_context(fiber_context& load)
+{
+  fiber_context gone;
+  gsys_sim_swap_context(&gone.sp, load.sp);
+  __builtin_trap();
+}
+#else
+// Boost.Context hands the context that switched away to the one resumed, as
+// the value of resume(); this says where the switching side keeps it.
+thread_local fiber_context* switched_from = nullptr;
+
+void switch_context(fiber_context& save, fiber_context& load)
+{
+  switched_from = &save;
+  boost::context::fiber resumer = std::move(load.fiber).resume();
+  if (switched_from) switched_from->fiber = std::move(resumer);
+}
+
+// The stack is the arena's: the block gives it back after the thread exits.
+struct arena_stack {
+  boost::context::stack_context allocate() { std::abort(); }  // preallocated: never called
+  void deallocate(boost::context::stack_context&) noexcept {}
 };
+
+// entry(arg) returns when the thread has exited; the context then switches
+// to *exit_to for good.
+void make_context(fiber_context& c, const boost::context::stack_context& stack, void (*entry)(void*), void* arg,
+                  fiber_context* exit_to)
+{
+  c.fiber = boost::context::fiber(std::allocator_arg, boost::context::preallocated(stack.sp, stack.size, stack),
+                                  arena_stack{}, [entry, arg, exit_to](boost::context::fiber&& resumer) {
+                                    if (switched_from) switched_from->fiber = std::move(resumer);
+                                    entry(arg);
+                                    switched_from = nullptr;
+                                    return std::move(exit_to->fiber);
+                                  });
+}
+#endif
 
 // Below this, waiting for a sleeper spins on sched_yield instead of sleeping
 // in the kernel, whose wake-up latency would dominate short round trips with
@@ -156,7 +271,9 @@ void block::run()
   for (u32 t = 0; t < nthreads_; ++t) make_runnable(t);
   current_ = nthreads_ - 1;  // the first round starts at thread 0
   while (live_ > 0) {
-    const int t = next_runnable();
+    int t = handoff_;
+    handoff_ = -1;
+    if (t < 0) t = next_runnable();
     if (t >= 0)
       resume((u32)t);
     else
@@ -180,20 +297,38 @@ void block::resume(u32 t)
   current_ = t;
   clear_bit(runnable_, t);
   threadIdx = th.idx;
-  if (!th.fiber) {
-    th.fiber = boost::context::fiber(std::allocator_arg, stack_allocator{&stacks_, &th.stack},
-                                     [this, t](boost::context::fiber&& scheduler) {
-                                       asan_finish_switch(nullptr, &scheduler_stack_, &scheduler_stack_size_);
-                                       scheduler_ = std::move(scheduler);
-                                       thread_main(t);
-                                       // This stack is about to be freed: ASan drops its fake stack.
-                                       asan_start_switch(nullptr, scheduler_stack_, scheduler_stack_size_);
-                                       return std::move(scheduler_);
-                                     });
+  if (!th.started) {  // only the scheduler starts threads
+    th.stack = stacks_.take();
+    th.started = true;
+#if GSYS_SIM_OWN_SWITCH
+    make_context(th.context, th.stack, &block::thread_start, &th);
+#else
+    make_context(th.context, th.stack, &block::thread_start, &th, &scheduler_);
+#endif
   }
   asan_start_switch(&scheduler_fake_stack_, static_cast<char*>(th.stack.sp) - th.stack.size, th.stack.size);
-  th.fiber = std::move(th.fiber).resume();
+  switch_context(scheduler_, th.context);
   asan_finish_switch(scheduler_fake_stack_, nullptr, nullptr);
+  // Whichever thread switched here is current_; if it exited, its stack is
+  // free now, for the next thread started to reuse.
+  sim_thread& last = threads_[current_];
+  if (last.wait == wait_kind::exited && last.started) {
+    last.started = false;
+    stacks_.give_back(last.stack);
+  }
+}
+
+void block::thread_start(void* thread)
+{
+  block& b = *current_block;
+  const u32 t = (u32)(static_cast<sim_thread*>(thread) - b.threads_.data());
+  asan_finish_switch(nullptr, &b.scheduler_stack_, &b.scheduler_stack_size_);
+  b.thread_main(t);
+  // This stack is about to be freed: ASan drops its fake stack.
+  asan_start_switch(nullptr, b.scheduler_stack_, b.scheduler_stack_size_);
+#if GSYS_SIM_OWN_SWITCH
+  exit_context(b.scheduler_);
+#endif
 }
 
 void block::thread_main(u32 t)
@@ -238,15 +373,44 @@ void block::make_runnable(u32 t)
   warps_[t / 32].running |= 1u << (t % 32);
 }
 
-void block::switch_to_scheduler()
+// The running thread has parked (or yields): run the next runnable thread,
+// as the scheduler would, and return when this one is resumed.
+void block::switch_away()
 {
-  sim_thread& th = threads_[current_];
+  const u32 t = current_;
+  sim_thread& th = threads_[t];
   const char* bottom = static_cast<char*>(th.stack.sp) - th.stack.size;
   if (static_cast<char*>(__builtin_frame_address(0)) - bottom < (std::ptrdiff_t)kStackMarginBytes)
     fatal("thread (%u,%u,%u) of block (%u,%u,%u) has nearly used up its %zu KiB stack; set GSYS_SIM_STACK_KB",
           th.idx.x, th.idx.y, th.idx.z, index_.x, index_.y, index_.z, th.stack.size / 1024);
+  const int next = next_runnable();
+  if (next == (int)t) {  // the only runnable thread: it goes on
+    clear_bit(runnable_, t);
+  } else if (next >= 0 && threads_[next].started) {
+    switch_to_thread((u32)next);
+  } else {  // the scheduler starts `next`, or waits when it is -1
+    handoff_ = next;
+    switch_to_scheduler();
+  }
+}
+
+void block::switch_to_thread(u32 next)
+{
+  sim_thread& from = threads_[current_];
+  sim_thread& to = threads_[next];
+  current_ = next;
+  clear_bit(runnable_, next);
+  threadIdx = to.idx;
+  asan_start_switch(&from.asan_fake_stack, static_cast<char*>(to.stack.sp) - to.stack.size, to.stack.size);
+  switch_context(from.context, to.context);
+  asan_finish_switch(from.asan_fake_stack, nullptr, nullptr);
+}
+
+void block::switch_to_scheduler()
+{
+  sim_thread& th = threads_[current_];
   asan_start_switch(&th.asan_fake_stack, scheduler_stack_, scheduler_stack_size_);
-  scheduler_ = std::move(scheduler_).resume();
+  switch_context(th.context, scheduler_);
   asan_finish_switch(th.asan_fake_stack, nullptr, nullptr);
 }
 
@@ -260,7 +424,7 @@ barrier_result block::barrier(int predicate)
     release_barrier();
   else
     settle(t / 32);
-  switch_to_scheduler();
+  switch_away();
   // No later barrier can complete before this thread reads the result: it
   // needs this thread to arrive.
   return last_barrier_;
@@ -283,13 +447,13 @@ void block::sleep(u64 ns)
   set_bit(sleeping_, t);
   park(t, wait_kind::sleep);
   settle(t / 32);
-  switch_to_scheduler();
+  switch_away();
 }
 
 void block::yield()
 {
   set_bit(runnable_, current_);  // still running as far as its warp is concerned
-  switch_to_scheduler();
+  switch_away();
 }
 
 void block::wake_due_sleepers()

@@ -127,7 +127,7 @@ u64 block::collective(warp_op op, u32 mask, u64 value, u32 param, u32 width)
   } else {
     settle(w);
   }
-  switch_to_scheduler();
+  switch_away();
   return th.value;
 }
 
@@ -181,7 +181,7 @@ u32 block::activemask(const void* site)
   park(t, wait_kind::activemask);
   warps_[t / 32].in_activemask |= 1u << (t % 32);
   settle(t / 32);
-  switch_to_scheduler();
+  switch_away();
   return (u32)threads_[t].value;
 }
 

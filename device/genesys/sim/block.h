@@ -1,13 +1,17 @@
 // Internal to genesys_sim (device/sim/*.cpp); sim.h does not include it.
 //
 // One `block` runs one CUDA block on one OS thread. Its simulated threads are
-// fibers; the block's own context (the scheduler) resumes them round-robin in
-// thread order, and a thread gives control back only at a scheduling point,
-// where it parks with a wait_kind saying what it waits for. Only the block's
-// OS thread touches a block, so nothing here is locked or atomic.
+// fibers, run round-robin in thread order; a thread gives control away only
+// at a scheduling point, where it parks with a wait_kind saying what it waits
+// for. A parking thread switches straight to the next runnable one, which
+// halves the context switches of a barrier or collective; the block's own
+// context (the scheduler) only starts threads, takes them back when they
+// exit, and waits when no thread can run. Only the block's OS thread touches
+// a block, so nothing here is locked or atomic.
 #pragma once
 
 #include <boost/context/fiber.hpp>
+#include <boost/context/stack_context.hpp>
 
 #include <array>
 #include <cstddef>
@@ -59,6 +63,26 @@ class stack_arena {
   u32 guards_ = 0;
 };
 
+// How a fiber's context is saved and switched. On x86-64 block.cpp does it
+// itself (callee-saved registers and FP control words pushed on the fiber's
+// stack, then one stack-pointer swap): about 4x cheaper than Boost.Context's
+// jump, which leaves the CPU's return-address predictor unbalanced.
+// Elsewhere, or with GSYS_SIM_BOOST_SWITCH defined, Boost.Context does it.
+#if defined(__x86_64__) && !defined(GSYS_SIM_BOOST_SWITCH)
+#define GSYS_SIM_OWN_SWITCH 1
+#else
+#define GSYS_SIM_OWN_SWITCH 0
+#endif
+
+// A suspended execution context: a simulated thread's or the scheduler's.
+struct fiber_context {
+#if GSYS_SIM_OWN_SWITCH
+  void* sp = nullptr;  // the saved registers are on top of this stack
+#else
+  boost::context::fiber fiber;
+#endif
+};
+
 enum class wait_kind : std::uint8_t {
   running,     // runnable or executing: not parked
   barrier,     // in __syncthreads*
@@ -69,7 +93,8 @@ enum class wait_kind : std::uint8_t {
 };
 
 struct sim_thread {
-  boost::context::fiber fiber;  // its suspended context; empty before it starts and after it exits
+  fiber_context context;  // while suspended
+  bool started = false;   // it has a stack and a context (until it exits)
   boost::context::stack_context stack{};
   void* asan_fake_stack = nullptr;
   uint3 idx{};
@@ -120,10 +145,13 @@ class block {
   // The scheduler (block.cpp).
   int next_runnable();
   void resume(u32 t);
+  static void thread_start(void* thread);
   void thread_main(u32 t);
   void exit_thread(u32 t);
   void park(u32 t, wait_kind why);
   void make_runnable(u32 t);
+  void switch_away();
+  void switch_to_thread(u32 next);
   void switch_to_scheduler();
   void release_barrier();
   void wake_due_sleepers();
@@ -146,12 +174,13 @@ class block {
   stack_arena& stacks_;
   std::vector<std::max_align_t> dynamic_shared_;
 
-  boost::context::fiber scheduler_;  // the block's own context while a thread runs
+  fiber_context scheduler_;  // the block's own context while a thread runs
   const void* scheduler_stack_ = nullptr;  // its bounds and fake stack, for ASan
   std::size_t scheduler_stack_size_ = 0;
   void* scheduler_fake_stack_ = nullptr;
 
   u32 current_ = 0;  // the thread last resumed
+  int handoff_ = -1;  // a thread a parking one chose for the scheduler to start
   u32 live_ = 0;     // threads that have not exited
   u32 arrived_ = 0;  // at the barrier now filling
   u32 arrived_with_predicate_ = 0;

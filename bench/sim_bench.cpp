@@ -1,0 +1,107 @@
+// gsys-sim-bench: the cost of the simulator's scheduling points, per
+// operation, in one 1 x threads block: __syncthreads, __syncwarp,
+// __shfl_sync, __reduce_add_sync and gsys::sim::yield. An operation of a
+// block of n threads switches n fibers, so ns_per_op / threads is the cost
+// of one fiber's visit.
+//
+// Each operation runs --reps launches of --iters iterations and reports the
+// fastest launch (ns_per_op) and the median one: on a shared machine the
+// fastest is the best estimate of the simulator's own cost.
+//
+// Output: one JSON object per line on stdout, e.g.
+//   {"bench":"sim","op":"syncthreads","threads":256,"iters":100000,"ns_per_op":...}
+// Usage: gsys-sim-bench [--iters N] [--threads N] [--reps N]
+#include <genesys/sim/sim.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <vector>
+
+namespace {
+
+enum class sim_op { syncthreads, syncwarp, shfl, reduce_add, yield };
+
+const char* op_name(sim_op op)
+{
+  switch (op) {
+    case sim_op::syncthreads: return "syncthreads";
+    case sim_op::syncwarp: return "syncwarp";
+    case sim_op::shfl: return "shfl";
+    case sim_op::reduce_add: return "reduce_add";
+    case sim_op::yield: return "yield";
+  }
+  return "?";
+}
+
+// `sink` keeps the results alive so the loop is not optimized away.
+__global__ void run_op(sim_op op, int iters, unsigned* sink)
+{
+  unsigned acc = threadIdx.x;
+  switch (op) {
+    case sim_op::syncthreads:
+      for (int i = 0; i < iters; ++i) __syncthreads();
+      break;
+    case sim_op::syncwarp:
+      for (int i = 0; i < iters; ++i) __syncwarp();
+      break;
+    case sim_op::shfl:
+      for (int i = 0; i < iters; ++i) acc = __shfl_sync(0xffffffffu, acc, (int)(threadIdx.x + 1) % 32);
+      break;
+    case sim_op::reduce_add:
+      for (int i = 0; i < iters; ++i) acc += __reduce_add_sync(0xffffffffu, acc);
+      break;
+    case sim_op::yield:
+      for (int i = 0; i < iters; ++i) gsys::sim::yield();
+      break;
+  }
+  sink[threadIdx.x] = acc;
+}
+
+double run_ns(sim_op op, unsigned threads, int iters, unsigned* sink)
+{
+  const auto t0 = std::chrono::steady_clock::now();
+  gsys::sim::launch(run_op, 1, threads, op, iters, sink);
+  gsys::sim::synchronize();
+  const auto t1 = std::chrono::steady_clock::now();
+  return std::chrono::duration<double, std::nano>(t1 - t0).count();
+}
+
+}  // namespace
+
+int main(int argc, char** argv)
+{
+  int iters = 100000;
+  unsigned threads = 256;
+  int reps = 5;
+  for (int i = 1; i + 1 < argc; i += 2) {
+    if (!std::strcmp(argv[i], "--iters"))
+      iters = std::atoi(argv[i + 1]);
+    else if (!std::strcmp(argv[i], "--threads"))
+      threads = (unsigned)std::atoi(argv[i + 1]);
+    else if (!std::strcmp(argv[i], "--reps"))
+      reps = std::atoi(argv[i + 1]);
+    else {
+      std::fprintf(stderr, "usage: %s [--iters N] [--threads N] [--reps N]\n", argv[0]);
+      return 2;
+    }
+  }
+  if (iters < 1 || reps < 1 || threads < 1 || threads > 1024) {
+    std::fprintf(stderr, "%s: need --iters, --reps >= 1 and 1 <= --threads <= 1024\n", argv[0]);
+    return 2;
+  }
+  static unsigned sink[1024];
+  for (sim_op op : {sim_op::syncthreads, sim_op::syncwarp, sim_op::shfl, sim_op::reduce_add, sim_op::yield}) {
+    run_ns(op, threads, iters / 100 + 1, sink);  // warm up: fiber stacks committed
+    std::vector<double> ns(reps);
+    for (double& n : ns) n = run_ns(op, threads, iters, sink) / iters;
+    std::sort(ns.begin(), ns.end());
+    std::printf("{\"bench\":\"sim\",\"op\":\"%s\",\"threads\":%u,\"iters\":%d,\"reps\":%d,\"ns_per_op\":%.1f,"
+                "\"median_ns_per_op\":%.1f,\"ns_per_thread_op\":%.2f}\n",
+                op_name(op), threads, iters, reps, ns[0], ns[reps / 2], ns[0] / threads);
+  }
+  return 0;
+}
