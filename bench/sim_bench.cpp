@@ -77,7 +77,19 @@ int main(int argc, char** argv)
   int iters = 100000;
   unsigned threads = 256;
   int reps = 5;
-  for (int i = 1; i + 1 < argc; i += 2) {
+  const char* usage =
+      "usage: %s [--iters N] [--threads N] [--reps N]\n"
+      "Measures the SIMT simulator's cost per __syncthreads, __syncwarp, __shfl_sync,\n"
+      "__reduce_add_sync and yield in one block; prints JSON lines.\n";
+  for (int i = 1; i < argc; i += 2) {
+    if (!std::strcmp(argv[i], "--help") || !std::strcmp(argv[i], "-h")) {
+      std::printf(usage, argv[0]);
+      return 0;
+    }
+    if (i + 1 == argc) {
+      std::fprintf(stderr, usage, argv[0]);
+      return 2;
+    }
     if (!std::strcmp(argv[i], "--iters"))
       iters = std::atoi(argv[i + 1]);
     else if (!std::strcmp(argv[i], "--threads"))
@@ -85,7 +97,7 @@ int main(int argc, char** argv)
     else if (!std::strcmp(argv[i], "--reps"))
       reps = std::atoi(argv[i + 1]);
     else {
-      std::fprintf(stderr, "usage: %s [--iters N] [--threads N] [--reps N]\n", argv[0]);
+      std::fprintf(stderr, usage, argv[0]);
       return 2;
     }
   }

@@ -5,7 +5,8 @@
 #   1. gsys-ring-bench on the simulator (and on the GPU when one is present):
 #      round trip and throughput per granularity x ordering x executor, with
 #      the direct system call measured in the same run;
-#   2. gsys-kv (warp and block granularity) and memcached under the same
+#   2. the simulator's own cost per barrier / warp collective (gsys-sim-bench);
+#      gsys-kv (warp and block granularity) and memcached under the same
 #      UDP load (examples/net/kv_bench.sh);
 #   3. unless --no-kmod: the same ring benchmark for kmod, uring and sync inside
 #      one QEMU boot of the Debian kernel with genesys.ko loaded
@@ -61,6 +62,10 @@ if [ -x "$build/bench/gsys-ring-bench-cuda" ] && command -v nvidia-smi >/dev/nul
   "$build/bench/gsys-ring-bench-cuda" "${quick[@]}" --ops nop,getppid,pread4k --out "$cuda_out" >/dev/null
   summarize "$cuda_out"
 fi
+
+sim_out=$results/sim-$stamp.jsonl
+echo "== simulator scheduling cost (1 block x 256 threads) -> ${sim_out#$root/}"
+"$build/bench/gsys-sim-bench" | tee "$sim_out" | sed 's/^/   /'
 
 kv_out=$results/kv-$stamp.jsonl
 echo "== gsys-kv vs memcached, same load -> ${kv_out#$root/}"
