@@ -14,6 +14,7 @@
 #include <genesys/runtime.h>
 
 #include "common/cli.h"
+#include "fs/fs_options.h"
 #include "common/device_info.cuh"
 #include "fs/grep_kernel.cuh"
 #include "fs/input_list.h"
@@ -22,16 +23,12 @@ namespace {
 
 const char* const kProg = "gsys-grep";
 
-struct options {
+struct options : ex::fs_run_options {
   std::vector<std::string> patterns;
   bool have_e = false;
   bool line_numbers = false;
   bool recursive = false;
   int with_filename = -1;  // -1: as GNU grep decides
-  std::uint64_t chunk = 64 << 10;
-  std::uint64_t blocks = 0, threads = 128;
-  gsys::executor_kind executor = gsys::executor_kind::automatic;
-  std::string stats;
 };
 
 void usage(FILE* to)
@@ -68,16 +65,11 @@ void usage(FILE* to)
 
 std::vector<std::string> parse(int argc, char** argv, options& o)
 {
-  enum { kChunk = 256, kBlocks, kThreads, kExecutor, kStats, kHelp };
-  static const option longopts[] = {
+  static const std::vector<option> longopts = ex::with_fs_options({
       {"fixed-strings", no_argument, nullptr, 'F'},   {"regexp", required_argument, nullptr, 'e'},
       {"line-number", no_argument, nullptr, 'n'},     {"with-filename", no_argument, nullptr, 'H'},
-      {"no-filename", no_argument, nullptr, 'h'},     {"recursive", no_argument, nullptr, 'r'},
-      {"chunk-size", required_argument, nullptr, kChunk}, {"blocks", required_argument, nullptr, kBlocks},
-      {"threads", required_argument, nullptr, kThreads},  {"executor", required_argument, nullptr, kExecutor},
-      {"stats", required_argument, nullptr, kStats},      {"help", no_argument, nullptr, kHelp},
-      {nullptr, 0, nullptr, 0}};
-  for (int ch; (ch = getopt_long(argc, argv, "Fe:nHhr", longopts, nullptr)) != -1;) {
+      {"no-filename", no_argument, nullptr, 'h'},     {"recursive", no_argument, nullptr, 'r'}});
+  for (int ch; (ch = getopt_long(argc, argv, "Fe:nHhr", longopts.data(), nullptr)) != -1;) {
     switch (ch) {
       case 'F': break;
       case 'e': o.patterns.push_back(optarg); o.have_e = true; break;
@@ -85,23 +77,9 @@ std::vector<std::string> parse(int argc, char** argv, options& o)
       case 'H': o.with_filename = 1; break;
       case 'h': o.with_filename = 0; break;
       case 'r': o.recursive = true; break;
-      case kChunk:
-        if (!ex::parse_size(optarg, o.chunk) || o.chunk == 0 || o.chunk > (256u << 20))
-          bad_usage("--chunk-size wants 1 to 256M bytes, got", optarg);
-        break;
-      case kBlocks:
-        if (!ex::parse_count(optarg, 1, 4096, o.blocks)) bad_usage("--blocks wants 1 to 4096, got", optarg);
-        break;
-      case kThreads:
-        if (!ex::parse_count(optarg, 32, 1024, o.threads) || !ex::valid_block_threads(o.threads))
-          bad_usage("--threads wants a multiple of 32 from 32 to 1024, got", optarg);
-        break;
-      case kExecutor:
-        if (!ex::parse_executor_arg(optarg, o.executor)) bad_usage("--executor wants sync, uring, kmod or auto, got", optarg);
-        break;
-      case kStats: o.stats = optarg; break;
-      case kHelp: usage(stdout); std::exit(0);
-      default: bad_usage("invalid option");
+      case ex::kFsHelp: usage(stdout); std::exit(0);
+      default:
+        if (!ex::parse_fs_option(ch, optarg, o, kProg, 2)) bad_usage("invalid option");
     }
   }
   if (!o.have_e) {

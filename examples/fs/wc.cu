@@ -14,6 +14,7 @@
 #include <genesys/runtime.h>
 
 #include "common/cli.h"
+#include "fs/fs_options.h"
 #include "common/device_info.cuh"
 #include "fs/input_list.h"
 #include "fs/wc_kernel.cuh"
@@ -22,12 +23,8 @@ namespace {
 
 const char* const kProg = "gsys-wc";
 
-struct options {
+struct options : ex::fs_run_options {
   bool lines = false, words = false, bytes = false;
-  std::uint64_t chunk = 64 << 10;
-  std::uint64_t blocks = 0, threads = 128;
-  gsys::executor_kind executor = gsys::executor_kind::automatic;
-  std::string stats;
 };
 
 void usage(FILE* to)
@@ -58,35 +55,16 @@ void usage(FILE* to)
 
 std::vector<std::string> parse(int argc, char** argv, options& o)
 {
-  enum { kChunk = 256, kBlocks, kThreads, kExecutor, kStats, kHelp };
-  static const option longopts[] = {
-      {"lines", no_argument, nullptr, 'l'},           {"words", no_argument, nullptr, 'w'},
-      {"bytes", no_argument, nullptr, 'c'},           {"chunk-size", required_argument, nullptr, kChunk},
-      {"blocks", required_argument, nullptr, kBlocks}, {"threads", required_argument, nullptr, kThreads},
-      {"executor", required_argument, nullptr, kExecutor}, {"stats", required_argument, nullptr, kStats},
-      {"help", no_argument, nullptr, kHelp},           {nullptr, 0, nullptr, 0}};
-  for (int ch; (ch = getopt_long(argc, argv, "lwc", longopts, nullptr)) != -1;) {
+  static const std::vector<option> longopts = ex::with_fs_options(
+      {{"lines", no_argument, nullptr, 'l'}, {"words", no_argument, nullptr, 'w'}, {"bytes", no_argument, nullptr, 'c'}});
+  for (int ch; (ch = getopt_long(argc, argv, "lwc", longopts.data(), nullptr)) != -1;) {
     switch (ch) {
       case 'l': o.lines = true; break;
       case 'w': o.words = true; break;
       case 'c': o.bytes = true; break;
-      case kChunk:
-        if (!ex::parse_size(optarg, o.chunk) || o.chunk == 0 || o.chunk > (256u << 20))
-          bad_usage("--chunk-size wants 1 to 256M bytes, got", optarg);
-        break;
-      case kBlocks:
-        if (!ex::parse_count(optarg, 1, 4096, o.blocks)) bad_usage("--blocks wants 1 to 4096, got", optarg);
-        break;
-      case kThreads:
-        if (!ex::parse_count(optarg, 32, 1024, o.threads) || !ex::valid_block_threads(o.threads))
-          bad_usage("--threads wants a multiple of 32 from 32 to 1024, got", optarg);
-        break;
-      case kExecutor:
-        if (!ex::parse_executor_arg(optarg, o.executor)) bad_usage("--executor wants sync, uring, kmod or auto, got", optarg);
-        break;
-      case kStats: o.stats = optarg; break;
-      case kHelp: usage(stdout); std::exit(0);
-      default: bad_usage("invalid option");
+      case ex::kFsHelp: usage(stdout); std::exit(0);
+      default:
+        if (!ex::parse_fs_option(ch, optarg, o, kProg, 1)) bad_usage("invalid option");
     }
   }
   if (!o.lines && !o.words && !o.bytes) o.lines = o.words = o.bytes = true;
