@@ -75,10 +75,7 @@ class ring_access {
   // out of range or a slot not in READY; an orphaned slot is freed here.
   bool begin(gsys_u32 idx, request_copy& q)
   {
-    if (idx >= nslots_) {
-      ref(h_->garbage).fetch_add(1, std::memory_order_relaxed);
-      return false;
-    }
+    if (!valid_index(idx)) return false;
     gsys_slot& s = slots_[idx];
     gsys_u32 st = GSYS_SLOT_READY;
     // acquire: pairs with the device's release of READY (args and buffers)
@@ -91,10 +88,7 @@ class ring_access {
       }
       return false;
     }
-    q.idx = idx;
-    q.nr = s.nr;
-    q.flags = s.flags;
-    for (int i = 0; i < GSYS_SLOT_ARGS; ++i) q.arg[i] = s.arg[i];
+    copy_out(idx, q);
     return true;
   }
 
@@ -103,10 +97,7 @@ class ring_access {
   // (and counted) for an index out of range or a slot not in BUSY.
   bool adopt_busy(gsys_u32 idx, request_copy& q)
   {
-    if (idx >= nslots_) {
-      ref(h_->garbage).fetch_add(1, std::memory_order_relaxed);
-      return false;
-    }
+    if (!valid_index(idx)) return false;
     gsys_slot& s = slots_[idx];
     // acquire: pairs with the device's release of READY, which the kernel's
     // READY -> BUSY exchange carried forward
@@ -114,10 +105,7 @@ class ring_access {
       ref(h_->garbage).fetch_add(1, std::memory_order_relaxed);
       return false;
     }
-    q.idx = idx;
-    q.nr = s.nr;
-    q.flags = s.flags;
-    for (int i = 0; i < GSYS_SLOT_ARGS; ++i) q.arg[i] = s.arg[i];
+    copy_out(idx, q);
     return true;
   }
 
@@ -156,6 +144,24 @@ class ring_access {
   void count_denied() { ref(h_->denied).fetch_add(1, std::memory_order_relaxed); }
 
  private:
+  // An index from ring memory: out of range is garbage, counted.
+  bool valid_index(gsys_u32 idx)
+  {
+    if (idx < nslots_) return true;
+    ref(h_->garbage).fetch_add(1, std::memory_order_relaxed);
+    return false;
+  }
+
+  // The request, read once (after the acquire that made it ours).
+  void copy_out(gsys_u32 idx, request_copy& q) const
+  {
+    const gsys_slot& s = slots_[idx];
+    q.idx = idx;
+    q.nr = s.nr;
+    q.flags = s.flags;
+    for (int i = 0; i < GSYS_SLOT_ARGS; ++i) q.arg[i] = s.arg[i];
+  }
+
   gsys_ring_header* h_;
   gsys_slot* slots_;
   gsys_u32* bitmap_;

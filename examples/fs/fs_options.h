@@ -5,6 +5,7 @@
 #include <getopt.h>
 
 #include <cstdint>
+#include <cstdio>
 #include <string>
 #include <vector>
 
@@ -57,6 +58,22 @@ inline bool parse_fs_option(int ch, const char* arg, fs_run_options& o, const ch
     case kFsStats: o.stats = arg; return true;
     default: return false;
   }
+}
+
+// Appends the --stats JSON line of a finished run (nothing without --stats).
+inline void write_fs_stats(const char* prog, const char* example, const fs_run_options& o, const std::string& device,
+                           gsys::executor_kind executor, std::size_t files, std::uint64_t bytes, double secs,
+                           std::uint64_t blocks, std::uint64_t chunk)
+{
+  if (o.stats.empty()) return;
+  char line[512];
+  std::snprintf(line, sizeof line,
+                "{\"example\":\"%s\",\"device\":\"%s\",\"executor\":\"%s\",\"files\":%zu,\"bytes\":%llu,"
+                "\"seconds\":%.6f,\"mb_per_s\":%.3f,\"blocks\":%llu,\"threads\":%llu,\"chunk\":%llu}",
+                example, json_escape(device).c_str(), gsys::to_string(executor), files, (unsigned long long)bytes, secs,
+                bytes / 1e6 / (secs > 0 ? secs : 1e-9), (unsigned long long)blocks, (unsigned long long)o.threads,
+                (unsigned long long)chunk);
+  if (!append_line(o.stats, line)) std::fprintf(stderr, "%s: cannot write %s\n", prog, o.stats.c_str());
 }
 
 }  // namespace ex

@@ -171,16 +171,8 @@ int main(int argc, char** argv)
     ex::scratch_free(j.hit);
     const ex::grep_relay& rel = *j.relay;
     if (rel.write_errno) std::fprintf(stderr, "%s: write error: %s\n", kProg, std::strerror((int)rel.write_errno));
-    if (!o.stats.empty()) {
-      char line[512];
-      std::snprintf(line, sizeof line,
-                    "{\"example\":\"grep\",\"device\":\"%s\",\"executor\":\"%s\",\"files\":%zu,\"bytes\":%llu,"
-                    "\"seconds\":%.6f,\"mb_per_s\":%.3f,\"blocks\":%llu,\"threads\":%llu,\"chunk\":%llu}",
-                    ex::json_escape(ex::device_label()).c_str(), gsys::to_string(rt.executor()), files.size(),
-                    (unsigned long long)j.in.total_bytes, secs, j.in.total_bytes / 1e6 / (secs > 0 ? secs : 1e-9),
-                    (unsigned long long)blocks, (unsigned long long)o.threads, (unsigned long long)chunk);
-      if (!ex::append_line(o.stats, line)) std::fprintf(stderr, "%s: cannot write %s\n", kProg, o.stats.c_str());
-    }
+    ex::write_fs_stats(kProg, "grep", o, ex::device_label(), rt.executor(), files.size(), j.in.total_bytes, secs,
+                       blocks, chunk);
     return rel.any_error ? 2 : rel.any_selected ? 0 : 1;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "%s: %s\n", kProg, e.what());

@@ -124,16 +124,8 @@ int main(int argc, char** argv)
 
     const ex::wc_relay& rel = *j.relay;
     if (rel.write_errno) std::fprintf(stderr, "%s: write error: %s\n", kProg, std::strerror((int)rel.write_errno));
-    if (!o.stats.empty()) {
-      char line[512];
-      std::snprintf(line, sizeof line,
-                    "{\"example\":\"wc\",\"device\":\"%s\",\"executor\":\"%s\",\"files\":%zu,\"bytes\":%llu,"
-                    "\"seconds\":%.6f,\"mb_per_s\":%.3f,\"blocks\":%llu,\"threads\":%llu,\"chunk\":%llu}",
-                    ex::json_escape(ex::device_label()).c_str(), gsys::to_string(rt.executor()), files.size(),
-                    (unsigned long long)j.in.total_bytes, secs, j.in.total_bytes / 1e6 / (secs > 0 ? secs : 1e-9),
-                    (unsigned long long)blocks, (unsigned long long)o.threads, (unsigned long long)o.chunk);
-      if (!ex::append_line(o.stats, line)) std::fprintf(stderr, "%s: cannot write %s\n", kProg, o.stats.c_str());
-    }
+    ex::write_fs_stats(kProg, "wc", o, ex::device_label(), rt.executor(), files.size(), j.in.total_bytes, secs,
+                       blocks, o.chunk);
     return rel.any_error ? 1 : 0;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "%s: %s\n", kProg, e.what());
