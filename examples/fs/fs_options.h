@@ -20,6 +20,16 @@ struct fs_run_options {
   std::string stats;
 };
 
+// --help lines of the shared options after --chunk-size (whose wording is
+// the program's own), kept next to the parser so the two agree.
+constexpr const char* kFsOptionsHelp =
+    "      --blocks=N        blocks in the grid (default: one per SM / host core)\n"
+    "      --threads=N       threads per block, a multiple of 32 (default 128)\n"
+    "      --executor=KIND   sync, uring, kmod or auto (default: kmod if loaded, else uring)\n"
+    "      --stats=FILE      append one JSON line with device, executor, bytes, seconds\n"
+    "                        (\"-\": standard error)\n"
+    "      --help            this text\n";
+
 // getopt_long values of the shared options (above any short option).
 enum fs_option_id { kFsChunk = 256, kFsBlocks, kFsThreads, kFsExecutor, kFsStats, kFsHelp };
 

@@ -48,14 +48,9 @@ void usage(FILE* to)
                "  -r, --recursive       search the files under each directory (no FILE: \".\");\n"
                "                        symbolic links and special files inside are skipped\n"
                "      --chunk-size=N    bytes one block owns per chunk (default 64K; K, M suffixes)\n"
-               "      --blocks=N        blocks in the grid (default: one per SM / host core)\n"
-               "      --threads=N       threads per block, a multiple of 32 (default 128)\n"
-               "      --executor=KIND   sync, uring, kmod or auto (default: kmod if loaded, else uring)\n"
-               "      --stats=FILE      append one JSON line with device, executor, bytes, seconds\n"
-               "                        (\"-\": standard error)\n"
-               "      --help            this text\n\n"
+               "%s\n"
                "Exit status: 0 if a line was selected, 1 if none was, 2 if an error occurred.\n",
-               kProg, kProg);
+               kProg, kProg, ex::kFsOptionsHelp);
 }
 
 [[noreturn]] void bad_usage(const char* what, const char* arg = nullptr)

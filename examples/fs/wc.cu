@@ -38,14 +38,9 @@ void usage(FILE* to)
                "  -w, --words           print the word counts\n"
                "  -c, --bytes           print the byte counts\n"
                "      --chunk-size=N    bytes one block reads per chunk (default 64K; K, M suffixes)\n"
-               "      --blocks=N        blocks in the grid (default: one per SM / host core)\n"
-               "      --threads=N       threads per block, a multiple of 32 (default 128)\n"
-               "      --executor=KIND   sync, uring, kmod or auto (default: kmod if loaded, else uring)\n"
-               "      --stats=FILE      append one JSON line with device, executor, bytes, seconds\n"
-               "                        (\"-\": standard error)\n"
-               "      --help            this text\n\n"
+               "%s\n"
                "Exit status: 0 on success, 1 if a file could not be read.\n",
-               kProg);
+               kProg, ex::kFsOptionsHelp);
 }
 
 [[noreturn]] void bad_usage(const char* what, const char* arg = nullptr)
