@@ -187,6 +187,15 @@ const char* gran_name()
   else return "grid";
 }
 
+// Grid-granularity calls need a cooperative launch (co-resident blocks and
+// per-launch grid state); the others take a plain one.
+template <class G, class K, class... A>
+void launch_for(K kernel, dim3 grid, dim3 block, A... args)
+{
+  if constexpr (G::code == GSYS_GRAN_GRID) gsys::launch(kernel, grid, block, gsys::cooperative{}, args...);
+  else gsys::launch(kernel, grid, block, args...);
+}
+
 template <class G, class O>
 void run_one(const config& c, gsys::runtime& rt, op_kind k, const direct_numbers& d)
 {
@@ -197,14 +206,14 @@ void run_one(const config& c, gsys::runtime& rt, op_kind k, const direct_numbers
   int* errors = static_cast<int*>(rt.alloc(sizeof(int)));
   // Latency: one thread (thread granularity) or one whole group.
   const int lat_threads = G::code == GSYS_GRAN_THREAD ? 1 : 32;
-  gsys::launch(latency_kernel<G, O>, dim3(1), dim3(lat_threads), rt.ring(), a, c.latency_iters, samples, errors);
+  launch_for<G>(latency_kernel<G, O>, dim3(1), dim3(lat_threads), rt.ring(), a, c.latency_iters, samples, errors);
   gsys::synchronize();
   std::vector<u64> v(samples, samples + c.latency_iters);
   v.erase(v.begin(), v.begin() + std::min<size_t>(v.size() / 10, 100));  // warm-up
 
   // Throughput: a full grid.
   u64 t0 = host_ns();
-  gsys::launch(throughput_kernel<G, O>, dim3(blocks), dim3(threads), rt.ring(), a, c.throughput_iters, errors);
+  launch_for<G>(throughput_kernel<G, O>, dim3(blocks), dim3(threads), rt.ring(), a, c.throughput_iters, errors);
   gsys::synchronize();
   double secs = (double)(host_ns() - t0) / 1e9;
   long groups = G::code == GSYS_GRAN_THREAD ? (long)blocks * threads

@@ -57,8 +57,21 @@
 #include <linux/rcupdate.h>
 #include <linux/types.h>
 
+#include <linux/ktime.h>
+#include <linux/nospec.h>
+
 #include <genesys/abi.h>
 #include <genesys/ops.h>
+
+/* The kernel's access primitives for the shared executor rules. */
+#define GSYS_X_LOAD(p) READ_ONCE(*(p))
+#define GSYS_X_LOAD_ACQUIRE(p) smp_load_acquire(p)
+#define GSYS_X_STORE(p, v) WRITE_ONCE(*(p), (v))
+#define GSYS_X_STORE_RELEASE(p, v) smp_store_release((p), (v))
+#define GSYS_X_CAS(p, expp, v) try_cmpxchg_acquire((p), (expp), (v))
+#define GSYS_X_NOW() ktime_get_ns()
+#define GSYS_X_INDEX_NOSPEC(i, n) array_index_nospec((i), (n))
+#include <genesys/ring_exec.h>
 
 #ifndef CONFIG_64BIT
 #error "genesys.ko needs a 64-bit kernel (64-bit ring counters, native syscall numbers)"
@@ -77,7 +90,7 @@ struct gsys_counters {
 	atomic64_t denied;
 	atomic64_t fallback;
 	atomic64_t garbage;
-	atomic64_t orphaned;
+	atomic64_t skipped;
 };
 
 struct gsys_op_counters {
@@ -102,7 +115,7 @@ struct gsys_tally {
 	u64 denied;
 	u64 fallback;
 	u64 garbage;
-	u64 orphaned;
+	u64 skipped;
 	struct gsys_op_tally op[GSYS_KMOD_OP_SLOTS];
 };
 
@@ -110,7 +123,6 @@ struct gsys_ring {
 	struct kref ref;
 	struct gsys_ring_header *hdr;   /* vmap of the whole ring */
 	struct gsys_slot *slots;
-	u32 *claim;                     /* one u32 word per 32 slots */
 	struct gsys_sq_entry *sq;
 	u32 nslots;
 	u32 sq_entries;
@@ -150,14 +162,6 @@ struct gsys_ctx {
 	struct gsys_op_counters ops[GSYS_KMOD_OP_SLOTS];
 };
 
-/* One request, copied out of its slot once and validated from the copy. */
-struct gsys_req {
-	u32 idx;
-	u16 nr;
-	u16 flags;
-	u64 arg[GSYS_SLOT_ARGS];
-};
-
 /* Outcome of running a request (exec.c). */
 #define GSYS_RUN_DONE 0       /* ret is the syscall's result */
 #define GSYS_RUN_DENIED 1     /* ret is -EPERM: refused by policy */
@@ -166,7 +170,7 @@ struct gsys_req {
 struct gsys_call {
 	struct gsys_ctx *ctx;
 	struct gsys_ring *ring;
-	struct gsys_req req;
+	struct gsys_x_req req;
 	s64 ret;
 };
 
@@ -181,18 +185,13 @@ struct gsys_ring *gsys_ring_get_for_serve(struct gsys_ctx *ctx);
 void gsys_ring_put_after_serve(struct gsys_ctx *ctx, struct gsys_ring *ring);
 void gsys_ring_put(struct gsys_ring *ring);
 
-/* queue.c: the ordering contract of abi.h, executor side */
-struct gsys_sq_cursor {
-	u64 bad_pos;                    /* last queue anomaly counted */
-	u32 bad_seq;
-	bool bad_seen;
-};
-bool gsys_sq_pop(struct gsys_ring *ring, struct gsys_sq_cursor *cur,
+/* queue.c: the executor's half of the protocol (ring_exec.h), counted */
+bool gsys_sq_pop(struct gsys_ring *ring, struct gsys_x_cursor *cur,
 		 struct gsys_tally *t, u32 *slot);
 bool gsys_sq_nonempty(struct gsys_ring *ring);
-bool gsys_slot_begin(struct gsys_ring *ring, u32 idx, struct gsys_req *req,
+bool gsys_slot_begin(struct gsys_ring *ring, u32 idx, struct gsys_x_req *req,
 		     struct gsys_tally *t);
-void gsys_slot_complete(struct gsys_ring *ring, const struct gsys_req *req,
+void gsys_slot_complete(struct gsys_ring *ring, const struct gsys_x_req *req,
 			s64 ret, struct gsys_tally *t);
 
 /* serve.c */
@@ -239,7 +238,7 @@ struct gsys_global {
 extern struct gsys_global gsys_global;
 extern struct list_head gsys_ctx_list;
 extern struct mutex gsys_ctx_list_lock;
-void gsys_tally_call(struct gsys_tally *t, const struct gsys_req *req, s64 ret,
+void gsys_tally_call(struct gsys_tally *t, const struct gsys_x_req *req, s64 ret,
 		     bool denied);
 void gsys_tally_flush(struct gsys_ctx *ctx, struct gsys_ring *ring,
 		      struct gsys_tally *t);

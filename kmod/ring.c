@@ -29,7 +29,6 @@ static int gsys_ring_check_geometry(const struct gsys_ring_header *h,
 	    h->sq_entries > GSYS_KMOD_MAX_SQ_ENTRIES)
 		return -EINVAL;
 	if (h->slots_offset != gsys_ring_slots_offset() ||
-	    h->bitmap_offset != gsys_ring_bitmap_offset(h->nslots) ||
 	    h->sq_offset != gsys_ring_sq_offset(h->nslots))
 		return -EINVAL;
 	if (h->ring_bytes != gsys_ring_bytes(h->nslots, h->sq_entries) ||
@@ -130,7 +129,6 @@ static int gsys_ring_map(struct gsys_ring *ring, const struct gsys_ring_header *
 	ring->hdr = (struct gsys_ring_header *)base;
 	/* parts located from our validated copy, never from the live header */
 	ring->slots = (struct gsys_slot *)(base + gsys_ring_slots_offset());
-	ring->claim = (u32 *)(base + gsys_ring_bitmap_offset(h->nslots));
 	ring->sq = (struct gsys_sq_entry *)(base + gsys_ring_sq_offset(h->nslots));
 	atomic64_add(ring->npages, &gsys_global.pinned_pages);
 	return 0;

@@ -7,7 +7,8 @@
  * (cond_resched() between polls); after spin_ns without work it sleeps in
  * short timed sleeps, doubling from GSYS_NAP_MIN_NS up to GSYS_NAP_MAX_NS,
  * re-checking the queue and the header's doorbell before each. A GPU cannot
- * wake a sleeping host thread, so the sleeps are timed, never open-ended.
+ * wake a sleeping host thread (it never touches the header), so the sleeps
+ * are timed, never open-ended.
  *
  * SERVE returns 0 when
  *   - idle_timeout_ns passed without a request (0: as soon as it is empty),
@@ -34,7 +35,7 @@
 #define GSYS_BATCH 64                   /* requests between checks and flushes */
 #define GSYS_NAP_MIN_NS (20 * NSEC_PER_USEC)
 #define GSYS_NAP_MAX_NS (1 * NSEC_PER_MSEC)
-/* heartbeat_ns shares a line with the device's doorbell: store it sparingly */
+/* heartbeat_ns shares a line with the doorbell and stop: store it sparingly */
 #define GSYS_HEARTBEAT_NS (10 * NSEC_PER_USEC)
 
 struct gsys_serve {
@@ -46,7 +47,7 @@ struct gsys_serve {
 	u64 completed;
 	u64 garbage;                    /* seen by this call, for the log */
 	int error;                      /* sticky: writing the fallback array faulted */
-	struct gsys_sq_cursor cursor;
+	struct gsys_x_cursor cursor;
 	struct gsys_tally tally;
 };
 

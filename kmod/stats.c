@@ -46,7 +46,7 @@ static unsigned int gsys_op_index(u16 nr)
 }
 
 /* Counts one call the kernel completes (not fallbacks: userspace counts those). */
-void gsys_tally_call(struct gsys_tally *t, const struct gsys_req *req, s64 ret,
+void gsys_tally_call(struct gsys_tally *t, const struct gsys_x_req *req, s64 ret,
 		     bool denied)
 {
 	struct gsys_op_tally *o = &t->op[gsys_op_index(req->nr)];
@@ -67,7 +67,7 @@ static void gsys_counters_add(struct gsys_counters *c, const struct gsys_tally *
 	atomic64_add(t->denied, &c->denied);
 	atomic64_add(t->fallback, &c->fallback);
 	atomic64_add(t->garbage, &c->garbage);
-	atomic64_add(t->orphaned, &c->orphaned);
+	atomic64_add(t->skipped, &c->skipped);
 }
 
 static void gsys_op_counters_add(struct gsys_op_counters *ops,
@@ -104,7 +104,7 @@ void gsys_tally_flush(struct gsys_ctx *ctx, struct gsys_ring *ring,
 	struct gsys_ring_header *h = ring->hdr;
 
 	if (!(t->completed | t->failed | t->denied | t->fallback | t->garbage |
-	      t->orphaned))
+	      t->skipped))
 		return;
 	gsys_counters_add(&ctx->stats, t);
 	gsys_op_counters_add(ctx->ops, t->op);
@@ -114,7 +114,7 @@ void gsys_tally_flush(struct gsys_ctx *ctx, struct gsys_ring *ring,
 	gsys_header_add(&h->failed, t->failed);
 	gsys_header_add(&h->denied, t->denied);
 	gsys_header_add(&h->garbage, t->garbage);
-	gsys_header_add(&h->orphaned, t->orphaned);
+	gsys_header_add(&h->skipped, t->skipped);
 	memset(t, 0, sizeof(*t));
 }
 
@@ -180,7 +180,7 @@ long gsys_stats_ioctl(struct gsys_ctx *ctx, void __user *uarg)
 	st.ctx_denied = atomic64_read(&ctx->stats.denied);
 	st.ctx_fallback = atomic64_read(&ctx->stats.fallback);
 	st.ctx_garbage = atomic64_read(&ctx->stats.garbage);
-	st.ctx_orphaned = atomic64_read(&ctx->stats.orphaned);
+	st.ctx_skipped = atomic64_read(&ctx->stats.skipped);
 	st.global_completed = atomic64_read(&gsys_global.stats.completed);
 	st.global_contexts = atomic64_read(&gsys_global.contexts);
 	st.global_rings = atomic64_read(&gsys_global.rings);
@@ -200,7 +200,7 @@ static void gsys_show_counters(struct seq_file *m, const char *prefix,
 	seq_printf(m, "%sdenied %lld\n", prefix, atomic64_read(&c->denied));
 	seq_printf(m, "%sfallback %lld\n", prefix, atomic64_read(&c->fallback));
 	seq_printf(m, "%sgarbage %lld\n", prefix, atomic64_read(&c->garbage));
-	seq_printf(m, "%sorphaned %lld\n", prefix, atomic64_read(&c->orphaned));
+	seq_printf(m, "%sskipped %lld\n", prefix, atomic64_read(&c->skipped));
 }
 
 static void gsys_show_ops(struct seq_file *m, const char *prefix,

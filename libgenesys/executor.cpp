@@ -23,9 +23,12 @@ stats_shard& executor_context::take_shard()
 {
   std::atomic_ref<std::uint32_t> n(stats->nshards);
   std::uint32_t i = n.fetch_add(1, std::memory_order_relaxed);
-  // More threads than shards share the last one: counts stay right, only
-  // that shard's lines are contended.
-  return stats->shard[i < kMaxShards ? i : kMaxShards - 1];
+  if (i < kMaxShards - 1) return stats->shard[i];
+  // More threads than shards share the last one. Each of them marks it
+  // before its first record, so all of them add atomically there (record()).
+  stats_shard& s = stats->shard[kMaxShards - 1];
+  std::atomic_ref<std::uint32_t>(s.shared).store(1, std::memory_order_relaxed);
+  return s;
 }
 
 long run_syscall(const request_copy& q)

@@ -18,6 +18,11 @@ void device_visible_free(void* p, std::size_t bytes)
   if (p) munmap(p, bytes ? bytes : 1);
 }
 
+void* device_only_alloc(std::size_t bytes) { return device_visible_alloc(bytes); }
+void device_only_free(void* p, std::size_t bytes) { device_visible_free(p, bytes); }
+void device_upload(void* dst, const void* src, std::size_t bytes) { std::memcpy(dst, src, bytes); }
+void device_download(void* dst, const void* src, std::size_t bytes) { std::memcpy(dst, src, bytes); }
+
 void* map_for_device(void* p, std::size_t) { return p; }
 void unmap_for_device(void*) {}
 

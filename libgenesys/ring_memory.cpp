@@ -31,12 +31,12 @@ ring_geometry geometry_for(gsys_u32 slots)
                       ", " + std::to_string(GSYS_MAX_SLOTS) + "], got " + std::to_string(slots));
   ring_geometry g;
   g.nslots = slots;
-  g.sq_entries = slots;  // each slot is queued at most once, so this never overflows
+  g.sq_entries = slots;  // each slot is queued at most once per claim, so no entry is overwritten early
   g.ring_bytes = gsys_ring_bytes(g.nslots, g.sq_entries);
   return g;
 }
 
-void init_ring(void* mem, const ring_geometry& g, gsys_u64 timeout_ns)
+void init_ring(void* mem, const ring_geometry& g, gsys_u64 timeout_ns, gsys_u64 device_bytes)
 {
   std::memset(mem, 0, g.ring_bytes);
   auto* h = static_cast<gsys_ring_header*>(mem);
@@ -46,11 +46,10 @@ void init_ring(void* mem, const ring_geometry& g, gsys_u64 timeout_ns)
   h->sq_entries = g.sq_entries;
   h->ring_bytes = g.ring_bytes;
   h->slots_offset = gsys_ring_slots_offset();
-  h->bitmap_offset = gsys_ring_bitmap_offset(g.nslots);
   h->sq_offset = gsys_ring_sq_offset(g.nslots);
+  h->device_bytes = device_bytes;
   h->timeout_ns = timeout_ns;
-  auto* sq = reinterpret_cast<gsys_sq_entry*>(static_cast<char*>(mem) + h->sq_offset);
-  for (gsys_u32 i = 0; i < g.sq_entries; ++i) sq[i].seq = i;  // entry i is free for position i
+  // Zeroed entries are unpublished for every position of the first lap (seq 0 != pos + 1).
   // release: whoever sees the magic sees a complete ring
   std::atomic_ref<gsys_u32>(h->magic).store(GSYS_RING_MAGIC, std::memory_order_release);
 }
@@ -67,8 +66,7 @@ std::string check_ring(const gsys_ring_header* h, std::size_t bytes)
   if (!is_pow2(h->sq_entries) || h->sq_entries < h->nslots) return "bad queue size";
   if (h->ring_bytes != gsys_ring_bytes(h->nslots, h->sq_entries) || h->ring_bytes > bytes)
     return "ring size does not match its geometry";
-  if (h->slots_offset != gsys_ring_slots_offset() || h->bitmap_offset != gsys_ring_bitmap_offset(h->nslots) ||
-      h->sq_offset != gsys_ring_sq_offset(h->nslots))
+  if (h->slots_offset != gsys_ring_slots_offset() || h->sq_offset != gsys_ring_sq_offset(h->nslots))
     return "bad part offsets";
   return {};
 }

@@ -19,9 +19,9 @@ struct ring_geometry {
 // [GSYS_MIN_SLOTS, GSYS_MAX_SLOTS].
 ring_geometry geometry_for(gsys_u32 slots);
 
-// Writes a fresh header, zeroes slots and bitmap, seeds the queue sequence
-// numbers. `mem` must be ring_bytes long and page aligned.
-void init_ring(void* mem, const ring_geometry& g, gsys_u64 timeout_ns);
+// Writes a fresh header and zeroes slots and queue (host memory; the device
+// part is the runtime's). `mem` must be ring_bytes long and page aligned.
+void init_ring(void* mem, const ring_geometry& g, gsys_u64 timeout_ns, gsys_u64 device_bytes = 0);
 
 // Checks a header found in memory of `bytes` bytes. Empty string: good;
 // otherwise what is wrong, for an error message.

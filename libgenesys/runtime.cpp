@@ -64,34 +64,41 @@ void validate(const runtime_options& o)
   }
 }
 
-// The staging arena: a claim bitmap (one bit per chunk) padded to the chunk
-// alignment, then the chunks. Chunks are aligned to min(chunk, page).
-struct staging_layout {
-  std::size_t chunks_offset = 0;
-  std::uint32_t chunks = 0;
-};
-
-staging_layout layout_staging(std::size_t bytes, std::size_t chunk)
+// The staging arena: chunks in host memory, aligned to min(chunk, page);
+// their claim bits are in the ring's device part.
+std::uint32_t staging_chunks_for(std::size_t bytes, std::size_t chunk)
 {
-  const std::size_t align = std::min<std::size_t>(chunk, 4096);
-  auto head = [&](std::size_t n) { return ((n + 31) / 32 * 4 + align - 1) / align * align; };
-  std::size_t n = std::min<std::size_t>(bytes / chunk, 0xffffffe0u);
-  while (n && head(n) + n * chunk > bytes) --n;
-  return {head(n), (std::uint32_t)n};
+  return (std::uint32_t)std::min<std::size_t>(bytes / chunk, 0xffffffe0u);
 }
 
-// Owns the arena's memory, so that a constructor failing after it frees it.
-struct staging_arena {
+// Owns a piece of memory, so that a constructor failing after it frees it.
+struct owned_memory {
   void* base = nullptr;
   std::size_t bytes = 0;
-  staging_layout layout;
-  staging_arena() = default;
-  staging_arena(const staging_arena&) = delete;
-  staging_arena& operator=(const staging_arena&) = delete;
-  ~staging_arena() { detail::device_visible_free(base, bytes); }
-  gsys_u32* bitmap() const { return static_cast<gsys_u32*>(base); }
-  char* chunks() const { return static_cast<char*>(base) + layout.chunks_offset; }
+  void (*release)(void*, std::size_t) = nullptr;
+  owned_memory() = default;
+  owned_memory(const owned_memory&) = delete;
+  owned_memory& operator=(const owned_memory&) = delete;
+  ~owned_memory()
+  {
+    if (base) release(base, bytes);
+  }
 };
+
+// The ring's device part as it starts: counters zero, no slot claimed or
+// parked, no chunk quarantined, staging bits past the last chunk set for good.
+std::vector<unsigned char> device_part_image(gsys_u32 nslots, gsys_u32 chunks)
+{
+  std::vector<unsigned char> img(gsys_dev_bytes(nslots, chunks), 0);
+  auto* d = reinterpret_cast<gsys_ring_device*>(img.data());
+  d->nslots = nslots;
+  d->staging_chunks = chunks;
+  auto* slot_chunk = reinterpret_cast<gsys_u32*>(img.data() + gsys_dev_slot_chunk_offset(nslots));
+  std::fill(slot_chunk, slot_chunk + nslots, GSYS_NO_CHUNK);
+  auto* staging = reinterpret_cast<gsys_u32*>(img.data() + gsys_dev_staging_offset(nslots));
+  if (chunks % 32) staging[chunks / 32] = ~((1u << (chunks % 32)) - 1u);
+  return img;
+}
 
 }  // namespace
 
@@ -101,7 +108,9 @@ struct runtime::impl {
   detail::ring_memory mem;
   detail::stats_page* stats;
   detail::policy pol;
-  staging_arena staging;  // outlives the executor (destroyed after it)
+  owned_memory staging;  // chunks; outlive the executor (destroyed after it)
+  std::uint32_t staging_chunks = 0;
+  owned_memory device_part;  // the ring's device memory (abi.h)
   detail::executor_context ctx;
   std::unique_ptr<detail::executor> exec;
   executor_kind kind = executor_kind::sync;
@@ -117,7 +126,8 @@ struct runtime::impl {
         stats(static_cast<detail::stats_page*>(mem.extra())),
         pol(o.policy)
   {
-    detail::init_ring(mem.header(), geo, (gsys_u64)o.timeout.count());
+    if (o.staging_bytes) staging_chunks = staging_chunks_for(o.staging_bytes, o.staging_chunk_bytes);
+    detail::init_ring(mem.header(), geo, (gsys_u64)o.timeout.count(), gsys_dev_bytes(geo.nslots, staging_chunks));
     stats->magic = detail::kStatsMagic;
     stats->version = detail::kStatsVersion;
     stats->pid = (std::uint32_t)getpid();
@@ -128,6 +138,7 @@ struct runtime::impl {
     ctx.stats = stats;
     ctx.opt = o;
     make_staging();
+    make_device_part();
 
     start_executor();
     std::snprintf(stats->executor, sizeof stats->executor, "%s", exec->name());
@@ -137,42 +148,61 @@ struct runtime::impl {
     const bool gpu = detail::memory_backend_name() == "cuda";
     gsys_u32 bmin = o.device_backoff_min_ns ? o.device_backoff_min_ns : (gpu ? 64 : 200);
     gsys_u32 bmax = o.device_backoff_max_ns ? o.device_backoff_max_ns : (gpu ? 2000 : 20000);
-    handle = make_ring_handle(mem.header(), device_base, bmin, bmax < bmin ? bmin : bmax);
+    handle = make_ring_handle(mem.header(), device_base, device(), bmin, bmax < bmin ? bmin : bmax);
     // Mapped memory from device_visible_alloc has one address on both sides
     // (unified addressing), as memory from runtime::alloc() does.
     if (staging.base)
-      attach_staging(handle, staging.bitmap(), staging.chunks(), staging.chunks(), staging.layout.chunks,
-                     (gsys_u32)opt.staging_chunk_bytes);
+      attach_staging(handle, staging.base, staging.base, staging_chunks, (gsys_u32)opt.staging_chunk_bytes);
+  }
+
+  gsys_ring_device* device() const { return static_cast<gsys_ring_device*>(device_part.base); }
+
+  void make_device_part()
+  {
+    const std::vector<unsigned char> img = device_part_image(geo.nslots, staging_chunks);
+    device_part.base = detail::device_only_alloc(img.size());
+    if (!device_part.base)
+      throw setup_error("genesys: out of device memory for the ring's device part (" + std::to_string(img.size()) +
+                        " bytes)");
+    device_part.bytes = img.size();
+    device_part.release = detail::device_only_free;
+    detail::device_upload(device_part.base, img.data(), img.size());
+  }
+
+  // A snapshot of the device part, for statistics.
+  std::vector<unsigned char> device_snapshot() const
+  {
+    std::vector<unsigned char> img(device_part.bytes);
+    detail::device_download(img.data(), device_part.base, img.size());
+    return img;
   }
 
   void make_staging()
   {
     if (!opt.staging_bytes) return;
-    staging.layout = layout_staging(opt.staging_bytes, opt.staging_chunk_bytes);
-    if (!staging.layout.chunks)
+    if (!staging_chunks)
       throw setup_error("genesys: bad runtime option: staging_bytes (" + std::to_string(opt.staging_bytes) +
-                        ") holds no chunk of staging_chunk_bytes (" + std::to_string(opt.staging_chunk_bytes) +
-                        ") plus its bitmap");
-    staging.base = detail::device_visible_alloc(opt.staging_bytes);
+                        ") holds no chunk of staging_chunk_bytes (" + std::to_string(opt.staging_chunk_bytes) + ")");
+    const std::size_t bytes = (std::size_t)staging_chunks * opt.staging_chunk_bytes;
+    staging.base = detail::device_visible_alloc(bytes);
     if (!staging.base)
-      throw setup_error("genesys: out of memory allocating a " + std::to_string(opt.staging_bytes) +
-                        "-byte staging arena");
-    staging.bytes = opt.staging_bytes;
-    // Bits past the last chunk stay set, so the device never claims them.
-    const std::uint32_t n = staging.layout.chunks;
-    if (n % 32) staging.bitmap()[n / 32] = ~((1u << (n % 32)) - 1u);
-    // Only the chunks are the executor's to read and write, not the bitmap.
-    pol.allow_region((std::uintptr_t)staging.chunks(), (std::size_t)n * opt.staging_chunk_bytes);
+      throw setup_error("genesys: out of memory allocating a " + std::to_string(bytes) + "-byte staging arena");
+    staging.bytes = bytes;
+    staging.release = detail::device_visible_free;
+    pol.allow_region((std::uintptr_t)staging.base, bytes);
   }
 
   std::uint32_t staging_busy() const
   {
-    const std::uint32_t n = staging.layout.chunks;
+    if (!staging_chunks) return 0;
+    const std::vector<unsigned char> img = device_snapshot();
+    const auto* bits = reinterpret_cast<const gsys_u32*>(img.data() + gsys_dev_staging_offset(geo.nslots));
+    const std::uint32_t n = staging_chunks;
     std::uint32_t busy = 0;
     for (std::uint32_t w = 0; w < (n + 31) / 32; ++w) {
-      gsys_u32 bits = std::atomic_ref<gsys_u32>(staging.bitmap()[w]).load(std::memory_order_acquire);
-      if (w == n / 32) bits &= (1u << (n % 32)) - 1u;
-      busy += (std::uint32_t)std::popcount(bits);
+      gsys_u32 b = bits[w];
+      if (w == n / 32) b &= (1u << (n % 32)) - 1u;
+      busy += (std::uint32_t)std::popcount(b);
     }
     return busy;
   }
@@ -248,6 +278,8 @@ stats_snapshot runtime::stats() const
 {
   stats_snapshot s = detail::summarize(*impl_->stats, impl_->mem.header());
   if (impl_->exec) impl_->exec->add_stats(s);
+  const std::vector<unsigned char> d = impl_->device_snapshot();
+  s.timeouts = reinterpret_cast<const gsys_ring_device*>(d.data())->timeouts;
   return s;
 }
 
@@ -277,7 +309,33 @@ void runtime::allow_region(const void* p, std::size_t bytes)
   impl_->pol.allow_region((std::uintptr_t)p, bytes);
 }
 
-std::uint32_t runtime::staging_chunks() const { return impl_->staging.layout.chunks; }
+std::uint32_t runtime::staging_chunks() const { return impl_->staging_chunks; }
+
+ring_usage runtime::usage() const
+{
+  const std::vector<unsigned char> d = impl_->device_snapshot();
+  const gsys_u32 n = impl_->geo.nslots;
+  const auto* dev = reinterpret_cast<const gsys_ring_device*>(d.data());
+  const auto* claim = reinterpret_cast<const gsys_u32*>(d.data() + gsys_dev_claim_offset());
+  const auto* pending = reinterpret_cast<const gsys_u32*>(d.data() + gsys_dev_pending_offset(n));
+  const gsys_ring_header* h = impl_->mem.header();
+  const auto* slots = reinterpret_cast<const gsys_slot*>(reinterpret_cast<const char*>(h) + h->slots_offset);
+  ring_usage u;
+  for (gsys_u32 w = 0; w < n / 32; ++w) {
+    u.claimed += (std::uint32_t)std::popcount(claim[w]);
+    u.parked += (std::uint32_t)std::popcount(pending[w] & claim[w]);
+    for (gsys_u32 b = pending[w] & claim[w]; b; b &= b - 1) {
+      const gsys_u32 i = w * 32 + (gsys_u32)std::countr_zero(b);
+      if (__atomic_load_n(&slots[i].state, __ATOMIC_ACQUIRE) == GSYS_SLOT_DONE)
+        ++u.parked_done;
+    }
+  }
+  u.reserved = dev->sq_tail;
+  u.consumed = __atomic_load_n(&h->sq_head, __ATOMIC_ACQUIRE);
+  u.staging_busy = impl_->staging_busy();
+  u.timeouts = dev->timeouts;
+  return u;
+}
 std::uint32_t runtime::staging_chunks_busy() const { return impl_->staging_busy(); }
 
 void runtime::register_files(std::span<const int> fds)

@@ -1,5 +1,7 @@
 #include "stats.h"
 
+#include "ring_access.h"
+
 #include <algorithm>
 #include <cstdio>
 #include <cstring>
@@ -62,8 +64,8 @@ stats_snapshot summarize(const stats_page& page, const gsys_ring_header* h)
   }
   if (h) {
     s.garbage = rd(h->garbage);
-    s.orphaned = rd(h->orphaned);
-    s.queue_depth = rd(h->sq_tail) - rd(h->sq_head);
+    s.skipped = rd(h->skipped);
+    s.queue_depth = ring_access(const_cast<gsys_ring_header*>(h)).queue_depth();
   }
   return s;
 }
@@ -127,10 +129,12 @@ std::uint64_t op_stats::percentile_ns(double p) const
 std::string stats_snapshot::to_text() const
 {
   std::ostringstream o;
-  char line[160];
-  std::snprintf(line, sizeof line, "executor %s: %llu calls, %llu errors, %llu denied, %llu garbage, %llu orphaned, queue %llu\n",
+  char line[200];
+  std::snprintf(line, sizeof line,
+                "executor %s: %llu calls, %llu errors, %llu denied, %llu garbage, %llu skipped, %llu timeouts, queue %llu\n",
                 executor.c_str(), (unsigned long long)calls, (unsigned long long)errors, (unsigned long long)denied,
-                (unsigned long long)garbage, (unsigned long long)orphaned, (unsigned long long)queue_depth);
+                (unsigned long long)garbage, (unsigned long long)skipped, (unsigned long long)timeouts,
+                (unsigned long long)queue_depth);
   o << line;
   if (ops.empty()) return o.str();
   std::snprintf(line, sizeof line, "  %-10s %12s %10s %8s %10s %10s\n", "op", "calls", "errors", "denied", "p50", "p99");
@@ -148,7 +152,7 @@ std::string stats_snapshot::to_json() const
 {
   std::ostringstream o;
   o << "{\"executor\":\"" << executor << "\",\"calls\":" << calls << ",\"errors\":" << errors
-    << ",\"denied\":" << denied << ",\"garbage\":" << garbage << ",\"orphaned\":" << orphaned
+    << ",\"denied\":" << denied << ",\"garbage\":" << garbage << ",\"skipped\":" << skipped << ",\"timeouts\":" << timeouts
     << ",\"queue_depth\":" << queue_depth << ",\"ops\":[";
   for (std::size_t i = 0; i < ops.size(); ++i) {
     const op_stats& op = ops[i];

@@ -2,6 +2,8 @@
 // layout and geometry so a change is a deliberate, visible one.
 #include <genesys/abi.h>
 #include <genesys/ops.h>
+#include <cstring>
+
 #include <gtest/gtest.h>
 
 #include <cstddef>
@@ -22,19 +24,46 @@ TEST(Abi, CAndCppAgreeOnLayout)
   EXPECT_EQ(gsys_abi_c_header_size(), (int)sizeof(gsys_ring_header));
 }
 
-TEST(Abi, ProducerAndConsumerLinesAreApart)
+TEST(Abi, ConsumerAndSleepLinesAreApart)
 {
-  EXPECT_EQ(offsetof(gsys_ring_header, sq_tail) / 64, 1u);
-  EXPECT_EQ(offsetof(gsys_ring_header, sq_head) / 64, 2u);
-  EXPECT_EQ(offsetof(gsys_ring_header, doorbell) / 64, 3u);
+  EXPECT_EQ(offsetof(gsys_ring_header, sq_head) / 64, 1u);
+  EXPECT_EQ(offsetof(gsys_ring_header, doorbell) / 64, 2u);
+  EXPECT_EQ(offsetof(gsys_ring_header, completed) / 64, 3u);
+}
+
+// v2: one 64-bit store publishes an entry; the executor's one 64-bit load
+// must see the same seq and slot fields the struct names.
+TEST(Abi, QueueEntryWordMatchesItsFields)
+{
+  gsys_sq_entry e{};
+  const gsys_u64 w = GSYS_SQ_WORD(41, 7);
+  static_assert(sizeof w == sizeof e);
+  std::memcpy(&e, &w, sizeof e);
+  EXPECT_EQ(e.seq, 42u);
+  EXPECT_EQ(e.slot, 7u);
+  EXPECT_EQ(GSYS_SQ_SEQ(w), 42u);
+  EXPECT_EQ(GSYS_SQ_SLOT(w), 7u);
+  EXPECT_NE(GSYS_SQ_SEQ(0), 1u) << "a zeroed entry is not published for position 0";
+}
+
+TEST(Abi, DevicePartIsOrderedAndLineAligned)
+{
+  for (gsys_u32 n = GSYS_MIN_SLOTS; n <= GSYS_MAX_SLOTS; n *= 2) {
+    EXPECT_EQ(gsys_dev_claim_offset(), sizeof(gsys_ring_device));
+    EXPECT_GE(gsys_dev_pending_offset(n), gsys_dev_claim_offset() + n / 8);
+    EXPECT_GE(gsys_dev_slot_chunk_offset(n), gsys_dev_pending_offset(n) + n / 8);
+    EXPECT_GE(gsys_dev_staging_offset(n), gsys_dev_slot_chunk_offset(n) + n * 4ull);
+    EXPECT_EQ(gsys_dev_staging_offset(n) % 64, 0u);
+    EXPECT_EQ(gsys_dev_bytes(n, 0), gsys_dev_staging_offset(n));
+    EXPECT_GE(gsys_dev_bytes(n, 33), gsys_dev_staging_offset(n) + 8);
+  }
 }
 
 TEST(Abi, GeometryIsPageAlignedAndOrdered)
 {
   for (gsys_u32 n = GSYS_MIN_SLOTS; n <= GSYS_MAX_SLOTS; n *= 2) {
     EXPECT_EQ(gsys_ring_bytes(n, n) % 4096, 0u) << n;
-    EXPECT_EQ(gsys_ring_bitmap_offset(n), GSYS_HEADER_BYTES + n * 64ull);
-    EXPECT_GE(gsys_ring_sq_offset(n), gsys_ring_bitmap_offset(n) + n / 8);
+    EXPECT_EQ(gsys_ring_sq_offset(n), GSYS_HEADER_BYTES + n * 64ull);
     EXPECT_GE(gsys_ring_bytes(n, n), gsys_ring_sq_offset(n) + n * 8ull);
     EXPECT_EQ(gsys_ring_sq_offset(n) % 64, 0u);
   }

@@ -4,7 +4,12 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <future>
 #include <cstring>
 #include <random>
 #include <string>
@@ -21,43 +26,53 @@ using namespace gsys::detail;
 namespace {
 
 struct test_ring {
-  explicit test_ring(gsys_u32 slots = 64)
-      : geo(geometry_for(slots)), mem(geo, 0, -1, false), ring(initialized(mem, geo))
+  explicit test_ring(gsys_u32 slots = 64, gsys_u64 timeout_ns = 1000000000ull)
+      : geo(geometry_for(slots)), mem(geo, 0, -1, false), ring(initialized(mem, geo, timeout_ns))
   {
   }
-  static gsys_ring_header* initialized(ring_memory& m, const ring_geometry& g)
+  static gsys_ring_header* initialized(ring_memory& m, const ring_geometry& g, gsys_u64 timeout_ns)
   {
-    init_ring(m.header(), g, 1000000000ull);
+    init_ring(m.header(), g, timeout_ns);
     return m.header();
   }
   gsys_ring_header* h() { return mem.header(); }
   gsys_slot* slot(gsys_u32 i) { return reinterpret_cast<gsys_slot*>(reinterpret_cast<char*>(h()) + h()->slots_offset) + i; }
-  gsys_u32* bitmap() { return reinterpret_cast<gsys_u32*>(reinterpret_cast<char*>(h()) + h()->bitmap_offset); }
   gsys_sq_entry* sq() { return reinterpret_cast<gsys_sq_entry*>(reinterpret_cast<char*>(h()) + h()->sq_offset); }
+  gsys_u64& entry_word(gsys_u64 pos) { return *reinterpret_cast<gsys_u64*>(&sq()[pos & (h()->sq_entries - 1)]); }
 
-  // What a device does, by hand: claim bit, fill, READY, queue.
+  // What a device does, by hand: fill, READY, queue (its claim bits are in
+  // device memory, which the executor never sees).
   void device_submit(gsys_u32 idx, gsys_u16 nr, gsys_u16 flags = 0)
   {
-    bitmap()[idx / 32] |= 1u << (idx % 32);
     gsys_slot* s = slot(idx);
     s->nr = nr;
     s->flags = flags;
     s->state = GSYS_SLOT_READY;
     push_index(idx);
   }
-  void push_index(gsys_u32 idx)
+  // One 64-bit store of (pos + 1, idx) at the next position: the device's submit.
+  void push_index(gsys_u32 idx) { write_entry(tail++, idx); }
+  void write_entry(gsys_u64 pos, gsys_u32 idx)
   {
-    gsys_u64 pos = h()->sq_tail++;
-    gsys_sq_entry& e = sq()[pos & (h()->sq_entries - 1)];
-    ASSERT_EQ(e.seq, (gsys_u32)pos);
-    e.slot = idx;
-    e.seq = (gsys_u32)(pos + 1);
+    std::atomic_ref<gsys_u64>(entry_word(pos)).store(GSYS_SQ_WORD(pos, idx), std::memory_order_release);
   }
 
   ring_geometry geo;
   ring_memory mem;
   ring_access ring;
+  gsys_u64 tail = 0;  // the device's reservation counter (device memory on a GPU)
 };
+
+// Runs f on another thread and says whether it returned within `limit`: an
+// executor's loop must never hang on what the ring holds.
+template <class F>
+bool returns_within(std::chrono::milliseconds limit, F f)
+{
+  auto fut = std::async(std::launch::async, f);
+  if (fut.wait_for(limit) == std::future_status::ready) return true;
+  std::fprintf(stderr, "did not return within %lld ms; abandoning the thread\n", (long long)limit.count());
+  std::_Exit(1);  // a hung executor loop cannot be joined: fail the binary loudly
+}
 
 }  // namespace
 
@@ -138,12 +153,14 @@ TEST(SlotStateMachine, ReadyBusyDoneCarriesResult)
   t.ring.complete(q, -ENOENT);
   EXPECT_EQ(t.slot(3)->state, GSYS_SLOT_DONE);
   EXPECT_EQ(t.slot(3)->ret, -ENOENT);
-  EXPECT_EQ(t.bitmap()[0], 1u << 3) << "a blocking slot stays claimed until its owner consumes it";
   EXPECT_EQ(t.h()->completed, 1u);
   EXPECT_EQ(t.h()->failed, 1u);
 }
 
-TEST(SlotStateMachine, NonBlockingSlotIsFreedByExecutor)
+// v2: the host signals and the device reclaims. A fire-and-forget slot ends
+// in DONE like any other (v1 had the executor free it by clearing a claim bit
+// the device also CASes: a lost update on a link without host atomics).
+TEST(SlotStateMachine, NonBlockingSlotEndsDoneForTheDeviceToReclaim)
 {
   test_ring t;
   t.device_submit(33, GSYS_NR_NOP, GSYS_SLOT_F_NONBLOCK);
@@ -152,37 +169,24 @@ TEST(SlotStateMachine, NonBlockingSlotIsFreedByExecutor)
   ASSERT_TRUE(t.ring.pop(idx));
   ASSERT_TRUE(t.ring.begin(idx, q));
   t.ring.complete(q, 0);
-  EXPECT_EQ(t.slot(33)->state, GSYS_SLOT_FREE);
-  EXPECT_EQ(t.bitmap()[1], 0u);
+  EXPECT_EQ(t.slot(33)->state, GSYS_SLOT_DONE);
 }
 
-TEST(SlotStateMachine, OrphanedWhileQueuedIsReclaimedAtPop)
+// A duplicate queue entry for a slot already taken is garbage: the slot runs once.
+TEST(SlotStateMachine, SlotRunsOnceEvenIfQueuedTwice)
 {
   test_ring t;
   t.device_submit(5, GSYS_NR_NOP);
-  t.slot(5)->state = GSYS_SLOT_ORPHANED;  // the device timed out before anyone ran it
-  gsys_u32 idx;
-  request_copy q;
-  ASSERT_TRUE(t.ring.pop(idx));
-  EXPECT_FALSE(t.ring.begin(idx, q));
-  EXPECT_EQ(t.slot(5)->state, GSYS_SLOT_FREE);
-  EXPECT_EQ(t.bitmap()[0], 0u);
-  EXPECT_EQ(t.h()->orphaned, 1u);
-}
-
-TEST(SlotStateMachine, OrphanedWhileRunningIsReclaimedAtCompletion)
-{
-  test_ring t;
-  t.device_submit(6, GSYS_NR_NOP);
+  t.push_index(5);
   gsys_u32 idx;
   request_copy q;
   ASSERT_TRUE(t.ring.pop(idx));
   ASSERT_TRUE(t.ring.begin(idx, q));
-  t.slot(6)->state = GSYS_SLOT_ORPHANED;  // device gave up mid-call
+  ASSERT_TRUE(t.ring.pop(idx));
+  EXPECT_FALSE(t.ring.begin(idx, q));
   t.ring.complete(q, 0);
-  EXPECT_EQ(t.slot(6)->state, GSYS_SLOT_FREE);
-  EXPECT_EQ(t.bitmap()[0], 0u);
-  EXPECT_EQ(t.h()->orphaned, 1u);
+  EXPECT_EQ(t.h()->garbage, 1u);
+  EXPECT_EQ(t.h()->completed, 1u);
 }
 
 TEST(SlotStateMachine, GarbageIndexAndStateAreCountedNotUsed)
@@ -209,21 +213,72 @@ TEST(SubmitQueue, EmptyUntilPublishedThenFifo)
   test_ring t;
   gsys_u32 idx;
   EXPECT_FALSE(t.ring.pop(idx));
-  // A reserved position whose entry is not yet published blocks the queue
-  // without being mistaken for data.
-  t.h()->sq_tail = 1;
+  EXPECT_FALSE(t.ring.queue_nonempty());
+  t.write_entry(0, 9);
   EXPECT_TRUE(t.ring.queue_nonempty());
-  EXPECT_FALSE(t.ring.pop(idx));
-  t.sq()[0].slot = 9;
-  t.sq()[0].seq = 1;
   ASSERT_TRUE(t.ring.pop(idx));
   EXPECT_EQ(idx, 9u);
+  t.tail = 1;
   for (gsys_u32 i = 0; i < 10; ++i) t.push_index(i);
+  EXPECT_EQ(t.ring.queue_depth(), 10u);
   for (gsys_u32 i = 0; i < 10; ++i) {
     ASSERT_TRUE(t.ring.pop(idx));
     EXPECT_EQ(idx, i);
   }
   EXPECT_FALSE(t.ring.pop(idx));
+  EXPECT_EQ(t.h()->skipped, 0u);
+}
+
+// Finding (v1): a producer that gave up between reserving a position and
+// filling it blocked the queue for good. v2: the hole holds the queue (FIFO)
+// only until the ring's timeout; then the head moves past it, counted.
+TEST(SubmitQueue, AHoleLeftByADeadProducerIsSkippedAfterTheTimeout)
+{
+  test_ring t(64, 20'000'000);  // 20 ms
+  t.tail = 1;                   // position 0 reserved, never filled
+  t.push_index(4);
+  t.push_index(5);
+  gsys_u32 idx;
+  EXPECT_FALSE(t.ring.pop(idx)) << "a fresh hole keeps FIFO order";
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  bool got = false;
+  while (!got && std::chrono::steady_clock::now() < deadline) got = t.ring.pop(idx);
+  ASSERT_TRUE(got) << "the queue stayed blocked behind the hole";
+  EXPECT_EQ(idx, 4u);
+  EXPECT_EQ(t.h()->skipped, 1u);
+  ASSERT_TRUE(t.ring.pop(idx));
+  EXPECT_EQ(idx, 5u);
+}
+
+// An empty queue (nothing published past the head) is never "skipped".
+TEST(SubmitQueue, AnEmptyQueueIsNotAHole)
+{
+  test_ring t(64, 1'000'000);  // 1 ms
+  gsys_u32 idx;
+  const auto end = std::chrono::steady_clock::now() + std::chrono::milliseconds(30);
+  while (std::chrono::steady_clock::now() < end) EXPECT_FALSE(t.ring.pop(idx));
+  EXPECT_EQ(t.h()->skipped, 0u);
+  EXPECT_EQ(t.h()->sq_head, 0u);
+}
+
+// Finding (v1): pop spun forever on an entry whose seq was ahead of the head
+// while the head did not move. v2: such an entry (overwritten by a later
+// lap, or garbage) is lost; the head moves past it at once, counted.
+TEST(SubmitQueue, AnEntryAheadOfTheHeadIsSkippedNotSpunOn)
+{
+  test_ring t(32);
+  t.write_entry(32, 3);  // position 32's entry lands where position 0's should be
+  gsys_u32 idx = 0;
+  bool popped = true;
+  ASSERT_TRUE(returns_within(std::chrono::seconds(5), [&] { popped = t.ring.pop(idx); }));
+  EXPECT_FALSE(popped);
+  EXPECT_EQ(t.h()->skipped, 1u);
+  EXPECT_EQ(t.h()->sq_head, 1u);
+  // Garbage in every entry: still bounded, every position skipped or empty.
+  for (gsys_u32 i = 0; i < 32; ++i) t.entry_word(i) = 0xfffffff0fffffff0ull + i;
+  ASSERT_TRUE(returns_within(std::chrono::seconds(5), [&] {
+    for (int k = 0; k < 1000; ++k) t.ring.pop(idx);
+  }));
 }
 
 TEST(SubmitQueue, WrapsAroundManyLaps)
@@ -238,4 +293,5 @@ TEST(SubmitQueue, WrapsAroundManyLaps)
     }
   }
   EXPECT_EQ(t.h()->sq_head, 32000u);
+  EXPECT_EQ(t.h()->skipped, 0u);
 }

@@ -4,6 +4,7 @@
 //   genesys stat [PID] [--json]       per-operation calls, errors, latency
 //   genesys ring PID [--slots]        ring header (and non-free slots)
 //   genesys kmod [--json]             genesys.ko status and counters
+//   genesys info [--json]             the GPU, its link to the host, the executor
 #include <dirent.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -19,10 +20,12 @@
 #include <optional>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <genesys/ops.h>
 
+#include "link_info.h"
 #include "ring_memory.h"
 #include "stats.h"
 
@@ -87,7 +90,8 @@ class ring_view {
 
 const char* state_name(gsys_u32 s)
 {
-  static const char* names[] = {"FREE", "CLAIMED", "READY", "BUSY", "DONE", "ORPHANED"};
+  // 1 and 5 were v1's CLAIMED and ORPHANED; v2 keeps ownership in device memory.
+  static const char* names[] = {"FREE", "GARBAGE", "READY", "BUSY", "DONE", "GARBAGE"};
   return s < 6 ? names[s] : "GARBAGE";
 }
 
@@ -144,12 +148,13 @@ int cmd_ring(int pid, bool slots)
     const gsys_ring_header* h = v.header();
     std::printf("%s: abi %u, %u slots, queue %u entries, %llu bytes, timeout %.3f s\n", r.name.c_str(), h->abi_version,
                 h->nslots, h->sq_entries, (unsigned long long)h->ring_bytes, h->timeout_ns / 1e9);
-    std::printf("  queue: tail %llu head %llu (depth %llu), doorbell %u, sleepers %u, executor %s\n",
-                (unsigned long long)h->sq_tail, (unsigned long long)h->sq_head,
-                (unsigned long long)(h->sq_tail - h->sq_head), h->doorbell, h->sleepers, v.stats()->executor);
-    std::printf("  totals: completed %llu failed %llu denied %llu garbage %llu orphaned %llu\n",
+    const auto s = summarize(*v.stats(), h);
+    std::printf("  queue: head %llu (published and waiting %llu), doorbell %u, sleepers %u, executor %s\n",
+                (unsigned long long)h->sq_head, (unsigned long long)s.queue_depth, h->doorbell, h->sleepers,
+                v.stats()->executor);
+    std::printf("  totals: completed %llu failed %llu denied %llu garbage %llu skipped %llu\n",
                 (unsigned long long)h->completed, (unsigned long long)h->failed, (unsigned long long)h->denied,
-                (unsigned long long)h->garbage, (unsigned long long)h->orphaned);
+                (unsigned long long)h->garbage, (unsigned long long)h->skipped);
     unsigned counts[7] = {};
     for (gsys_u32 i = 0; i < h->nslots; ++i) counts[std::min<gsys_u32>(v.slots()[i].state, 6)]++;
     std::printf("  slots:");
@@ -216,6 +221,74 @@ int cmd_kmod(bool json)
   return 0;
 }
 
+// A JSON string, or null for an empty one.
+std::string json_str(const std::string& s)
+{
+  if (s.empty()) return "null";
+  std::string o = "\"";
+  for (char c : s) {
+    if (c == '"' || c == '\\') o += '\\';
+    if ((unsigned char)c >= 0x20) o += c;
+  }
+  return o + "\"";
+}
+
+std::string json_int(long v, long unknown) { return v == unknown ? "null" : std::to_string(v); }
+
+const char* yes_no(bool b) { return b ? "yes" : "no"; }
+
+int cmd_info(bool json)
+{
+  const link_info info = query_link_info();
+  const bool gpu = !info.gpus.empty();
+  const std::string sim = "SIMT simulator (" + std::to_string(std::thread::hardware_concurrency()) + " host cores)";
+  const std::string device = gpu ? info.gpus[0].name : sim;
+  if (json) {
+    std::printf("{\"device\":%s,\"backend\":\"%s\",\"cuda_build\":%s,\"cuda_driver\":%s,\"cuda_runtime\":%s,"
+                "\"no_device\":%s,\"gpus\":[",
+                json_str(device).c_str(), gpu ? "cuda" : "simulator", info.cuda_build ? "true" : "false",
+                json_str(info.driver_version ? cuda_version_string(info.driver_version) : "").c_str(),
+                json_str(info.runtime_version ? cuda_version_string(info.runtime_version) : "").c_str(),
+                json_str(info.no_device).c_str());
+    for (const gpu_info& g : info.gpus)
+      std::printf("%s{\"index\":%d,\"name\":%s,\"pci_bus_id\":%s,\"compute_capability\":\"%d.%d\",\"sms\":%d,"
+                  "\"host_native_atomics\":%s,\"pageable_memory_access\":%s,\"concurrent_managed_access\":%s,"
+                  "\"link_speed\":%s,\"link_width\":%s,\"max_link_speed\":%s,\"max_link_width\":%s,\"numa_node\":%s}",
+                  g.index ? "," : "", g.index, json_str(g.name).c_str(), json_str(g.pci_bus_id).c_str(), g.cc_major,
+                  g.cc_minor, g.sms, g.host_native_atomics ? "true" : "false",
+                  g.pageable_memory_access ? "true" : "false", g.concurrent_managed_access ? "true" : "false",
+                  json_str(g.link_speed).c_str(), json_int(g.link_width, 0).c_str(),
+                  json_str(g.max_link_speed).c_str(), json_int(g.max_link_width, 0).c_str(),
+                  json_int(g.numa_node, -1).c_str());
+    std::printf("],\"kmod\":%s,\"io_uring\":%s,\"executor\":\"%s\"}\n", info.kmod ? "true" : "false",
+                info.io_uring ? "true" : "false", info.executor.c_str());
+    return 0;
+  }
+  if (!gpu) {
+    std::printf("no CUDA device: kernels run on the SIMT simulator (%s)\n", info.no_device.c_str());
+    std::printf("device     %s\n", sim.c_str());
+  }
+  for (const gpu_info& g : info.gpus) {
+    std::printf("GPU %-6d %s, sm_%d%d, %d SMs\n", g.index, g.name.c_str(), g.cc_major, g.cc_minor, g.sms);
+    std::printf("  pci      %s", g.pci_bus_id.empty() ? "?" : g.pci_bus_id.c_str());
+    if (!g.link_speed.empty() || g.link_width)
+      std::printf(", link %s x%d (max %s x%d)", g.link_speed.c_str(), g.link_width, g.max_link_speed.c_str(),
+                  g.max_link_width);
+    if (g.numa_node >= 0) std::printf(", NUMA node %d", g.numa_node);
+    std::printf("\n  atomics  host-native: %s (%s)\n", yes_no(g.host_native_atomics),
+                g.host_native_atomics ? "GPU atomics on host memory are atomic against the CPU"
+                                      : "GPU atomics on host memory are not atomic against the CPU");
+    std::printf("  memory   pageable access: %s, concurrent managed access: %s\n", yes_no(g.pageable_memory_access),
+                yes_no(g.concurrent_managed_access));
+  }
+  if (info.cuda_build)
+    std::printf("cuda       driver %s, runtime %s\n", cuda_version_string(info.driver_version).c_str(),
+                cuda_version_string(info.runtime_version).c_str());
+  std::printf("executor   %s (genesys.ko: %s; io_uring: %s)\n", info.executor.c_str(),
+              info.kmod ? "loaded" : "not loaded", info.io_uring ? "works" : "unavailable");
+  return 0;
+}
+
 void usage()
 {
   std::printf(
@@ -224,6 +297,8 @@ void usage()
       "  stat [PID] [--json]   per-operation calls, errors, denials and latency\n"
       "  ring PID [--slots]    ring header, queue and slot states (--slots: each busy slot)\n"
       "  kmod [--json]         genesys.ko status and counters\n"
+      "  info [--json]         the GPU and its link to the host (atomics, PCIe), CUDA\n"
+      "                        versions, the executor the runtime would choose\n"
       "  help                  this text\n");
 }
 
@@ -260,6 +335,7 @@ int main(int argc, char** argv)
     if (args[0] == "stat") return cmd_stat(pid_arg(false), json);
     if (args[0] == "ring") return cmd_ring(pid_arg(true), slots);
     if (args[0] == "kmod") return cmd_kmod(json);
+    if (args[0] == "info") return cmd_info(json);
     std::fprintf(stderr, "genesys: unknown command '%s'\n", args[0].c_str());
     usage();
     return 2;

@@ -38,6 +38,10 @@ template <class T>
 GSYS_DEVICE T fetch_add_acq_rel(T* p, T v) { return sys_atomic<T>(*p).fetch_add(v, mo::memory_order_acq_rel); }
 template <class T>
 GSYS_DEVICE T fetch_and_release(T* p, T v) { return sys_atomic<T>(*p).fetch_and(v, mo::memory_order_release); }
+template <class T>
+GSYS_DEVICE T fetch_or_release(T* p, T v) { return sys_atomic<T>(*p).fetch_or(v, mo::memory_order_release); }
+template <class T>
+GSYS_DEVICE T fetch_and_acq_rel(T* p, T v) { return sys_atomic<T>(*p).fetch_and(v, mo::memory_order_acq_rel); }
 // Strong CAS; on failure `expected` holds the value seen.
 template <class T>
 GSYS_DEVICE bool cas_acq_rel(T* p, T& expected, T desired)

@@ -7,8 +7,8 @@
 //
 // Buffers must be host-accessible (pinned/mapped or managed memory; in the
 // simulator any memory); device memory goes through gsys::staged::
-// (staging.h). Non-blocking forms: gsys::post (fire-and-forget,
-// the executor frees the slot) and gsys::submit<gsys::thread> (a future).
+// (staging.h). Non-blocking forms: gsys::post (fire-and-forget) and
+// gsys::submit<gsys::thread> (a future).
 #pragma once
 
 #include <fcntl.h>
@@ -143,9 +143,10 @@ GSYS_DEVICE long getppid(const ring& r) { return detail::do_call<G, O>(r, __NR_g
 template <class G = thread, class O = relaxed>
 GSYS_DEVICE long nop(const ring& r) { return detail::do_call<G, O>(r, GSYS_NR_NOP); }
 
-// Fire-and-forget: queued with the non-blocking flag; the executor frees the
-// slot after running it and the result is dropped (counted in stats). Returns
-// 0 once queued. Buffers must stay valid until the call has run.
+// Fire-and-forget: queued with the non-blocking flag; the result is dropped
+// (counted in stats) and the slot is reclaimed by a later call once the host
+// has finished it. Returns 0 once queued. Buffers must stay valid until the
+// call has run.
 template <class G = thread, class O = relaxed, class... A>
 GSYS_DEVICE long post(const ring& r, long nr, A... args)
 {
@@ -168,8 +169,9 @@ class future {
   GSYS_DEVICE long wait()
   {
     if (!valid()) return early_;
-    long ret = detail::wait_slot(r_, idx_);
-    if (idx_ != detail::kNoSlot) detail::release_slots(r_, 1u << detail::lane_id(), idx_);
+    bool park = false;
+    long ret = detail::wait_slot(r_, idx_, park);
+    detail::settle_slots(r_, 1u << detail::lane_id(), idx_, park, GSYS_NO_CHUNK);
     idx_ = detail::kNoSlot;
     early_ = ret;
     return ret;
@@ -197,7 +199,8 @@ GSYS_DEVICE future submit(const ring& r, long nr, A... args)
     if (timed_out) break;
     pending &= ~__ballot_sync(mask, idx != detail::kNoSlot);
     if (idx != detail::kNoSlot) detail::publish(r, idx, q);
-    if (detail::submit(r, mask, idx) && idx != detail::kNoSlot) mine = idx;
+    detail::submit(r, mask, idx);
+    if (idx != detail::kNoSlot) mine = idx;
   }
   return mine == detail::kNoSlot ? future(r, mine, -ETIMEDOUT) : future(r, mine, 0);
 }

@@ -7,7 +7,8 @@
 //   warp         lowest active lane                 the active lanes (shuffle)
 //   block        thread 0; all threads must call    the block (shared memory)
 //   grid         one elected block leader; all       every thread of the grid
-//                threads of all (co-resident) blocks must call
+//                threads of all blocks must call; the kernel is launched
+//                with gsys::launch(..., gsys::cooperative{}, ...) (else -EINVAL)
 //
 // Ordering, per GENESYS: `strong` puts a group barrier before and after the
 // call. `relaxed` keeps only the barrier the data needs, from the op table's
@@ -99,45 +100,60 @@ GSYS_DEVICE long block_call(const ring& r, const request& q, call_plan p)
   return ret;
 }
 
-// A grid-wide barrier among block leaders, in ring memory. Returns the
-// barrier's index, or -1 after the ring's timeout (a block never arrived).
-GSYS_DEVICE long long grid_barrier(const ring& r, bool& last)
+// A grid-wide barrier among block leaders, on the launch's grid state
+// (device memory). Returns the barrier's index, or -1 after the ring's
+// timeout (a block never arrived: the grid is marked out of step).
+GSYS_DEVICE long long grid_barrier(const ring& r, grid_state* g, bool& last)
 {
-  gsys_ring_header* h = r.hdr;
   const u64 nb = grid_blocks();
-  const u64 gen = load_acquire(&h->grid_gen);  // cannot advance without us
-  const u64 t = fetch_add_acq_rel(&h->grid_arrive, (u64)1);
+  const u64 gen = load_acquire(&g->gen);  // cannot advance without us
+  const u64 t = fetch_add_acq_rel(&g->arrive, (u64)1);
   last = t + 1 == nb;
   if (last) {
-    store_relaxed(&h->grid_arrive, (u64)0);
-    store_relaxed(&h->grid_ticket, (u64)0);  // next election round starts at 0
-    store_release(&h->grid_gen, gen + 1);    // releases the waiters and the resets
+    store_relaxed(&g->arrive, (u64)0);
+    store_release(&g->gen, gen + 1);  // releases the waiters and the reset
     return (long long)gen;
   }
   u64 deadline = 0;
   backoff wait(r);
-  while (load_acquire(&h->grid_gen) == gen) {
+  while (load_acquire(&g->gen) == gen) {
     u64 now = now_ns();
     if (deadline == 0) deadline = now + r.timeout_ns;
-    if (now >= deadline) return -1;
+    if (now >= deadline) {
+      store_relaxed(&g->broken, 1u);
+      return -1;
+    }
     wait.pause();
   }
   return (long long)gen;
 }
 
+// This block's count of ticket elections, kept in the grid state.
+GSYS_DEVICE u64* grid_block_calls(grid_state* g)
+{
+  return reinterpret_cast<u64*>(g + 1) + block_rank_in_grid();
+}
+
 // Run by each block's leader. The caller is elected among block leaders: the
-// last to arrive at the barrier before (strong, send) or the first to take a
-// ticket (relaxed receive/control, no barrier before). `act` is what the
-// elected leader runs (the call, or a staged sequence of calls).
+// last to arrive at the barrier before (strong, send) or, with no barrier
+// before (relaxed receive/control), the first to move the election round
+// from this block's call count k to k + 1; every block makes the same grid
+// calls in the same order, so the k-th such call has exactly one winner,
+// blocking or not. `act` is what the elected leader runs.
 template <class F>
 GSYS_DEVICE long grid_leader_run(const ring& r, call_plan p, bool nonblock, F&& act)
 {
-  gsys_ring_header* h = r.hdr;
+  grid_state* g = r.grid;
+  if (!g) return -EINVAL;  // not a cooperative gsys::launch: the blocks may not all be resident
+  if (load_relaxed(&g->broken)) return -ETIMEDOUT;
   bool elected = false;
   if (p.barrier_before) {
-    if (grid_barrier(r, elected) < 0) return -ETIMEDOUT;
+    if (grid_barrier(r, g, elected) < 0) return -ETIMEDOUT;
   } else {
-    elected = fetch_add_acq_rel(&h->grid_ticket, (u64)1) == 0;
+    u64* mine = grid_block_calls(g);
+    u64 k = *mine;
+    *mine = k + 1;
+    elected = cas_acq_rel(&g->round, k, k + 1);
   }
   long ret = 0;
   if (elected) ret = act();
@@ -147,15 +163,24 @@ GSYS_DEVICE long grid_leader_run(const ring& r, call_plan p, bool nonblock, F&& 
   // barrier after; a leader released by that barrier waits for the stamp, so
   // a fast block starting the next round cannot be read by mistake.
   bool last = false;
-  const u64 gen = load_acquire(&h->grid_gen);  // index of the barrier after
+  const u64 gen = load_acquire(&g->gen);  // index of the barrier after
   if (elected) {
-    h->grid_ret[gen & 1] = ret;
-    store_release(&h->grid_stamp[gen & 1], gen + 1);
+    g->ret[gen & 1] = ret;
+    store_release(&g->stamp[gen & 1], gen + 1);
   }
-  if (grid_barrier(r, last) < 0) return -ETIMEDOUT;
+  if (grid_barrier(r, g, last) < 0) return -ETIMEDOUT;
+  u64 deadline = 0;
   backoff wait(r);
-  while (load_acquire(&h->grid_stamp[gen & 1]) != gen + 1) wait.pause();
-  return (long)h->grid_ret[gen & 1];
+  while (load_acquire(&g->stamp[gen & 1]) != gen + 1) {
+    const u64 now = now_ns();
+    if (deadline == 0) deadline = now + r.timeout_ns;
+    if (now >= deadline) {
+      store_relaxed(&g->broken, 1u);
+      return -ETIMEDOUT;
+    }
+    wait.pause();
+  }
+  return (long)g->ret[gen & 1];
 }
 
 // The grid-level call around an action run by the elected block leader.

@@ -1,14 +1,46 @@
 // Host-side launch helpers with one spelling for both worlds:
 //   gsys::launch(kernel, grid, block, args...)  asynchronous, like <<<>>>
+//   gsys::launch(kernel, grid, block, gsys::cooperative{}, args...)
+//                                               every block resident at once
+//                                               (cudaLaunchCooperativeKernel),
+//                                               and fresh grid-call state for
+//                                               the gsys::ring arguments: what
+//                                               grid-granularity calls need
 //   gsys::synchronize()                         waits for launched kernels
 //   gsys::device_name()                          what runs the kernels
 // Under nvcc they wrap the CUDA runtime and throw std::runtime_error on a
 // CUDA error; on the simulator they start and join simulated grids.
 #pragma once
 
+#include <cstddef>
+#include <memory>
 #include <string>
+#include <tuple>
+#include <type_traits>
+#include <utility>
+#include <vector>
 
 #include "config.h"
+#include "ring_handle.h"
+
+namespace gsys {
+
+// Tag: launch the grid co-resident, with grid-call state (see above).
+struct cooperative {};
+
+namespace detail {
+
+template <class T>
+void attach_grid(T&, grid_state*) {}
+inline void attach_grid(ring& r, grid_state* g) { r.grid = g; }
+
+inline std::size_t grid_state_bytes(dim3 grid)
+{
+  return sizeof(grid_state) + std::size_t(grid.x) * grid.y * grid.z * sizeof(gsys_u64);
+}
+
+}  // namespace detail
+}  // namespace gsys
 
 #if GSYS_CUDA
 #include <cuda_runtime.h>
@@ -24,10 +56,33 @@ inline void check_cuda(cudaError_t e, const char* what)
 }
 
 template <class... P, class... A>
+  requires(sizeof...(P) == sizeof...(A))
 void launch(void (*kernel)(P...), dim3 grid, dim3 block, A&&... args)
 {
   kernel<<<grid, block>>>(std::forward<A>(args)...);
   check_cuda(cudaGetLastError(), "kernel launch");
+}
+
+// The grid state lives exactly as long as the launch: allocated, zeroed and
+// freed in stream order around it.
+template <class... P, class... A>
+  requires(sizeof...(P) == sizeof...(A))
+void launch(void (*kernel)(P...), dim3 grid, dim3 block, cooperative, A&&... args)
+{
+  std::tuple<std::decay_t<P>...> params(std::forward<A>(args)...);
+  const std::size_t bytes = detail::grid_state_bytes(grid);
+  void* g = nullptr;
+  check_cuda(cudaMallocAsync(&g, bytes, 0), "grid state allocation");
+  check_cuda(cudaMemsetAsync(g, 0, bytes, 0), "grid state reset");
+  std::apply([&](auto&... p) { (detail::attach_grid(p, static_cast<grid_state*>(g)), ...); }, params);
+  std::apply(
+      [&](auto&... p) {
+        void* argv[] = {static_cast<void*>(&p)..., nullptr};
+        check_cuda(cudaLaunchCooperativeKernel(reinterpret_cast<const void*>(kernel), grid, block, argv, 0, 0),
+                   "cooperative kernel launch (every block must fit on the GPU at once)");
+      },
+      params);
+  check_cuda(cudaFreeAsync(g, 0), "grid state release");
 }
 
 inline void synchronize() { check_cuda(cudaDeviceSynchronize(), "kernel execution"); }
@@ -53,6 +108,19 @@ namespace gsys {
 
 using sim::launch;
 using sim::synchronize;
+
+// Every simulated grid is co-resident; the tag adds the grid-call state,
+// owned by the launch until its last block ends.
+template <class... P, class... A>
+  requires(sizeof...(P) == sizeof...(A))
+void launch(void (*kernel)(P...), dim3 grid, dim3 block, cooperative, A&&... args)
+{
+  auto state = std::make_shared<std::vector<gsys_u64>>(detail::grid_state_bytes(grid) / sizeof(gsys_u64), 0);
+  auto* g = reinterpret_cast<grid_state*>(state->data());
+  std::tuple<std::decay_t<P>...> params(std::forward<A>(args)...);
+  std::apply([&](auto&... p) { (detail::attach_grid(p, g), ...); }, params);
+  sim::detail::start_grid({grid, block, 0, [kernel, params, state] { std::apply(kernel, params); }});
+}
 
 inline bool device_present() { return true; }
 inline std::string device_name() { return sim::device_name(); }

@@ -1,5 +1,5 @@
 // The few target-dependent helpers the device library needs: lane and warp
-// ids, a clock, a sleep, a system fence and the doorbell. Everything else is
+// ids, a clock, a sleep, a system fence and the simulator's executor wake-up. Everything else is
 // spelled as in CUDA (the simulator provides those built-ins).
 #pragma once
 
@@ -79,16 +79,17 @@ GSYS_DEVICE void sleep_ns(u32 ns) { __nanosleep(ns); }
 
 GSYS_DEVICE void fence_system() { __threadfence_system(); }
 
-// Tells idle executors there is work. A GPU cannot interrupt the host, so on
-// the GPU this is a counter executors poll; the simulator runs on the host
-// and can also wake a sleeping executor through the futex on the same word.
-GSYS_DEVICE void ring_doorbell(const ring& r)
-{
-  fetch_add_relaxed(&r.hdr->doorbell, 1u);
 #if !GSYS_CUDA
-  if (load_acquire(&r.hdr->sleepers) != 0)
-    ::syscall(SYS_futex, &r.hdr->doorbell, FUTEX_WAKE, INT_MAX, nullptr, nullptr, 0);
-#endif
+// The simulator's device threads are host threads, so they can do what a GPU
+// cannot: wake executors asleep on the ring's doorbell futex. The locked add
+// orders the queue entry before the sleepers check (an executor announces
+// itself, then re-checks the queue), and changes the futex word.
+inline void sim_wake_executors(gsys_ring_header* h)
+{
+  std::atomic_ref<gsys_u32>(h->doorbell).fetch_add(1, std::memory_order_seq_cst);
+  if (std::atomic_ref<gsys_u32>(h->sleepers).load(std::memory_order_seq_cst) != 0)
+    ::syscall(SYS_futex, &h->doorbell, FUTEX_WAKE, INT_MAX, nullptr, nullptr, 0);
 }
+#endif
 
 }  // namespace gsys::detail

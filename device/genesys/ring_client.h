@@ -1,11 +1,13 @@
-// The device side of the ring protocol (ordering contract: include/genesys/abi.h).
+// The device side of the ring protocol (v2; who writes what: include/genesys/abi.h).
 //
 // Every function that takes a `mask` is a warp collective: all lanes named in
-// mask call it together, and the work that needs an atomic on ring memory is
-// done once per warp by the lowest lane: one claim for the whole warp's
-// slots, one fetch_add for its submission-queue positions, one doorbell, one
-// release per claim word. A single-thread call is the same code with a
-// one-lane mask.
+// mask call it together, and the work that needs an atomic is done once per
+// warp by the lowest lane: one claim for the whole warp's slots, one
+// fetch_add for its queue positions, one release per claim word. Those
+// atomics are on device memory; across the link the way in is posted stores
+// only (the request, then its queue entry), and the way back is polling the
+// slot's state until the host stores DONE. A single-thread call is the same
+// code with a one-lane mask.
 #pragma once
 
 #include <cerrno>
@@ -20,6 +22,7 @@ struct request {
   u16 nr = 0;
   u16 flags = 0;
   u64 arg[GSYS_SLOT_ARGS] = {0, 0, 0, 0, 0, 0};
+  u32 chunk = GSYS_NO_CHUNK;  // device only: a staging chunk to quarantine with the slot on timeout
 };
 
 // Bounded exponential backoff between polls of ring memory.
@@ -33,6 +36,45 @@ struct backoff {
     ns = ns * 2 < max_ns ? ns * 2 : max_ns;
   }
 };
+
+// Frees the slots of claim word w that their callers left (fire-and-forget
+// or timed out) and the host has finished since (state DONE), with the
+// staging chunks quarantined with them. Returns the bits freed. One load of
+// host memory per parked slot: only run when a word cannot give a warp all
+// the slots it wants.
+GSYS_DEVICE u32 reclaim_word(const ring& r, u32 w)
+{
+  // acquire: pairs with the release that parked the slot after its READY store
+  const u32 parked = load_acquire(&r.pending[w]);
+  u32 done = 0;
+  for (u32 b = parked; b; b &= b - 1) {
+    const u32 i = w * 32 + __ffs(b) - 1;
+    // acquire: pairs with the host's release of DONE (it is finished with the buffers)
+    if (load_acquire(&r.slots[i].state) == GSYS_SLOT_DONE) done |= b & (~b + 1u);
+  }
+  if (!done) return 0;
+  const u32 mine = fetch_and_acq_rel(&r.pending[w], ~done) & done;  // one sweeper frees each slot
+  for (u32 b = mine; b; b &= b - 1) {
+    const u32 i = w * 32 + __ffs(b) - 1;
+    const u32 c = r.slot_chunk[i];
+    if (c != GSYS_NO_CHUNK) {
+      r.slot_chunk[i] = GSYS_NO_CHUNK;
+      fetch_and_release(&r.staging_bitmap[c / 32], ~(1u << (c % 32)));
+    }
+  }
+  if (mine) fetch_and_release(&r.claim[w], ~mine);
+  return mine;
+}
+
+// reclaim_word over the whole ring: what a caller short of staging chunks
+// runs, since quarantined chunks come back only with their slots.
+GSYS_DEVICE u32 reclaim_parked(const ring& r)
+{
+  u32 freed = 0;
+  for (u32 w = 0; w < r.nslots / 32; ++w)
+    if (load_relaxed(&r.pending[w])) freed += __popc(reclaim_word(r, w));
+  return freed;
+}
 
 // One claim for the `pending` lanes of mask (a warp collective over mask):
 // the leader takes as many free slots as one claim word offers, at least one,
@@ -53,11 +95,13 @@ GSYS_DEVICE u32 claim_round(const ring& r, u32 mask, u32 pending, bool& timed_ou
     backoff wait(r);
     for (;;) {
       for (u32 i = 0; i < nwords && !got; ++i) {
-        u32* w = &r.bitmap[word];
+        u32* w = &r.claim[word];
         u32 cur = load_relaxed(w);
+        // Short of what the warp wants: first free what callers left behind.
+        if ((u32)__popc(~cur) < want && reclaim_word(r, word)) cur = load_relaxed(w);
         while (~cur != 0u) {
           u32 take = lowest_bits(~cur, want);
-          // acquire: the slots' previous owner stored FREE before releasing
+          // acquire: the slots' previous owner saw DONE before releasing
           if (cas_acq_rel(w, cur, cur | take)) {
             got = take;
             got_word = word;
@@ -86,129 +130,127 @@ GSYS_DEVICE u32 claim_round(const ring& r, u32 mask, u32 pending, bool& timed_ou
   return got_word * 32 + nth_set_bit(got, __popc(assigned & lanemask_lt()));
 }
 
-// Writes the request into this lane's claimed slot and publishes it.
+// Writes the request into this lane's claimed slot: posted stores only. The
+// queue entry's release (submit) orders them, and the caller's buffer
+// writes, before the executor sees the request.
 GSYS_DEVICE void publish(const ring& r, u32 idx, const request& q)
 {
   gsys_slot* s = &r.slots[idx];
-  store_relaxed(&s->state, GSYS_SLOT_CLAIMED);
-  s->nr = q.nr;
-  s->flags = q.flags;
-  for (int i = 0; i < GSYS_SLOT_ARGS; ++i) s->arg[i] = q.arg[i];
-  s->ret = 0;
-  // release: the executor that acquires READY sees the arguments and every
-  // buffer write this thread made before the call
-  store_release(&s->state, GSYS_SLOT_READY);
+  store_relaxed(&s->nr, q.nr);
+  store_relaxed(&s->flags, q.flags);
+  for (int i = 0; i < GSYS_SLOT_ARGS; ++i) store_relaxed(&s->arg[i], q.arg[i]);
+  store_relaxed(&s->state, GSYS_SLOT_READY);
+}
+
+// The simulator's stand-in for an interrupt: wakes executors asleep on the
+// doorbell futex. A GPU has none and never touches the header; its
+// executors find work by polling the queue.
+GSYS_DEVICE void ring_doorbell(const ring& r)
+{
+#if !GSYS_CUDA
+  sim_wake_executors(r.hdr);
+#else
+  (void)r;
+#endif
 }
 
 // Pushes the lanes' published slots (idx != kNoSlot) onto the submission
-// queue with one reservation, then rings the doorbell once.
-// Returns false for a lane whose queue entry never became free (corrupt ring).
-GSYS_DEVICE bool submit(const ring& r, u32 mask, u32 idx)
+// queue: one reservation for the warp in device memory, then one posted
+// 64-bit store per lane. Nothing here waits for the host: an entry's
+// previous lap was consumed before its slot could be claimed again (abi.h).
+GSYS_DEVICE void submit(const ring& r, u32 mask, u32 idx)
 {
   const u32 have = __ballot_sync(mask, idx != kNoSlot);
-  if (!have) return true;
+  if (!have) return;
   const u32 lane = lane_id();
   const u32 leader = __ffs(have) - 1;
   unsigned long long base = 0;
-  if (lane == leader) base = fetch_add_relaxed(&r.hdr->sq_tail, (u64)__popc(have));
+  if (lane == leader) base = fetch_add_relaxed(&r.dev->sq_tail, (u64)__popc(have));
   base = __shfl_sync(mask, base, leader);
-
-  bool ok = true;
   if (idx != kNoSlot) {
     const u64 pos = base + __popc(have & lanemask_lt());
-    gsys_sq_entry* e = &r.sq[pos & r.sq_mask];
-    // The entry is ours once the consumer of the previous lap handed it back
-    // (seq == pos); with sq_entries >= nslots that is at most a short wait.
-    u64 deadline = 0;
-    backoff wait(r);
-    while (load_acquire(&e->seq) != (u32)pos) {
-      u64 now = now_ns();
-      if (deadline == 0) deadline = now + r.timeout_ns;
-      if (now >= deadline) {
-        ok = false;
-        break;
-      }
-      wait.pause();
-    }
-    if (ok) {
-      store_relaxed(&e->slot, idx);
-      // release: the consumer that acquires seq == pos + 1 sees the index
-      store_release(&e->seq, (u32)(pos + 1));
-    }
+    // release: the executor that acquires the entry sees the slot and the buffers
+    store_release(reinterpret_cast<u64*>(&r.sq[pos & r.sq_mask]), (u64)GSYS_SQ_WORD(pos, idx));
   }
   __syncwarp(mask);
   if (lane == leader) ring_doorbell(r);
-  return ok;
 }
 
-// Waits for this lane's slot. Returns the result; on timeout orphans the slot
-// (the executor frees it) and sets idx = kNoSlot so the caller won't free it.
-GSYS_DEVICE long wait_slot(const ring& r, u32& idx)
+// Waits for this lane's slot, whatever the ring holds, at most the ring's
+// timeout. Returns the result; on timeout returns -ETIMEDOUT and sets
+// `park`: the slot (and q.chunk) stay quarantined until the host is done.
+GSYS_DEVICE long wait_slot(const ring& r, u32 idx, bool& park)
 {
   gsys_slot* s = &r.slots[idx];
   u64 deadline = 0;
   backoff wait(r);
   for (;;) {
     // acquire: pairs with the executor's release of DONE (ret and buffers)
-    u32 st = load_acquire(&s->state);
-    if (st == GSYS_SLOT_DONE) return (long)s->ret;
-    u64 now = now_ns();
+    if (load_acquire(&s->state) == GSYS_SLOT_DONE) return (long)load_relaxed(&s->ret);
+    const u64 now = now_ns();
     if (deadline == 0) deadline = now + r.timeout_ns;
-    if (now >= deadline && (st == GSYS_SLOT_READY || st == GSYS_SLOT_BUSY)) {
-      if (cas_acq_rel(&s->state, st, (u32)GSYS_SLOT_ORPHANED)) {
-        idx = kNoSlot;
-        return -ETIMEDOUT;
-      }
-      continue;  // the state moved on (likely DONE): look again
+    if (now >= deadline) {
+      park = true;
+      fetch_add_relaxed(&r.dev->timeouts, (u64)1);
+      return -ETIMEDOUT;
     }
     wait.pause();
   }
 }
 
-// Frees the lanes' slots (idx != kNoSlot): one release per claim word. The
-// word's lowest lane stores FREE into each slot and then clears the bits, so
-// its own release orders those stores before the next owner's claim.
-GSYS_DEVICE void release_slots(const ring& r, u32 mask, u32 idx)
+// Ends the lanes' use of their slots (idx != kNoSlot), one atomic per claim
+// word: a parked slot (fire-and-forget, timed out) joins pending[] for a
+// later reclaim_word; any other is released at once.
+GSYS_DEVICE void settle_slots(const ring& r, u32 mask, u32 idx, bool park, u32 chunk)
 {
-  const u32 word = idx == kNoSlot ? kNoSlot : idx / 32;
-  const u32 group = __match_any_sync(mask, word);
-  const u32 bits = __reduce_add_sync(group, idx == kNoSlot ? 0u : 1u << (idx % 32));
-  if (word == kNoSlot || lane_id() != (u32)(__ffs(group) - 1)) return;
-  for (u32 b = bits; b; b &= b - 1) store_relaxed(&r.slots[word * 32 + __ffs(b) - 1].state, GSYS_SLOT_FREE);
-  fetch_and_release(&r.bitmap[word], ~bits);
+  if (idx != kNoSlot && park && chunk != GSYS_NO_CHUNK) r.slot_chunk[idx] = chunk;
+  const u32 key = idx == kNoSlot ? kNoSlot : (idx / 32) * 2 + (park ? 1 : 0);
+  const u32 group = __match_any_sync(mask, key);
+  const u32 bits = __reduce_or_sync(group, idx == kNoSlot ? 0u : 1u << (idx % 32));
+  if (key == kNoSlot || lane_id() != (u32)(__ffs(group) - 1)) return;
+  // release: a parked slot's READY store and chunk precede the sweeper's
+  // acquire; a released slot's last access precedes the next claim
+  if (park) fetch_or_release(&r.pending[idx / 32], bits);
+  else fetch_and_release(&r.claim[idx / 32], ~bits);
 }
 
 // Every lane in mask makes its own call (a warp collective over mask). The
 // claim, the submission and the release are aggregated over the warp; when
 // the ring has fewer free slots than lanes, the lanes go in rounds.
-GSYS_DEVICE long call_lanes(const ring& r, u32 mask, const request& q)
+// `abandoned` (optional) is set in a lane whose call timed out after it was
+// submitted: q.chunk then went into quarantine with the slot.
+GSYS_DEVICE long call_lanes(const ring& r, u32 mask, const request& q, bool* abandoned = nullptr)
 {
   const bool nonblock = q.flags & GSYS_SLOT_F_NONBLOCK;
   u32 pending = mask;
   long ret = -ETIMEDOUT;
   while (pending) {
     bool timed_out;
-    u32 idx = claim_round(r, mask, pending, timed_out);
+    const u32 idx = claim_round(r, mask, pending, timed_out);
     if (timed_out) break;
     pending &= ~__ballot_sync(mask, idx != kNoSlot);
     if (idx != kNoSlot) publish(r, idx, q);
-    const bool queued = submit(r, mask, idx);
+    submit(r, mask, idx);
+    bool park = false;
     if (idx != kNoSlot) {
-      if (!queued) ret = -ETIMEDOUT;  // corrupt queue: the slot stays claimed
-      else if (nonblock) ret = 0;     // the executor frees it
-      else ret = wait_slot(r, idx);
-      if (!queued || nonblock) idx = kNoSlot;
+      if (nonblock) {
+        ret = 0;
+        park = true;  // nobody waits: freed once the host is done with it
+      } else {
+        ret = wait_slot(r, idx, park);
+        if (park && abandoned) *abandoned = true;
+      }
     }
     __syncwarp(mask);
-    release_slots(r, mask, idx);
+    settle_slots(r, mask, idx, park, nonblock ? GSYS_NO_CHUNK : q.chunk);
   }
   return ret;
 }
 
 // One slot, one lane: the path used by the elected caller of a group call.
-GSYS_DEVICE long call_one(const ring& r, const request& q)
+GSYS_DEVICE long call_one(const ring& r, const request& q, bool* abandoned = nullptr)
 {
-  return call_lanes(r, 1u << lane_id(), q);
+  return call_lanes(r, 1u << lane_id(), q, abandoned);
 }
 
 }  // namespace gsys::detail

@@ -3,7 +3,8 @@
 //
 //   long n = gsys::staged::pread<gsys::block>(ring, fd, dev_buf, len, off);
 //
-// The arena is cut into fixed chunks with a claim bitmap in the arena itself.
+// The arena (host memory) is cut into fixed chunks; their claim bits are in
+// the ring's device memory.
 // A call claims one chunk for its caller (a thread, or the group's leader),
 // and moves the buffer through it a chunk at a time: for a call that fills
 // memory (read, pread, recvfrom) the host writes the chunk and the device
@@ -16,7 +17,9 @@
 //
 // Claiming waits (with the ring's backoff) while every chunk is taken and
 // gives up after the ring's timeout with -ETIMEDOUT; a runtime without an
-// arena (staging_bytes = 0) gives -ENOBUFS. A caller holds one chunk at a
+// arena (staging_bytes = 0) gives -ENOBUFS. A call that times out leaves
+// its chunk quarantined with its slot: the host may still write into it, so
+// it is freed only once the host reports the call finished. A caller holds one chunk at a
 // time and needs no other to finish, so waiting callers cannot deadlock.
 //
 // Ordering follows group.h. At warp and block granularity the group copies
@@ -46,6 +49,9 @@ struct staged_op {
 };
 
 constexpr long kUnclaimed = -1;  // no chunk yet (never a claim's error)
+// The chunk went into quarantine with a timed-out call's slot: the device
+// frees it once the host is done with the call (ring_client.h).
+constexpr long kHandedOff = -(1l << 40);
 
 // Claims a chunk for the calling thread: its index, -ENOBUFS without an
 // arena, or -ETIMEDOUT after the ring's timeout with every chunk taken.
@@ -67,6 +73,9 @@ GSYS_DEVICE long claim_chunk(const ring& r)
       }
       word = word + 1 == nwords ? 0 : word + 1;
     }
+    // Every chunk taken: some may be quarantined with parked slots the host
+    // has finished since; reclaiming those frees their chunks.
+    if (reclaim_parked(r)) continue;
     const u64 now = now_ns();
     if (deadline == 0) deadline = now + r.timeout_ns;
     if (now >= deadline) return -ETIMEDOUT;
@@ -96,12 +105,12 @@ struct solo_team {
   GSYS_DEVICE void sync() const {}
   GSYS_DEVICE void share(long&, long&) const {}
   GSYS_DEVICE solo_team alone() const { return *this; }
-  GSYS_DEVICE long call(const ring& r, const request& q) const
+  GSYS_DEVICE long call(const ring& r, const request& q, bool* abandoned) const
   {
     const request g = with_granularity(q, code);
-    if (aggregate) return call_lanes(r, __activemask(), g);  // publish orders this thread's copies
+    if (aggregate) return call_lanes(r, __activemask(), g, abandoned);  // submit orders this thread's copies
     fence_system();  // the group's copies into the chunk are visible before the request is
-    return call_one(r, g);
+    return call_one(r, g, abandoned);
   }
 };
 
@@ -118,10 +127,10 @@ struct warp_team {
     b = (long)__shfl_sync(mask, (long long)b, first);
   }
   GSYS_DEVICE solo_team alone() const { return {GSYS_GRAN_WARP, false}; }
-  GSYS_DEVICE long call(const ring& r, const request& q) const
+  GSYS_DEVICE long call(const ring& r, const request& q, bool* abandoned) const
   {
     fence_system();  // the group's copies are visible before the request is
-    return call_one(r, with_granularity(q, GSYS_GRAN_WARP));
+    return call_one(r, with_granularity(q, GSYS_GRAN_WARP), abandoned);
   }
 };
 
@@ -143,10 +152,10 @@ struct block_team {
     __syncthreads();  // nobody overwrites v before everyone has read it
   }
   GSYS_DEVICE solo_team alone() const { return {GSYS_GRAN_BLOCK, false}; }
-  GSYS_DEVICE long call(const ring& r, const request& q) const
+  GSYS_DEVICE long call(const ring& r, const request& q, bool* abandoned) const
   {
     fence_system();
-    return call_one(r, with_granularity(q, GSYS_GRAN_BLOCK));
+    return call_one(r, with_granularity(q, GSYS_GRAN_BLOCK), abandoned);
   }
 };
 
@@ -201,9 +210,18 @@ GSYS_DEVICE long stage_pieces(const ring& r, const T& t, const staged_op& op, lo
     long ret = 0;
     if (t.leader()) {
       if (c == kUnclaimed) c = claim_chunk(r);
-      ret = c < 0 ? c : t.call(r, piece_request(op, chunk_host(r, c), len, done));
+      if (c < 0) {
+        ret = c;
+      } else {
+        request q = piece_request(op, chunk_host(r, c), len, done);
+        q.chunk = (u32)c;
+        bool abandoned = false;
+        ret = t.call(r, q, &abandoned);
+        if (abandoned) c = kHandedOff;  // the host may still write the chunk: not ours to reuse
+      }
     }
     t.share(c, ret);  // also the barrier between the call and the copies
+    if (c == kHandedOff) return done ? (long)done : ret;
     if (c < 0) return c;
     if (ret < 0) return done ? (long)done : ret;
     const u64 got = (u64)ret < len ? (u64)ret : len;

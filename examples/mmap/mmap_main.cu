@@ -207,7 +207,7 @@ int main(int argc, char** argv)
     j.usage = static_cast<struct rusage*>(rt.alloc(sizeof(struct rusage)));
 
     const auto t0 = std::chrono::steady_clock::now();
-    gsys::launch(ex::mmap_kernel, dim3((unsigned)blocks), dim3((unsigned)o.threads), rt.ring(), j);
+    gsys::launch(ex::mmap_kernel, dim3((unsigned)blocks), dim3((unsigned)o.threads), gsys::cooperative{}, rt.ring(), j);
     gsys::synchronize();
     const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     const ex::mmap_result& got = *j.result;

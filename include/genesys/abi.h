@@ -4,42 +4,63 @@
  * genesys.ko. Plain C, fixed-width types, no enums or bitfields in structs,
  * every size and offset pinned by a static assertion.
  *
- * A ring is one contiguous, page-aligned region of process memory:
+ * Protocol v2. A ring has two parts, each with one home:
  *
- *   [ header: 4096 bytes ][ slots: nslots x 64 ][ claim bitmap ][ sq entries ]
+ *   host memory (pinned, mapped for the GPU; genesys.ko pins and vmaps it):
+ *     [ header: 4096 bytes ][ slots: nslots x 64 ][ sq entries: sq_entries x 8 ]
+ *   device memory (cudaMalloc; on the simulator a region marked as device):
+ *     [ struct gsys_ring_device ][ claim words ][ pending words ]
+ *     [ slot_chunk: u32 x nslots ][ staging claim words ]
  *
- * Ordering contract (who may store what, and which barrier pairs with which):
+ * Over PCIe a device load or atomic on host memory is a round trip, a
+ * device store is posted, and a GPU atomic on host memory is atomic against
+ * the CPU only where the link supports it. So no word is read-modify-written
+ * by both sides; what only the device read-modify-writes lives in device
+ * memory; across the link there are only plain stores and loads, one writer
+ * per word or per transition, and the device never waits on a host-written
+ * word on its way in.
  *
- *  - Slot allocation. A device thread owns slot i from the moment it sets
- *    bit i in the claim bitmap (CAS) until it clears it again. Whoever frees a
- *    slot stores state FREE and then clears the bit (release): the next owner
- *    acquires the bit and therefore sees FREE.
- *  - Publication. The owner writes nr/flags/arg[], then stores state READY
- *    with release: an executor that reads READY with acquire sees the args
- *    and every write the device made to the argument buffers before it.
- *  - Submission queue (bounded MPMC, per-entry sequence numbers). A producer
- *    reserves positions with one fetch_add on sq_tail (a warp reserves all of
- *    its lanes' positions at once), waits until entry.seq == pos, writes
- *    entry.slot and stores entry.seq = pos + 1 with release. A consumer that
- *    acquires entry.seq == pos + 1 claims the position by CAS on sq_head,
- *    reads entry.slot and stores entry.seq = pos + sq_entries with release,
- *    handing the entry to the producer one lap later.
- *  - Execution. An executor moves READY -> BUSY by CAS (acquire), runs the
- *    call, writes ret and moves BUSY -> DONE by CAS (release): the device
- *    that reads DONE with acquire sees ret and every byte the call wrote into
- *    its buffers. For a GSYS_SLOT_F_NONBLOCK slot the executor frees the slot
- *    itself (FREE, then clears the claim bit) instead of storing DONE.
- *  - Timeout. A device that stops waiting moves READY or BUSY -> ORPHANED by
- *    CAS. The executor's own CAS then fails; it sees ORPHANED and frees the
- *    slot, so nothing leaks. If the device's CAS fails because the state is
- *    already DONE, the result is consumed normally.
- *  - Doorbell. After submitting, the device increments `doorbell` (relaxed);
- *    an idle executor sleeps on it (futex where the producer can wake it,
- *    timed sleeps otherwise: a GPU cannot interrupt the host).
+ * Who writes what (D = device, H = host executor):
  *
- * Each side makes only its own transitions. Nothing an executor reads from
- * the ring is trusted: slot indices, states and arguments are validated
- * before use, and garbage is counted and skipped, never dereferenced.
+ *  - claim[w] (device memory, D atomics): bit i set = slot i belongs to the
+ *    device side: a caller is using it, or it waits in pending[] for the
+ *    host to finish it. Only the device sets and clears bits.
+ *  - pending[w] (device memory, D atomics): slot i was left by its caller
+ *    (fire-and-forget, or the caller timed out) and is freed by whichever
+ *    device thread later sees its state DONE: the host signals, the device
+ *    reclaims. slot_chunk[i] names a staging chunk that is quarantined with
+ *    the slot (a timed-out staged call) and freed with it; GSYS_NO_CHUNK if
+ *    none.
+ *  - sq_tail (device memory, D fetch_add): queue positions reserved.
+ *  - slot.nr, flags, arg[] (host memory, D plain stores) and slot.state =
+ *    READY (D plain store): the request, written while the slot is claimed.
+ *  - sq entry (host memory, D one 64-bit store with release): seq = pos + 1
+ *    (low word) and the slot index (high word). The release orders the
+ *    slot's stores and the caller's buffer writes before it. sq_entries >=
+ *    nslots and a slot is queued at most once per claim, so a position's
+ *    entry is never overwritten before the host consumed the previous lap.
+ *  - sq_head (host memory, H CAS among executors): the next position to
+ *    consume. An executor that acquires an entry with seq == head + 1 takes
+ *    it by CAS on the head. An entry overwritten by a later lap, or a hole a
+ *    producer reserved and never filled (a killed kernel) for longer than
+ *    timeout_ns while later entries are published, is skipped and counted.
+ *  - slot.state READY -> BUSY (H CAS, among executors only; the device does
+ *    not write the state while it is READY or BUSY), then ret (H store) and
+ *    state = DONE (H store with release): the device that acquires DONE sees
+ *    ret and every byte the call wrote. The host never frees a slot.
+ *  - Timeout: a device caller that stops waiting sets its pending bit and
+ *    returns -ETIMEDOUT; the slot and its staging chunk stay quarantined
+ *    until the host stores DONE. Buffers of a plain (unstaged) call that
+ *    timed out may still be written until then.
+ *  - Doorbell: a GPU never touches the header. The simulator, whose device
+ *    threads are host threads, may wake sleeping executors through the futex
+ *    on `doorbell` (a stand-in for the interrupt a GPU lacks); executors
+ *    otherwise poll the entry at sq_head, backing off to short timed sleeps.
+ *
+ * Nothing an executor reads from the ring is trusted: slot indices, states
+ * and arguments are validated before use, every loop is bounded, and
+ * garbage is counted and skipped, never dereferenced. The executor's half of
+ * the protocol is written once, in ring_exec.h, for libgenesys and genesys.ko.
  */
 #ifndef GENESYS_ABI_H
 #define GENESYS_ABI_H
@@ -73,7 +94,7 @@ typedef int64_t gsys_s64;
 #endif
 
 #define GSYS_RING_MAGIC 0x53595347u /* "GSYS" little-endian */
-#define GSYS_ABI_VERSION 1u
+#define GSYS_ABI_VERSION 2u
 
 #define GSYS_SLOT_BYTES 64u
 #define GSYS_HEADER_BYTES 4096u
@@ -81,16 +102,17 @@ typedef int64_t gsys_s64;
 #define GSYS_MAX_SLOTS (1u << 20)
 #define GSYS_SLOT_ARGS 6
 
-/* Slot states. FREE must be zero so a zeroed ring is an idle ring. */
+/*
+ * Slot states. FREE must be zero so a zeroed ring is an idle ring. Values 1
+ * and 5 were v1's CLAIMED and ORPHANED: v2 keeps ownership in device memory.
+ */
 #define GSYS_SLOT_FREE 0u
-#define GSYS_SLOT_CLAIMED 1u  /* owner is writing the arguments */
-#define GSYS_SLOT_READY 2u    /* published, waiting for an executor */
+#define GSYS_SLOT_READY 2u    /* published by the device, waiting for an executor */
 #define GSYS_SLOT_BUSY 3u     /* an executor runs it */
-#define GSYS_SLOT_DONE 4u     /* ret is valid; the owner consumes it */
-#define GSYS_SLOT_ORPHANED 5u /* the owner stopped waiting; executor frees it */
+#define GSYS_SLOT_DONE 4u     /* ret is valid; the host is finished with the call */
 
 /* Slot flags (gsys_slot.flags). */
-#define GSYS_SLOT_F_NONBLOCK (1u << 0)   /* fire-and-forget: executor frees */
+#define GSYS_SLOT_F_NONBLOCK (1u << 0)   /* fire-and-forget: nobody waits for ret */
 #define GSYS_SLOT_F_FIXED_FILE (1u << 1) /* arg[0] indexes the registered files */
 #define GSYS_SLOT_F_GRAN_SHIFT 8         /* granularity of the call, for stats */
 #define GSYS_SLOT_F_GRAN_MASK (3u << GSYS_SLOT_F_GRAN_SHIFT)
@@ -121,16 +143,23 @@ struct gsys_slot {
 	gsys_s64 ret;                   /* result or -errno, valid in DONE */
 };
 
-/* One submission-queue entry: the slot index plus its lap sequence. */
+/*
+ * One submission-queue entry: the position's lap sequence (pos + 1) and the
+ * slot index, written by the device as one 64-bit store (GSYS_SQ_WORD) and
+ * read by executors as one 64-bit load, so it is never seen half written.
+ */
 struct gsys_sq_entry {
 	gsys_u32 seq;
 	gsys_u32 slot;
 };
+#define GSYS_SQ_WORD(pos, slot) (((gsys_u64)(slot) << 32) | (gsys_u32)((pos) + 1))
+#define GSYS_SQ_SEQ(word) ((gsys_u32)(word))
+#define GSYS_SQ_SLOT(word) ((gsys_u32)((word) >> 32))
 
 /*
- * The ring header: one page. Cache line 0 is written once at setup and read
- * by everyone; the others each have a single writer class, so producers and
- * consumers never share a line.
+ * The ring header: one page of host memory. Cache line 0 is written once at
+ * setup and read by everyone; the others are the executors' (the device
+ * never reads or writes the header: its handle carries the geometry).
  */
 struct gsys_ring_header {
 	/* line 0: identity and geometry (read-only after setup) */
@@ -140,46 +169,50 @@ struct gsys_ring_header {
 	gsys_u32 nslots;         /* power of two, GSYS_MIN_SLOTS..GSYS_MAX_SLOTS */
 	gsys_u32 sq_entries;     /* power of two, >= nslots */
 	gsys_u32 ring_flags;     /* reserved, 0 */
-	gsys_u64 ring_bytes;     /* total bytes, header included */
+	gsys_u64 ring_bytes;     /* total bytes of host memory, header included */
 	gsys_u64 slots_offset;   /* from the header's first byte */
-	gsys_u64 bitmap_offset;
 	gsys_u64 sq_offset;
-	gsys_u64 timeout_ns;     /* device gives up and returns -ETIMEDOUT */
+	gsys_u64 device_bytes;   /* size of the ring's device-memory part (information) */
+	gsys_u64 timeout_ns;     /* device gives up, host skips a stuck hole, after this */
 
-	/* line 1: producers (device) */
-	gsys_u64 sq_tail;        /* free-running; positions reserved by fetch_add */
+	/* line 1: consumers (executors) */
+	gsys_u64 sq_head;        /* free-running; advanced by CAS */
 	gsys_u64 pad1[7];
 
-	/* line 2: consumers (executors) */
-	gsys_u64 sq_head;        /* free-running; advanced by CAS */
-	gsys_u64 pad2[7];
-
-	/* line 3: doorbell and executor liveness */
-	gsys_u32 doorbell;       /* device increments after a submission */
+	/* line 2: sleeping, stopping and liveness of executors */
+	gsys_u32 doorbell;       /* futex word: bumped to wake sleepers (never by a GPU) */
 	gsys_u32 sleepers;       /* executors asleep on the doorbell */
 	gsys_u32 stop;           /* host asks executors (and SERVE) to return */
 	gsys_u32 executor;       /* GSYS_EXECUTOR_* of the running executor */
 	gsys_u64 heartbeat_ns;   /* CLOCK_MONOTONIC of the executor's last poll */
-	gsys_u64 pad3[5];
+	gsys_u64 pad2[5];
 
-	/* line 4: grid-granularity scratch, touched by device code only */
-	gsys_u64 grid_ticket;    /* election tickets; 0 at the start of a round */
-	gsys_u64 grid_arrive;    /* barrier arrivals; reset by the last arriver */
-	gsys_u64 grid_gen;       /* completed grid barriers */
-	gsys_s64 grid_ret[2];    /* result, indexed by the barrier's parity */
-	gsys_u64 grid_stamp[2];  /* barrier index + 1 once grid_ret[] is written */
-	gsys_u64 pad4;
-
-	/* line 5: executor-maintained totals, for tools (relaxed adds) */
+	/* line 3: executor-maintained totals, for tools (relaxed adds) */
 	gsys_u64 completed;
 	gsys_u64 failed;         /* ret < 0 */
 	gsys_u64 denied;         /* policy refused */
-	gsys_u64 garbage;        /* invalid slot index/state/opcode seen */
-	gsys_u64 orphaned;       /* reclaimed after a device timeout */
-	gsys_u64 pad5[3];
+	gsys_u64 garbage;        /* invalid slot index/state seen */
+	gsys_u64 skipped;        /* queue positions skipped: overwritten or never filled */
+	gsys_u64 pad3[3];
 
-	gsys_u8 reserved[GSYS_HEADER_BYTES - 6 * 64];
+	gsys_u8 reserved[GSYS_HEADER_BYTES - 4 * 64];
 };
+
+/*
+ * The ring's device-memory part, first 64 bytes; the claim, pending,
+ * slot_chunk and staging words follow (offsets below). Zeroed at setup,
+ * except the staging words past the last chunk (set for good) and
+ * slot_chunk (all GSYS_NO_CHUNK). Only device threads touch it while kernels
+ * run; the host reads it for statistics.
+ */
+struct gsys_ring_device {
+	gsys_u64 sq_tail;        /* positions reserved: one fetch_add per warp */
+	gsys_u64 timeouts;       /* calls whose caller gave up waiting */
+	gsys_u32 nslots;
+	gsys_u32 staging_chunks; /* 0: no staging arena */
+	gsys_u64 pad[5];
+};
+#define GSYS_NO_CHUNK 0xffffffffu
 
 /* Executor identities, as published in gsys_ring_header.executor. */
 #define GSYS_EXECUTOR_NONE 0u
@@ -198,14 +231,12 @@ GSYS_STATIC_ASSERT(GSYS_OFFSETOF(struct gsys_slot, ret) == 56, "slot.ret");
 GSYS_STATIC_ASSERT(sizeof(struct gsys_sq_entry) == 8, "sq entry is 8 bytes");
 GSYS_STATIC_ASSERT(sizeof(struct gsys_ring_header) == GSYS_HEADER_BYTES, "header is a page");
 GSYS_STATIC_ASSERT(GSYS_OFFSETOF(struct gsys_ring_header, timeout_ns) == 56, "line 0");
-GSYS_STATIC_ASSERT(GSYS_OFFSETOF(struct gsys_ring_header, sq_tail) == 64, "line 1");
-GSYS_STATIC_ASSERT(GSYS_OFFSETOF(struct gsys_ring_header, sq_head) == 128, "line 2");
-GSYS_STATIC_ASSERT(GSYS_OFFSETOF(struct gsys_ring_header, doorbell) == 192, "line 3");
-GSYS_STATIC_ASSERT(GSYS_OFFSETOF(struct gsys_ring_header, heartbeat_ns) == 208, "line 3");
-GSYS_STATIC_ASSERT(GSYS_OFFSETOF(struct gsys_ring_header, grid_ticket) == 256, "line 4");
-GSYS_STATIC_ASSERT(GSYS_OFFSETOF(struct gsys_ring_header, grid_ret) == 280, "line 4");
-GSYS_STATIC_ASSERT(GSYS_OFFSETOF(struct gsys_ring_header, completed) == 320, "line 5");
-GSYS_STATIC_ASSERT(GSYS_OFFSETOF(struct gsys_ring_header, reserved) == 384, "reserved");
+GSYS_STATIC_ASSERT(GSYS_OFFSETOF(struct gsys_ring_header, sq_head) == 64, "line 1");
+GSYS_STATIC_ASSERT(GSYS_OFFSETOF(struct gsys_ring_header, doorbell) == 128, "line 2");
+GSYS_STATIC_ASSERT(GSYS_OFFSETOF(struct gsys_ring_header, heartbeat_ns) == 144, "line 2");
+GSYS_STATIC_ASSERT(GSYS_OFFSETOF(struct gsys_ring_header, completed) == 192, "line 3");
+GSYS_STATIC_ASSERT(GSYS_OFFSETOF(struct gsys_ring_header, reserved) == 256, "reserved");
+GSYS_STATIC_ASSERT(sizeof(struct gsys_ring_device) == 64, "device part header is a line");
 
 /* Geometry: everything a side needs to find the parts of a ring. */
 #define GSYS_ALIGN_UP(x, a) (((x) + (a) - 1) & ~((gsys_u64)(a) - 1))
@@ -215,20 +246,9 @@ static inline gsys_u64 gsys_ring_slots_offset(void)
 	return GSYS_HEADER_BYTES;
 }
 
-static inline gsys_u64 gsys_ring_bitmap_offset(gsys_u32 nslots)
-{
-	return gsys_ring_slots_offset() + (gsys_u64)nslots * GSYS_SLOT_BYTES;
-}
-
-/* One 32-bit claim word per 32 slots (a warp claims from one word). */
-static inline gsys_u64 gsys_ring_bitmap_bytes(gsys_u32 nslots)
-{
-	return GSYS_ALIGN_UP((gsys_u64)(nslots / 32) * 4, 64);
-}
-
 static inline gsys_u64 gsys_ring_sq_offset(gsys_u32 nslots)
 {
-	return gsys_ring_bitmap_offset(nslots) + gsys_ring_bitmap_bytes(nslots);
+	return gsys_ring_slots_offset() + (gsys_u64)nslots * GSYS_SLOT_BYTES;
 }
 
 static inline gsys_u64 gsys_ring_bytes(gsys_u32 nslots, gsys_u32 sq_entries)
@@ -236,6 +256,33 @@ static inline gsys_u64 gsys_ring_bytes(gsys_u32 nslots, gsys_u32 sq_entries)
 	return GSYS_ALIGN_UP(gsys_ring_sq_offset(nslots) +
 			     (gsys_u64)sq_entries * sizeof(struct gsys_sq_entry),
 			     4096);
+}
+
+/* Device part: one 32-bit claim and pending word per 32 slots (a warp claims from one word). */
+static inline gsys_u64 gsys_dev_claim_offset(void)
+{
+	return sizeof(struct gsys_ring_device);
+}
+
+static inline gsys_u64 gsys_dev_pending_offset(gsys_u32 nslots)
+{
+	return gsys_dev_claim_offset() + GSYS_ALIGN_UP((gsys_u64)(nslots / 32) * 4, 64);
+}
+
+static inline gsys_u64 gsys_dev_slot_chunk_offset(gsys_u32 nslots)
+{
+	return gsys_dev_pending_offset(nslots) + GSYS_ALIGN_UP((gsys_u64)(nslots / 32) * 4, 64);
+}
+
+static inline gsys_u64 gsys_dev_staging_offset(gsys_u32 nslots)
+{
+	return gsys_dev_slot_chunk_offset(nslots) + GSYS_ALIGN_UP((gsys_u64)nslots * 4, 64);
+}
+
+static inline gsys_u64 gsys_dev_bytes(gsys_u32 nslots, gsys_u32 staging_chunks)
+{
+	return gsys_dev_staging_offset(nslots) +
+	       GSYS_ALIGN_UP(((gsys_u64)staging_chunks + 31) / 32 * 4, 64);
 }
 
 /*
@@ -347,7 +394,7 @@ struct gsys_ioc_stats {
 	gsys_u64 ctx_denied;
 	gsys_u64 ctx_fallback;
 	gsys_u64 ctx_garbage;
-	gsys_u64 ctx_orphaned;
+	gsys_u64 ctx_skipped;          /* queue entries skipped (lost, or a dead hole) */
 	gsys_u64 global_completed;
 	gsys_u64 global_contexts;   /* open files right now */
 	gsys_u64 global_rings;      /* registered rings right now */

@@ -102,7 +102,7 @@ class Ordering : public testing::Test {
   template <class G, class O>
   std::string run_fill_then_pwrite(bool slow_others)
   {
-    gsys::launch(fill_then_pwrite<G, O>, dim3(kBlocks), dim3(kThreads), rt.ring(), fd, buf, ret, slow_others);
+    gsys::launch(fill_then_pwrite<G, O>, dim3(kBlocks), dim3(kThreads), gsys::cooperative{}, rt.ring(), fd, buf, ret, slow_others);
     gsys::synchronize();
     return gsys_test::read_file(dir.file("f"));
   }
@@ -110,14 +110,14 @@ class Ordering : public testing::Test {
   int run_pread_then_check()
   {
     gsys_test::write_file(dir.file("f"), expected());
-    gsys::launch(pread_then_check<G, O>, dim3(kBlocks), dim3(kThreads), rt.ring(), fd, buf, bad);
+    gsys::launch(pread_then_check<G, O>, dim3(kBlocks), dim3(kThreads), gsys::cooperative{}, rt.ring(), fd, buf, bad);
     gsys::synchronize();
     return *bad;
   }
   template <class G, class O>
   int run_own_write_then_group_read()
   {
-    gsys::launch(own_write_then_group_read<G, O>, dim3(kBlocks), dim3(kThreads), rt.ring(), fd, own, buf, bad);
+    gsys::launch(own_write_then_group_read<G, O>, dim3(kBlocks), dim3(kThreads), gsys::cooperative{}, rt.ring(), fd, own, buf, bad);
     gsys::synchronize();
     return *bad;
   }

@@ -89,6 +89,11 @@ __global__ void staged_pread(gsys::ring r, int fd, char* dev, long n, long off, 
   out[0] = gsys::staged::pread(r, fd, dev, n, off);
 }
 
+__global__ void staged_recv(gsys::ring r, int sock, char* dev, long n, long* out)
+{
+  out[0] = gsys::staged::recvfrom(r, sock, dev, n, 0);
+}
+
 __global__ void staged_pwrite(gsys::ring r, int fd, const char* dev, long n, long off, long* out)
 {
   out[0] = gsys::staged::pwrite(r, fd, dev, n, off);
@@ -159,6 +164,13 @@ __global__ void udp_exchange(gsys::ring r, int sock, const sockaddr* peer, unsig
   out[2] = gsys::staged::recvfrom(r, sock, in, 64, 0);
 }
 
+// Sets or clears staging claim bits of word 0 from device code (they live in device memory).
+__global__ void chunk_bits(gsys::ring r, gsys_u32 bits, bool set)
+{
+  if (set) gsys::detail::fetch_or_release(&r.staging_bitmap[0], bits);
+  else gsys::detail::fetch_and_release(&r.staging_bitmap[0], ~bits);
+}
+
 class Staging : public testing::TestWithParam<gsys::executor_kind> {
  protected:
   void SetUp() override { GSYS_REQUIRE_DEVICE(); }
@@ -169,7 +181,7 @@ class Staging : public testing::TestWithParam<gsys::executor_kind> {
   {
     gsys::runtime_options o = gsys_test::options_for(GetParam());
     o.staging_chunk_bytes = kChunk;
-    o.staging_bytes = (chunks + 1) * kChunk;  // one chunk's room for the bitmap
+    o.staging_bytes = chunks * kChunk;
     o.policy.confine_memory = GetParam() != gsys::executor_kind::kmod;
     return o;
   }
@@ -324,7 +336,7 @@ void check_group_pread(Staging& t, gsys::runtime& rt, long* out, int fd, const s
                        int threads, long n)
 {
   device_buffer dev(data.size());
-  gsys::launch(group_pread<G, O>, dim3(blocks), dim3(threads), rt.ring(), fd, dev.data(), n, out);
+  gsys::launch(group_pread<G, O>, dim3(blocks), dim3(threads), gsys::cooperative{}, rt.ring(), fd, dev.data(), n, out);
   gsys::synchronize();
   for (int i = 0; i < blocks * threads; ++i) EXPECT_EQ(out[i], n) << "thread " << i;
   EXPECT_TRUE(dev.to_host(data.size()) == data);
@@ -354,7 +366,7 @@ void check_group_pwrite(gsys::runtime& rt, long* out, const std::string& path, i
   const int ngroups = blocks * threads / group_threads;
   int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_TRUNC, 0644);
   device_buffer dev(ngroups * n);
-  gsys::launch(fill_then_group_pwrite<G, O>, dim3(blocks), dim3(threads), rt.ring(), fd, dev.data(), n, group_threads,
+  gsys::launch(fill_then_group_pwrite<G, O>, dim3(blocks), dim3(threads), gsys::cooperative{}, rt.ring(), fd, dev.data(), n, group_threads,
                out);
   gsys::synchronize();
   for (int i = 0; i < blocks * threads; ++i) {
@@ -434,15 +446,16 @@ TEST_P(Staging, NoArenaIsEnobufs)
 TEST_P(Staging, ArenaTooSmallForAChunkIsASetupError)
 {
   gsys::runtime_options o = options();
-  o.staging_bytes = kChunk;  // no room left for the bitmap
+  o.staging_bytes = kChunk - 1;  // not one whole chunk
   EXPECT_THROW(gsys::runtime{o}, gsys::setup_error);
   o = options();
   o.staging_chunk_bytes = 3000;  // not a power of two
   EXPECT_THROW(gsys::runtime{o}, gsys::setup_error);
 }
 
-// Every chunk taken (by the test, through the bitmap): a staged call waits
-// out the ring's timeout and says -ETIMEDOUT; once one is free it works.
+// Every chunk taken (by the test, through the claim bits in device memory):
+// a staged call waits out the ring's timeout and says -ETIMEDOUT; once one
+// is free it works.
 TEST_P(Staging, AllChunksBusyTimesOut)
 {
   gsys::runtime_options o = options(2);
@@ -450,7 +463,8 @@ TEST_P(Staging, AllChunksBusyTimesOut)
   start(o);
   const gsys::ring h = rt->ring();
   ASSERT_EQ(h.staging_chunks, 2u);
-  std::atomic_ref<gsys_u32>(h.staging_bitmap[0]).fetch_or(3u);
+  gsys::launch(chunk_bits, dim3(1), dim3(1), h, 3u, true);
+  gsys::synchronize();
   EXPECT_EQ(rt->staging_chunks_busy(), 2u);
   const std::string data = pattern(100, 10);
   int fd = open_file("f", data);
@@ -458,12 +472,57 @@ TEST_P(Staging, AllChunksBusyTimesOut)
   gsys::launch(staged_pread, dim3(1), dim3(1), h, fd, dev.data(), 100L, 0L, out);
   gsys::synchronize();
   EXPECT_EQ(out[0], -ETIMEDOUT);
-  std::atomic_ref<gsys_u32>(h.staging_bitmap[0]).fetch_and(~2u);
+  gsys::launch(chunk_bits, dim3(1), dim3(1), h, 2u, false);
+  gsys::synchronize();
   gsys::launch(staged_pread, dim3(1), dim3(1), h, fd, dev.data(), 100L, 0L, out);
   gsys::synchronize();
   EXPECT_EQ(out[0], 100);
   EXPECT_EQ(dev.to_host(100), data);
   EXPECT_EQ(rt->staging_chunks_busy(), 1u) << "only the test's chunk is still taken";
+  ::close(fd);
+}
+
+// Finding (v1): a staged call that timed out released its chunk while the
+// system call could still write into it, so the next owner's data could be
+// overwritten. v2 quarantines the chunk with the slot until the host
+// reports the call finished.
+TEST_P(Staging, ATimedOutCallKeepsItsChunkUntilTheHostIsDone)
+{
+  gsys::runtime_options o = options(1);  // one chunk: any reuse would show
+  o.timeout = std::chrono::milliseconds(200);
+  start(o);
+  int sock = ::socket(AF_INET, SOCK_DGRAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t alen = sizeof a;
+  ASSERT_EQ(::bind(sock, (sockaddr*)&a, sizeof a), 0);
+  ::getsockname(sock, (sockaddr*)&a, &alen);
+  device_buffer dev(128);
+  gsys::launch(staged_recv, dim3(1), dim3(1), rt->ring(), sock, dev.data(), 64L, out);
+  gsys::synchronize();
+  EXPECT_EQ(out[0], -ETIMEDOUT);
+  EXPECT_EQ(rt->staging_chunks_busy(), 1u) << "the recv may still land in the chunk";
+
+  // While the recv is outstanding the chunk is not anyone else's.
+  const std::string data = pattern(100, 3);
+  int fd = open_file("f", data);
+  gsys::launch(staged_pread, dim3(1), dim3(1), rt->ring(), fd, dev.data(), 100L, 0L, out);
+  gsys::synchronize();
+  EXPECT_EQ(out[0], -ETIMEDOUT) << "the quarantined chunk was handed out";
+
+  // The datagram arrives: the host finishes the call into the chunk, and
+  // the next staged call gets the chunk back, with its own data intact.
+  int s2 = ::socket(AF_INET, SOCK_DGRAM, 0);
+  ::sendto(s2, "late", 4, 0, (sockaddr*)&a, sizeof a);
+  ASSERT_TRUE(gsys_test::eventually([&] { return rt->usage().parked_done == 1; }));
+  gsys::launch(staged_pread, dim3(1), dim3(1), rt->ring(), fd, dev.data(), 100L, 0L, out);
+  gsys::synchronize();
+  EXPECT_EQ(out[0], 100);
+  EXPECT_EQ(dev.to_host(100), data);
+  EXPECT_EQ(rt->staging_chunks_busy(), 0u);
+  ::close(s2);
+  ::close(sock);
   ::close(fd);
 }
 

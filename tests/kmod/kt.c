@@ -27,7 +27,6 @@ int kt_ring_alloc(struct kt_ring *r, uint32_t nslots, uint32_t sq_entries)
 {
 	uint64_t bytes = gsys_ring_bytes(nslots, sq_entries);
 	struct gsys_ring_header *h;
-	uint32_t i;
 
 	memset(r, 0, sizeof(*r));
 	r->fd = -1;
@@ -35,6 +34,14 @@ int kt_ring_alloc(struct kt_ring *r, uint32_t nslots, uint32_t sq_entries)
 	if (r->mem == MAP_FAILED)
 		return -errno;
 	memset(r->mem, 0, bytes);
+	r->claim = calloc(nslots / 32, sizeof(uint32_t));
+	r->pending = calloc(nslots / 32, sizeof(uint32_t));
+	if (!r->claim || !r->pending) {
+		munmap(r->mem, bytes);
+		free(r->claim);
+		free(r->pending);
+		return -ENOMEM;
+	}
 	r->bytes = bytes;
 	r->nslots = nslots;
 	r->sq_entries = sq_entries;
@@ -45,14 +52,12 @@ int kt_ring_alloc(struct kt_ring *r, uint32_t nslots, uint32_t sq_entries)
 	h->sq_entries = sq_entries;
 	h->ring_bytes = bytes;
 	h->slots_offset = gsys_ring_slots_offset();
-	h->bitmap_offset = gsys_ring_bitmap_offset(nslots);
 	h->sq_offset = gsys_ring_sq_offset(nslots);
+	h->device_bytes = gsys_dev_bytes(nslots, 0);
 	h->timeout_ns = 10ull * 1000 * 1000 * 1000;
 	r->slots = (struct gsys_slot *)((char *)r->mem + h->slots_offset);
-	r->claim = (uint32_t *)((char *)r->mem + h->bitmap_offset);
 	r->sq = (struct gsys_sq_entry *)((char *)r->mem + h->sq_offset);
-	for (i = 0; i < sq_entries; i++)
-		r->sq[i].seq = i;       /* entry i is free for position i */
+	/* zeroed entries are unpublished: seq 0 != pos + 1 on the first lap */
 	/* release: whoever sees the magic sees a complete ring */
 	__atomic_store_n(&h->magic, GSYS_RING_MAGIC, __ATOMIC_RELEASE);
 	kt_allow_all(r);
@@ -65,6 +70,9 @@ void kt_ring_free(struct kt_ring *r)
 		close(r->fd);
 	if (r->mem)
 		munmap(r->mem, r->bytes);
+	free(r->claim);
+	free(r->pending);
+	r->claim = r->pending = NULL;
 	r->mem = NULL;
 	r->fd = -1;
 }
@@ -144,7 +152,7 @@ long kt_proc_value(const char *key)
 
 /* ---- device side ------------------------------------------------------ */
 
-int kt_claim(struct kt_ring *r, uint32_t hint)
+static int kt_claim_once(struct kt_ring *r, uint32_t hint)
 {
 	uint32_t words = r->nslots / 32, i;
 
@@ -163,36 +171,37 @@ int kt_claim(struct kt_ring *r, uint32_t hint)
 	return -1;
 }
 
+int kt_claim(struct kt_ring *r, uint32_t hint)
+{
+	int idx = kt_claim_once(r, hint);
+
+	if (idx < 0 && kt_reclaim(r))
+		idx = kt_claim_once(r, hint);
+	return idx;
+}
+
 void kt_fill(struct kt_ring *r, uint32_t idx, uint16_t nr, uint16_t flags,
 	     const uint64_t a[GSYS_SLOT_ARGS])
 {
 	struct gsys_slot *s = &r->slots[idx];
 	int i;
 
-	__atomic_store_n(&s->state, GSYS_SLOT_CLAIMED, __ATOMIC_RELAXED);
 	s->nr = nr;
 	s->flags = flags;
 	for (i = 0; i < GSYS_SLOT_ARGS; i++)
 		s->arg[i] = a ? a[i] : 0;
-	s->ret = 0;
-	/* release: the executor that acquires READY sees the args and buffers */
-	__atomic_store_n(&s->state, GSYS_SLOT_READY, __ATOMIC_RELEASE);
+	__atomic_store_n(&s->state, GSYS_SLOT_READY, __ATOMIC_RELAXED);
 }
 
 void kt_push(struct kt_ring *r, uint32_t idx)
 {
-	uint64_t pos = __atomic_fetch_add(&r->h->sq_tail, 1, __ATOMIC_RELAXED);
-	struct gsys_sq_entry *e = &r->sq[pos & (r->sq_entries - 1)];
-	unsigned int spins = 0;
+	uint64_t pos = __atomic_fetch_add(&r->tail, 1, __ATOMIC_RELAXED);
 
-	/* acquire: the consumer of the previous lap has released the entry */
-	while (__atomic_load_n(&e->seq, __ATOMIC_ACQUIRE) != (uint32_t)pos)
-		if (++spins % 64 == 0)
-			sched_yield();
-	__atomic_store_n(&e->slot, idx, __ATOMIC_RELAXED);
-	/* release: a consumer that acquires seq == pos + 1 sees the slot index */
-	__atomic_store_n(&e->seq, (uint32_t)(pos + 1), __ATOMIC_RELEASE);
-	__atomic_fetch_add(&r->h->doorbell, 1, __ATOMIC_RELAXED);
+	/* release: the executor that acquires the entry sees the slot and buffers */
+	__atomic_store_n((uint64_t *)&r->sq[pos & (r->sq_entries - 1)], GSYS_SQ_WORD(pos, idx),
+			 __ATOMIC_RELEASE);
+	/* a CPU "device" may wake a napping SERVE, as the simulator does */
+	__atomic_fetch_add(&r->h->doorbell, 1, __ATOMIC_SEQ_CST);
 }
 
 int kt_submit(struct kt_ring *r, uint32_t hint, uint16_t nr, uint16_t flags,
@@ -204,14 +213,44 @@ int kt_submit(struct kt_ring *r, uint32_t hint, uint16_t nr, uint16_t flags,
 		return -1;
 	kt_fill(r, (uint32_t)idx, nr, flags, a);
 	kt_push(r, (uint32_t)idx);
+	if (flags & GSYS_SLOT_F_NONBLOCK)
+		kt_park(r, (uint32_t)idx);
 	return idx;
 }
 
 void kt_free_slot(struct kt_ring *r, uint32_t idx)
 {
-	__atomic_store_n(&r->slots[idx].state, GSYS_SLOT_FREE, __ATOMIC_RELAXED);
-	/* release: the next owner acquires the bit and sees FREE */
+	/* release: the slot's last use precedes the next owner's claim */
 	__atomic_fetch_and(&r->claim[idx / 32], ~(1u << (idx % 32)), __ATOMIC_RELEASE);
+}
+
+void kt_park(struct kt_ring *r, uint32_t idx)
+{
+	/* release: the READY store precedes a reclaimer's look at the state */
+	__atomic_fetch_or(&r->pending[idx / 32], 1u << (idx % 32), __ATOMIC_RELEASE);
+}
+
+uint32_t kt_reclaim(struct kt_ring *r)
+{
+	uint32_t w, freed = 0;
+
+	for (w = 0; w < r->nslots / 32; w++) {
+		uint32_t parked = __atomic_load_n(&r->pending[w], __ATOMIC_ACQUIRE);
+		uint32_t done = 0, mine, b;
+
+		for (b = parked; b; b &= b - 1) {
+			uint32_t bit = (uint32_t)__builtin_ctz(b);
+
+			if (kt_state(r, w * 32 + bit) == GSYS_SLOT_DONE)
+				done |= 1u << bit;
+		}
+		if (!done)
+			continue;
+		mine = __atomic_fetch_and(&r->pending[w], ~done, __ATOMIC_ACQ_REL) & done;
+		__atomic_fetch_and(&r->claim[w], ~mine, __ATOMIC_RELEASE);
+		freed += (uint32_t)__builtin_popcount(mine);
+	}
+	return freed;
 }
 
 uint32_t kt_state(struct kt_ring *r, uint32_t idx)
@@ -234,18 +273,9 @@ int64_t kt_wait(struct kt_ring *r, uint32_t idx, unsigned int timeout_ms)
 	/* acquire: pairs with the executor's release of DONE (ret and buffers) */
 	while (__atomic_load_n(&s->state, __ATOMIC_ACQUIRE) != GSYS_SLOT_DONE) {
 		if (++spins % 256 == 0) {
-			uint32_t st;
-
 			if (kt_now_ns() > deadline) {
-				st = __atomic_load_n(&s->state, __ATOMIC_RELAXED);
-				if ((st == GSYS_SLOT_READY || st == GSYS_SLOT_BUSY) &&
-				    __atomic_compare_exchange_n(&s->state, &st, GSYS_SLOT_ORPHANED,
-								false, __ATOMIC_ACQ_REL,
-								__ATOMIC_ACQUIRE))
-					return -ETIMEDOUT;
-				if (st != GSYS_SLOT_DONE)
-					return -ETIMEDOUT;
-				break;
+				kt_park(r, idx);        /* freed by kt_reclaim once DONE */
+				return -ETIMEDOUT;
 			}
 			sched_yield();
 		}
@@ -270,7 +300,6 @@ void kt_run_fallback(struct kt_ring *r, uint32_t idx)
 {
 	struct gsys_slot *s = &r->slots[idx];
 	uint64_t a[GSYS_SLOT_ARGS];
-	uint32_t st = GSYS_SLOT_BUSY;
 	int64_t ret;
 	int i;
 
@@ -286,18 +315,9 @@ void kt_run_fallback(struct kt_ring *r, uint32_t idx)
 			a[0] = (uint64_t)r->files[a[0]];
 		ret = kt_sys(s->nr, a[0], a[1], a[2], a[3], a[4], a[5]);
 	}
-	if (s->flags & GSYS_SLOT_F_NONBLOCK) {
-		if (__atomic_compare_exchange_n(&s->state, &st, GSYS_SLOT_FREE, false,
-						__ATOMIC_RELAXED, __ATOMIC_RELAXED))
-			__atomic_fetch_and(&r->claim[idx / 32], ~(1u << (idx % 32)),
-					   __ATOMIC_RELEASE);
-		return;
-	}
+	/* every call ends DONE; the "device" frees or reclaims the slot */
 	__atomic_store_n(&s->ret, ret, __ATOMIC_RELAXED);
-	if (!__atomic_compare_exchange_n(&s->state, &st, GSYS_SLOT_DONE, false,
-					 __ATOMIC_RELEASE, __ATOMIC_RELAXED) &&
-	    st == GSYS_SLOT_ORPHANED)
-		kt_free_slot(r, idx);
+	__atomic_store_n(&s->state, GSYS_SLOT_DONE, __ATOMIC_RELEASE);
 }
 
 struct kt_serve_result kt_serve(struct kt_ring *r, uint64_t idle_ns, uint64_t spin_ns,

@@ -2,10 +2,12 @@
 /*
  * Description: raw-ABI helpers for the genesys.ko guest tests. A ring in
  * process memory laid out by abi.h's geometry helpers; "device" functions
- * that behave like GPU threads (claim a slot by CAS on the claim bitmap,
- * fill it, publish READY with release, push the index on the submission
- * queue, wait for DONE, free the slot); SERVE wrappers that also run the
- * requests the module hands back as fallbacks; a tiny check/report layer.
+ * that behave like GPU threads of protocol v2 (claim a slot in the claim
+ * words of a "device memory" area the module never sees, fill it, publish
+ * READY, store the queue entry with release, wait for DONE, release the
+ * slot; park fire-and-forget and timed-out slots and reclaim them once
+ * DONE); SERVE wrappers that also run the requests the module hands back as
+ * fallbacks; a tiny check/report layer.
  *
  * Written against include/genesys/abi.h only (libgenesys is not used), so
  * the tests pin the module's side of the contract.
@@ -28,8 +30,11 @@ struct kt_ring {
 	size_t bytes;
 	struct gsys_ring_header *h;
 	struct gsys_slot *slots;
-	uint32_t *claim;
 	struct gsys_sq_entry *sq;
+	/* the device part (device memory on a GPU): the module never sees it */
+	uint32_t *claim;        /* one word per 32 slots */
+	uint32_t *pending;      /* parked: fire-and-forget or timed out */
+	uint64_t tail;          /* queue positions reserved */
 	uint32_t nslots;
 	uint32_t sq_entries;
 	uint8_t allow[GSYS_ALLOW_BITMAP_BYTES];
@@ -53,12 +58,15 @@ long kt_proc_value(const char *key);                     /* /proc/genesys, -1 if
 int kt_claim(struct kt_ring *r, uint32_t hint);          /* slot index or -1 */
 void kt_fill(struct kt_ring *r, uint32_t idx, uint16_t nr, uint16_t flags,
 	     const uint64_t a[GSYS_SLOT_ARGS]);           /* CLAIMED..READY */
-void kt_push(struct kt_ring *r, uint32_t idx);           /* SQ + doorbell */
+void kt_push(struct kt_ring *r, uint32_t idx);           /* SQ entry + doorbell */
+/* claim+fill+push: idx or -1; a NONBLOCK slot is parked right away */
 int kt_submit(struct kt_ring *r, uint32_t hint, uint16_t nr, uint16_t flags,
-	      const uint64_t a[GSYS_SLOT_ARGS]);          /* claim+fill+push: idx or -1 */
-/* DONE -> ret, slot freed; -ETIMEDOUT after timeout_ms (slot orphaned) */
+	      const uint64_t a[GSYS_SLOT_ARGS]);
+/* DONE -> ret, slot freed; -ETIMEDOUT after timeout_ms (slot parked) */
 int64_t kt_wait(struct kt_ring *r, uint32_t idx, unsigned int timeout_ms);
 void kt_free_slot(struct kt_ring *r, uint32_t idx);
+void kt_park(struct kt_ring *r, uint32_t idx);           /* left for kt_reclaim */
+uint32_t kt_reclaim(struct kt_ring *r);                  /* frees parked DONE slots: count */
 uint32_t kt_state(struct kt_ring *r, uint32_t idx);
 bool kt_claimed(struct kt_ring *r, uint32_t idx);
 

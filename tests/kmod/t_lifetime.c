@@ -72,7 +72,7 @@ static void *device_main(void *p)
 			a[4] = (uint64_t)-1;
 			break;
 		case 6:
-			timeout = 1;    /* give up at once: the slot is orphaned */
+			timeout = 1;    /* give up at once: the slot is parked */
 			break;
 		case 7:
 			nr = __NR_getppid;
@@ -194,8 +194,8 @@ int main(int argc, char **argv)
 		}
 	}
 	KT_EQ(bad, 0);
-	printf("# %d kills; module totals: completed %ld orphaned %ld garbage %ld\n", rounds,
-	       kt_proc_value("completed"), kt_proc_value("orphaned"), kt_proc_value("garbage"));
+	printf("# %d kills; module totals: completed %ld skipped %ld garbage %ld\n", rounds,
+	       kt_proc_value("completed"), kt_proc_value("skipped"), kt_proc_value("garbage"));
 	kt_end();
 	unlink("/tmp/kt_lifetime");
 	return kt_finish("t_lifetime");

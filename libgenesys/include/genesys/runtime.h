@@ -61,8 +61,8 @@ struct runtime_options {
   bool publish = true;  // visible to `genesys stat` as /dev/shm/genesys.<pid>.<n>
   // Staging arena for gsys::staged:: calls on device memory (docs/device.md):
   // total bytes (0: none) cut into chunks of staging_chunk_bytes (a power of
-  // two, 64 B .. 1 GiB). The arena holds its claim bitmap too, so it must
-  // have room for that and at least one chunk.
+  // two, 64 B .. 1 GiB); at least one chunk. The chunks' claim bits are
+  // in the ring's device memory.
   std::size_t staging_bytes = std::size_t(8) << 20;
   std::size_t staging_chunk_bytes = std::size_t(64) << 10;
   policy_options policy;
@@ -81,10 +81,26 @@ struct stats_snapshot {
   std::string executor;
   std::vector<op_stats> ops;  // only operations that were called
   std::uint64_t calls = 0, errors = 0, denied = 0;
-  std::uint64_t garbage = 0, orphaned = 0;
+  std::uint64_t garbage = 0;  // invalid slot indices or states an executor saw
+  std::uint64_t skipped = 0;  // queue entries lost (overwritten, or never filled by a dead kernel)
+  std::uint64_t timeouts = 0; // device calls that gave up waiting (-ETIMEDOUT)
   std::uint64_t queue_depth = 0;
   std::string to_text() const;
   std::string to_json() const;
+};
+
+// Who holds the ring's slots and queue right now (runtime::usage()): read
+// from the ring's device part and host part, for tests and tools.
+struct ring_usage {
+  std::uint32_t claimed = 0;      // slots the device side holds
+  std::uint32_t parked = 0;       // of those, left for a later reclaim (fire-and-forget, timed out)
+  std::uint32_t parked_done = 0;  // of those, finished by the host: freed by the next claim that needs them
+  std::uint64_t reserved = 0;     // queue positions the device reserved
+  std::uint64_t consumed = 0;     // queue positions executors consumed (or skipped)
+  std::uint32_t staging_busy = 0; // staging chunks held (quarantined ones included)
+  std::uint64_t timeouts = 0;     // device calls that gave up waiting
+  // Nothing in flight: every held slot is parked and finished, the queue is drained.
+  bool quiescent() const { return claimed == parked && parked == parked_done && reserved == consumed; }
 };
 
 class runtime {
@@ -106,6 +122,9 @@ class runtime {
   void free(void* p);
   // Declares memory the GPU may pass when policy.confine_memory is set.
   void allow_region(const void* p, std::size_t bytes);
+
+  // A snapshot of the ring's slots and queue (a device-to-host copy on a GPU).
+  ring_usage usage() const;
 
   // The staging arena's chunk count, and how many kernels hold right now.
   std::uint32_t staging_chunks() const;
