@@ -6,17 +6,23 @@
 #pragma once
 
 #include <genesys/abi.h>
+#include <genesys/sim/link_model.h>
 
 #include <atomic>
 #include <cstdint>
 
 // GCC's __atomic builtins on plain objects: what std::atomic_ref compiles to.
+// A CAS is also noted in the simulator's link-cost model, which reports a
+// ring word both the device and the host read-modify-write (a protocol
+// error); with a GPU runtime nothing is registered and the note returns
+// at once.
 #define GSYS_X_LOAD(p) __atomic_load_n((p), __ATOMIC_RELAXED)
 #define GSYS_X_LOAD_ACQUIRE(p) __atomic_load_n((p), __ATOMIC_ACQUIRE)
 #define GSYS_X_STORE(p, v) __atomic_store_n((p), (v), __ATOMIC_RELAXED)
 #define GSYS_X_STORE_RELEASE(p, v) __atomic_store_n((p), (v), __ATOMIC_RELEASE)
-#define GSYS_X_CAS(p, expp, v) \
-  __atomic_compare_exchange_n((p), (expp), (v), false, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED)
+#define GSYS_X_CAS(p, expp, v)                        \
+  (gsys::sim::link_note_host_rmw((p), sizeof(*(p))), \
+   __atomic_compare_exchange_n((p), (expp), (v), false, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED))
 #define GSYS_X_NOW() gsys::detail::monotonic_ns()
 
 namespace gsys::detail {

@@ -1,4 +1,5 @@
 #include <genesys/runtime.h>
+#include <genesys/sim/link_model.h>
 
 #include <fcntl.h>
 #include <unistd.h>
@@ -116,6 +117,7 @@ struct runtime::impl {
   executor_kind kind = executor_kind::sync;
   void* device_base = nullptr;
   gsys::ring handle;
+  bool link_model = false;  // simulator: ranges registered with the link-cost model
   std::mutex mu;
   std::map<void*, std::size_t> allocations;
 
@@ -153,6 +155,14 @@ struct runtime::impl {
     // (unified addressing), as memory from runtime::alloc() does.
     if (staging.base)
       attach_staging(handle, staging.base, staging.base, staging_chunks, (gsys_u32)opt.staging_chunk_bytes);
+    // The simulator's link-cost model (device/genesys/sim/link_model.h):
+    // what a GPU reaches over the link, and what is its own memory.
+    link_model = !gpu;
+    if (link_model) {
+      sim::link_register(mem.header(), geo.ring_bytes, sim::link_memory::host);
+      sim::link_register(staging.base, staging.bytes, sim::link_memory::host);
+      sim::link_register(device_part.base, device_part.bytes, sim::link_memory::device);
+    }
   }
 
   gsys_ring_device* device() const { return static_cast<gsys_ring_device*>(device_part.base); }
@@ -256,6 +266,12 @@ struct runtime::impl {
     std::atomic_ref<gsys_u32>(mem.header()->stop).store(1, std::memory_order_release);
     if (exec) exec->stop();
     exec.reset();
+    if (link_model) {
+      sim::link_unregister(mem.header());
+      sim::link_unregister(staging.base);
+      sim::link_unregister(device_part.base);
+      for (auto& [p, n] : allocations) sim::link_unregister(p);
+    }
     detail::unmap_for_device(mem.header());
     for (auto& [p, n] : allocations) detail::device_visible_free(p, n);
   }
@@ -290,6 +306,7 @@ void* runtime::alloc(std::size_t bytes)
   std::lock_guard lk(impl_->mu);
   impl_->allocations[p] = bytes;
   impl_->pol.allow_region((std::uintptr_t)p, bytes);
+  if (impl_->link_model) sim::link_register(p, bytes, sim::link_memory::host);
   return p;
 }
 
@@ -300,6 +317,7 @@ void runtime::free(void* p)
   auto it = impl_->allocations.find(p);
   if (it == impl_->allocations.end()) return;
   impl_->pol.forget_region((std::uintptr_t)p);
+  if (impl_->link_model) sim::link_unregister(p);
   detail::device_visible_free(p, it->second);
   impl_->allocations.erase(it);
 }

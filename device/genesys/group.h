@@ -4,7 +4,8 @@
 //   granularity  who makes the call                 result reaches
 //   thread       every calling thread, own slot     that thread
 //                (warp-aggregated claim/submission)
-//   warp         lowest active lane                 the active lanes (shuffle)
+//   warp         lowest lane of the warp's lanes    those lanes (shuffle); every
+//                (the whole warp, or r.with_lanes(m))  one of them must call
 //   block        thread 0; all threads must call    the block (shared memory)
 //   grid         one elected block leader; all       every thread of the grid
 //                threads of all blocks must call; the kernel is launched
@@ -67,7 +68,8 @@ GSYS_DEVICE request with_granularity(request q, u32 code)
 template <class O>
 GSYS_DEVICE long warp_call(const ring& r, const request& q, call_plan p)
 {
-  const u32 mask = __activemask();
+  const u32 mask = warp_lanes(r);
+  if (!(mask & (1u << lane_id()))) return -EINVAL;  // a lane outside the lanes it names
   const u32 leader = __ffs(mask) - 1;
   const bool me = lane_id() == leader;
   if (p.barrier_before) __syncwarp(mask);

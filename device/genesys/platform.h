@@ -42,6 +42,16 @@ GSYS_DEVICE u32 global_warp_id()
   return block_rank_in_grid() * ((block_size() + 31u) / 32u) + thread_rank_in_block() / 32u;
 }
 
+// The lanes that make a warp call: those the handle names, or every lane
+// of the caller's warp (all 32, fewer in a block's last, partial warp).
+GSYS_DEVICE u32 warp_lanes(const ring& r)
+{
+  if (r.lanes) return r.lanes;
+  const u32 first = thread_rank_in_block() & ~31u;
+  const u32 n = block_size() - first;
+  return n >= 32 ? kFullMask : (1u << n) - 1u;
+}
+
 // The n-th (0-based) set bit of x; x must have more than n bits set.
 GSYS_DEVICE u32 nth_set_bit(u32 x, u32 n)
 {

@@ -186,7 +186,7 @@ GSYS_DEVICE long wait_slot(const ring& r, u32 idx, bool& park)
   backoff wait(r);
   for (;;) {
     // acquire: pairs with the executor's release of DONE (ret and buffers)
-    if (load_acquire(&s->state) == GSYS_SLOT_DONE) return (long)load_relaxed(&s->ret);
+    if (poll_acquire(&s->state) == GSYS_SLOT_DONE) return (long)load_relaxed(&s->ret);
     const u64 now = now_ns();
     if (deadline == 0) deadline = now + r.timeout_ns;
     if (now >= deadline) {

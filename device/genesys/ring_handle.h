@@ -11,6 +11,12 @@
 
 #include <genesys/abi.h>
 
+#if defined(__CUDACC__)
+#define GSYS_RING_HOST_DEVICE __host__ __device__
+#else
+#define GSYS_RING_HOST_DEVICE
+#endif
+
 namespace gsys {
 
 // Per-launch state of grid-granularity calls, in device memory, zeroed by
@@ -49,8 +55,22 @@ struct ring {
   gsys_u32 staging_chunk_bytes = 0;
   // Set by a cooperative gsys::launch; grid calls need it.
   grid_state* grid = nullptr;
+  // The lanes that make a warp-granularity call together (with_lanes());
+  // 0: every lane of the caller's warp.
+  gsys_u32 lanes = 0;
 
   bool valid() const { return hdr != nullptr; }
+
+  // This handle for warp calls made by exactly the lanes in `mask` (every
+  // one of them must reach the call), e.g. inside a branch:
+  //   const unsigned m = __ballot_sync(~0u, cond);
+  //   if (cond) gsys::write<gsys::warp>(r.with_lanes(m), fd, buf, n);
+  GSYS_RING_HOST_DEVICE ring with_lanes(gsys_u32 mask) const
+  {
+    ring c = *this;
+    c.lanes = mask;
+    return c;
+  }
 };
 
 // Fills a handle from a header the host already validated. `host_base` is

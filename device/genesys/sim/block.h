@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "launch.h"
+#include "link_model.h"
 #include "sync.h"
 
 namespace gsys::sim::detail {
@@ -107,6 +108,7 @@ struct sim_thread {
   u64 value = 0;  // operand in, result out (also __activemask's result)
   const void* site = nullptr;  // __activemask call site
   u64 wake_ns = 0;             // __nanosleep deadline
+  link_counters link{};        // what it crossed the link for (link_model.h)
 };
 
 struct warp_state {
@@ -140,6 +142,9 @@ class block {
   u32 activemask(const void* site);
   void sleep(u64 ns);
   void yield();
+
+  // The simulated thread running now (or last resumed).
+  sim_thread& running_thread() { return threads_[current_]; }
 
  private:
   // The scheduler (block.cpp).
