@@ -112,7 +112,7 @@ static s64 gsys_user_errno(s64 ret)
 
 int gsys_exec(struct gsys_call *c)
 {
-	const struct gsys_x_req *r = &c->req;
+	const struct gsys_request *r = &c->req;
 	const struct gsys_native_op *op;
 	int outcome;
 

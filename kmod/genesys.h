@@ -170,7 +170,7 @@ struct gsys_ctx {
 struct gsys_call {
 	struct gsys_ctx *ctx;
 	struct gsys_ring *ring;
-	struct gsys_x_req req;
+	struct gsys_request req;
 	s64 ret;
 };
 
@@ -189,9 +189,9 @@ void gsys_ring_put(struct gsys_ring *ring);
 bool gsys_sq_pop(struct gsys_ring *ring, struct gsys_x_cursor *cur,
 		 struct gsys_tally *t, u32 *slot);
 bool gsys_sq_nonempty(struct gsys_ring *ring);
-bool gsys_slot_begin(struct gsys_ring *ring, u32 idx, struct gsys_x_req *req,
+bool gsys_slot_begin(struct gsys_ring *ring, u32 idx, struct gsys_request *req,
 		     struct gsys_tally *t);
-void gsys_slot_complete(struct gsys_ring *ring, const struct gsys_x_req *req,
+void gsys_slot_complete(struct gsys_ring *ring, const struct gsys_request *req,
 			s64 ret, struct gsys_tally *t);
 
 /* serve.c */
@@ -238,7 +238,7 @@ struct gsys_global {
 extern struct gsys_global gsys_global;
 extern struct list_head gsys_ctx_list;
 extern struct mutex gsys_ctx_list_lock;
-void gsys_tally_call(struct gsys_tally *t, const struct gsys_x_req *req, s64 ret,
+void gsys_tally_call(struct gsys_tally *t, const struct gsys_request *req, s64 ret,
 		     bool denied);
 void gsys_tally_flush(struct gsys_ctx *ctx, struct gsys_ring *ring,
 		      struct gsys_tally *t);

@@ -68,7 +68,7 @@ bool gsys_sq_nonempty(struct gsys_ring *ring)
  * READY -> BUSY and copy the request out once. False for an index out of
  * range or a slot not READY (counted as garbage).
  */
-bool gsys_slot_begin(struct gsys_ring *ring, u32 idx, struct gsys_x_req *req,
+bool gsys_slot_begin(struct gsys_ring *ring, u32 idx, struct gsys_request *req,
 		     struct gsys_tally *t)
 {
 	struct gsys_x_ring x = gsys_x_of(ring);
@@ -80,7 +80,7 @@ bool gsys_slot_begin(struct gsys_ring *ring, u32 idx, struct gsys_x_req *req,
 }
 
 /* Publishes a result: ret, then DONE; the device frees the slot when it sees it. */
-void gsys_slot_complete(struct gsys_ring *ring, const struct gsys_x_req *req,
+void gsys_slot_complete(struct gsys_ring *ring, const struct gsys_request *req,
 			s64 ret, struct gsys_tally *t)
 {
 	struct gsys_x_ring x = gsys_x_of(ring);

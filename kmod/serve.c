@@ -13,13 +13,14 @@
  * SERVE returns 0 when
  *   - idle_timeout_ns passed without a request (0: as soon as it is empty),
  *   - header->stop is nonzero,
- *   - fallback_max requests were left for userspace (fallback array full),
+ *   - a batch left requests for userspace (their validated copies are in the
+ *     fallback array; at most fallback_max),
  *   - the thread has deferred kernel work queued (task_work: e.g. the final
  *     release of a file a request closed), which only runs on the way back to
  *     userspace; the caller simply calls SERVE again;
  * and -EINTR when a signal is pending. completed and fallback_count are
- * written back on every return, -EINTR included: the slots listed in the
- * fallback array are BUSY and the caller must complete them.
+ * written back on every return, -EINTR included: the slots of the requests
+ * in the fallback array are BUSY and the caller must complete them.
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
@@ -41,7 +42,7 @@
 struct gsys_serve {
 	struct gsys_ctx *ctx;
 	struct gsys_ring *ring;
-	u32 __user *fallback;
+	struct gsys_request __user *fallback;
 	u32 fallback_max;
 	u32 fallback_count;
 	u64 completed;
@@ -75,7 +76,9 @@ static void gsys_serve_one(struct gsys_serve *sv, u32 idx)
 	switch (outcome) {
 	case GSYS_RUN_FALLBACK:
 		if (sv->fallback_count < sv->fallback_max && !sv->error) {
-			if (!put_user(idx, sv->fallback + sv->fallback_count)) {
+			/* the copy we validated, never the live slot: userspace runs that */
+			if (!copy_to_user(sv->fallback + sv->fallback_count, &c.req,
+					  sizeof(c.req))) {
 				/* stays BUSY: userspace runs it and completes it */
 				sv->fallback_count++;
 				sv->tally.fallback++;
@@ -169,7 +172,8 @@ static long gsys_serve_loop(struct gsys_serve *sv, const struct gsys_ioc_serve *
 			if (sv->tally.completed + sv->tally.fallback >= GSYS_BATCH)
 				gsys_serve_flush(sv);
 		}
-		if (gsys_serve_fallback_full(sv) || sv->error)
+		/* a fallback waits for userspace no longer than this batch */
+		if (sv->fallback_count || sv->error)
 			break;
 		if (task_work_pending(current))
 			break;
@@ -206,9 +210,11 @@ static int gsys_serve_check(const struct gsys_ioc_serve *a)
 		return -EINVAL;
 	if (a->reserved[0] || a->reserved[1])
 		return -EINVAL;
+	if (a->fallback_max > GSYS_SERVE_MAX_FALLBACK)
+		return -EINVAL;
 	if (a->fallback_max &&
 	    !access_ok(u64_to_user_ptr(a->fallback_ptr),
-		       (size_t)a->fallback_max * sizeof(u32)))
+		       (size_t)a->fallback_max * sizeof(struct gsys_request)))
 		return -EFAULT;
 	return 0;
 }

@@ -46,7 +46,7 @@ static unsigned int gsys_op_index(u16 nr)
 }
 
 /* Counts one call the kernel completes (not fallbacks: userspace counts those). */
-void gsys_tally_call(struct gsys_tally *t, const struct gsys_x_req *req, s64 ret,
+void gsys_tally_call(struct gsys_tally *t, const struct gsys_request *req, s64 ret,
 		     bool denied)
 {
 	struct gsys_op_tally *o = &t->op[gsys_op_index(req->nr)];

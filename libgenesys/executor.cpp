@@ -69,10 +69,9 @@ void serve_one(ring_access& ring, policy& pol, stats_shard& shard, gsys_u32 idx)
   if (ring.begin(idx, q)) run_and_complete(ring, pol, shard, q);
 }
 
-void serve_adopted(ring_access& ring, policy& pol, stats_shard& shard, gsys_u32 idx)
+void serve_fallback(ring_access& ring, policy& pol, stats_shard& shard, request_copy q)
 {
-  request_copy q;
-  if (ring.adopt_busy(idx, q)) run_and_complete(ring, pol, shard, q);
+  if (ring.adopt_copy(q)) run_and_complete(ring, pol, shard, q);
 }
 
 int interrupt_signal() { return SIGRTMIN + 7; }

@@ -61,8 +61,9 @@ long run_syscall(const request_copy& q);
 // The whole path for one popped slot, run on the calling thread.
 void serve_one(ring_access& ring, policy& pol, stats_shard& shard, gsys_u32 idx);
 
-// The same for a slot genesys.ko left BUSY for userspace (a fall-back).
-void serve_adopted(ring_access& ring, policy& pol, stats_shard& shard, gsys_u32 idx);
+// The same for a request genesys.ko left to userspace (a fall-back), run
+// from the copy the module validated.
+void serve_fallback(ring_access& ring, policy& pol, stats_shard& shard, request_copy q);
 
 // Policy, then run; what serve_one and the kmod fall-back path share.
 long check_and_run(policy& pol, request_copy& q, bool& denied);

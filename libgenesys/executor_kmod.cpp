@@ -1,8 +1,10 @@
 // The `kmod` executor: threads that sit in genesys.ko's SERVE ioctl, so the
 // GPU's requests run inside the kernel in this process's context, with no
 // system call entry per request. What the module does not run natively it
-// leaves BUSY in a fall-back array; those run here, through the same policy
-// and path as the userspace executors, so `kmod` supports every operation.
+// leaves BUSY and hands over as the copy it validated (the fall-back array;
+// SERVE returns after the batch that met one); those run here, from the copy,
+// through the same policy and path as the userspace executors, so `kmod`
+// supports every operation.
 //
 // Policy split: the module enforces the allow-list (the bitmap registered
 // with the ring) and faults bad pointers with -EFAULT; it cannot see the
@@ -137,7 +139,7 @@ class kmod_executor final : public executor {
     stats_shard& shard = ctx_.take_shard();
     ring_access ring(ctx_.header);
     idle_waiter waiter(ctx_);
-    std::vector<gsys_u32> fallback(kFallbackMax);
+    std::vector<gsys_request> fallback(kFallbackMax);
     gsys_ioc_serve a{};
     a.size = sizeof a;
     a.idle_timeout_ns = kServeIdleNs;
@@ -163,7 +165,7 @@ class kmod_executor final : public executor {
       const int r = ::ioctl(fd_, GSYS_IOC_SERVE, &a);
       const int e = r == 0 ? 0 : errno;
       const unsigned nfb = a.fallback_count < kFallbackMax ? a.fallback_count : kFallbackMax;
-      for (unsigned i = 0; i < nfb; ++i) serve_adopted(ring, *ctx_.pol, shard, fallback[i]);
+      for (unsigned i = 0; i < nfb; ++i) serve_fallback(ring, *ctx_.pol, shard, fallback[i]);
       if (e && e != EINTR) {
         std::fprintf(stderr, "genesys: kmod: SERVE failed (%s); serving this thread's share from userspace\n",
                      errno_text(e).c_str());

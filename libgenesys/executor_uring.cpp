@@ -150,7 +150,7 @@ class uring_executor final : public executor {
       default:
         return false;
     }
-    io_uring_sqe_set_data64(sqe, q.idx);
+    io_uring_sqe_set_data64(sqe, q.slot);
     return true;
   }
 
@@ -183,8 +183,8 @@ class uring_executor final : public executor {
       while (popped < kBatch && inflight_.load(std::memory_order_acquire) < cq_capacity_ && ring_.pop(idx)) {
         ++popped;
         request_copy q;
-        if (!ring_.begin(idx, q)) continue;  // validated: q.idx < nslots
-        uring_op& op = ops_[q.idx];
+        if (!ring_.begin(idx, q)) continue;  // validated: q.slot < nslots
+        uring_op& op = ops_[q.slot];
         op.q = q;
         op.t0 = monotonic_ns();
         bool denied = false;

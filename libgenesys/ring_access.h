@@ -36,7 +36,7 @@ namespace gsys::detail {
 template <class T>
 inline std::atomic_ref<T> ref(T& v) { return std::atomic_ref<T>(v); }
 
-using request_copy = gsys_x_req;
+using request_copy = gsys_request;
 
 class ring_access {
  public:
@@ -80,11 +80,12 @@ class ring_access {
     return false;
   }
 
-  // Copies out a request genesys.ko left BUSY for userspace. False (and
-  // counted) for an index out of range or a slot not in BUSY.
-  bool adopt_busy(gsys_u32 idx, request_copy& q)
+  // A request genesys.ko validated and left BUSY for userspace, as the copy
+  // it handed over (never re-read from the live slot). False (and counted)
+  // for a slot index out of range.
+  bool adopt_copy(const request_copy& q)
   {
-    if (gsys_x_adopt_busy(&r_, idx, &q)) return true;
+    if (q.slot < r_.nslots) return true;
     count_garbage();
     return false;
   }

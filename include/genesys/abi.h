@@ -144,6 +144,19 @@ struct gsys_slot {
 };
 
 /*
+ * A request as an executor copied it out of its slot, once, before
+ * validating it: what executors run, and what GSYS_IOC_SERVE hands to
+ * userspace for the calls it leaves to it (never the live slot, which the
+ * device side could rewrite in between).
+ */
+struct gsys_request {
+	gsys_u32 slot;                  /* the slot it came from */
+	gsys_u16 nr;
+	gsys_u16 flags;
+	gsys_u64 arg[GSYS_SLOT_ARGS];
+};
+
+/*
  * One submission-queue entry: the position's lap sequence (pos + 1) and the
  * slot index, written by the device as one 64-bit store (GSYS_SQ_WORD) and
  * read by executors as one 64-bit load, so it is never seen half written.
@@ -229,6 +242,8 @@ GSYS_STATIC_ASSERT(GSYS_OFFSETOF(struct gsys_slot, flags) == 6, "slot.flags");
 GSYS_STATIC_ASSERT(GSYS_OFFSETOF(struct gsys_slot, arg) == 8, "slot.arg");
 GSYS_STATIC_ASSERT(GSYS_OFFSETOF(struct gsys_slot, ret) == 56, "slot.ret");
 GSYS_STATIC_ASSERT(sizeof(struct gsys_sq_entry) == 8, "sq entry is 8 bytes");
+GSYS_STATIC_ASSERT(sizeof(struct gsys_request) == 56, "request copy is 56 bytes");
+GSYS_STATIC_ASSERT(GSYS_OFFSETOF(struct gsys_request, arg) == 8, "request.arg");
 GSYS_STATIC_ASSERT(sizeof(struct gsys_ring_header) == GSYS_HEADER_BYTES, "header is a page");
 GSYS_STATIC_ASSERT(GSYS_OFFSETOF(struct gsys_ring_header, timeout_ns) == 56, "line 0");
 GSYS_STATIC_ASSERT(GSYS_OFFSETOF(struct gsys_ring_header, sq_head) == 64, "line 1");
@@ -336,10 +351,12 @@ GSYS_STATIC_ASSERT(sizeof(struct gsys_ioc_register_files) == 40, "register_files
 /*
  * GSYS_IOC_SERVE: the calling thread executes requests of this file's ring
  * in its own process context until idle_timeout_ns pass without a request,
- * `stop` is set in the ring header, a signal arrives (-EINTR), or
- * fallback_max requests could not run in the kernel. Those are left BUSY and
- * their slot indices written to fallback_ptr (u32 each): the caller runs them
- * in userspace and completes them itself. fallback_count and completed are
+ * `stop` is set in the ring header, a signal arrives (-EINTR), or requests
+ * could not run in the kernel: SERVE returns after the batch in which it met
+ * the first of them (at most fallback_max), so they wait for userspace no
+ * longer than one batch. Those slots are left BUSY and the copies the
+ * kernel validated are written to fallback_ptr (struct gsys_request each):
+ * the caller runs the copies, never the live slots, and completes them. fallback_count and completed are
  * written back on every return, EINTR included. With fallback_max == 0 such
  * requests complete with -ENOSYS. SERVE also returns 0 early when the thread
  * has deferred kernel work (e.g. the final release of a file a request
@@ -348,12 +365,13 @@ GSYS_STATIC_ASSERT(sizeof(struct gsys_ioc_register_files) == 40, "register_files
  * is not the one that registered the ring), EINTR.
  */
 #define GSYS_SERVE_F_SPIN_ONLY (1u << 0) /* never sleep: pure polling */
+#define GSYS_SERVE_MAX_FALLBACK 4096u    /* fallback_max above this: EINVAL */
 struct gsys_ioc_serve {
 	gsys_u32 size;
 	gsys_u32 flags;             /* GSYS_SERVE_F_* */
 	gsys_u64 idle_timeout_ns;   /* 0: return as soon as the queue is empty */
 	gsys_u64 spin_ns;           /* poll this long before sleeping */
-	gsys_u64 fallback_ptr;
+	gsys_u64 fallback_ptr;      /* struct gsys_request[fallback_max] */
 	gsys_u32 fallback_max;
 	gsys_u32 fallback_count;    /* out */
 	gsys_u64 completed;         /* out: requests completed in the kernel */

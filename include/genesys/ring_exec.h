@@ -53,14 +53,6 @@ struct gsys_x_ring {
 	gsys_u32 sq_entries;
 };
 
-/* A request as the executor copied it out of its slot: read once, then validated and used. */
-struct gsys_x_req {
-	gsys_u32 idx;
-	gsys_u16 nr;
-	gsys_u16 flags;
-	gsys_u64 arg[GSYS_SLOT_ARGS];
-};
-
 /* Per executor thread: where the head has been stuck on an unfilled entry, and since when. */
 struct gsys_x_cursor {
 	gsys_u64 hole_pos;
@@ -175,12 +167,12 @@ static inline gsys_u64 gsys_x_depth(struct gsys_x_ring *r, gsys_u64 max)
 }
 
 static inline void gsys_x_copy_out(const struct gsys_x_ring *r, gsys_u32 idx,
-				   struct gsys_x_req *q)
+				   struct gsys_request *q)
 {
 	const struct gsys_slot *s = &r->slots[idx];
 	int i;
 
-	q->idx = idx;
+	q->slot = idx;
 	q->nr = GSYS_X_LOAD(&s->nr);
 	q->flags = GSYS_X_LOAD(&s->flags);
 	for (i = 0; i < GSYS_SLOT_ARGS; i++)
@@ -192,7 +184,7 @@ static inline void gsys_x_copy_out(const struct gsys_x_ring *r, gsys_u32 idx,
  * range or a slot not READY (the caller counts it as garbage). The caller
  * that has a speculation barrier applies it to idx after the bounds check.
  */
-static inline int gsys_x_begin(struct gsys_x_ring *r, gsys_u32 idx, struct gsys_x_req *q)
+static inline int gsys_x_begin(struct gsys_x_ring *r, gsys_u32 idx, struct gsys_request *q)
 {
 	gsys_u32 st = GSYS_SLOT_READY;
 
@@ -207,28 +199,12 @@ static inline int gsys_x_begin(struct gsys_x_ring *r, gsys_u32 idx, struct gsys_
 }
 
 /*
- * Copies out a request another executor already moved to BUSY (genesys.ko
- * hands the calls it cannot run to userspace that way). False for an index
- * out of range or a slot not BUSY.
- */
-static inline int gsys_x_adopt_busy(struct gsys_x_ring *r, gsys_u32 idx, struct gsys_x_req *q)
-{
-	if (idx >= r->nslots)
-		return 0;
-	idx = GSYS_X_INDEX_NOSPEC(idx, r->nslots);
-	if (GSYS_X_LOAD_ACQUIRE(&r->slots[idx].state) != GSYS_SLOT_BUSY)
-		return 0;
-	gsys_x_copy_out(r, idx, q);
-	return 1;
-}
-
-/*
  * Publishes a result: ret, then DONE with release, for every call,
  * fire-and-forget included: the device frees the slot when it sees DONE.
  */
-static inline void gsys_x_complete(struct gsys_x_ring *r, const struct gsys_x_req *q, gsys_s64 ret)
+static inline void gsys_x_complete(struct gsys_x_ring *r, const struct gsys_request *q, gsys_s64 ret)
 {
-	struct gsys_slot *s = &r->slots[q->idx];
+	struct gsys_slot *s = &r->slots[q->slot];
 
 	GSYS_X_STORE(&s->ret, ret);
 	/* release: the device that acquires DONE sees ret and the call's writes */

@@ -295,52 +295,67 @@ int64_t kt_sys(long nr, uint64_t a0, uint64_t a1, uint64_t a2, uint64_t a3,
 	return ret == -1 ? -errno : ret;
 }
 
-/* What a userspace executor does with a request the module handed back. */
-void kt_run_fallback(struct kt_ring *r, uint32_t idx)
+/*
+ * What a userspace executor does with a request the module handed back: run
+ * the copy SERVE validated (never the live slot), then complete the slot.
+ */
+void kt_run_fallback(struct kt_ring *r, const struct gsys_request *q)
 {
-	struct gsys_slot *s = &r->slots[idx];
+	struct gsys_slot *s;
 	uint64_t a[GSYS_SLOT_ARGS];
 	int64_t ret;
 	int i;
 
+	if (q->slot >= r->nslots)
+		return;
+	s = &r->slots[q->slot];
 	for (i = 0; i < GSYS_SLOT_ARGS; i++)
-		a[i] = s->arg[i];
-	if ((s->flags & GSYS_SLOT_F_FIXED_FILE) &&
+		a[i] = q->arg[i];
+	if ((q->flags & GSYS_SLOT_F_FIXED_FILE) &&
 	    (a[0] >= r->nfiles || r->files[a[0]] < 0))
 		ret = -EBADF;
-	else if (s->nr >= GSYS_NR_PRIVATE_BASE)
+	else if (q->nr >= GSYS_NR_PRIVATE_BASE)
 		ret = -ENOSYS;
 	else {
-		if (s->flags & GSYS_SLOT_F_FIXED_FILE)
+		if (q->flags & GSYS_SLOT_F_FIXED_FILE)
 			a[0] = (uint64_t)r->files[a[0]];
-		ret = kt_sys(s->nr, a[0], a[1], a[2], a[3], a[4], a[5]);
+		ret = kt_sys(q->nr, a[0], a[1], a[2], a[3], a[4], a[5]);
 	}
 	/* every call ends DONE; the "device" frees or reclaims the slot */
 	__atomic_store_n(&s->ret, ret, __ATOMIC_RELAXED);
 	__atomic_store_n(&s->state, GSYS_SLOT_DONE, __ATOMIC_RELEASE);
 }
 
-struct kt_serve_result kt_serve(struct kt_ring *r, uint64_t idle_ns, uint64_t spin_ns,
-				uint32_t flags, uint32_t fallback_max)
+struct kt_serve_result kt_serve_raw(struct kt_ring *r, uint64_t idle_ns, uint64_t spin_ns,
+				    uint32_t flags, struct gsys_request *fb, uint32_t fallback_max)
 {
-	uint32_t fb[64];
 	struct gsys_ioc_serve a = {
 		.size = sizeof(a),
 		.flags = flags,
 		.idle_timeout_ns = idle_ns,
 		.spin_ns = spin_ns,
 		.fallback_ptr = (uintptr_t)fb,
-		.fallback_max = fallback_max > 64 ? 64 : fallback_max,
+		.fallback_max = fallback_max,
 	};
 	struct kt_serve_result res;
-	uint32_t i;
 
 	res.rc = ioctl(r->fd, GSYS_IOC_SERVE, &a) ? -errno : 0;
 	res.fallbacks = a.fallback_count;
 	res.completed = a.completed;
+	return res;
+}
+
+struct kt_serve_result kt_serve(struct kt_ring *r, uint64_t idle_ns, uint64_t spin_ns,
+				uint32_t flags, uint32_t fallback_max)
+{
+	struct gsys_request fb[64];
+	struct kt_serve_result res;
+	uint32_t i;
+
+	res = kt_serve_raw(r, idle_ns, spin_ns, flags, fb, fallback_max > 64 ? 64 : fallback_max);
 	/* the listed slots are ours now, on every return (-EINTR included) */
-	for (i = 0; i < a.fallback_count && i < 64; i++)
-		kt_run_fallback(r, fb[i]);
+	for (i = 0; i < res.fallbacks && i < 64; i++)
+		kt_run_fallback(r, &fb[i]);
 	return res;
 }
 

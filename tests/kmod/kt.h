@@ -78,7 +78,10 @@ struct kt_serve_result {
 };
 struct kt_serve_result kt_serve(struct kt_ring *r, uint64_t idle_ns, uint64_t spin_ns,
 				uint32_t flags, uint32_t fallback_max);
-void kt_run_fallback(struct kt_ring *r, uint32_t idx);   /* run in userspace, complete */
+/* SERVE without running the fallbacks: their validated copies land in fb */
+struct kt_serve_result kt_serve_raw(struct kt_ring *r, uint64_t idle_ns, uint64_t spin_ns,
+				    uint32_t flags, struct gsys_request *fb, uint32_t fallback_max);
+void kt_run_fallback(struct kt_ring *r, const struct gsys_request *q); /* run the copy, complete */
 /* one whole call from one thread: submit, SERVE once (idle 0), wait */
 int64_t kt_call(struct kt_ring *r, uint16_t nr, uint16_t flags, uint64_t a0,
 		uint64_t a1, uint64_t a2, uint64_t a3, uint64_t a4, uint64_t a5);

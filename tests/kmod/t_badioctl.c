@@ -162,7 +162,7 @@ static void test_other_ioctls(void)
 	struct gsys_ioc_stats stats = { .size = sizeof(stats) };
 	struct gsys_ioc_register_ring req;
 	struct kt_ring r;
-	uint32_t fb[4];
+	struct gsys_request fb[4];
 	int fd = kt_open_dev();
 
 	kt_begin("ioctls_without_ring_and_unknown");
@@ -195,6 +195,9 @@ static void test_other_ioctls(void)
 	serve.reserved[1] = 1;
 	KT_EQ(IOC(fd, GSYS_IOC_SERVE, &serve), -EINVAL);
 	serve.reserved[1] = 0;
+	serve.fallback_max = GSYS_SERVE_MAX_FALLBACK + 1;
+	serve.fallback_ptr = (uintptr_t)fb;
+	KT_EQ(IOC(fd, GSYS_IOC_SERVE, &serve), -EINVAL);
 	serve.fallback_max = 4;
 	serve.fallback_ptr = ~0ull - 8;
 	KT_EQ(IOC(fd, GSYS_IOC_SERVE, &serve), -EFAULT);

@@ -398,6 +398,58 @@ static void test_policy(void)
 	KT_EQ(kt_wait(&R, (uint32_t)idx, 5000), -ENOSYS);
 	kt_end();
 
+	/*
+	 * Finding (v1): SERVE handed userspace only the slot index, and the
+	 * runtime re-read the live slot, which the device side can rewrite in
+	 * between (a getrusage became a munmap). v2 hands over the copy it
+	 * validated: rewriting the slot afterwards changes nothing.
+	 */
+	kt_begin("fallback_is_the_validated_copy");
+	{
+		struct gsys_request fb[4];
+		struct kt_serve_result r2;
+
+		memset(&ru, 0, sizeof(ru));
+		idx = kt_submit(&R, 0, __NR_getrusage, 0, args);
+		KT_CHECK(idx >= 0);
+		r2 = kt_serve_raw(&R, 0, 0, 0, fb, 4);
+		KT_EQ(r2.rc, 0);
+		KT_EQ(r2.fallbacks, 1);
+		KT_EQ(fb[0].slot, idx);
+		KT_EQ(fb[0].nr, __NR_getrusage);
+		KT_EQ(fb[0].arg[0], RUSAGE_SELF);
+		KT_EQ(fb[0].arg[1], P(&ru));
+		KT_EQ(kt_state(&R, (uint32_t)idx), GSYS_SLOT_BUSY);
+		/* a hostile kernel rewrites the slot while userspace has it */
+		R.slots[idx].nr = __NR_munmap;
+		R.slots[idx].arg[0] = P(&ru) & ~4095ull;
+		R.slots[idx].arg[1] = 4096;
+		kt_run_fallback(&R, &fb[0]);
+		KT_EQ(kt_wait(&R, (uint32_t)idx, 5000), 0);
+		KT_CHECK(ru.ru_maxrss > 0);       /* getrusage ran, and we are alive */
+	}
+	kt_end();
+
+	/*
+	 * Finding (v1): fallbacks reached userspace only when SERVE returned:
+	 * after its idle timeout, or never under steady traffic. v2 returns
+	 * after the batch that met one.
+	 */
+	kt_begin("fallback_returns_without_waiting_for_idle");
+	{
+		uint64_t t0;
+
+		idx = kt_submit(&R, 0, __NR_getrusage, 0, args);
+		KT_CHECK(idx >= 0);
+		t0 = kt_now_ns();
+		res = kt_serve(&R, 3000000000ull, 0, 0, 64);   /* 3 s idle timeout */
+		KT_EQ(res.rc, 0);
+		KT_EQ(res.fallbacks, 1);
+		KT_CHECK(kt_now_ns() - t0 < 1000000000ull);
+		KT_EQ(kt_wait(&R, (uint32_t)idx, 5000), 0);
+	}
+	kt_end();
+
 	kt_begin("unknown_slot_flags_einval");
 	KT_EQ(CF(GSYS_NR_NOP, 1u << 5, 0, 0, 0, 0), -EINVAL);
 	KT_EQ(CF(GSYS_NR_NOP, 1u << 15, 0, 0, 0, 0), -EINVAL);
