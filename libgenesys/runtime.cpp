@@ -148,9 +148,12 @@ struct runtime::impl {
 
     device_base = detail::map_for_device(mem.header(), geo.ring_bytes);
     const bool gpu = detail::memory_backend_name() == "cuda";
-    gsys_u32 bmin = o.device_backoff_min_ns ? o.device_backoff_min_ns : (gpu ? 64 : 200);
+    gsys_u32 bmin = o.device_backoff_min_ns ? o.device_backoff_min_ns : (gpu ? 64 : 100);
     gsys_u32 bmax = o.device_backoff_max_ns ? o.device_backoff_max_ns : (gpu ? 2000 : 20000);
-    handle = make_ring_handle(mem.header(), device_base, device(), bmin, bmax < bmin ? bmin : bmax);
+    // A GPU thread's poll is a PCIe round trip: spin briefly there. The
+    // simulator's device threads poll for as long as the executor spins.
+    const gsys_u32 bspin = o.device_spin_ns ? o.device_spin_ns : (gpu ? 4000 : 50000);
+    handle = make_ring_handle(mem.header(), device_base, device(), bmin, bmax < bmin ? bmin : bmax, bspin);
     // Mapped memory from device_visible_alloc has one address on both sides
     // (unified addressing), as memory from runtime::alloc() does.
     if (staging.base)

@@ -52,6 +52,20 @@ GSYS_DEVICE u32 warp_lanes(const ring& r)
   return n >= 32 ? kFullMask : (1u << n) - 1u;
 }
 
+// Warp collectives over `mask` that cost nothing when the mask is one lane
+// (a lone thread's call, a group leader's): the simulator parks a fiber at
+// every collective, and the result for one lane is known.
+GSYS_DEVICE bool one_lane(u32 mask) { return (mask & (mask - 1)) == 0; }
+template <class T>
+GSYS_DEVICE T lanes_shfl(u32 mask, T v, u32 src) { return one_lane(mask) ? v : __shfl_sync(mask, v, src); }
+GSYS_DEVICE u32 lanes_ballot(u32 mask, bool p) { return one_lane(mask) ? (p ? mask : 0u) : __ballot_sync(mask, p); }
+GSYS_DEVICE void lanes_sync(u32 mask)
+{
+  if (!one_lane(mask)) __syncwarp(mask);
+}
+GSYS_DEVICE u32 lanes_match(u32 mask, u32 v) { return one_lane(mask) ? mask : __match_any_sync(mask, v); }
+GSYS_DEVICE u32 lanes_or(u32 group, u32 v) { return one_lane(group) ? v : __reduce_or_sync(group, v); }
+
 // The n-th (0-based) set bit of x; x must have more than n bits set.
 GSYS_DEVICE u32 nth_set_bit(u32 x, u32 n)
 {

@@ -25,13 +25,29 @@ struct request {
   u32 chunk = GSYS_NO_CHUNK;  // device only: a staging chunk to quarantine with the slot on timeout
 };
 
-// Bounded exponential backoff between polls of ring memory.
+// Polling with backoff: every backoff_min_ns for the first backoff_spin_ns
+// of a wait (a round trip is usually over by then), then doubling up to
+// backoff_max_ns. Backing off at once made both sides fall asleep in turn on
+// the simulator (the device past its spin threshold, the executor past its
+// own) and locked a busy ring into a ~70 µs round trip.
 struct backoff {
   u32 ns;
+  u32 min_ns;
   u32 max_ns;
-  GSYS_DEVICE explicit backoff(const ring& r) : ns(r.backoff_min_ns), max_ns(r.backoff_max_ns) {}
+  u32 spin_ns;
+  u64 start = 0;
+  GSYS_DEVICE explicit backoff(const ring& r)
+      : ns(r.backoff_min_ns), min_ns(r.backoff_min_ns), max_ns(r.backoff_max_ns), spin_ns(r.backoff_spin_ns)
+  {
+  }
   GSYS_DEVICE void pause()
   {
+    const u64 now = now_ns();
+    if (start == 0) start = now;
+    if (now - start < spin_ns) {
+      sleep_ns(min_ns);
+      return;
+    }
     sleep_ns(ns);
     ns = ns * 2 < max_ns ? ns * 2 : max_ns;
   }
@@ -120,9 +136,9 @@ GSYS_DEVICE u32 claim_round(const ring& r, u32 mask, u32 pending, bool& timed_ou
       wait.pause();
     }
   }
-  got = __shfl_sync(mask, got, leader);
-  got_word = __shfl_sync(mask, got_word, leader);
-  timed_out = __shfl_sync(mask, give_up, leader) != 0;
+  got = lanes_shfl(mask, got, leader);
+  got_word = lanes_shfl(mask, got_word, leader);
+  timed_out = lanes_shfl(mask, give_up, leader) != 0;
 
   // The lowest popc(got) pending lanes take the claimed bits, in order.
   const u32 assigned = lowest_bits(pending, __popc(got));
@@ -160,19 +176,19 @@ GSYS_DEVICE void ring_doorbell(const ring& r)
 // previous lap was consumed before its slot could be claimed again (abi.h).
 GSYS_DEVICE void submit(const ring& r, u32 mask, u32 idx)
 {
-  const u32 have = __ballot_sync(mask, idx != kNoSlot);
+  const u32 have = lanes_ballot(mask, idx != kNoSlot);
   if (!have) return;
   const u32 lane = lane_id();
   const u32 leader = __ffs(have) - 1;
   unsigned long long base = 0;
   if (lane == leader) base = fetch_add_relaxed(&r.dev->sq_tail, (u64)__popc(have));
-  base = __shfl_sync(mask, base, leader);
+  base = lanes_shfl(mask, base, leader);
   if (idx != kNoSlot) {
     const u64 pos = base + __popc(have & lanemask_lt());
     // release: the executor that acquires the entry sees the slot and the buffers
     store_release(reinterpret_cast<u64*>(&r.sq[pos & r.sq_mask]), (u64)GSYS_SQ_WORD(pos, idx));
   }
-  __syncwarp(mask);
+  lanes_sync(mask);
   if (lane == leader) ring_doorbell(r);
 }
 
@@ -205,8 +221,8 @@ GSYS_DEVICE void settle_slots(const ring& r, u32 mask, u32 idx, bool park, u32 c
 {
   if (idx != kNoSlot && park && chunk != GSYS_NO_CHUNK) r.slot_chunk[idx] = chunk;
   const u32 key = idx == kNoSlot ? kNoSlot : (idx / 32) * 2 + (park ? 1 : 0);
-  const u32 group = __match_any_sync(mask, key);
-  const u32 bits = __reduce_or_sync(group, idx == kNoSlot ? 0u : 1u << (idx % 32));
+  const u32 group = lanes_match(mask, key);
+  const u32 bits = lanes_or(group, idx == kNoSlot ? 0u : 1u << (idx % 32));
   if (key == kNoSlot || lane_id() != (u32)(__ffs(group) - 1)) return;
   // release: a parked slot's READY store and chunk precede the sweeper's
   // acquire; a released slot's last access precedes the next claim
@@ -228,7 +244,7 @@ GSYS_DEVICE long call_lanes(const ring& r, u32 mask, const request& q, bool* aba
     bool timed_out;
     const u32 idx = claim_round(r, mask, pending, timed_out);
     if (timed_out) break;
-    pending &= ~__ballot_sync(mask, idx != kNoSlot);
+    pending &= ~lanes_ballot(mask, idx != kNoSlot);
     if (idx != kNoSlot) publish(r, idx, q);
     submit(r, mask, idx);
     bool park = false;
@@ -241,7 +257,7 @@ GSYS_DEVICE long call_lanes(const ring& r, u32 mask, const request& q, bool* aba
         if (park && abandoned) *abandoned = true;
       }
     }
-    __syncwarp(mask);
+    lanes_sync(mask);
     settle_slots(r, mask, idx, park, nonblock ? GSYS_NO_CHUNK : q.chunk);
   }
   return ret;

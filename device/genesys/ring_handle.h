@@ -44,8 +44,9 @@ struct ring {
   gsys_u32 nslots = 0;
   gsys_u32 sq_mask = 0;             // sq_entries - 1
   gsys_u64 timeout_ns = 0;          // a call gives up after this long
-  gsys_u32 backoff_min_ns = 0;      // first sleep while polling a slot
+  gsys_u32 backoff_min_ns = 0;      // sleep between polls at first
   gsys_u32 backoff_max_ns = 0;      // longest sleep between polls
+  gsys_u32 backoff_spin_ns = 0;     // poll every backoff_min_ns this long before backing off
   // The staging arena (device/genesys/staging.h): chunks for buffers the host
   // cannot reach. No arena: staging_chunks == 0.
   char* staging = nullptr;          // chunk 0, as kernels address it (host memory)
@@ -78,7 +79,7 @@ struct ring {
 // and, with unified addressing, usually on the GPU too); `dev` is its
 // device part (gsys_dev_bytes(nslots, staging chunks), initialised).
 inline ring make_ring_handle(const gsys_ring_header* hdr, void* host_base, gsys_ring_device* dev,
-                             gsys_u32 backoff_min_ns, gsys_u32 backoff_max_ns)
+                             gsys_u32 backoff_min_ns, gsys_u32 backoff_max_ns, gsys_u32 backoff_spin_ns)
 {
   char* base = static_cast<char*>(host_base);
   char* d = reinterpret_cast<char*>(dev);
@@ -95,6 +96,7 @@ inline ring make_ring_handle(const gsys_ring_header* hdr, void* host_base, gsys_
   r.timeout_ns = hdr->timeout_ns;
   r.backoff_min_ns = backoff_min_ns;
   r.backoff_max_ns = backoff_max_ns;
+  r.backoff_spin_ns = backoff_spin_ns;
   return r;
 }
 

@@ -185,6 +185,17 @@ void make_context(fiber_context& c, const boost::context::stack_context& stack, 
 // in the kernel, whose wake-up latency would dominate short round trips with
 // other OS threads (executors, other blocks).
 constexpr u64 kSpinBelowNs = 20000;
+// Within a spin, waits longer than this still give the core away between checks.
+constexpr u64 kYieldAboveNs = 5000;
+
+inline void cpu_relax()
+{
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#elif defined(__aarch64__)
+  asm volatile("yield");
+#endif
+}
 
 // A thread parked with less stack than this left is about to overflow it.
 constexpr std::size_t kStackMarginBytes = 4096;
@@ -483,7 +494,13 @@ void block::wait_for_sleeper()
     const timespec ts{(time_t)(next_wake_ / 1000000000ull), (long)(next_wake_ % 1000000000ull)};
     clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, nullptr);  // EINTR: the caller loops
   } else {
-    while (now_ns() < next_wake_) sched_yield();
+    // Short waits spin: a sched_yield is a system call, itself longer than
+    // the sub-microsecond polls the device library makes while a call is in
+    // flight; longer ones give the core away between checks.
+    for (u64 now = now_ns(); now < next_wake_; now = now_ns()) {
+      if (next_wake_ - now > kYieldAboveNs) sched_yield();
+      else cpu_relax();
+    }
   }
   wake_due_sleepers();
 }

@@ -57,6 +57,7 @@ struct runtime_options {
   std::chrono::nanoseconds spin = std::chrono::microseconds(50); // executor polls before sleeping
   std::uint32_t device_backoff_min_ns = 0;          // 0: pick for the platform
   std::uint32_t device_backoff_max_ns = 0;
+  std::uint32_t device_spin_ns = 0;  // device polls at the minimum this long before backing off; 0: platform default
   int numa_node = -1;   // -1: local node
   bool publish = true;  // visible to `genesys stat` as /dev/shm/genesys.<pid>.<n>
   // Staging arena for gsys::staged:: calls on device memory (docs/device.md):
