@@ -208,7 +208,11 @@ class uring_executor final : public executor {
         continue;
       }
       if (inflight_.load(std::memory_order_acquire) >= cq_capacity_) {
-        std::this_thread::yield();  // the reaper makes room
+        // Full: the reaper makes room as calls finish. Calls that never do
+        // (fire-and-forget recvs on a silent socket) must not keep stop()
+        // waiting: they are cancelled below.
+        if (ctx_.stopping.load(std::memory_order_acquire)) break;
+        std::this_thread::yield();
         continue;
       }
       if (ctx_.stopping.load(std::memory_order_acquire)) break;

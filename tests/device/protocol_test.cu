@@ -233,6 +233,41 @@ TEST_P(Protocol, AGarbageSlotStateStillTimesOut)
   ::close(sock);
 }
 
+__global__ void post_recvs(gsys::ring r, int sock, char* buf)
+{
+  gsys::post(r, __NR_recvfrom, sock, buf + threadIdx.x * 16, 16, 0, 0, 0);
+}
+
+// Finding (v1): with as many calls in flight as io_uring's completion queue
+// holds (fire-and-forget recvs on a silent socket), the uring executor
+// stopped popping and yielded in a loop that never looked at `stopping`:
+// ~runtime() hung. Every executor must shut down with its ring full of
+// calls that will never finish on their own.
+TEST_P(Protocol, ShutdownWithTheExecutorFullOfEndlessCallsDoesNotHang)
+{
+  int sock = ::socket(AF_INET, SOCK_DGRAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(::bind(sock, (sockaddr*)&a, sizeof a), 0);
+  auto t0 = std::chrono::steady_clock::now();
+  auto done = std::async(std::launch::async, [&] {
+    auto o = small_ring(64);
+    o.uring_entries = 4;  // a completion queue of 8: 64 endless calls overfill it
+    gsys::runtime rt(o);
+    char* buf = static_cast<char*>(rt.alloc(64 * 16));
+    gsys::launch(post_recvs, dim3(1), dim3(64), rt.ring(), sock, buf);
+    gsys::synchronize();
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));  // let the executor fill up
+  });
+  if (done.wait_for(std::chrono::seconds(20)) != std::future_status::ready) {
+    std::fprintf(stderr, "~runtime() hangs with the executor full of endless calls\n");
+    std::_Exit(1);
+  }
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(10));
+  ::close(sock);
+}
+
 TEST_P(Protocol, ShutdownWithABlockedCallDoesNotHang)
 {
   auto t0 = std::chrono::steady_clock::now();
