@@ -126,6 +126,7 @@ struct gsys_ring {
 	struct gsys_sq_entry *sq;
 	u32 nslots;
 	u32 sq_entries;
+	u64 timeout_ns;                 /* holes are skipped after this (validated copy) */
 	u64 user_addr;
 	u64 ring_bytes;
 	struct page **pages;

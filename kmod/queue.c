@@ -25,6 +25,7 @@ static struct gsys_x_ring gsys_x_of(struct gsys_ring *ring)
 		.sq = ring->sq,
 		.nslots = ring->nslots,
 		.sq_entries = ring->sq_entries,
+		.timeout_ns = ring->timeout_ns,
 	};
 
 	return x;

@@ -34,6 +34,9 @@ static int gsys_ring_check_geometry(const struct gsys_ring_header *h,
 	if (h->ring_bytes != gsys_ring_bytes(h->nslots, h->sq_entries) ||
 	    ring_bytes != h->ring_bytes)
 		return -EINVAL;
+	/* the hole-skipping deadline: 0 would skip entries still being filled */
+	if (!h->timeout_ns)
+		return -EINVAL;
 	return 0;
 }
 
@@ -177,6 +180,7 @@ long gsys_ring_register(struct gsys_ctx *ctx, void __user *uarg)
 	kref_init(&ring->ref);
 	ring->nslots = h->nslots;
 	ring->sq_entries = h->sq_entries;
+	ring->timeout_ns = h->timeout_ns;
 	ring->user_addr = req.ring_addr;
 	ring->ring_bytes = req.ring_bytes;
 	ring->npages = req.ring_bytes >> PAGE_SHIFT;

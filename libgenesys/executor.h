@@ -24,6 +24,11 @@ std::uint64_t monotonic_ns();
 
 struct executor_context {
   gsys_ring_header* header = nullptr;
+  // The ring's geometry as the runtime made it (not read back from the header).
+  gsys_u32 nslots = 0;
+  gsys_u32 sq_entries = 0;
+  gsys_u64 timeout_ns = 0;
+  ring_access access() const { return ring_access(header, nslots, sq_entries, timeout_ns); }
   policy* pol = nullptr;
   stats_page* stats = nullptr;
   runtime_options opt;

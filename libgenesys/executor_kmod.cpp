@@ -74,7 +74,7 @@ class kmod_executor final : public executor {
     threads_.join(nullptr);
     // SERVE leaves the queue as it is once `stop` is set; kernels have
     // finished, so what is queued now is all there is: run it here.
-    ring_access ring(ctx_.header);
+    ring_access ring = ctx_.access();
     stats_shard& shard = ctx_.take_shard();
     gsys_u32 idx;
     while (ring.pop(idx)) serve_one(ring, *ctx_.pol, shard, idx);
@@ -114,7 +114,7 @@ class kmod_executor final : public executor {
     a.size = sizeof a;
     a.abi_version = GSYS_ABI_VERSION;
     a.ring_addr = reinterpret_cast<std::uintptr_t>(ctx_.header);
-    a.ring_bytes = ctx_.header->ring_bytes;
+    a.ring_bytes = gsys_ring_bytes(ctx_.nslots, ctx_.sq_entries);
     a.allow_ptr = reinterpret_cast<std::uintptr_t>(allow.data());
     if (::ioctl(fd_, GSYS_IOC_REGISTER_RING, &a) != 0) {
       const int e = errno;
@@ -137,7 +137,7 @@ class kmod_executor final : public executor {
   void run()
   {
     stats_shard& shard = ctx_.take_shard();
-    ring_access ring(ctx_.header);
+    ring_access ring = ctx_.access();
     idle_waiter waiter(ctx_);
     std::vector<gsys_request> fallback(kFallbackMax);
     gsys_ioc_serve a{};

@@ -36,7 +36,7 @@ class sync_executor final : public executor {
   void run()
   {
     stats_shard& shard = ctx_.take_shard();
-    ring_access ring(ctx_.header);
+    ring_access ring = ctx_.access();
     idle_waiter waiter(ctx_);
     gsys_u32 idx;
     for (;;) {

@@ -47,7 +47,7 @@ struct uring_op {
 
 class uring_executor final : public executor {
  public:
-  explicit uring_executor(executor_context& ctx) : ctx_(ctx), ring_(ctx.header), ops_(ctx.header->nslots) {}
+  explicit uring_executor(executor_context& ctx) : ctx_(ctx), ring_(ctx.access()), ops_(ctx.nslots) {}
   ~uring_executor() override
   {
     ctx_.stopping.store(true, std::memory_order_release);  // also when the runtime failed to start

@@ -40,14 +40,18 @@ using request_copy = gsys_request;
 
 class ring_access {
  public:
-  explicit ring_access(gsys_ring_header* h)
+  // The geometry comes from the runtime's own validated copy, never from the
+  // live header, which a kernel can scribble on (v1's kmod stop() did and
+  // crashed).
+  ring_access(gsys_ring_header* h, gsys_u32 nslots, gsys_u32 sq_entries, gsys_u64 timeout_ns)
   {
     char* base = reinterpret_cast<char*>(h);
     r_.hdr = h;
-    r_.slots = reinterpret_cast<gsys_slot*>(base + h->slots_offset);
-    r_.sq = reinterpret_cast<gsys_sq_entry*>(base + h->sq_offset);
-    r_.nslots = h->nslots;
-    r_.sq_entries = h->sq_entries;
+    r_.slots = reinterpret_cast<gsys_slot*>(base + gsys_ring_slots_offset());
+    r_.sq = reinterpret_cast<gsys_sq_entry*>(base + gsys_ring_sq_offset(nslots));
+    r_.nslots = nslots;
+    r_.sq_entries = sq_entries;
+    r_.timeout_ns = timeout_ns;
   }
 
   gsys_ring_header* header() const { return r_.hdr; }

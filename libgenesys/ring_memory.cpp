@@ -68,6 +68,7 @@ std::string check_ring(const gsys_ring_header* h, std::size_t bytes)
     return "ring size does not match its geometry";
   if (h->slots_offset != gsys_ring_slots_offset() || h->sq_offset != gsys_ring_sq_offset(h->nslots))
     return "bad part offsets";
+  if (h->timeout_ns == 0) return "zero timeout";
   return {};
 }
 

@@ -136,6 +136,9 @@ struct runtime::impl {
     stats->ring_bytes = geo.ring_bytes;
     stats->start_ns = detail::monotonic_ns();
     ctx.header = mem.header();
+    ctx.nslots = geo.nslots;
+    ctx.sq_entries = geo.sq_entries;
+    ctx.timeout_ns = (gsys_u64)o.timeout.count();
     ctx.pol = &pol;
     ctx.stats = stats;
     ctx.opt = o;
@@ -295,7 +298,7 @@ std::string runtime::shm_name() const { return impl_->mem.shm_name(); }
 
 stats_snapshot runtime::stats() const
 {
-  stats_snapshot s = detail::summarize(*impl_->stats, impl_->mem.header());
+  stats_snapshot s = detail::summarize(*impl_->stats, impl_->mem.header(), impl_->geo.nslots, impl_->geo.sq_entries);
   if (impl_->exec) impl_->exec->add_stats(s);
   const std::vector<unsigned char> d = impl_->device_snapshot();
   s.timeouts = reinterpret_cast<const gsys_ring_device*>(d.data())->timeouts;
@@ -340,7 +343,7 @@ ring_usage runtime::usage() const
   const auto* claim = reinterpret_cast<const gsys_u32*>(d.data() + gsys_dev_claim_offset());
   const auto* pending = reinterpret_cast<const gsys_u32*>(d.data() + gsys_dev_pending_offset(n));
   const gsys_ring_header* h = impl_->mem.header();
-  const auto* slots = reinterpret_cast<const gsys_slot*>(reinterpret_cast<const char*>(h) + h->slots_offset);
+  const auto* slots = reinterpret_cast<const gsys_slot*>(reinterpret_cast<const char*>(h) + gsys_ring_slots_offset());
   ring_usage u;
   for (gsys_u32 w = 0; w < n / 32; ++w) {
     u.claimed += (std::uint32_t)std::popcount(claim[w]);

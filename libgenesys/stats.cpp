@@ -18,7 +18,7 @@ std::uint64_t rd(const std::uint64_t& v)
 
 }  // namespace
 
-stats_snapshot summarize(const stats_page& page, const gsys_ring_header* h)
+stats_snapshot summarize(const stats_page& page, const gsys_ring_header* h, gsys_u32 nslots, gsys_u32 sq_entries)
 {
   stats_snapshot s;
   s.executor = std::string(page.executor, strnlen(page.executor, sizeof page.executor));
@@ -65,7 +65,7 @@ stats_snapshot summarize(const stats_page& page, const gsys_ring_header* h)
   if (h) {
     s.garbage = rd(h->garbage);
     s.skipped = rd(h->skipped);
-    s.queue_depth = ring_access(const_cast<gsys_ring_header*>(h)).queue_depth();
+    s.queue_depth = ring_access(const_cast<gsys_ring_header*>(h), nslots, sq_entries, 0).queue_depth();
   }
   return s;
 }

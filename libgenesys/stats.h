@@ -77,7 +77,9 @@ inline void record(stats_shard& s, unsigned nr, std::int64_t ret, std::uint64_t 
 // Sums the shards of a stats page (and the ring header's totals). For the
 // kmod executor it adds one "in-kernel" pseudo-op: the header's excess over
 // the shards, i.e. what genesys.ko ran, estimated without a breakdown.
-stats_snapshot summarize(const stats_page& page, const gsys_ring_header* h);
+// `nslots`/`sq_entries`: the ring's geometry as the caller validated it
+// (never re-read from the header, which the device side can write).
+stats_snapshot summarize(const stats_page& page, const gsys_ring_header* h, gsys_u32 nslots, gsys_u32 sq_entries);
 
 constexpr const char* kInKernelOp = "in-kernel";
 

@@ -27,7 +27,8 @@ namespace {
 
 struct test_ring {
   explicit test_ring(gsys_u32 slots = 64, gsys_u64 timeout_ns = 1000000000ull)
-      : geo(geometry_for(slots)), mem(geo, 0, -1, false), ring(initialized(mem, geo, timeout_ns))
+      : geo(geometry_for(slots)), mem(geo, 0, -1, false),
+        ring(initialized(mem, geo, timeout_ns), geo.nslots, geo.sq_entries, timeout_ns)
   {
   }
   static gsys_ring_header* initialized(ring_memory& m, const ring_geometry& g, gsys_u64 timeout_ns)

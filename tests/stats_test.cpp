@@ -42,7 +42,7 @@ std::uint64_t hist_total(const gsys::op_stats& op)
 void expect_exact(const stats_page& page, unsigned threads, unsigned calls)
 {
   const std::uint64_t total = std::uint64_t(threads) * calls;
-  gsys::stats_snapshot s = summarize(page, nullptr);
+  gsys::stats_snapshot s = summarize(page, nullptr, 0, 0);
   ASSERT_EQ(s.ops.size(), 1u);
   const gsys::op_stats& op = s.ops[0];
   EXPECT_EQ(op.nr, (long)GSYS_NR_NOP);

@@ -69,23 +69,32 @@ class ring_view {
     if (base_ == MAP_FAILED) throw std::runtime_error(name + ": mmap: " + std::strerror(errno));
     std::string bad = check_ring(header(), size_);
     if (!bad.empty()) throw std::runtime_error(name + ": not a usable ring: " + bad);
-    if (header()->ring_bytes + sizeof(stats_page) > size_ || stats()->magic != kStatsMagic)
+    // The geometry as checked, kept: the live header stays writable by a GPU.
+    nslots_ = header()->nslots;
+    sq_entries_ = header()->sq_entries;
+    ring_bytes_ = header()->ring_bytes;
+    if (ring_bytes_ + sizeof(stats_page) > size_ || stats()->magic != kStatsMagic)
       throw std::runtime_error(name + ": no stats page");
   }
+  gsys::stats_snapshot summary() const { return summarize(*stats(), header(), nslots_, sq_entries_); }
+  gsys_u32 nslots() const { return nslots_; }
   ~ring_view() { munmap(base_, size_); }
   const gsys_ring_header* header() const { return static_cast<const gsys_ring_header*>(base_); }
   const stats_page* stats() const
   {
-    return reinterpret_cast<const stats_page*>(static_cast<const char*>(base_) + header()->ring_bytes);
+    return reinterpret_cast<const stats_page*>(static_cast<const char*>(base_) + ring_bytes_);
   }
   const gsys_slot* slots() const
   {
-    return reinterpret_cast<const gsys_slot*>(static_cast<const char*>(base_) + header()->slots_offset);
+    return reinterpret_cast<const gsys_slot*>(static_cast<const char*>(base_) + gsys_ring_slots_offset());
   }
 
  private:
   void* base_ = nullptr;
   size_t size_ = 0;
+  gsys_u32 nslots_ = 0;
+  gsys_u32 sq_entries_ = 0;
+  gsys_u64 ring_bytes_ = 0;
 };
 
 const char* state_name(gsys_u32 s)
@@ -123,7 +132,7 @@ int cmd_stat(int pid, bool json)
   bool first = true;
   for (auto& r : rings) {
     ring_view v(r.name);
-    auto s = summarize(*v.stats(), v.header());
+    auto s = v.summary();
     if (json) {
       std::printf("%s{\"ring\":\"%s\",\"pid\":%d,\"stats\":%s}", first ? "" : ",", r.name.c_str(), r.pid,
                   s.to_json().c_str());
@@ -148,7 +157,7 @@ int cmd_ring(int pid, bool slots)
     const gsys_ring_header* h = v.header();
     std::printf("%s: abi %u, %u slots, queue %u entries, %llu bytes, timeout %.3f s\n", r.name.c_str(), h->abi_version,
                 h->nslots, h->sq_entries, (unsigned long long)h->ring_bytes, h->timeout_ns / 1e9);
-    const auto s = summarize(*v.stats(), h);
+    const auto s = v.summary();
     std::printf("  queue: head %llu (published and waiting %llu), doorbell %u, sleepers %u, executor %s\n",
                 (unsigned long long)h->sq_head, (unsigned long long)s.queue_depth, h->doorbell, h->sleepers,
                 v.stats()->executor);
@@ -156,13 +165,13 @@ int cmd_ring(int pid, bool slots)
                 (unsigned long long)h->completed, (unsigned long long)h->failed, (unsigned long long)h->denied,
                 (unsigned long long)h->garbage, (unsigned long long)h->skipped);
     unsigned counts[7] = {};
-    for (gsys_u32 i = 0; i < h->nslots; ++i) counts[std::min<gsys_u32>(v.slots()[i].state, 6)]++;
+    for (gsys_u32 i = 0; i < v.nslots(); ++i) counts[std::min<gsys_u32>(v.slots()[i].state, 6)]++;
     std::printf("  slots:");
     for (gsys_u32 s = 0; s < 7; ++s)
       if (counts[s]) std::printf(" %s %u", state_name(s), counts[s]);
     std::printf("\n");
     if (!slots) continue;
-    for (gsys_u32 i = 0; i < h->nslots; ++i) {
+    for (gsys_u32 i = 0; i < v.nslots(); ++i) {
       const gsys_slot& s = v.slots()[i];
       if (s.state == GSYS_SLOT_FREE) continue;
       const op_info* op = find_op(s.nr);

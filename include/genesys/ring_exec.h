@@ -44,13 +44,18 @@
 /* The clock is read on every this many-th empty poll only. */
 #define GSYS_X_CLOCK_EVERY 64
 
-/* The parts of a ring an executor uses, resolved once from a checked header. */
+/*
+ * The parts of a ring an executor uses, resolved once from a checked header
+ * and kept here: the header stays writable by the device side, so nothing
+ * (geometry, timeout) is re-read from it afterwards.
+ */
 struct gsys_x_ring {
 	struct gsys_ring_header *hdr;
 	struct gsys_slot *slots;
 	struct gsys_sq_entry *sq;
 	gsys_u32 nslots;
 	gsys_u32 sq_entries;
+	gsys_u64 timeout_ns;
 };
 
 /* Per executor thread: where the head has been stuck on an unfilled entry, and since when. */
@@ -133,7 +138,7 @@ static inline int gsys_x_pop(struct gsys_x_ring *r, struct gsys_x_cursor *cur, g
 			cur->hole_since_ns = now_ns;
 			return GSYS_X_EMPTY;
 		}
-		if (now_ns - cur->hole_since_ns < GSYS_X_LOAD(&r->hdr->timeout_ns))
+		if (now_ns - cur->hole_since_ns < r->timeout_ns)
 			return GSYS_X_EMPTY;
 		for (i = 1; i <= GSYS_X_HOLE_PEEK && i < r->sq_entries; i++)
 			if (gsys_x_published(gsys_x_entry(r, pos + i), pos + i))

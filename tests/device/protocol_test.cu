@@ -268,6 +268,36 @@ TEST_P(Protocol, ShutdownWithTheExecutorFullOfEndlessCallsDoesNotHang)
   ::close(sock);
 }
 
+// A buggy kernel writes garbage over the ring header's geometry (host
+// memory a GPU can write, though v2's device side never does).
+__global__ void scribble_header(gsys::ring r)
+{
+  gsys_ring_header* h = r.hdr;
+  gsys::detail::store_relaxed(&h->nslots, 0xfffffff0u);
+  gsys::detail::store_relaxed(&h->sq_entries, 0x80000000u);
+  gsys::detail::store_relaxed(&h->slots_offset, (gsys_u64)1 << 40);
+  gsys::detail::store_relaxed(&h->sq_offset, (gsys_u64)1 << 41);
+  gsys::detail::store_relaxed(&h->ring_bytes, (gsys_u64)1 << 42);
+  gsys::detail::store_relaxed(&h->timeout_ns, (gsys_u64)1);
+}
+
+// Finding (v1): kmod's stop() rebuilt its view of the ring from the live
+// header and crashed when a kernel had scribbled the geometry. Executors,
+// statistics and shutdown now use the runtime's own validated copy.
+TEST_P(Protocol, AScribbledHeaderDoesNotMisleadTheExecutor)
+{
+  auto o = small_ring(64);
+  gsys::runtime rt(o);
+  gsys::launch(scribble_header, dim3(1), dim3(1), rt.ring());
+  gsys::synchronize();
+  int* fails = static_cast<int*>(rt.alloc(sizeof(int)));
+  gsys::launch(nops, dim3(1), dim3(64), rt.ring(), 20, fails);
+  gsys::synchronize();
+  EXPECT_EQ(*fails, 0);
+  EXPECT_EQ(rt.stats().calls, 64u * 20);
+  EXPECT_TRUE(all_slots_free(rt));
+}  // and the runtime shuts down cleanly
+
 TEST_P(Protocol, ShutdownWithABlockedCallDoesNotHang)
 {
   auto t0 = std::chrono::steady_clock::now();

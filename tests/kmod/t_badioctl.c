@@ -116,6 +116,7 @@ static void test_register_ring_errors(void)
 	HDR_CASE(ring_bytes, r.bytes + 4096, -EINVAL);
 	HDR_CASE(slots_offset, 8192, -EINVAL);
 	HDR_CASE(sq_offset, 4096, -EINVAL);
+	HDR_CASE(timeout_ns, 0, -EINVAL);
 	req = good_req(&r);
 	KT_EQ(try_register(&req), 0);                   /* and the original is fine */
 	kt_end();
