@@ -3,7 +3,9 @@
 // alone), getppid (the cheapest real system call) and a 4 KiB pread, with
 // the same call made directly by a CPU thread in the same run as yardstick.
 //
-// Output: one JSON object per line on stdout (and appended to --out).
+// Output: one JSON object per line on stdout (and appended to --out). On
+// the simulator each line also carries the link-cost model's counts
+// (device/genesys/sim/link_model.h): what the calls would cost across PCIe.
 #include <getopt.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -57,19 +59,49 @@ __device__ long one_call(const gsys::ring& r, const op_args& a, int i)
   }
 }
 
+// One lane's link-cost counts over the latency loop's calls after the
+// warm-up (simulator only; gsys::sim::link_counters per call, summed).
+struct link_sums {
+  u64 calls, before_poll, polls, nonposted, stores;
+};
+
 // Latency: one group makes `iters` calls back to back; its first thread
-// records each round trip.
+// records each round trip. On the simulator every lane also sums its
+// link-cost counts per call into link[lane] (calls from `warm` on).
 template <class G, class O>
-__global__ void latency_kernel(gsys::ring r, op_args a, int iters, u64* samples, int* errors)
+__global__ void latency_kernel(gsys::ring r, op_args a, int iters, int warm, u64* samples, int* errors,
+                               link_sums* link)
 {
   const bool rec = threadIdx.x == 0 && blockIdx.x == 0;
+#if !GSYS_CUDA
+  link_sums mine{};
+#endif
   for (int i = 0; i < iters; ++i) {
+#if !GSYS_CUDA
+    gsys::sim::link_reset();
+#endif
     u64 t0 = gsys::detail::now_ns();
     long ret = one_call<G, O>(r, a, i);
     u64 t1 = gsys::detail::now_ns();
+#if !GSYS_CUDA
+    // Read before the stores below, which are the benchmark's, not the call's.
+    const gsys::sim::link_counters c = gsys::sim::link_now();
+    if (i >= warm) {
+      ++mine.calls;
+      mine.before_poll += c.nonposted_before_poll;
+      mine.polls += c.completion_polls;
+      mine.nonposted += c.nonposted();
+      mine.stores += c.posted_stores;
+    }
+#endif
     if (ret < 0 && ret != gsys::not_waited) atomicAdd(errors, 1);
     if (rec) samples[i] = t1 - t0;
   }
+#if !GSYS_CUDA
+  link[threadIdx.x] = mine;
+#else
+  (void)warm, (void)link;
+#endif
 }
 
 // Throughput: every group of the grid calls `iters` times.
@@ -206,10 +238,13 @@ void run_one(const config& c, gsys::runtime& rt, op_kind k, const direct_numbers
   int* errors = static_cast<int*>(rt.alloc(sizeof(int)));
   // Latency: one thread (thread granularity) or one whole group.
   const int lat_threads = G::code == GSYS_GRAN_THREAD ? 1 : 32;
-  launch_for<G>(latency_kernel<G, O>, dim3(1), dim3(lat_threads), rt.ring(), a, c.latency_iters, samples, errors);
+  const int warm = (int)std::min<size_t>((size_t)c.latency_iters / 10, 100);
+  link_sums* link = GSYS_CUDA ? nullptr : static_cast<link_sums*>(rt.alloc(sizeof(link_sums) * lat_threads));
+  launch_for<G>(latency_kernel<G, O>, dim3(1), dim3(lat_threads), rt.ring(), a, c.latency_iters, warm, samples,
+                errors, link);
   gsys::synchronize();
   std::vector<u64> v(samples, samples + c.latency_iters);
-  v.erase(v.begin(), v.begin() + std::min<size_t>(v.size() / 10, 100));  // warm-up
+  v.erase(v.begin(), v.begin() + warm);
 
   // Throughput: a full grid.
   u64 t0 = host_ns();
@@ -221,18 +256,43 @@ void run_one(const config& c, gsys::runtime& rt, op_kind k, const direct_numbers
                 : G::code == GSYS_GRAN_BLOCK ? blocks : 1;
   long calls = groups * c.throughput_iters;
 
-  char line[768];
-  std::snprintf(line, sizeof line,
-                "{\"bench\":\"ring\",\"device\":\"%s\",\"granularity\":\"%s\",\"ordering\":\"%s\",\"executor\":\"%s\","
-                "\"op\":\"%s\",\"calls\":%ld,\"p50_ns\":%.0f,\"p99_ns\":%.0f,\"calls_per_s\":%.0f,"
-                "\"direct_ns\":%.0f,\"direct_p99_ns\":%.0f,\"direct_calls_per_s\":%.0f,\"pingpong_ns\":%.0f,\"grid\":\"%dx%d\","
-                "\"errors\":%d}",
-                device_label().c_str(), gran_name<G>(), O::is_strong ? "strong" : "relaxed",
-                gsys::to_string(rt.executor()), op_name(k), calls, percentile(v, 50), percentile(v, 99),
-                calls / secs, d.p50_ns, d.p99_ns, d.calls_per_s, c.pingpong_ns, blocks, threads, *errors);
+  char line[1280];
+  int len = std::snprintf(line, sizeof line,
+                          "{\"bench\":\"ring\",\"device\":\"%s\",\"granularity\":\"%s\",\"ordering\":\"%s\",\"executor\":\"%s\","
+                          "\"op\":\"%s\",\"calls\":%ld,\"p50_ns\":%.0f,\"p99_ns\":%.0f,\"calls_per_s\":%.0f,"
+                          "\"direct_ns\":%.0f,\"direct_p99_ns\":%.0f,\"direct_calls_per_s\":%.0f,\"pingpong_ns\":%.0f,\"grid\":\"%dx%d\","
+                          "\"errors\":%d",
+                          device_label().c_str(), gran_name<G>(), O::is_strong ? "strong" : "relaxed",
+                          gsys::to_string(rt.executor()), op_name(k), calls, percentile(v, 50), percentile(v, 99),
+                          calls / secs, d.p50_ns, d.p99_ns, d.calls_per_s, c.pingpong_ns, blocks, threads, *errors);
+#if !GSYS_CUDA
+  // The link-cost model, per call of the latency group: its lanes' counts
+  // summed (one lane at thread granularity; at warp, block and grid
+  // granularity only the calling lane crosses the link, the others wait in
+  // device memory: shuffles, barriers), and the largest per lane.
+  link_sums sum{};
+  double lane_max = 0;
+  for (int t = 0; t < lat_threads; ++t) {
+    sum.before_poll += link[t].before_poll;
+    sum.polls += link[t].polls;
+    sum.nonposted += link[t].nonposted;
+    sum.stores += link[t].stores;
+    if (link[t].calls) lane_max = std::max(lane_max, (double)link[t].before_poll / (double)link[t].calls);
+  }
+  const double n = link[0].calls ? (double)link[0].calls : 1.0;  // every lane makes every group call
+  len += std::snprintf(line + len, sizeof line - len,
+                       ",\"link_rtts_submit_per_call\":%.3f,\"link_polls_per_call\":%.3f,\"link_rtts_per_call\":%.3f,"
+                       "\"posted_stores_per_call\":%.3f,\"link_lanes\":%d,\"link_lane_max_rtts_submit_per_call\":%.3f,"
+                       "\"link_protocol_errors\":%llu",
+                       (double)sum.before_poll / n, (double)sum.polls / n, (double)sum.nonposted / n,
+                       (double)sum.stores / n, lat_threads, lane_max,
+                       (unsigned long long)gsys::sim::link_protocol_errors());
+#endif
+  std::snprintf(line + len, sizeof line - len, "}");
   emit(c, line);
   rt.free(samples);
   rt.free(errors);
+  rt.free(link);
   rt.free(a.bufs);
 }
 
@@ -286,7 +346,23 @@ void usage(const char* argv0)
       "  --grid BxT     throughput grid (default: 1x64 simulator, 264x256 GPU)\n"
       "  --out FILE     also append the JSON lines to FILE\n"
       "  --quick        fewer iterations (for tests)\n"
-      "  --help         this text\n",
+      "  --help         this text\n\n"
+      "Fields of each line: p50_ns/p99_ns (latency loop: one group calling back to back),\n"
+      "calls_per_s (throughput grid), direct_* (the same call made by a CPU thread),\n"
+      "pingpong_ns (two CPU threads handing a cache line back and forth).\n"
+      "Simulator only, from the link-cost model (docs/simulator.md), per call of the\n"
+      "latency loop after its warm-up, summed over the latency group's lanes (at warp,\n"
+      "block and grid granularity only the calling lane crosses the link):\n"
+      "  link_rtts_submit_per_call   non-posted operations (loads, atomics on host\n"
+      "                              memory) before the call's first completion poll\n"
+      "  link_polls_per_call         completion polls (loads of the slot's state)\n"
+      "  link_rtts_per_call          every non-posted operation, polls included\n"
+      "  posted_stores_per_call      stores to host memory (the request, the queue entry)\n"
+      "  link_lanes, link_lane_max_rtts_submit_per_call\n"
+      "                              lanes of the latency group, and the largest\n"
+      "                              link_rtts_submit_per_call among them\n"
+      "  link_protocol_errors        host words both the device and the host\n"
+      "                              read-modify-wrote (must be 0)\n",
       argv0);
 }
 

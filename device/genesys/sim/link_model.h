@@ -25,7 +25,8 @@
 // and the simulator share it through inline variables. Counting per device
 // thread needs the simulator's scheduler and lives in genesys_sim
 // (device/sim/link_model.cpp). Lookups are lock-free (a seqlock over a
-// sorted array of ranges); registration takes a mutex.
+// sorted array of ranges, and a per-OS-thread cache of the last answer);
+// registration takes a mutex.
 #pragma once
 
 #include <sys/mman.h>
@@ -67,7 +68,7 @@ namespace link_detail {
 void note_device(const void* p, std::size_t size, link_access a);
 
 constexpr unsigned kMaxRanges = 256;
-constexpr std::uintptr_t kGranule = 4;  // a "word" for protocol errors: 4 bytes
+constexpr std::uintptr_t kGranule = 4;  // shadow resolution: an 8-byte word is two granules
 constexpr std::uint8_t kDeviceRmw = 1, kHostRmw = 2, kReported = 4;
 
 struct range {
@@ -95,21 +96,34 @@ struct registry {
 
 inline registry g_registry;
 
+// Each OS thread's last answer: the range (or the gap between ranges) that
+// held the address, valid while the table's sequence number is unchanged.
+// Most accesses hit it (a call touches the ring, then the device part).
+struct lookup_cache {
+  std::uint32_t seq = 1;  // odd: never equal to a stable sequence number
+  std::uintptr_t lo = 0, hi = 0;
+  found f;
+};
+inline thread_local lookup_cache t_lookup_cache;
+
 inline found lookup(std::uintptr_t a)
 {
   registry& g = g_registry;
-  if (g.count.load(std::memory_order_relaxed) == 0) return {};
+  lookup_cache& c = t_lookup_cache;
+  if (g.seq.load(std::memory_order_acquire) == c.seq && a - c.lo < c.hi - c.lo) return c.f;
   for (;;) {
     const std::uint32_t s = g.seq.load(std::memory_order_acquire);
     if (s & 1u) continue;  // a writer is moving entries (a few stores)
     std::uint32_t lo = 0, hi = g.count.load(std::memory_order_relaxed);
     if (hi > kMaxRanges) hi = kMaxRanges;
+    const std::uint32_t n = hi;
     while (lo < hi) {  // the first range that begins after a
       const std::uint32_t mid = (lo + hi) / 2;
       if (g.ranges[mid].begin.load(std::memory_order_relaxed) <= a) lo = mid + 1;
       else hi = mid;
     }
     found f;
+    std::uintptr_t from = 0, to = UINTPTR_MAX;  // the gap around a, if no range holds it
     if (lo > 0) {
       const range& r = g.ranges[lo - 1];
       const std::uintptr_t end = r.end.load(std::memory_order_relaxed);
@@ -118,10 +132,17 @@ inline found lookup(std::uintptr_t a)
         f.end = end;
         f.shadow = r.shadow.load(std::memory_order_acquire);
         f.kind = (link_memory)r.kind.load(std::memory_order_relaxed);
+        from = f.begin;
+        to = end;
+      } else {
+        from = end;
       }
     }
+    if (f.kind == link_memory::local && lo < n) to = g.ranges[lo].begin.load(std::memory_order_relaxed);
     std::atomic_thread_fence(std::memory_order_acquire);
-    if (g.seq.load(std::memory_order_relaxed) == s) return f;
+    if (g.seq.load(std::memory_order_relaxed) != s) continue;
+    c = {s, from, to, f};
+    return f;
   }
 }
 
@@ -188,6 +209,8 @@ inline std::uint8_t* shadow_of(std::uintptr_t a)
       if (m == MAP_FAILED) return nullptr;
       sh = static_cast<std::uint8_t*>(m);
       r.shadow.store(sh, std::memory_order_release);
+      // Nothing moved, but lookups cached without the shadow must look again.
+      g.seq.store(g.seq.load(std::memory_order_relaxed) + 2, std::memory_order_release);
     }
     return sh;
   }
@@ -202,13 +225,16 @@ inline void note_rmw(const found& f, std::uintptr_t a, std::size_t size, std::ui
   if (!sh) return;
   std::uintptr_t last = a + (size ? size : 1) - 1;
   if (last >= f.end) last = f.end - 1;
+  bool reported = false;  // one error per access, however many granules it spans
   for (std::uintptr_t w = (a - f.begin) / kGranule; w <= (last - f.begin) / kGranule; ++w) {
     std::atomic_ref<std::uint8_t> m(sh[w]);
     std::uint8_t cur = m.load(std::memory_order_relaxed);
     if (!(cur & side)) cur = (std::uint8_t)(m.fetch_or(side, std::memory_order_relaxed) | side);
     if ((cur & (kDeviceRmw | kHostRmw)) == (kDeviceRmw | kHostRmw) && !(cur & kReported) &&
-        !(m.fetch_or(kReported, std::memory_order_relaxed) & kReported))
-      report_error(f.begin + w * kGranule);
+        !(m.fetch_or(kReported, std::memory_order_relaxed) & kReported) && !reported) {
+      reported = true;
+      report_error(a);
+    }
   }
 }
 
