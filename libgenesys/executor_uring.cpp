@@ -9,6 +9,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <mutex>
 #include <thread>
 #include <vector>
 
@@ -202,7 +203,12 @@ class uring_executor final : public executor {
         record(shard, op.q.nr, err, monotonic_ns() - op.t0, denied, op.q.flags & GSYS_SLOT_F_NONBLOCK);
         ring_.complete(op.q, err);
       }
-      if (queued) io_uring_submit(&uring_);
+      if (queued) {
+        io_uring_submit(&uring_);
+        // Page-cache reads and writes usually complete inside the submit:
+        // finish them here rather than wake the reaper for each.
+        reap_ready(shard);
+      }
       if (popped) {
         waiter.worked();
         continue;
@@ -233,15 +239,15 @@ class uring_executor final : public executor {
     io_uring_submit(&uring_);
   }
 
-  void reap_loop()
+  // Consumes the completions that are there now; the submitter and the
+  // reaper both call it, one at a time (the completion queue has one head).
+  // Returns whether it saw the exit marker.
+  bool reap_ready(stats_shard& shard)
   {
-    stats_shard& shard = ctx_.take_shard();
+    std::lock_guard lk(reap_mu_);
     bool exit_seen = false;
-    while (!exit_seen || inflight_.load(std::memory_order_acquire) > 0) {
-      io_uring_cqe* cqe = nullptr;
-      int err = io_uring_wait_cqe(&uring_, &cqe);
-      if (err == -EINTR) continue;
-      if (err < 0) break;
+    io_uring_cqe* cqe = nullptr;
+    while (io_uring_peek_cqe(&uring_, &cqe) == 0 && cqe) {
       const std::uint64_t data = io_uring_cqe_get_data64(cqe);
       const long res = cqe->res;
       io_uring_cqe_seen(&uring_, cqe);
@@ -252,6 +258,21 @@ class uring_executor final : public executor {
         inflight_.fetch_sub(1, std::memory_order_acq_rel);
       }
     }
+    return exit_seen;
+  }
+
+  void reap_loop()
+  {
+    stats_shard& shard = ctx_.take_shard();
+    bool exit_seen = false;
+    while (!exit_seen || inflight_.load(std::memory_order_acquire) > 0) {
+      // Wait without consuming, then consume under the lock.
+      io_uring_cqe* cqe = nullptr;
+      int err = io_uring_wait_cqe(&uring_, &cqe);
+      if (err == -EINTR) continue;
+      if (err < 0) break;
+      if (reap_ready(shard)) exit_seen = true;
+    }
   }
 
   executor_context& ctx_;
@@ -261,6 +282,7 @@ class uring_executor final : public executor {
   bool ring_ready_ = false;
   unsigned cq_capacity_ = 0;
   std::atomic<unsigned> inflight_{0};
+  std::mutex reap_mu_;
   std::thread submitter_, reaper_;
 };
 

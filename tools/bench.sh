@@ -133,7 +133,7 @@ slow_mode() {
     "$build/bench/gsys-ring-bench" --executor "$3" --ops nop --gran thread --iters 300 --tput-iters 5 >>"$out" 2>/dev/null
   done
   awk -v reps="$reps" -v ex="$3" "$awk_field"'
-    /^\{/ && field("ordering") == "relaxed" { v[n++] = field("p50_ns") + 0 }
+    /^\{/ && field("ordering") == "relaxed" && field("executor") == ex { v[n++] = field("p50_ns") + 0 }
     END {
       for (i = 1; i < n; i++) for (j = i; j > 0 && v[j - 1] > v[j]; j--) { t = v[j]; v[j] = v[j - 1]; v[j - 1] = t }
       med = v[int((n - 1) / 2)]; slow = 0; worst = 0

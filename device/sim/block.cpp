@@ -185,8 +185,10 @@ void make_context(fiber_context& c, const boost::context::stack_context& stack, 
 // in the kernel, whose wake-up latency would dominate short round trips with
 // other OS threads (executors, other blocks).
 constexpr u64 kSpinBelowNs = 20000;
-// Within a spin, waits longer than this still give the core away between checks.
+// Within a spin, waits longer than this still give the core away between
+// checks, and a spin gives it away at least this often.
 constexpr u64 kYieldAboveNs = 5000;
+constexpr u64 kYieldEveryNs = 2000;
 
 inline void cpu_relax()
 {
@@ -497,9 +499,17 @@ void block::wait_for_sleeper()
     // Short waits spin: a sched_yield is a system call, itself longer than
     // the sub-microsecond polls the device library makes while a call is in
     // flight; longer ones give the core away between checks.
-    for (u64 now = now_ns(); now < next_wake_; now = now_ns()) {
-      if (next_wake_ - now > kYieldAboveNs) sched_yield();
-      else cpu_relax();
+    // Every kYieldEveryNs the core is offered anyway: an executor thread
+    // that must run for this wait to end (io_uring's completion reaper) may
+    // be queued behind this one.
+    u64 yielded = now_ns();
+    for (u64 now = yielded; now < next_wake_; now = now_ns()) {
+      if (next_wake_ - now > kYieldAboveNs || now - yielded > kYieldEveryNs) {
+        sched_yield();
+        yielded = now;
+      } else {
+        cpu_relax();
+      }
     }
   }
   wake_due_sleepers();
