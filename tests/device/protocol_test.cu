@@ -160,13 +160,9 @@ TEST_P(Protocol, UnansweredCallTimesOutAndItsSlotIsReclaimed)
   auto o = small_ring(32);
   o.timeout = std::chrono::milliseconds(100);
   gsys::runtime rt(o);
-  int sock = ::socket(AF_INET, SOCK_DGRAM, 0);
   sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t alen = sizeof a;
-  ASSERT_EQ(::bind(sock, (sockaddr*)&a, sizeof a), 0);
-  ::getsockname(sock, (sockaddr*)&a, &alen);
+  const int sock = gsys_test::bound_udp_socket(a);
+  ASSERT_GE(sock, 0);
   char* buf = static_cast<char*>(rt.alloc(16));
   long* out = static_cast<long*>(rt.alloc(sizeof(long)));
   auto t0 = std::chrono::steady_clock::now();
@@ -205,11 +201,9 @@ TEST_P(Protocol, AGarbageSlotStateStillTimesOut)
   auto o = small_ring(32);
   o.timeout = std::chrono::milliseconds(300);
   gsys::runtime rt(o);
-  int sock = ::socket(AF_INET, SOCK_DGRAM, 0);
   sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ASSERT_EQ(::bind(sock, (sockaddr*)&a, sizeof a), 0);
+  const int sock = gsys_test::bound_udp_socket(a);
+  ASSERT_GE(sock, 0);
   char* buf = static_cast<char*>(rt.alloc(16));
   long* out = static_cast<long*>(rt.alloc(sizeof(long)));
   out[0] = 1;
@@ -245,11 +239,9 @@ __global__ void post_recvs(gsys::ring r, int sock, char* buf)
 // calls that will never finish on their own.
 TEST_P(Protocol, ShutdownWithTheExecutorFullOfEndlessCallsDoesNotHang)
 {
-  int sock = ::socket(AF_INET, SOCK_DGRAM, 0);
   sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ASSERT_EQ(::bind(sock, (sockaddr*)&a, sizeof a), 0);
+  const int sock = gsys_test::bound_udp_socket(a);
+  ASSERT_GE(sock, 0);
   auto t0 = std::chrono::steady_clock::now();
   auto done = std::async(std::launch::async, [&] {
     auto o = small_ring(64);
@@ -301,11 +293,9 @@ TEST_P(Protocol, AScribbledHeaderDoesNotMisleadTheExecutor)
 TEST_P(Protocol, ShutdownWithABlockedCallDoesNotHang)
 {
   auto t0 = std::chrono::steady_clock::now();
-  int sock = ::socket(AF_INET, SOCK_DGRAM, 0);
   sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ASSERT_EQ(::bind(sock, (sockaddr*)&a, sizeof a), 0);
+  const int sock = gsys_test::bound_udp_socket(a);
+  ASSERT_GE(sock, 0);
   {
     auto o = small_ring(32);
     o.timeout = std::chrono::milliseconds(50);

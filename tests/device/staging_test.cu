@@ -491,13 +491,9 @@ TEST_P(Staging, ATimedOutCallKeepsItsChunkUntilTheHostIsDone)
   gsys::runtime_options o = options(1);  // one chunk: any reuse would show
   o.timeout = std::chrono::milliseconds(200);
   start(o);
-  int sock = ::socket(AF_INET, SOCK_DGRAM, 0);
   sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t alen = sizeof a;
-  ASSERT_EQ(::bind(sock, (sockaddr*)&a, sizeof a), 0);
-  ::getsockname(sock, (sockaddr*)&a, &alen);
+  const int sock = gsys_test::bound_udp_socket(a);
+  ASSERT_GE(sock, 0);
   device_buffer dev(128);
   gsys::launch(staged_recv, dim3(1), dim3(1), rt->ring(), sock, dev.data(), 64L, out);
   gsys::synchronize();

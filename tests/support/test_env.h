@@ -2,7 +2,10 @@
 // of executors this machine can run, and a runtime per executor.
 #pragma once
 
+#include <arpa/inet.h>
 #include <fcntl.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <stdlib.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -52,6 +55,24 @@ inline void write_file(const std::string& path, const std::string& data)
 {
   std::ofstream f(path, std::ios::binary | std::ios::trunc);
   f << data;
+}
+
+// A UDP socket bound to a free loopback port; `addr` gets its address.
+// -1 on failure.
+inline int bound_udp_socket(sockaddr_in& addr)
+{
+  const int sock = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (sock < 0) return -1;
+  addr = sockaddr_in{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof addr;
+  if (::bind(sock, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
+      ::getsockname(sock, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
+    ::close(sock);
+    return -1;
+  }
+  return sock;
 }
 
 // Executors every machine has, plus kmod where the module is loaded.
