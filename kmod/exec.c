@@ -110,6 +110,19 @@ static s64 gsys_user_errno(s64 ret)
 	}
 }
 
+/* Whether descriptor fd is one of the process's /dev/genesys files: the executor's own. */
+static bool gsys_fd_is_executor(u64 fd)
+{
+	struct file *f = fget_raw((unsigned int)fd);
+	bool ours;
+
+	if (!f)
+		return false;
+	ours = gsys_is_genesys_file(f);
+	fput(f);
+	return ours;
+}
+
 int gsys_exec(struct gsys_call *c)
 {
 	const struct gsys_request *r = &c->req;
@@ -130,6 +143,16 @@ int gsys_exec(struct gsys_call *c)
 	if ((r->flags & GSYS_SLOT_F_FIXED_FILE) && !op->fd_arg0) {
 		c->ret = -EINVAL;
 		return GSYS_RUN_DONE;
+	}
+	/*
+	 * The executor's own descriptors are not the kernel's to use, as the
+	 * userspace executors' policy says (-EPERM); fixed files never hold
+	 * them (REGISTER_FILES refuses them).
+	 */
+	if (op->fd_arg0 && !(r->flags & GSYS_SLOT_F_FIXED_FILE) &&
+	    r->arg[0] <= INT_MAX && gsys_fd_is_executor(r->arg[0])) {
+		c->ret = -EPERM;
+		return GSYS_RUN_DENIED;
 	}
 	outcome = op->run(c);
 	if (outcome != GSYS_RUN_FALLBACK)

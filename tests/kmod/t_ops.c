@@ -404,6 +404,23 @@ static void test_policy(void)
 	 * between (a getrusage became a munmap). v2 hands over the copy it
 	 * validated: rewriting the slot afterwards changes nothing.
 	 */
+	/*
+	 * Finding (v1): under kmod, fstat (and any in-kernel fd operation) of
+	 * the executor's own /dev/genesys descriptor succeeded, where the
+	 * userspace executors refuse it with -EPERM.
+	 */
+	kt_begin("executor_fd_is_not_the_kernels");
+	{
+		struct stat sb;
+		char b[8];
+
+		KT_EQ(C(__NR_fstat, (uint64_t)R.fd, P(&sb), 0, 0, 0, 0), -EPERM);
+		KT_EQ(C(__NR_pread64, (uint64_t)R.fd, P(b), sizeof(b), 0, 0, 0), -EPERM);
+		KT_EQ(C(__NR_fsync, (uint64_t)R.fd, 0, 0, 0, 0, 0), -EPERM);
+		KT_EQ(C(__NR_fstat, 0, P(&sb), 0, 0, 0, 0), 0);   /* other fds are fine */
+	}
+	kt_end();
+
 	kt_begin("fallback_is_the_validated_copy");
 	{
 		struct gsys_request fb[4];
