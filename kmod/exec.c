@@ -110,6 +110,22 @@ static s64 gsys_user_errno(s64 ret)
 	}
 }
 
+/* Operations whose arg[2] is a transfer length, capped by max_io_bytes. */
+static bool gsys_len_in_arg2(u16 nr)
+{
+	switch (nr) {
+	case __NR_read:
+	case __NR_write:
+	case __NR_pread64:
+	case __NR_pwrite64:
+	case __NR_sendto:
+	case __NR_recvfrom:
+		return true;
+	default:
+		return false;
+	}
+}
+
 /* Whether descriptor fd is one of the process's /dev/genesys files: the executor's own. */
 static bool gsys_fd_is_executor(u64 fd)
 {
@@ -134,6 +150,10 @@ int gsys_exec(struct gsys_call *c)
 		return GSYS_RUN_DENIED;
 	}
 	if (r->flags & ~GSYS_SLOT_F_KNOWN) {
+		c->ret = -EINVAL;
+		return GSYS_RUN_DONE;
+	}
+	if (gsys_len_in_arg2(r->nr) && r->arg[2] > c->ring->max_io_bytes) {
 		c->ret = -EINVAL;
 		return GSYS_RUN_DONE;
 	}

@@ -127,6 +127,7 @@ struct gsys_ring {
 	u32 nslots;
 	u32 sq_entries;
 	u64 timeout_ns;                 /* holes are skipped after this (validated copy) */
+	u64 max_io_bytes;               /* longest transfer one request may ask for */
 	u64 user_addr;
 	u64 ring_bytes;
 	struct page **pages;

@@ -181,6 +181,7 @@ long gsys_ring_register(struct gsys_ctx *ctx, void __user *uarg)
 	ring->nslots = h->nslots;
 	ring->sq_entries = h->sq_entries;
 	ring->timeout_ns = h->timeout_ns;
+	ring->max_io_bytes = req.max_io_bytes ? req.max_io_bytes : GSYS_DEFAULT_MAX_IO;
 	ring->user_addr = req.ring_addr;
 	ring->ring_bytes = req.ring_bytes;
 	ring->npages = req.ring_bytes >> PAGE_SHIFT;

@@ -116,6 +116,7 @@ class kmod_executor final : public executor {
     a.ring_addr = reinterpret_cast<std::uintptr_t>(ctx_.header);
     a.ring_bytes = gsys_ring_bytes(ctx_.nslots, ctx_.sq_entries);
     a.allow_ptr = reinterpret_cast<std::uintptr_t>(allow.data());
+    a.max_io_bytes = ctx_.opt.policy.max_io_bytes;  // the module caps transfers as the policy does
     if (::ioctl(fd_, GSYS_IOC_REGISTER_RING, &a) != 0) {
       const int e = errno;
       std::string why = "genesys.ko refused the ring: " + errno_text(e);

@@ -312,7 +312,8 @@ static inline gsys_u64 gsys_dev_bytes(gsys_u32 nslots, gsys_u32 staging_chunks)
  * caller's address space) to this open file. The pages are pinned and mapped
  * into the kernel until UNREGISTER or the last close. allow_ptr points to a
  * bitmap of GSYS_NR_MAX+1 bits (8 KiB): opcodes the kernel may run; others
- * complete with -EPERM.
+ * complete with -EPERM. A read, write, pread, pwrite, sendto or recvfrom
+ * longer than max_io_bytes completes with -EINVAL, as in userspace.
  * Errors: EINVAL (size, version, flags, alignment, geometry), EFAULT (bad
  * pointers), EBUSY (a ring is already registered), ENOMEM.
  */
@@ -324,9 +325,11 @@ struct gsys_ioc_register_ring {
 	gsys_u64 allow_ptr;     /* (GSYS_NR_MAX + 1) / 8 bytes */
 	gsys_u32 flags;         /* none defined: 0 */
 	gsys_u32 reserved0;
-	gsys_u64 reserved[4];
+	gsys_u64 max_io_bytes;  /* longest read/write/send/recv; 0: GSYS_DEFAULT_MAX_IO */
+	gsys_u64 reserved[3];
 };
 GSYS_STATIC_ASSERT(sizeof(struct gsys_ioc_register_ring) == 72, "register_ring size");
+#define GSYS_DEFAULT_MAX_IO (1ull << 30)
 
 #define GSYS_ALLOW_BITMAP_BYTES ((GSYS_NR_MAX + 1u) / 8u)
 

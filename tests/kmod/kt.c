@@ -105,6 +105,7 @@ int kt_register(struct kt_ring *r)
 		.ring_addr = (uintptr_t)r->mem,
 		.ring_bytes = r->bytes,
 		.allow_ptr = (uintptr_t)r->allow,
+		.max_io_bytes = r->max_io,
 	};
 
 	if (r->fd < 0) {

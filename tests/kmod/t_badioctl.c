@@ -67,7 +67,7 @@ static void test_register_ring_errors(void)
 	req = good_req(&r);
 	req.reserved0 = 1;
 	KT_EQ(try_register(&req), -EINVAL);
-	for (i = 0; i < 4; i++) {
+	for (i = 0; i < (int)(sizeof(req.reserved) / sizeof(req.reserved[0])); i++) {
 		req = good_req(&r);
 		req.reserved[i] = 1;
 		KT_EQ(try_register(&req), -EINVAL);

@@ -421,6 +421,32 @@ static void test_policy(void)
 	}
 	kt_end();
 
+	/*
+	 * Finding (v1): genesys.ko had no transfer cap (a 1 GiB + 1 write
+	 * succeeded) where the userspace policy refuses more than
+	 * max_io_bytes. The cap comes with the ring; 0 means 1 GiB.
+	 */
+	kt_begin("transfers_over_max_io_are_einval");
+	{
+		struct kt_ring small;
+		int fd = open(path, O_RDWR);
+		char *big = malloc(8192);
+
+		KT_CHECK(fd >= 0 && big);
+		memset(big, 'x', 8192);
+		KT_EQ(C(__NR_pwrite64, (uint64_t)fd, P(big), (1ull << 30) + 1, 0, 0, 0), -EINVAL);
+		KT_EQ(kt_ring_alloc(&small, 32, 32), 0);
+		small.max_io = 4096;
+		KT_EQ(kt_register(&small), 0);
+		KT_EQ(kt_call(&small, __NR_pwrite64, 0, (uint64_t)fd, P(big), 4096, 0, 0, 0), 4096);
+		KT_EQ(kt_call(&small, __NR_pwrite64, 0, (uint64_t)fd, P(big), 4097, 0, 0, 0), -EINVAL);
+		KT_EQ(kt_call(&small, __NR_pread64, 0, (uint64_t)fd, P(big), 8192, 0, 0, 0), -EINVAL);
+		kt_ring_free(&small);
+		free(big);
+		close(fd);
+	}
+	kt_end();
+
 	kt_begin("fallback_is_the_validated_copy");
 	{
 		struct gsys_request fb[4];
