@@ -116,16 +116,12 @@ GSYS_DEVICE long long grid_barrier(const ring& r, grid_state* g, bool& last)
     store_release(&g->gen, gen + 1);  // releases the waiters and the reset
     return (long long)gen;
   }
-  u64 deadline = 0;
   backoff wait(r);
   while (load_acquire(&g->gen) == gen) {
-    u64 now = now_ns();
-    if (deadline == 0) deadline = now + r.timeout_ns;
-    if (now >= deadline) {
+    if (!wait.pause()) {
       store_relaxed(&g->broken, 1u);
       return -1;
     }
-    wait.pause();
   }
   return (long long)gen;
 }
@@ -171,16 +167,12 @@ GSYS_DEVICE long grid_leader_run(const ring& r, call_plan p, bool nonblock, F&& 
     store_release(&g->stamp[gen & 1], gen + 1);
   }
   if (grid_barrier(r, g, last) < 0) return -ETIMEDOUT;
-  u64 deadline = 0;
   backoff wait(r);
   while (load_acquire(&g->stamp[gen & 1]) != gen + 1) {
-    const u64 now = now_ns();
-    if (deadline == 0) deadline = now + r.timeout_ns;
-    if (now >= deadline) {
+    if (!wait.pause()) {
       store_relaxed(&g->broken, 1u);
       return -ETIMEDOUT;
     }
-    wait.pause();
   }
   return (long)g->ret[gen & 1];
 }

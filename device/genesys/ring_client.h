@@ -25,33 +25,48 @@ struct request {
   u32 chunk = GSYS_NO_CHUNK;  // device only: a staging chunk to quarantine with the slot on timeout
 };
 
-// Polling with backoff: every backoff_min_ns for the first backoff_spin_ns
-// of a wait (a round trip is usually over by then), then doubling up to
-// backoff_max_ns. Backing off at once made both sides fall asleep in turn on
-// the simulator (the device past its spin threshold, the executor past its
-// own) and locked a busy ring into a ~70 µs round trip.
+// Polling with backoff, bounded by the ring's timeout: every backoff_min_ns
+// for the first backoff_spin_ns of a wait (a round trip is usually over by
+// then), then doubling up to backoff_max_ns. Backing off at once made both
+// sides fall asleep in turn on the simulator (the device past its spin
+// threshold, the executor past its own) and locked a busy ring into a ~70 µs
+// round trip. pause() returns false, without sleeping, once the timeout has
+// passed since the wait's first pause: the one clock read per poll serves
+// both.
 struct backoff {
   u32 ns;
   u32 min_ns;
   u32 max_ns;
   u32 spin_ns;
+  u64 timeout_ns;
   u64 start = 0;
   GSYS_DEVICE explicit backoff(const ring& r)
-      : ns(r.backoff_min_ns), min_ns(r.backoff_min_ns), max_ns(r.backoff_max_ns), spin_ns(r.backoff_spin_ns)
+      : ns(r.backoff_min_ns), min_ns(r.backoff_min_ns), max_ns(r.backoff_max_ns), spin_ns(r.backoff_spin_ns),
+        timeout_ns(r.timeout_ns)
   {
   }
-  GSYS_DEVICE void pause()
+  GSYS_DEVICE bool pause()
   {
     const u64 now = now_ns();
     if (start == 0) start = now;
+    if (now - start >= timeout_ns) return false;
     if (now - start < spin_ns) {
       sleep_ns(min_ns);
-      return;
+      return true;
     }
     sleep_ns(ns);
     ns = ns * 2 < max_ns ? ns * 2 : max_ns;
+    return true;
   }
 };
+
+// Frees staging chunk c (device/genesys/staging.h). release: every access to
+// the chunk (the host's, which the caller acquired with the result, and the
+// caller's copies) precedes the next owner's claim.
+GSYS_DEVICE void release_chunk(const ring& r, long c)
+{
+  fetch_and_release(&r.staging_bitmap[c / 32], ~(1u << (c % 32)));
+}
 
 // Frees the slots of claim word w that their callers left (fire-and-forget
 // or timed out) and the host has finished since (state DONE), with the
@@ -75,7 +90,7 @@ GSYS_DEVICE u32 reclaim_word(const ring& r, u32 w)
     const u32 c = r.slot_chunk[i];
     if (c != GSYS_NO_CHUNK) {
       r.slot_chunk[i] = GSYS_NO_CHUNK;
-      fetch_and_release(&r.staging_bitmap[c / 32], ~(1u << (c % 32)));
+      release_chunk(r, c);
     }
   }
   if (mine) fetch_and_release(&r.claim[w], ~mine);
@@ -107,7 +122,6 @@ GSYS_DEVICE u32 claim_round(const ring& r, u32 mask, u32 pending, bool& timed_ou
   if (lane == leader) {
     const u32 want = __popc(pending);
     u32 word = global_warp_id() % nwords;  // warps start apart to avoid contention
-    u64 deadline = 0;
     backoff wait(r);
     for (;;) {
       for (u32 i = 0; i < nwords && !got; ++i) {
@@ -127,13 +141,10 @@ GSYS_DEVICE u32 claim_round(const ring& r, u32 mask, u32 pending, bool& timed_ou
         if (!got) word = word + 1 == nwords ? 0 : word + 1;
       }
       if (got) break;
-      u64 now = now_ns();
-      if (deadline == 0) deadline = now + r.timeout_ns;
-      if (now >= deadline) {
+      if (!wait.pause()) {
         give_up = 1;
         break;
       }
-      wait.pause();
     }
   }
   got = lanes_shfl(mask, got, leader);
@@ -198,20 +209,16 @@ GSYS_DEVICE void submit(const ring& r, u32 mask, u32 idx)
 GSYS_DEVICE long wait_slot(const ring& r, u32 idx, bool& park)
 {
   gsys_slot* s = &r.slots[idx];
-  u64 deadline = 0;
   backoff wait(r);
-  for (;;) {
-    // acquire: pairs with the executor's release of DONE (ret and buffers)
-    if (poll_acquire(&s->state) == GSYS_SLOT_DONE) return (long)load_relaxed(&s->ret);
-    const u64 now = now_ns();
-    if (deadline == 0) deadline = now + r.timeout_ns;
-    if (now >= deadline) {
+  // acquire: pairs with the executor's release of DONE (ret and buffers)
+  while (poll_acquire(&s->state) != GSYS_SLOT_DONE) {
+    if (!wait.pause()) {
       park = true;
       fetch_add_relaxed(&r.dev->timeouts, (u64)1);
       return -ETIMEDOUT;
     }
-    wait.pause();
   }
+  return (long)load_relaxed(&s->ret);
 }
 
 // Ends the lanes' use of their slots (idx != kNoSlot), one atomic per claim

@@ -60,7 +60,6 @@ GSYS_DEVICE long claim_chunk(const ring& r)
   if (r.staging_chunks == 0) return -ENOBUFS;
   const u32 nwords = (r.staging_chunks + 31) / 32;
   u32 word = (global_warp_id() * 32 + lane_id()) % nwords;  // callers start apart
-  u64 deadline = 0;
   backoff wait(r);
   for (;;) {
     for (u32 i = 0; i < nwords; ++i) {
@@ -76,18 +75,8 @@ GSYS_DEVICE long claim_chunk(const ring& r)
     // Every chunk taken: some may be quarantined with parked slots the host
     // has finished since; reclaiming those frees their chunks.
     if (reclaim_parked(r)) continue;
-    const u64 now = now_ns();
-    if (deadline == 0) deadline = now + r.timeout_ns;
-    if (now >= deadline) return -ETIMEDOUT;
-    wait.pause();
+    if (!wait.pause()) return -ETIMEDOUT;
   }
-}
-
-// release: every access to the chunk (the host's, which the caller acquired
-// with the result, and the caller's copies) precedes the next owner's claim
-GSYS_DEVICE void release_chunk(const ring& r, long c)
-{
-  fetch_and_release(&r.staging_bitmap[c / 32], ~(1u << (c % 32)));
 }
 
 GSYS_DEVICE char* chunk_device(const ring& r, long c) { return r.staging + (u64)c * r.staging_chunk_bytes; }
