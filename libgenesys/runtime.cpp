@@ -208,10 +208,9 @@ struct runtime::impl {
     pol.allow_region((std::uintptr_t)staging.base, bytes);
   }
 
-  std::uint32_t staging_busy() const
+  // Staging chunks held, in a snapshot of the device part (device_snapshot()).
+  std::uint32_t staging_busy(const std::vector<unsigned char>& img) const
   {
-    if (!staging_chunks) return 0;
-    const std::vector<unsigned char> img = device_snapshot();
     const auto* bits = reinterpret_cast<const gsys_u32*>(img.data() + gsys_dev_staging_offset(geo.nslots));
     const std::uint32_t n = staging_chunks;
     std::uint32_t busy = 0;
@@ -356,11 +355,14 @@ ring_usage runtime::usage() const
   }
   u.reserved = dev->sq_tail;
   u.consumed = __atomic_load_n(&h->sq_head, __ATOMIC_ACQUIRE);
-  u.staging_busy = impl_->staging_busy();
+  u.staging_busy = impl_->staging_busy(d);
   u.timeouts = dev->timeouts;
   return u;
 }
-std::uint32_t runtime::staging_chunks_busy() const { return impl_->staging_busy(); }
+std::uint32_t runtime::staging_chunks_busy() const
+{
+  return impl_->staging_chunks ? impl_->staging_busy(impl_->device_snapshot()) : 0;
+}
 
 void runtime::register_files(std::span<const int> fds)
 {

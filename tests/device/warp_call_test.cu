@@ -114,8 +114,11 @@ TEST_P(WarpCall, ALaneOutsideTheLanesItNamesGetsEinval)
   gsys::launch(lane_outside_its_mask, dim3(1), dim3(32), rt.ring(), ret);
   gsys::synchronize();
   EXPECT_EQ(ret[1], ::getpid());
-  for (int t = 0; t < 32; ++t)
-    if (t != 1) EXPECT_EQ(ret[t], -EINVAL) << "thread " << t;
+  for (int t = 0; t < 32; ++t) {
+    if (t != 1) {
+      EXPECT_EQ(ret[t], -EINVAL) << "thread " << t;
+    }
+  }
   EXPECT_EQ(calls_of(rt, "getpid"), 1u);
 }
 
