@@ -3,8 +3,9 @@ SHELL   := /bin/bash
 BUILD   ?= build
 JOBS    ?= $(shell nproc)
 CMAKE_FLAGS ?=
+FUZZ_SECONDS ?= 60
 
-.PHONY: all deps configure build test demo bench kmod kmod-install clean help
+.PHONY: all deps configure build test demo bench kmod kmod-install clean help fuzz soak
 
 all: build
 
@@ -13,7 +14,9 @@ help:
 	@echo "make build   configure and build everything (simulator; CUDA when nvcc is found)"
 	@echo "make test    build and run every test; ends with ctest's summary"
 	@echo "make demo    run the examples end to end and print a summary"
-	@echo "make bench   run the benchmarks; JSON lines to stdout and bench/results/"
+	@echo "make bench   run the benchmarks; JSON lines to stdout and bench/results/ (QUICK=1: shorter runs, no QEMU boot)"
+	@echo "make fuzz    run each libFuzzer harness FUZZ_SECONDS (60) s; JSON lines to bench/results/fuzz-<date>.jsonl"
+	@echo "make soak    soak every executor SOAK_SECONDS (60) s, checked by counting; JSON lines to bench/results/soak-<date>.jsonl"
 	@echo "make kmod    build kmod/genesys.ko against KDIR (default: Debian's headers)"
 	@echo "make kmod-install   build and install the module for the running kernel (DKMS-free)"
 	@echo "make clean   remove build outputs"
@@ -44,8 +47,20 @@ test: build kmod
 demo: build
 	@tools/demo.sh $(BUILD)
 
+# QUICK=1: shorter runs and no kmod QEMU boot (tools/bench.sh --quick --no-kmod).
 bench: build
-	@tools/bench.sh $(BUILD)
+	@tools/bench.sh $(BUILD) $(if $(QUICK),--quick --no-kmod)
+
+# tests/fuzz/README.md: clang build in $(BUILD)/fuzz; crash inputs replayed first.
+fuzz: deps
+	@tests/fuzz/run.sh --build $(BUILD)/fuzz --seconds $(FUZZ_SECONDS) \
+	  --json bench/results/fuzz-$$(date +%Y%m%d-%H%M%S).jsonl
+
+# tests/soak/soak.cu: every request completes exactly once, every byte reads back.
+SOAK_SECONDS ?= 60
+soak: build
+	@$(BUILD)/tests/soak/gsys-soak --seconds $(SOAK_SECONDS) --executor all \
+	  --out bench/results/soak-$$(date +%Y%m%d-%H%M%S).jsonl
 
 clean:
 	rm -rf $(BUILD)

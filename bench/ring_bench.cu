@@ -126,6 +126,7 @@ struct config {
   int fd = -1;  // the pread4k file
   double pingpong_ns = 0;
   unsigned workers = 0;  // 0: the runtime's default
+  bool kernel_confinement = true;  // seccomp + Landlock on the executor threads
 };
 
 struct direct_numbers {
@@ -261,10 +262,11 @@ void run_one(const config& c, gsys::runtime& rt, op_kind k, const direct_numbers
                           "{\"bench\":\"ring\",\"device\":\"%s\",\"granularity\":\"%s\",\"ordering\":\"%s\",\"executor\":\"%s\","
                           "\"op\":\"%s\",\"calls\":%ld,\"p50_ns\":%.0f,\"p99_ns\":%.0f,\"calls_per_s\":%.0f,"
                           "\"direct_ns\":%.0f,\"direct_p99_ns\":%.0f,\"direct_calls_per_s\":%.0f,\"pingpong_ns\":%.0f,\"grid\":\"%dx%d\","
-                          "\"errors\":%d",
+                          "\"errors\":%d,\"kernel_confinement\":%s",
                           device_label().c_str(), gran_name<G>(), O::is_strong ? "strong" : "relaxed",
                           gsys::to_string(rt.executor()), op_name(k), calls, percentile(v, 50), percentile(v, 99),
-                          calls / secs, d.p50_ns, d.p99_ns, d.calls_per_s, c.pingpong_ns, blocks, threads, *errors);
+                          calls / secs, d.p50_ns, d.p99_ns, d.calls_per_s, c.pingpong_ns, blocks, threads, *errors,
+                          rt.options().policy.kernel_confinement ? "true" : "false");
 #if !GSYS_CUDA
   // The link-cost model, per call of the latency group: its lanes' counts
   // summed (one lane at thread granularity; at warp, block and grid
@@ -346,6 +348,8 @@ void usage(const char* argv0)
       "  --grid BxT     throughput grid (default: 1x64 simulator, 264x256 GPU)\n"
       "  --out FILE     also append the JSON lines to FILE\n"
       "  --quick        fewer iterations (for tests)\n"
+      "  --no-kernel-confinement   executor threads without seccomp and Landlock\n"
+      "                 (to measure what they cost; README \"Safety\")\n"
       "  --help         this text\n\n"
       "Fields of each line: p50_ns/p99_ns (latency loop: one group calling back to back),\n"
       "calls_per_s (throughput grid), direct_* (the same call made by a CPU thread),\n"
@@ -376,9 +380,9 @@ int main(int argc, char** argv)
                           {"out", required_argument, nullptr, 'o'},      {"quick", no_argument, nullptr, 'q'},
                           {"help", no_argument, nullptr, 'h'},           {"ops", required_argument, nullptr, 'p'},
                           {"gran", required_argument, nullptr, 'G'},     {"workers", required_argument, nullptr, 'w'},
-                          {nullptr, 0, nullptr, 0}};
+                          {"no-kernel-confinement", no_argument, nullptr, 'K'}, {nullptr, 0, nullptr, 0}};
   std::string exec = "all";
-  for (int ch; (ch = getopt_long(argc, argv, "e:i:t:g:o:qhp:G:w:", opts, nullptr)) != -1;) {
+  for (int ch; (ch = getopt_long(argc, argv, "e:i:t:g:o:qhp:G:w:K", opts, nullptr)) != -1;) {
     switch (ch) {
       case 'e': exec = optarg; break;
       case 'i': c.latency_iters = std::atoi(optarg); break;
@@ -392,6 +396,7 @@ int main(int argc, char** argv)
       case 'o': c.out = optarg; break;
       case 'q': c.quick = true; break;
       case 'w': c.workers = (unsigned)std::atoi(optarg); break;
+      case 'K': c.kernel_confinement = false; break;
       case 'p':
         c.ops.clear();
         for (const auto& name : split(optarg)) {
@@ -454,6 +459,9 @@ int main(int argc, char** argv)
     o.executor = k;
     o.slots = 4096;
     if (c.workers) o.workers = c.workers;
+    o.policy.kernel_confinement = c.kernel_confinement;
+    // genesys.ko cannot confine memory yet (README "Safety"): measure it unconfined.
+    if (k == gsys::executor_kind::kmod) o.policy.confine_memory = false;
     try {
       gsys::runtime rt(o);
       std::fprintf(stderr, "gsys-ring-bench: executor %s on %s\n", gsys::to_string(k), device_label().c_str());

@@ -1,8 +1,15 @@
 # gsys_device_program(<name> SOURCES <.cu files and others> [LIBS <libs>])
 #
-# A program whose kernels use device/genesys.cuh is built twice from the same
-# sources: <name> with g++ against the SIMT simulator (always), and
-# <name>-cuda with nvcc for the GPU (whenever nvcc is found).
+# A program whose kernels use <genesys.cuh> is built twice from the same
+# sources: <name> with the C++ compiler against the SIMT simulator (always),
+# and <name>-cuda with nvcc for the GPU (when the CUDA language is enabled
+# and genesys was built with its CUDA runtime, genesys::runtime_cuda).
+#
+# The same file serves this build and projects that use an installed genesys
+# (find_package(genesys) includes it), so it names the package's targets:
+# genesys::runtime, genesys::sim, genesys::runtime_cuda. The -cuda program is
+# compiled for the target's CUDA_ARCHITECTURES (from CMAKE_CUDA_ARCHITECTURES);
+# the device library needs sm_80 or newer.
 function(gsys_device_program name)
   cmake_parse_arguments(P "" "" "SOURCES;LIBS" ${ARGN})
   add_executable(${name} ${P_SOURCES})
@@ -11,25 +18,49 @@ function(gsys_device_program name)
       set_source_files_properties(${s} TARGET_DIRECTORY ${name} PROPERTIES LANGUAGE CXX)
     endif()
   endforeach()
-  target_link_libraries(${name} PRIVATE genesys genesys_sim ${P_LIBS})
+  target_link_libraries(${name} PRIVATE genesys::runtime genesys::sim ${P_LIBS})
 
-  if(GSYS_HAVE_CUDA)
+  get_property(languages GLOBAL PROPERTY ENABLED_LANGUAGES)
+  if(TARGET genesys::runtime_cuda AND CUDA IN_LIST languages)
     set(cuda_srcs)
+    set(cuda_dirs ${CMAKE_CURRENT_SOURCE_DIR})
     foreach(s IN LISTS P_SOURCES)
       get_filename_component(abs ${s} ABSOLUTE)
       if(s MATCHES "\\.cu$")
-        # A copy, so the same file can carry LANGUAGE CUDA for this target.
-        set(copy ${CMAKE_CURRENT_BINARY_DIR}/cuda/${name}/${s})
+        # A copy, so the same file can carry LANGUAGE CUDA for this target;
+        # its own folder stays on the include path for its "..." includes.
+        file(RELATIVE_PATH rel ${CMAKE_CURRENT_SOURCE_DIR} ${abs})
+        if(rel MATCHES "^\\.\\./")
+          get_filename_component(rel ${abs} NAME)
+        endif()
+        set(copy ${CMAKE_CURRENT_BINARY_DIR}/cuda/${name}/${rel})
         configure_file(${abs} ${copy} COPYONLY)
         set_source_files_properties(${copy} PROPERTIES LANGUAGE CUDA)
         list(APPEND cuda_srcs ${copy})
+        get_filename_component(dir ${abs} DIRECTORY)
+        list(APPEND cuda_dirs ${dir})
       else()
         list(APPEND cuda_srcs ${abs})
       endif()
     endforeach()
     add_executable(${name}-cuda ${cuda_srcs})
-    target_include_directories(${name}-cuda PRIVATE ${CMAKE_CURRENT_SOURCE_DIR})
-    target_link_libraries(${name}-cuda PRIVATE genesys_cuda ${P_LIBS})
+    list(REMOVE_DUPLICATES cuda_dirs)
+    target_include_directories(${name}-cuda PRIVATE ${cuda_dirs})
+    target_link_libraries(${name}-cuda PRIVATE genesys::runtime_cuda ${P_LIBS})
     target_compile_options(${name}-cuda PRIVATE $<$<COMPILE_LANGUAGE:CUDA>:--expt-relaxed-constexpr -Xcompiler=-Wno-unused-parameter>)
+    # C++20 in device code; CMake 3.25 does not know nvcc 13's flag for it.
+    if(CMAKE_CUDA20_STANDARD_COMPILE_OPTION)
+      set_target_properties(${name}-cuda PROPERTIES CUDA_STANDARD 20 CUDA_STANDARD_REQUIRED ON)
+    else()
+      target_compile_options(${name}-cuda PRIVATE $<$<COMPILE_LANGUAGE:CUDA>:-std=c++20>)
+    endif()
+    # Warp reductions (__reduce_or_sync) need sm_80: fail here, not in nvcc.
+    get_target_property(archs ${name}-cuda CUDA_ARCHITECTURES)
+    foreach(a IN LISTS archs)
+      if(a MATCHES "^([0-9]+)" AND CMAKE_MATCH_1 LESS 80)
+        message(FATAL_ERROR "gsys_device_program(${name}): CUDA architecture ${a} is too old; "
+                            "genesys needs sm_80 or newer (set CMAKE_CUDA_ARCHITECTURES, e.g. 90 for H100/H200)")
+      endif()
+    endforeach()
   endif()
 endfunction()

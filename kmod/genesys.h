@@ -63,6 +63,8 @@
 #include <genesys/abi.h>
 #include <genesys/ops.h>
 
+#include "compat.h"
+
 /* The kernel's access primitives for the shared executor rules. */
 #define GSYS_X_LOAD(p) READ_ONCE(*(p))
 #define GSYS_X_LOAD_ACQUIRE(p) smp_load_acquire(p)

@@ -101,7 +101,7 @@ const struct file_operations gsys_fops = {
 	.open = gsys_open,
 	.release = gsys_release,
 	.unlocked_ioctl = gsys_ioctl,
-	.llseek = no_llseek,
+	/* no .llseek: nonseekable_open() (no_llseek, gone in 6.12, was NULL) */
 };
 
 /* A genesys file must never be a request's target nor a fixed file (cycle). */
@@ -114,8 +114,13 @@ static struct miscdevice gsys_misc = {
 	.minor = MISC_DYNAMIC_MINOR,
 	.name = "genesys",
 	.fops = &gsys_fops,
-	/* requests run with the caller's own credentials; pins are charged to RLIMIT_MEMLOCK */
-	.mode = 0666,
+	/*
+	 * Owner root, group root until udev's 99-genesys.rules makes the group
+	 * "genesys": only its members (and root) may open the device. Requests
+	 * run with the caller's own credentials; pins are charged to
+	 * RLIMIT_MEMLOCK.
+	 */
+	.mode = 0660,
 };
 
 static int __init gsys_init(void)

@@ -4,7 +4,7 @@
  *
  * vfs_read()/vfs_write() and fdget_pos() are not exported, so the read and
  * write paths are rebuilt from what is: the checks vfs_read() makes, then
- * import_single_range() + vfs_iter_read()/vfs_iter_write(); the file
+ * gsys_import_ubuf() (compat.h) + vfs_iter_read()/vfs_iter_write(); the file
  * position is locked the way __fdget_pos() does (f_pos_lock, since we always
  * hold our own reference and the file is therefore shared). A file without
  * ->read_iter/->write_iter (some character devices) falls back to userspace.
@@ -71,7 +71,7 @@ static ssize_t gsys_rw_iter(struct file *f, int dir, u64 ubuf, u64 len,
 	struct iov_iter iter;
 	ssize_t ret;
 
-	ret = import_single_range(dir, u64_to_user_ptr(ubuf), len, &iov, &iter);
+	ret = gsys_import_ubuf(dir, u64_to_user_ptr(ubuf), len, &iov, &iter);
 	if (ret)
 		return ret;
 	if (dir == ITER_DEST) {

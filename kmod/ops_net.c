@@ -47,8 +47,8 @@ int gsys_op_sendto(struct gsys_call *c)
 	struct file *f;
 	int err;
 
-	err = import_single_range(ITER_SOURCE, u64_to_user_ptr(c->req.arg[1]),
-				  c->req.arg[2], &iov, &msg.msg_iter);
+	err = gsys_import_ubuf(ITER_SOURCE, u64_to_user_ptr(c->req.arg[1]),
+			       c->req.arg[2], &iov, &msg.msg_iter);
 	if (err)
 		goto out;
 	sock = gsys_call_socket(c, &f, &err);
@@ -106,8 +106,8 @@ int gsys_op_recvfrom(struct gsys_call *c)
 	struct file *f;
 	int err, err2;
 
-	err = import_single_range(ITER_DEST, u64_to_user_ptr(c->req.arg[1]),
-				  c->req.arg[2], &iov, &msg.msg_iter);
+	err = gsys_import_ubuf(ITER_DEST, u64_to_user_ptr(c->req.arg[1]),
+			       c->req.arg[2], &iov, &msg.msg_iter);
 	if (err)
 		goto out;
 	sock = gsys_call_socket(c, &f, &err);

@@ -3,11 +3,14 @@
 #include <linux/futex.h>
 #include <pthread.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <climits>
+#include <cstdio>
+#include <cstring>
 #include <ctime>
 
 namespace gsys::detail {
@@ -31,10 +34,30 @@ stats_shard& executor_context::take_shard()
   return s;
 }
 
+void executor_context::enter_sandbox()
+{
+  if (!box) return;
+  const std::string problems = box->enter();
+  static std::atomic<bool> said{false};
+  if (!problems.empty() && !said.exchange(true))
+    std::fprintf(stderr, "genesys: executor threads: %s\n", problems.c_str());
+}
+
 long run_syscall(const request_copy& q)
 {
   if (q.nr == GSYS_NR_NOP) return 0;
   if (q.nr >= GSYS_NR_PRIVATE_BASE) return -ENOSYS;
+  if (q.nr == __NR_recvfrom && q.arg[4]) {
+    // The length the policy checked, in memory the GPU cannot change.
+    socklen_t len = q.addrlen;
+    long r = ::syscall(__NR_recvfrom, q.arg[0], q.arg[1], q.arg[2], q.arg[3], q.arg[4], &len);
+    if (r == -1) return -errno;
+    if (q.given) {
+      std::memcpy((void*)q.arg[5], &len, sizeof len);
+      return r;
+    }
+    return copy_to_process(q.arg[5], &len, sizeof len) ? r : -EFAULT;
+  }
   long r = ::syscall((long)q.nr, q.arg[0], q.arg[1], q.arg[2], q.arg[3], q.arg[4], q.arg[5]);
   return r == -1 ? -errno : r;
 }
@@ -42,10 +65,7 @@ long run_syscall(const request_copy& q)
 long check_and_run(policy& pol, request_copy& q, bool& denied)
 {
   long ret = pol.check(q, denied);
-  if (ret == 0) {
-    ret = run_syscall(q);
-    pol.note_result(q, ret);
-  }
+  if (ret == 0) ret = pol.finish(q, run_syscall(q), denied);
   return ret;
 }
 

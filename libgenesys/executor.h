@@ -16,6 +16,7 @@
 
 #include "policy.h"
 #include "ring_access.h"
+#include "sandbox.h"
 #include "stats.h"
 
 namespace gsys::detail {
@@ -36,6 +37,11 @@ struct executor_context {
 
   // A fresh shard for a new executor thread.
   stats_shard& take_shard();
+
+  // The kernel-enforced restrictions (sandbox.h); every executor thread
+  // calls enter_sandbox() before it serves anything.
+  const sandbox* box = nullptr;
+  void enter_sandbox();
 };
 
 class executor {

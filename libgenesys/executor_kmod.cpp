@@ -48,9 +48,10 @@ class kmod_executor final : public executor {
   void start() override
   {
     if (ctx_.opt.policy.confine_memory)
-      throw setup_error("the kmod executor cannot enforce policy.confine_memory "
+      throw setup_error("the kmod executor cannot enforce memory confinement yet "
                         "(genesys.ko checks the allow-list and faults bad pointers, "
-                        "but does not know the runtime's regions); use uring or sync");
+                        "but does not know the runtime's regions): use uring or sync, or set "
+                        "policy.confine_memory = false to run calls in the kernel (README: Safety)");
     fd_ = ::open("/dev/genesys", O_RDWR | O_CLOEXEC);
     if (fd_ < 0) {
       const int e = errno;
@@ -62,7 +63,10 @@ class kmod_executor final : public executor {
     register_ring();
     ctx_.pol->trust_kernel_mappings();
     if (!files_.empty()) push_files();
-    threads_.start(ctx_.opt.workers ? ctx_.opt.workers : 1, [this] { run(); });
+    threads_.start(ctx_.opt.workers ? ctx_.opt.workers : 1, [this] {
+      ctx_.enter_sandbox();
+      run();
+    });
   }
 
   void stop() override

@@ -22,7 +22,10 @@ class sync_executor final : public executor {
 
   void start() override
   {
-    workers_.start(ctx_.opt.workers ? ctx_.opt.workers : 1, [this] { run(); });
+    workers_.start(ctx_.opt.workers ? ctx_.opt.workers : 1, [this] {
+      ctx_.enter_sandbox();
+      run();
+    });
   }
 
   void stop() override

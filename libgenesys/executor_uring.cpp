@@ -15,6 +15,19 @@
 
 #include "executor.h"
 
+// ThreadSanitizer does not see that the kernel orders an SQE's submission
+// before its completion, so the submitter's writes to a uring_op would look
+// racy with the reaper's reads: a release after preparing each op and an
+// acquire per completion tell it (TSan builds only).
+#if defined(__SANITIZE_THREAD__)
+#include <sanitizer/tsan_interface.h>
+#define GSYS_TSAN_RELEASE(p) __tsan_release(p)
+#define GSYS_TSAN_ACQUIRE(p) __tsan_acquire(p)
+#else
+#define GSYS_TSAN_RELEASE(p) ((void)(p))
+#define GSYS_TSAN_ACQUIRE(p) ((void)(p))
+#endif
+
 namespace gsys::detail {
 
 namespace {
@@ -22,20 +35,6 @@ namespace {
 constexpr std::uint64_t kExit = ~0ull;  // user_data of the NOP that ends the reaper
 constexpr std::uint64_t kCancel = ~1ull;
 constexpr unsigned kBatch = 32;
-
-// Reads/writes memory a GPU thread named, without trusting it: a bad pointer
-// is -EFAULT here, never a crash of the proxy.
-bool copy_from_user(void* dst, std::uint64_t src, std::size_t n)
-{
-  iovec local{dst, n}, remote{(void*)src, n};
-  return process_vm_readv(getpid(), &local, 1, &remote, 1, 0) == (ssize_t)n;
-}
-
-bool copy_to_user(std::uint64_t dst, const void* src, std::size_t n)
-{
-  iovec local{const_cast<void*>(src), n}, remote{(void*)dst, n};
-  return process_vm_writev(getpid(), &local, 1, &remote, 1, 0) == (ssize_t)n;
-}
 
 // Per-slot state of a request in flight (the slot is BUSY, so it is ours).
 struct uring_op {
@@ -67,8 +66,14 @@ class uring_executor final : public executor {
     ring_ready_ = true;
     cq_capacity_ = uring_.cq.ring_entries;
     ctx_.pol->protect_fd(uring_.ring_fd);
-    submitter_ = std::thread([this] { submit_loop(); });
-    reaper_ = std::thread([this] { reap_loop(); });
+    submitter_ = std::thread([this] {
+      ctx_.enter_sandbox();
+      submit_loop();
+    });
+    reaper_ = std::thread([this] {
+      ctx_.enter_sandbox();
+      reap_loop();
+    });
   }
 
   void stop() override
@@ -88,6 +93,8 @@ class uring_executor final : public executor {
   }
 
   // Prepares an SQE for the request, or returns false to run it inline.
+  // openat runs inline: the policy inspects the opened file before any
+  // other request can use its descriptor (policy::finish).
   bool prepare(uring_op& op)
   {
     const request_copy& q = op.q;
@@ -109,10 +116,6 @@ class uring_executor final : public executor {
       case __NR_pwrite64:
         sqe = get_sqe();
         io_uring_prep_write(sqe, fd, (const void*)q.arg[1], (unsigned)q.arg[2], q.arg[3]);
-        break;
-      case __NR_openat:
-        sqe = get_sqe();
-        io_uring_prep_openat(sqe, fd, (const char*)q.arg[1], (int)q.arg[2], (mode_t)q.arg[3]);
         break;
       case __NR_close:
         sqe = get_sqe();
@@ -152,6 +155,7 @@ class uring_executor final : public executor {
         return false;
     }
     io_uring_sqe_set_data64(sqe, q.slot);
+    GSYS_TSAN_RELEASE(&op);
     return true;
   }
 
@@ -160,10 +164,10 @@ class uring_executor final : public executor {
   long finish_recvfrom(uring_op& op, long ret)
   {
     if (ret < 0 || !op.q.arg[4]) return ret;
-    socklen_t cap = 0, real = op.msg.msg_namelen;
-    if (!copy_from_user(&cap, op.q.arg[5], sizeof cap)) return -EFAULT;
-    if (!copy_to_user(op.q.arg[4], &op.name, cap < real ? cap : real)) return -EFAULT;
-    if (!copy_to_user(op.q.arg[5], &real, sizeof real)) return -EFAULT;
+    // op.q.addrlen is *addrlen as the policy checked it, not as it is now.
+    const socklen_t cap = op.q.addrlen, real = op.msg.msg_namelen;
+    if (!copy_to_process(op.q.arg[4], &op.name, cap < real ? cap : real)) return -EFAULT;
+    if (!copy_to_process(op.q.arg[5], &real, sizeof real)) return -EFAULT;
     return ret;
   }
 
@@ -195,10 +199,7 @@ class uring_executor final : public executor {
           ++queued;
           continue;
         }
-        if (err == 0) {
-          err = run_syscall(op.q);
-          ctx_.pol->note_result(op.q, err);
-        }
+        if (err == 0) err = ctx_.pol->finish(op.q, run_syscall(op.q), denied);
         if (denied) ring_.count_denied();
         record(shard, op.q.nr, err, monotonic_ns() - op.t0, denied, op.q.flags & GSYS_SLOT_F_NONBLOCK);
         ring_.complete(op.q, err);
@@ -249,6 +250,7 @@ class uring_executor final : public executor {
     io_uring_cqe* cqe = nullptr;
     while (io_uring_peek_cqe(&uring_, &cqe) == 0 && cqe) {
       const std::uint64_t data = io_uring_cqe_get_data64(cqe);
+      if (data < ops_.size()) GSYS_TSAN_ACQUIRE(&ops_[data]);
       const long res = cqe->res;
       io_uring_cqe_seen(&uring_, cqe);
       if (data == kExit) {

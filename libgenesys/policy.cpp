@@ -5,9 +5,17 @@
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
+#include <sys/sysmacros.h>
+#include <sys/uio.h>
+#include <linux/magic.h>
+#include <unistd.h>
 
+#include <algorithm>
+#include <climits>
 #include <cerrno>
 #include <cstdio>
+#include <cstring>
 
 #include "op_table.h"
 
@@ -15,13 +23,41 @@ namespace gsys::detail {
 
 namespace {
 
-// Highest user-space address on x86-64 and arm64 with 48-bit VAs (plus one).
-constexpr std::uint64_t kUserTop = 1ull << 47;
 constexpr std::uint64_t kPage = 4096;
 
 }  // namespace
 
-policy::policy(const policy_options& o) : opt_(o)
+bool copy_from_process(void* dst, std::uint64_t src, std::size_t n)
+{
+  iovec local{dst, n}, remote{(void*)src, n};
+  return process_vm_readv(getpid(), &local, 1, &remote, 1, 0) == (ssize_t)n;
+}
+
+bool copy_to_process(std::uint64_t dst, const void* src, std::size_t n)
+{
+  iovec local{const_cast<void*>(src), n}, remote{(void*)dst, n};
+  return process_vm_writev(getpid(), &local, 1, &remote, 1, 0) == (ssize_t)n;
+}
+
+std::uint64_t user_address_top()
+{
+  // With 4-level paging user addresses end at 2^47; with 5-level (x86 LA57)
+  // or 52-bit VAs (arm64) the kernel honours a hint above that, so ask it.
+  static const std::uint64_t top = [] {
+    void* p = mmap((void*)(1ull << 50), kPage, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (p == MAP_FAILED) return 1ull << 47;
+    munmap(p, kPage);
+    if ((std::uint64_t)p < (1ull << 47)) return 1ull << 47;
+#if defined(__aarch64__)
+    return 1ull << 52;
+#else
+    return 1ull << 56;
+#endif
+  }();
+  return top;
+}
+
+policy::policy(const policy_options& o, std::uint64_t user_top) : opt_(o), user_top_(user_top)
 {
   if (o.allow.empty()) {
     for (const op_info& op : kOps) allow_.set((std::size_t)op.nr);
@@ -33,10 +69,41 @@ policy::policy(const policy_options& o) : opt_(o)
   }
 }
 
+namespace {
+
+// Executor descriptors of every runtime in the process: runtime A's kernel
+// must not close runtime B's io_uring fd either (v1 did, and B hung).
+struct protected_fds {
+  std::mutex mu;
+  std::multiset<int> fds;
+};
+protected_fds& process_fds()
+{
+  static protected_fds* p = new protected_fds;  // never destroyed: runtimes may outlive statics
+  return *p;
+}
+
+}  // namespace
+
+policy::~policy()
+{
+  protected_fds& g = process_fds();
+  std::lock_guard lk(g.mu);
+  for (int fd : protected_) {
+    auto it = g.fds.find(fd);
+    if (it != g.fds.end()) g.fds.erase(it);
+  }
+}
+
 void policy::protect_fd(int fd)
 {
-  std::lock_guard lk(mu_);
-  protected_.insert(fd);
+  {
+    std::lock_guard lk(mu_);
+    if (!protected_.insert(fd).second) return;
+  }
+  protected_fds& g = process_fds();
+  std::lock_guard lk(g.mu);
+  g.fds.insert(fd);
 }
 
 void policy::set_files(std::vector<int> fds)
@@ -67,17 +134,54 @@ void policy::log_once(unsigned nr, const char* why)
                op ? op->name : "syscall", nr, why);
 }
 
+// The [start, end) of the given memory (a region, or a mapping the GPU made)
+// that holds byte p, or {0, 0}. Called with mu_ held.
+std::pair<std::uint64_t, std::uint64_t> policy::given_span(std::uint64_t p) const
+{
+  for (const auto* m : {&regions_, &mappings_}) {
+    auto it = m->upper_bound((std::uintptr_t)p);
+    if (it == m->begin()) continue;
+    --it;
+    if (p - it->first < it->second) return {it->first, it->first + it->second};
+  }
+  return {0, 0};
+}
+
 long policy::check_range(std::uint64_t p, std::uint64_t n, bool optional)
 {
   if (p == 0) return optional || n == 0 ? 0 : -EFAULT;
   if (n > opt_.max_io_bytes) return -EINVAL;
-  if (p >= kUserTop || n > kUserTop - p) return -EFAULT;
+  if (p >= user_top_ || n > user_top_ - p) return -EFAULT;
   if (!opt_.confine_memory) return 0;
   std::lock_guard lk(mu_);
-  auto it = regions_.upper_bound((std::uintptr_t)p);
-  if (it == regions_.begin()) return -EFAULT;
-  --it;
-  return p + (n ? n : 1) <= it->first + it->second ? 0 : -EFAULT;
+  const auto [lo, hi] = given_span(p);
+  return hi && (n ? n : 1) <= hi - p ? 0 : -EFAULT;
+}
+
+bool policy::read_user(std::uint64_t p, void* dst, std::size_t n) const
+{
+  // Confined, p was checked to lie in given memory: read it. Otherwise it
+  // may be anything, so let the kernel fault it rather than this process.
+  if (opt_.confine_memory) {
+    std::memcpy(dst, (const void*)p, n);
+    return true;
+  }
+  return copy_from_process((void*)dst, p, n);
+}
+
+long policy::check_path(std::uint64_t p)
+{
+  long err = check_range(p, 1, false);
+  if (err || !opt_.confine_memory) return err;
+  // The whole string, NUL included, must lie in given memory: the kernel
+  // reads up to PATH_MAX bytes from p. Reading it here is safe because the
+  // span is memory the runtime knows is mapped.
+  std::lock_guard lk(mu_);
+  const auto [lo, hi] = given_span(p);
+  if (!hi) return -EFAULT;
+  const std::uint64_t n = std::min<std::uint64_t>(hi - p, PATH_MAX);
+  if (std::memchr((const void*)p, 0, n)) return 0;
+  return n == PATH_MAX ? -ENAMETOOLONG : -EFAULT;
 }
 
 long policy::check_fd(std::uint64_t v, bool maybe_cwd, bool maybe_none)
@@ -86,8 +190,9 @@ long policy::check_fd(std::uint64_t v, bool maybe_cwd, bool maybe_none)
   if (maybe_cwd && fd == AT_FDCWD) return 0;
   if (maybe_none && fd == -1) return 0;
   if (fd < 0) return -EBADF;
-  std::lock_guard lk(mu_);
-  return protected_.count(fd) ? -EPERM : 0;
+  protected_fds& g = process_fds();
+  std::lock_guard lk(g.mu);
+  return g.fds.count(fd) ? -EPERM : 0;
 }
 
 bool policy::in_mapping(std::uint64_t p, std::uint64_t n)
@@ -96,12 +201,18 @@ bool policy::in_mapping(std::uint64_t p, std::uint64_t n)
   auto it = mappings_.upper_bound((std::uintptr_t)p);
   if (it == mappings_.begin()) return false;
   --it;
-  return p >= it->first && p + n <= it->first + it->second;
+  const std::uint64_t off = p - it->first;  // p >= it->first here
+  return off < it->second && n <= it->second - off;  // no p + n: it could wrap
 }
 
 long policy::check(request_copy& q, bool& denied)
 {
   denied = false;
+#ifdef GSYS_TEST_BROKEN_POLICY
+  // tests/adversarial/broken_policy_test.cu only: a userspace layer that
+  // accepts everything, to show the kernel-enforced layer still refusing.
+  return 0;
+#endif
   auto refuse = [&](long err, const char* why) {
     denied = err == -EPERM;
     std::lock_guard lk(mu_);
@@ -137,7 +248,7 @@ long policy::check(request_copy& q, bool& denied)
       case GSYS_A_LEN:
         if (v > opt_.max_io_bytes) err = -EINVAL;
         break;
-      case GSYS_A_PATH: err = check_range(v, 1, false); break;
+      case GSYS_A_PATH: err = check_path(v); break;
       case GSYS_A_MAP_HINT:
         if (q.arg[3] & MAP_FIXED) return refuse(-EPERM, "MAP_FIXED could replace the proxy's own memory");
         break;
@@ -150,8 +261,18 @@ long policy::check(request_copy& q, bool& denied)
         else err = check_range(v, next, true);
         break;
       case GSYS_A_SOCKADDR_OUT:
-        if (v && !next) err = -EFAULT;
-        else err = check_range(v, sizeof(sockaddr), true);
+        // The kernel writes up to *addrlen bytes. *addrlen is GPU memory that
+        // can change after this check, so the value checked here is the one
+        // the call gets (request_copy::addrlen; run_syscall, the uring
+        // executor).
+        if (!v) break;
+        if (!next) { err = -EFAULT; break; }
+        err = check_range(next, sizeof(socklen_t), false);
+        if (!err) err = read_user(next, &q.addrlen, sizeof q.addrlen) ? 0 : -EFAULT;
+        if (!err) {
+          q.addrlen = std::min<std::uint32_t>(q.addrlen, sizeof(sockaddr_storage));
+          err = check_range(v, q.addrlen, true);
+        }
         break;
       case GSYS_A_SOCKLEN_PTR: err = check_range(v, sizeof(socklen_t), true); break;
       case GSYS_A_STAT_OUT: err = check_range(v, sizeof(struct stat), false); break;
@@ -161,7 +282,75 @@ long policy::check(request_copy& q, bool& denied)
     if (err == -EPERM) return refuse(err, "file descriptor belongs to the executor");
     if (err) return err;
   }
+  q.given = opt_.confine_memory;
   return 0;
+}
+
+namespace {
+
+// Files a GPU kernel must not open however it names them (checked on the
+// opened file, so no spelling of the path gets around it): a process's
+// memory (/proc/<pid>/mem, pagemap); physical memory and I/O ports
+// (/dev/mem, /dev/kmem, /dev/port); and, for writing, any procfs or sysfs
+// file (a root process could write /proc/sysrq-trigger) and any block
+// device. nullptr: fine. (/proc/<pid>/fd/<n> re-opens the file behind the
+// descriptor, which is then inspected as itself.)
+const char* forbidden_file(int fd, std::uint64_t open_flags)
+{
+  struct stat st;
+  struct statfs sf;
+  if (fstat(fd, &st) != 0 || fstatfs(fd, &sf) != 0) return "cannot inspect the opened file";
+  const bool writes = (open_flags & O_ACCMODE) != O_RDONLY || (open_flags & O_TRUNC);
+  if (S_ISCHR(st.st_mode) && major(st.st_rdev) == 1 &&
+      (minor(st.st_rdev) == 1 || minor(st.st_rdev) == 2 || minor(st.st_rdev) == 4))
+    return "physical memory and I/O port devices are off limits";
+  if (S_ISBLK(st.st_mode) && writes) return "block devices are read-only to the GPU";
+  if (sf.f_type == SYSFS_MAGIC && writes) return "sysfs is read-only to the GPU";
+  if (sf.f_type != PROC_SUPER_MAGIC) return nullptr;
+  if (writes) return "procfs is read-only to the GPU";
+  char link[64], target[PATH_MAX];
+  std::snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
+  const ssize_t n = readlink(link, target, sizeof target - 1);
+  if (n < 0) return "cannot inspect the opened file";
+  target[n] = '\0';
+  // /proc/<pid>/[task/<tid>/]<name>[/...]
+  const char* p = target;
+  auto skip_number_dir = [&p](const char* prefix) {
+    const std::size_t k = std::strlen(prefix);
+    if (std::strncmp(p, prefix, k) != 0 || p[k] < '0' || p[k] > '9') return false;
+    p += k;
+    while (*p >= '0' && *p <= '9') ++p;
+    return *p == '/' ? (++p, true) : false;
+  };
+  if (!skip_number_dir("/proc/")) return nullptr;
+  if (std::strncmp(p, "task/", 5) == 0) {
+    p += 4;
+    if (!skip_number_dir("/")) return nullptr;
+  }
+  for (const char* name : {"mem", "pagemap"})
+    if (std::strcmp(p, name) == 0) return "a process's memory is off limits";
+  return nullptr;
+}
+
+}  // namespace
+
+long policy::finish(const request_copy& q, long ret, bool& denied)
+{
+#ifdef GSYS_TEST_BROKEN_POLICY
+  return ret;
+#endif
+  if (q.nr == __NR_openat && ret >= 0) {
+    if (const char* why = forbidden_file((int)ret, q.arg[2])) {
+      ::close((int)ret);
+      denied = true;
+      std::lock_guard lk(mu_);
+      log_once(q.nr, why);
+      return -EACCES;
+    }
+    return ret;
+  }
+  note_result(q, ret);
+  return ret;
 }
 
 void policy::note_result(const request_copy& q, long ret)

@@ -10,6 +10,7 @@
 #include <map>
 #include <mutex>
 #include <set>
+#include <utility>
 #include <vector>
 
 #include <genesys/runtime.h>
@@ -18,21 +19,37 @@
 
 namespace gsys::detail {
 
+// Copies between this process's memory and a GPU-given address that may be
+// unmapped: the kernel faults it (false), never this process.
+bool copy_from_process(void* dst, std::uint64_t src, std::size_t n);
+bool copy_to_process(std::uint64_t dst, const void* src, std::size_t n);
+
+// One past the highest user-space address of this process's address space
+// (2^47 with 4-level paging; more with 5-level paging or 52-bit VAs).
+std::uint64_t user_address_top();
+
 class policy {
  public:
-  explicit policy(const policy_options& o);
+  explicit policy(const policy_options& o, std::uint64_t user_top = user_address_top());
+  ~policy();
+  policy(const policy&) = delete;
+  policy& operator=(const policy&) = delete;
 
   // 0 if the request may run (fixed-file indices are translated in place),
   // otherwise -errno. `denied` tells a refusal by rule (-EPERM) from bad args.
   long check(request_copy& q, bool& denied);
 
-  // Results that change what later calls may touch.
-  void note_result(const request_copy& q, long ret);
+  // After the call ran: the result to report. Records results that change
+  // what later calls may touch (mmap, munmap), and closes a file the GPU must
+  // not hold however it named it (/proc/<pid>/mem, /dev/mem, ...: -EACCES,
+  // `denied` set). Must run before any other request can use the result.
+  long finish(const request_copy& q, long ret, bool& denied);
 
   bool allowed(unsigned nr) const { return nr <= GSYS_NR_MAX && allow_[nr]; }
   const std::bitset<GSYS_NR_MAX + 1>& allow_bits() const { return allow_; }
 
-  // fds the executor itself uses (io_uring, /dev/genesys): never the GPU's.
+  // fds an executor itself uses (io_uring, /dev/genesys): never the GPU's,
+  // in this runtime or any other of the process.
   void protect_fd(int fd);
   void set_files(std::vector<int> fds);
   void allow_region(std::uintptr_t p, std::size_t n);
@@ -43,12 +60,17 @@ class policy {
   void trust_kernel_mappings() { kernel_mappings_ = true; }
 
  private:
+  void note_result(const request_copy& q, long ret);
   long check_range(std::uint64_t p, std::uint64_t n, bool optional);
+  long check_path(std::uint64_t p);
+  bool read_user(std::uint64_t p, void* dst, std::size_t n) const;
+  std::pair<std::uint64_t, std::uint64_t> given_span(std::uint64_t p) const;
   long check_fd(std::uint64_t v, bool maybe_cwd, bool maybe_none);
   bool in_mapping(std::uint64_t p, std::uint64_t n);
   void log_once(unsigned nr, const char* why);
 
   policy_options opt_;
+  std::uint64_t user_top_;
   std::bitset<GSYS_NR_MAX + 1> allow_;
   std::mutex mu_;  // guards everything below (rarely contended: setup, mmap)
   std::set<int> protected_;

@@ -36,7 +36,19 @@ namespace gsys::detail {
 template <class T>
 inline std::atomic_ref<T> ref(T& v) { return std::atomic_ref<T>(v); }
 
-using request_copy = gsys_request;
+// The validated copy of a request, plus what the policy read while it
+// checked it, so the call runs on exactly what was checked.
+struct request_copy : gsys_request {
+  request_copy() : gsys_request{} {}
+  request_copy(const gsys_request& r) : gsys_request(r) {}  // a genesys.ko fall-back
+  // recvfrom: *addrlen as the policy read it (clamped to a sockaddr_storage);
+  // the call gets a private copy of it, so the GPU changing its own copy
+  // afterwards cannot make the kernel write past what was checked.
+  std::uint32_t addrlen = 0;
+  // Every pointer argument lies in memory the GPU was given (the policy
+  // confines memory), so the executor may access it directly.
+  bool given = false;
+};
 
 class ring_access {
  public:

@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <bit>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <map>
 #include <mutex>
@@ -65,6 +66,13 @@ void validate(const runtime_options& o)
   }
 }
 
+// GENESYS_PUBLISH=1: publish every ring of this process (runtime_options::publish).
+bool publish_from_env()
+{
+  const char* v = std::getenv("GENESYS_PUBLISH");
+  return v && std::strcmp(v, "1") == 0;
+}
+
 // The staging arena: chunks in host memory, aligned to min(chunk, page);
 // their claim bits are in the ring's device part.
 std::uint32_t staging_chunks_for(std::size_t bytes, std::size_t chunk)
@@ -109,6 +117,7 @@ struct runtime::impl {
   detail::ring_memory mem;
   detail::stats_page* stats;
   detail::policy pol;
+  detail::sandbox box;  // before the executor, which applies it on each of its threads
   owned_memory staging;  // chunks; outlive the executor (destroyed after it)
   std::uint32_t staging_chunks = 0;
   owned_memory device_part;  // the ring's device memory (abi.h)
@@ -124,9 +133,10 @@ struct runtime::impl {
   explicit impl(const runtime_options& o)
       : opt(o),
         geo(detail::geometry_for(o.slots)),
-        mem(geo, sizeof(detail::stats_page), o.numa_node, o.publish),
+        mem(geo, sizeof(detail::stats_page), o.numa_node, o.publish || publish_from_env()),
         stats(static_cast<detail::stats_page*>(mem.extra())),
-        pol(o.policy)
+        pol(o.policy),
+        box(pol, o)
   {
     if (o.staging_bytes) staging_chunks = staging_chunks_for(o.staging_bytes, o.staging_chunk_bytes);
     detail::init_ring(mem.header(), geo, (gsys_u64)o.timeout.count(), gsys_dev_bytes(geo.nslots, staging_chunks));
@@ -140,6 +150,7 @@ struct runtime::impl {
     ctx.sq_entries = geo.sq_entries;
     ctx.timeout_ns = (gsys_u64)o.timeout.count();
     ctx.pol = &pol;
+    ctx.box = &box;
     ctx.stats = stats;
     ctx.opt = o;
     make_staging();

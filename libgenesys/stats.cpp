@@ -22,7 +22,10 @@ stats_snapshot summarize(const stats_page& page, const gsys_ring_header* h, gsys
 {
   stats_snapshot s;
   s.executor = std::string(page.executor, strnlen(page.executor, sizeof page.executor));
-  const unsigned n = page.nshards < kMaxShards ? page.nshards : kMaxShards;
+  // Executor threads take shards while this runs (executor.cpp, fetch_add).
+  const std::uint32_t nshards =
+      std::atomic_ref<std::uint32_t>(const_cast<std::uint32_t&>(page.nshards)).load(std::memory_order_relaxed);
+  const unsigned n = nshards < kMaxShards ? nshards : kMaxShards;
   for (unsigned o = 0; o < kOpSlots; ++o) {
     op_stats op;
     op.name = o < GSYS_OP_COUNT ? kOps[o].name : "other";

@@ -6,9 +6,18 @@
 #include <sys/syscall.h>
 
 #include <cerrno>
+#include <climits>
+#include <cstring>
+#include <memory>
+#include <string>
+#include <vector>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <unistd.h>
 
 #include <gtest/gtest.h>
 
+#include "executor.h"
 #include "policy.h"
 
 using namespace gsys::detail;
@@ -35,6 +44,15 @@ long check(policy& p, request_copy q, bool* denied_out = nullptr)
 
 char buf[64];
 gsys_u64 addr(const void* p) { return (gsys_u64)(uintptr_t)p; }
+
+// For tests of other rules: buffers anywhere in the address space are
+// accepted (confine_memory off), so only the rule under test refuses.
+gsys::policy_options unconfined()
+{
+  gsys::policy_options o;
+  o.confine_memory = false;
+  return o;
+}
 
 }  // namespace
 
@@ -70,7 +88,7 @@ TEST(Policy, ExplicitAllowListReplacesDefault)
 
 TEST(Policy, BufferPointersAreChecked)
 {
-  policy p{gsys::policy_options{}};
+  policy p{unconfined()};
   EXPECT_EQ(check(p, req(__NR_read, {0, addr(buf), sizeof buf})), 0);
   EXPECT_EQ(check(p, req(__NR_read, {0, 0, 16})), -EFAULT) << "NULL with a length";
   EXPECT_EQ(check(p, req(__NR_read, {0, 0, 0})), 0) << "NULL with no length is what read(2) accepts";
@@ -81,7 +99,7 @@ TEST(Policy, BufferPointersAreChecked)
 
 TEST(Policy, FileDescriptorsAreChecked)
 {
-  policy p{gsys::policy_options{}};
+  policy p{unconfined()};
   EXPECT_EQ(check(p, req(__NR_close, {(gsys_u64)-5})), -EBADF);
   p.protect_fd(42);
   bool denied = false;
@@ -94,7 +112,7 @@ TEST(Policy, FileDescriptorsAreChecked)
 
 TEST(Policy, FixedFilesAreTranslated)
 {
-  policy p{gsys::policy_options{}};
+  policy p{unconfined()};
   p.set_files({7, -1});
   request_copy q = req(__NR_read, {0, addr(buf), 1}, GSYS_SLOT_F_FIXED_FILE);
   bool denied;
@@ -123,12 +141,13 @@ TEST(Policy, UnmapAndMadviseOnlyOnGenesysMappings)
   policy p{gsys::policy_options{}};
   const gsys_u64 base = 0x7f0000000000ull;
   EXPECT_EQ(check(p, req(__NR_munmap, {base, 8192})), -EPERM) << "not mapped through genesys";
-  p.note_result(req(__NR_mmap, {0, 3 * 4096, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, (gsys_u64)-1, 0}), (long)base);
+  bool denied = false;
+  p.finish(req(__NR_mmap, {0, 3 * 4096, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, (gsys_u64)-1, 0}), (long)base, denied);
   EXPECT_EQ(check(p, req(__NR_madvise, {base + 4096, 4096, MADV_DONTNEED})), 0);
   EXPECT_EQ(check(p, req(__NR_madvise, {base + 1, 4096, MADV_DONTNEED})), -EINVAL) << "unaligned";
   EXPECT_EQ(check(p, req(__NR_munmap, {base, 4 * 4096})), -EPERM) << "runs past the mapping";
   // Unmapping the middle page keeps the two ends usable.
-  p.note_result(req(__NR_munmap, {base + 4096, 4096}), 0);
+  p.finish(req(__NR_munmap, {base + 4096, 4096}), 0, denied);
   EXPECT_EQ(check(p, req(__NR_munmap, {base, 4096})), 0);
   EXPECT_EQ(check(p, req(__NR_munmap, {base + 2 * 4096, 4096})), 0);
   EXPECT_EQ(check(p, req(__NR_munmap, {base + 4096, 4096})), -EPERM);
@@ -136,9 +155,7 @@ TEST(Policy, UnmapAndMadviseOnlyOnGenesysMappings)
 
 TEST(Policy, ConfinedMemoryOnlyInRegions)
 {
-  gsys::policy_options o;
-  o.confine_memory = true;
-  policy p{o};
+  policy p{gsys::policy_options{}};  // confined by default
   static char region[256];
   p.allow_region((uintptr_t)region, sizeof region);
   EXPECT_EQ(check(p, req(__NR_read, {0, addr(region), sizeof region})), 0);
@@ -150,11 +167,183 @@ TEST(Policy, ConfinedMemoryOnlyInRegions)
 
 TEST(Policy, SocketAddressesAreChecked)
 {
-  policy p{gsys::policy_options{}};
+  policy p{unconfined()};
   sockaddr_storage ss{};
   socklen_t len = sizeof ss;
   EXPECT_EQ(check(p, req(__NR_sendto, {3, addr(buf), 8, 0, addr(&ss), 1000})), -EINVAL) << "address too long";
   EXPECT_EQ(check(p, req(__NR_sendto, {3, addr(buf), 8, 0, 0, 0})), 0) << "connected socket, no address";
   EXPECT_EQ(check(p, req(__NR_recvfrom, {3, addr(buf), 8, 0, addr(&ss), 0})), -EFAULT) << "address without length";
   EXPECT_EQ(check(p, req(__NR_recvfrom, {3, addr(buf), 8, 0, addr(&ss), addr(&len)})), 0);
+}
+
+// v1 finding: with the default options a kernel's read(/dev/zero, <proxy
+// heap>) zeroed the heap. Confinement is on unless turned off.
+TEST(Policy, MemoryIsConfinedByDefault)
+{
+  EXPECT_TRUE(gsys::policy_options{}.confine_memory);
+  policy p{gsys::policy_options{}};
+  EXPECT_EQ(check(p, req(__NR_read, {0, addr(buf), 8})), -EFAULT) << "memory the GPU was not given";
+}
+
+// Memory the GPU mapped with gsys::mmap is memory it was given.
+TEST(Policy, GenesysMappingsAreGivenMemory)
+{
+  policy p{gsys::policy_options{}};
+  const gsys_u64 base = 0x7f0000000000ull;
+  EXPECT_EQ(check(p, req(__NR_read, {0, base, 4096})), -EFAULT);
+  bool denied = false;
+  p.finish(req(__NR_mmap, {0, 8192, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, (gsys_u64)-1, 0}), (long)base,
+           denied);
+  EXPECT_EQ(check(p, req(__NR_read, {0, base + 4096, 4096})), 0);
+  EXPECT_EQ(check(p, req(__NR_read, {0, base + 4096, 4097})), -EFAULT) << "runs past the mapping";
+}
+
+// v1 finding: in_mapping computed p + n, which wraps: munmap(start, 2^64 -
+// start + 4096) passed as "inside" a one-page mapping.
+TEST(Policy, MappingRangeThatWrapsIsRefused)
+{
+  policy p{unconfined()};
+  const gsys_u64 base = 0x7f0000000000ull;
+  bool denied = false;
+  p.finish(req(__NR_mmap, {0, 4096, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, (gsys_u64)-1, 0}), (long)base, denied);
+  EXPECT_EQ(check(p, req(__NR_munmap, {base, 4096})), 0);
+  EXPECT_EQ(check(p, req(__NR_munmap, {base, 0ull - base + 4096})), -EPERM);
+  EXPECT_EQ(check(p, req(__NR_madvise, {base, ~0ull & ~4095ull, MADV_DONTNEED})), -EPERM);
+}
+
+// v1 finding: the path check covered one byte, so a path running off the end
+// of the given memory reached the kernel.
+TEST(Policy, PathMustEndInsideGivenMemory)
+{
+  policy p{gsys::policy_options{}};
+  static char region[32];
+  std::memset(region, 'a', sizeof region);
+  p.allow_region((uintptr_t)region, sizeof region);
+  const auto open_at = [&](const char* path) {
+    return check(p, req(__NR_openat, {(gsys_u64)AT_FDCWD, addr(path), O_RDONLY, 0}));
+  };
+  EXPECT_EQ(open_at(region), -EFAULT) << "no NUL inside the region";
+  region[sizeof region - 1] = '\0';
+  EXPECT_EQ(open_at(region), 0);
+  EXPECT_EQ(open_at(region + 30), 0);
+  EXPECT_EQ(open_at("/etc/passwd"), -EFAULT) << "a path in memory the GPU was not given";
+  static char longpath[PATH_MAX + 64];
+  std::memset(longpath, 'b', sizeof longpath);
+  longpath[sizeof longpath - 1] = '\0';
+  p.allow_region((uintptr_t)longpath, sizeof longpath);
+  EXPECT_EQ(open_at(longpath), -ENAMETOOLONG);
+}
+
+// v1 finding: recvfrom checked 16 bytes of the address buffer while the
+// kernel writes up to *addrlen (an IPv6 source is 28 bytes). The policy reads
+// *addrlen, checks that many bytes, and keeps the value it checked for the
+// call (the GPU may change its copy afterwards).
+TEST(Policy, RecvfromAddressIsCheckedForAddrlenBytes)
+{
+  policy p{gsys::policy_options{}};
+  static char region[256];
+  p.allow_region((uintptr_t)region, sizeof region);
+  auto* len = reinterpret_cast<socklen_t*>(region);
+  char* end = region + sizeof region;
+  request_copy q;
+  const auto recv_into = [&](char* name, socklen_t n) {
+    *len = n;
+    q = req(__NR_recvfrom, {3, addr(region + 8), 8, 0, addr(name), addr(len)});
+    bool denied = false;
+    return p.check(q, denied);
+  };
+  EXPECT_EQ(recv_into(end - sizeof(sockaddr_in), sizeof(sockaddr_in)), 0);
+  EXPECT_EQ(q.addrlen, sizeof(sockaddr_in));
+  EXPECT_EQ(recv_into(end - sizeof(sockaddr_in), sizeof(sockaddr_in6)), -EFAULT) << "28 bytes from 16 before the end";
+  EXPECT_EQ(recv_into(end - 200, 100000), 0) << "clamped to a sockaddr_storage";
+  EXPECT_EQ(q.addrlen, sizeof(sockaddr_storage));
+  EXPECT_EQ(recv_into(end - 100, 100000), -EFAULT);
+  EXPECT_EQ(check(p, req(__NR_recvfrom, {3, addr(region + 8), 8, 0, addr(end - 16), addr(buf)})), -EFAULT)
+      << "addrlen outside given memory";
+}
+
+// v1 finding: kUserTop was 2^47, wrong where 5-level paging gives user
+// addresses up to 2^56.
+TEST(Policy, AddressSpaceTopComesFromTheMachine)
+{
+  const gsys_u64 top = user_address_top();
+  EXPECT_TRUE(top == 1ull << 47 || top == 1ull << 52 || top == 1ull << 56) << std::hex << top;
+  policy la57{unconfined(), 1ull << 56};
+  EXPECT_EQ(check(la57, req(__NR_read, {0, 1ull << 50, 64})), 0) << "a high address on a 57-bit machine";
+  EXPECT_EQ(check(la57, req(__NR_read, {0, (1ull << 56) - 32, 64})), -EFAULT);
+  policy la48{unconfined(), 1ull << 47};
+  EXPECT_EQ(check(la48, req(__NR_read, {0, 1ull << 50, 64})), -EFAULT);
+}
+
+// v1 finding: protected descriptors were per runtime, so runtime A's kernel
+// closed runtime B's io_uring fd.
+TEST(Policy, ExecutorDescriptorsAreProtectedProcessWide)
+{
+  policy a{unconfined()};
+  {
+    policy b{unconfined()};
+    b.protect_fd(4242);
+    EXPECT_EQ(check(a, req(__NR_close, {4242})), -EPERM) << "another runtime's executor fd";
+  }
+  EXPECT_EQ(check(a, req(__NR_close, {4242})), 0) << "released with the runtime that protected it";
+}
+
+// v1 finding: openat("/proc/self/mem") + pwrite overwrote host memory. The
+// opened file is inspected, so no spelling of the path gets around it.
+TEST(Policy, ProcessMemoryFilesAreClosedAndRefused)
+{
+  policy p{unconfined()};
+  const std::string pid = std::to_string(getpid());
+  for (const std::string& path : std::vector<std::string>{"/proc/self/mem", "/proc/" + pid + "/mem", "/proc/thread-self/mem",
+                                 "/proc/self/../self/pagemap"}) {
+    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) continue;  // e.g. pagemap without permission
+    bool denied = false;
+    EXPECT_EQ(p.finish(req(__NR_openat, {(gsys_u64)AT_FDCWD, addr(path.c_str()), O_RDONLY, 0}), fd, denied), -EACCES)
+        << path;
+    EXPECT_TRUE(denied);
+    EXPECT_EQ(fcntl(fd, F_GETFD), -1) << path << ": the descriptor was closed";
+  }
+  const int proc_ok = ::open("/proc/self/status", O_RDONLY | O_CLOEXEC);
+  ASSERT_GE(proc_ok, 0);
+  bool denied = false;
+  EXPECT_EQ(p.finish(req(__NR_openat, {(gsys_u64)AT_FDCWD, 0, O_RDONLY, 0}), proc_ok, denied), proc_ok)
+      << "reading other procfs files is fine";
+  ::close(proc_ok);
+  const int w = ::open("/proc/self/comm", O_WRONLY | O_CLOEXEC);
+  if (w >= 0) {
+    EXPECT_EQ(p.finish(req(__NR_openat, {(gsys_u64)AT_FDCWD, 0, O_WRONLY, 0}), w, denied), -EACCES)
+        << "procfs is read-only to the GPU";
+  }
+}
+
+// The recvfrom call gets the *addrlen the policy checked, even when the GPU
+// raises its copy between the check and the call.
+TEST(Policy, RecvfromRunsWithTheCheckedAddrlen)
+{
+  const int rx = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0), tx = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  ASSERT_GE(rx, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t alen = sizeof a;
+  ASSERT_EQ(::bind(rx, (sockaddr*)&a, sizeof a), 0);
+  ASSERT_EQ(::getsockname(rx, (sockaddr*)&a, &alen), 0);
+  ASSERT_EQ(::sendto(tx, "x", 1, 0, (sockaddr*)&a, sizeof a), 1);
+  policy p{gsys::policy_options{}};
+  static char region[64];
+  std::memset(region, 0x5a, sizeof region);
+  p.allow_region((uintptr_t)region, sizeof region);
+  auto* len = reinterpret_cast<socklen_t*>(region);
+  char* name = region + 16;
+  *len = 4;  // checked: 4 bytes of address
+  request_copy q = req(__NR_recvfrom, {(gsys_u64)rx, addr(region + 8), 1, 0, addr(name), addr(len)});
+  bool denied = false;
+  ASSERT_EQ(p.check(q, denied), 0);
+  *len = sizeof(sockaddr_in);  // raised after the check
+  EXPECT_EQ(run_syscall(q), 1);
+  EXPECT_EQ((unsigned char)name[4], 0x5a) << "the kernel wrote past the 4 checked bytes";
+  EXPECT_EQ(*len, sizeof(sockaddr_in)) << "the real length comes back";
+  ::close(rx);
+  ::close(tx);
 }

@@ -95,6 +95,7 @@ TEST(RingMemory, StaleSharedMemoryFromAReusedPidIsReclaimed)
     gsys::runtime_options o;
     o.slots = 32;
     o.executor = gsys::executor_kind::sync;
+    o.publish = true;
     gsys::runtime rt(o);
     first = rt.shm_name();
   }
@@ -108,6 +109,7 @@ TEST(RingMemory, StaleSharedMemoryFromAReusedPidIsReclaimed)
   gsys::runtime_options o;
   o.slots = 32;
   o.executor = gsys::executor_kind::sync;
+  o.publish = true;
   gsys::runtime rt(o);
   EXPECT_EQ(rt.shm_name(), next);
 }

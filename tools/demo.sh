@@ -2,7 +2,7 @@
 # tools/demo.sh BUILD_DIR: runs the examples end to end on small real inputs
 # and prints one summary table (called by `make demo`).
 #
-#   grep   gsys-grep -rn over this source tree   vs  GNU grep -F -rn
+#   grep   gsys-grep -rn over this tree's sources vs  GNU grep -F -rn
 #   wc     gsys-wc over the same files            vs  GNU wc
 #   kv     gsys-kv under gsys-kv-bench load       vs  memcached -U under the same load
 #   mmap   gsys-mmap over a generated 64 MiB file vs  the same reduction on the CPU
@@ -70,10 +70,25 @@ row() {
 echo "genesys demo: examples on $([ "$GPU" = 1 ] && echo "the GPU" || echo "the SIMT simulator") (build: $BUILD)"
 
 # --- grep over the project's own sources --------------------------------
-cd "$ROOT"
+# A fixed input: the sources as committed (git archive HEAD), copied, so
+# build outputs, bench/results and uncommitted edits never change what is
+# searched and the numbers reproduce from a clean clone. Outside a git
+# checkout: the same folders, less bench/results and build*/.
+SRC=()
+for d in include device libgenesys kmod examples tests tools docs bench; do [ -d "$ROOT/$d" ] && SRC+=("$d"); done
+mkdir -p "$WORK/src"
+if git -C "$ROOT" rev-parse --verify -q HEAD > /dev/null 2>&1; then
+  git -C "$ROOT" archive HEAD -- "${SRC[@]}" ':(exclude)bench/results' | tar -x -C "$WORK/src"
+  input="$(git -C "$ROOT" rev-parse --short HEAD)"
+else
+  (cd "$ROOT" && find "${SRC[@]}" -path bench/results -prune -o -name 'build*' -prune -o -type f -print0 |
+    xargs -0 cp --parents -t "$WORK/src")
+  input="the working tree"
+fi
+cd "$WORK/src"
 SRC=()
 for d in include device libgenesys kmod examples tests tools docs bench; do [ -d "$d" ] && SRC+=("$d"); done
-echo "grep: searching ${SRC[*]} for 'gsys'"
+echo "grep: searching ${SRC[*]} (sources of $input, bench/results left out) for 'gsys'"
 t0=$(now); grep -F -rn gsys "${SRC[@]}" > "$WORK/grep.exp" 2> "$WORK/grep.exp.err"; want=$?; t1=$(now)
 t2=$(now)
 "$(program fs/gsys-grep)" -rn gsys "${SRC[@]}" --stats="$WORK/grep.json" > "$WORK/grep.got" 2> "$WORK/grep.got.err"
@@ -102,7 +117,7 @@ echo "wc: $(tail -1 "$WORK/wc.got")"
 
 # --- the key-value server under load, and memcached under the same -------
 BENCH=(--threads=4 --keys=1000 --value-size=100 --get-ratio=0.9 --duration=3)
-"$(program net/gsys-kv)" --port=0 --port-file="$WORK/kv.port" --stats="$WORK/kv.json" > "$WORK/kv.log" 2>&1 &
+"$(program net/gsys-kv)" --port=0 --capacity=4096 --max-value=4096 --port-file="$WORK/kv.port" --stats="$WORK/kv.json" > "$WORK/kv.log" 2>&1 &
 KV=$!
 PIDS+=("$KV")
 for _ in $(seq 1 100); do [ -s "$WORK/kv.port" ] && break; sleep 0.1; done

@@ -107,7 +107,9 @@ const char* state_name(gsys_u32 s)
 int cmd_list()
 {
   auto rings = list_rings(0);
-  if (rings.empty()) std::printf("no genesys rings published by live processes\n");
+  if (rings.empty())
+    std::printf("no genesys rings published by live processes (a process publishes with "
+                "runtime_options::publish or GENESYS_PUBLISH=1)\n");
   for (auto& r : rings) {
     try {
       ring_view v(r.name);
@@ -308,7 +310,9 @@ void usage()
       "  kmod [--json]         genesys.ko status and counters\n"
       "  info [--json]         the GPU and its link to the host (atomics, PCIe), CUDA\n"
       "                        versions, the executor the runtime would choose\n"
-      "  help                  this text\n");
+      "  help                  this text\n"
+      "list, stat and ring see only rings a process chose to publish\n"
+      "(runtime_options::publish = true, or GENESYS_PUBLISH=1 in its environment).\n");
 }
 
 }  // namespace
@@ -325,9 +329,10 @@ int main(int argc, char** argv)
     return false;
   };
   const bool json = flag("--json"), slots = flag("--slots");
-  if (flag("--help") || flag("-h") || args.empty() || args[0] == "help") {
+  const bool help = flag("--help") || flag("-h");
+  if (help || args.empty() || args[0] == "help") {
     usage();
-    return args.empty() ? 2 : 0;
+    return help || !args.empty() ? 0 : 2;  // asked for it: 0; no command at all: 2
   }
   auto pid_arg = [&](bool required) -> int {
     if (args.size() < 2) {

@@ -158,7 +158,7 @@ GSYS_DEVICE long post(const ring& r, long nr, A... args)
 // -ETIMEDOUT after the ring's timeout) and frees the slot; call it once.
 class future {
  public:
-  GSYS_DEVICE future() = default;
+  future() = default;  // defaulted: host and device alike (nvcc ignores __device__ here, with a warning)
   GSYS_DEVICE future(const ring& r, u32 idx, long early) : r_(r), idx_(idx), early_(early) {}
   GSYS_DEVICE bool valid() const { return idx_ != detail::kNoSlot; }
   // True once the result is there (wait() will not block).

@@ -6,6 +6,13 @@
 // so the library itself uses one spelling for both worlds.
 #pragma once
 
+// The device library and the runtime are C++20; say so before anything else
+// fails (the include stops the compiler: #error alone lets it go on).
+#if !defined(__cplusplus) || __cplusplus < 202002L
+#error "genesys needs C++20 (-std=c++20)"
+#include <genesys-needs-c++20>
+#endif
+
 #if defined(__CUDACC__)
 #define GSYS_CUDA 1
 #define GSYS_DEVICE __device__ __forceinline__

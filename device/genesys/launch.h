@@ -7,6 +7,9 @@
 //                                               the gsys::ring arguments: what
 //                                               grid-granularity calls need
 //   gsys::synchronize()                         waits for launched kernels
+//   gsys::device_present()                       whether kernels can run here: always
+//                                               on the simulator; under nvcc, when the
+//                                               CUDA runtime sees a GPU
 //   gsys::device_name()                          what runs the kernels
 // Under nvcc they wrap the CUDA runtime and throw std::runtime_error on a
 // CUDA error; on the simulator they start and join simulated grids.
@@ -52,7 +55,16 @@ namespace gsys {
 
 inline void check_cuda(cudaError_t e, const char* what)
 {
-  if (e != cudaSuccess) throw std::runtime_error(std::string(what) + ": " + cudaGetErrorString(e));
+  if (e == cudaSuccess) return;
+  // Without a GPU the runtime says "no CUDA-capable device", and without
+  // the driver (libcuda) "CUDA driver version is insufficient": both mean
+  // there is nothing here to run kernels on.
+  int driver = 0;
+  if (e == cudaErrorNoDevice || (e == cudaErrorInsufficientDriver && (cudaDriverGetVersion(&driver), driver == 0)))
+    throw std::runtime_error(std::string(what) +
+                             ": no CUDA device on this machine (gsys::device_present() is false; "
+                             "the same source built with g++ runs on the simulator)");
+  throw std::runtime_error(std::string(what) + ": " + cudaGetErrorString(e));
 }
 
 template <class... P, class... A>

@@ -9,6 +9,13 @@
 // the grid state in device memory (only the device read-modify-writes them).
 #pragma once
 
+// The device library and the runtime are C++20; say so before anything else
+// fails (the include stops the compiler: #error alone lets it go on).
+#if !defined(__cplusplus) || __cplusplus < 202002L
+#error "genesys needs C++20 (-std=c++20)"
+#include <genesys-needs-c++20>
+#endif
+
 #include <genesys/abi.h>
 
 #if defined(__CUDACC__)

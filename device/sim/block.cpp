@@ -35,6 +35,18 @@
 #if GSYS_SIM_ASAN
 #include <sanitizer/common_interface_defs.h>
 #endif
+#if defined(__SANITIZE_THREAD__)
+#define GSYS_SIM_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define GSYS_SIM_TSAN 1
+#endif
+#endif
+#if GSYS_SIM_TSAN
+#include <sanitizer/tsan_interface.h>
+
+#include <vector>
+#endif
 
 namespace gsys::sim::detail {
 
@@ -60,6 +72,60 @@ void asan_finish_switch(void* fake_stack_save, const void** bottom_old, std::siz
   __sanitizer_finish_switch_fiber(fake_stack_save, bottom_old, size_old);
 #else
   (void)fake_stack_save, (void)bottom_old, (void)size_old;
+#endif
+}
+
+// ThreadSanitizer keeps a shadow stack and a vector clock per OS thread; a
+// fiber switch it is not told about corrupts both (garbage reports, crashes).
+// So each simulated thread is a TSan fiber, created when the thread starts
+// and destroyed when it has exited, and every switch names the fiber that
+// runs next, just before it happens. The switches synchronize (flags 0): the
+// threads of a block take turns on one OS thread, so what one did before it
+// parked happens before what the next one does, as a barrier orders it.
+// Block-local (one block runs on one OS thread from start to end); no-ops
+// without TSan. Always inlined: TSan's function entry/exit records go to
+// whichever fiber is current, so a helper's own frame would be entered on
+// one fiber and left on the other, and the shadow stacks would drift.
+#if GSYS_SIM_TSAN
+thread_local void* tsan_scheduler_fiber = nullptr;
+thread_local std::vector<void*> tsan_thread_fibers;
+#endif
+
+[[gnu::always_inline]] inline void tsan_enter_block(u32 nthreads)
+{
+#if GSYS_SIM_TSAN
+  tsan_scheduler_fiber = __tsan_get_current_fiber();
+  tsan_thread_fibers.assign(nthreads, nullptr);
+#else
+  (void)nthreads;
+#endif
+}
+
+[[gnu::always_inline]] inline void tsan_switch_to_thread(u32 t)
+{
+#if GSYS_SIM_TSAN
+  if (!tsan_thread_fibers[t]) tsan_thread_fibers[t] = __tsan_create_fiber(0);
+  __tsan_switch_to_fiber(tsan_thread_fibers[t], 0);
+#else
+  (void)t;
+#endif
+}
+
+[[gnu::always_inline]] inline void tsan_switch_to_scheduler()
+{
+#if GSYS_SIM_TSAN
+  __tsan_switch_to_fiber(tsan_scheduler_fiber, 0);
+#endif
+}
+
+// Called on the scheduler, after thread t's last switch away.
+[[gnu::always_inline]] inline void tsan_thread_exited(u32 t)
+{
+#if GSYS_SIM_TSAN
+  __tsan_destroy_fiber(tsan_thread_fibers[t]);
+  tsan_thread_fibers[t] = nullptr;
+#else
+  (void)t;
 #endif
 }
 
@@ -282,6 +348,7 @@ void block::run()
   gridDim = launch_.grid;
   dynamic_shared_base = dynamic_shared_.empty() ? nullptr : dynamic_shared_.data();
   for (u32 t = 0; t < nthreads_; ++t) make_runnable(t);
+  tsan_enter_block(nthreads_);
   current_ = nthreads_ - 1;  // the first round starts at thread 0
   while (live_ > 0) {
     int t = handoff_;
@@ -320,12 +387,14 @@ void block::resume(u32 t)
 #endif
   }
   asan_start_switch(&scheduler_fake_stack_, static_cast<char*>(th.stack.sp) - th.stack.size, th.stack.size);
+  tsan_switch_to_thread(t);
   switch_context(scheduler_, th.context);
   asan_finish_switch(scheduler_fake_stack_, nullptr, nullptr);
   // Whichever thread switched here is current_; if it exited, its stack is
   // free now, for the next thread started to reuse.
   sim_thread& last = threads_[current_];
   if (last.wait == wait_kind::exited && last.started) {
+    tsan_thread_exited(current_);
     last.started = false;
     stacks_.give_back(last.stack);
   }
@@ -339,6 +408,7 @@ void block::thread_start(void* thread)
   b.thread_main(t);
   // This stack is about to be freed: ASan drops its fake stack.
   asan_start_switch(nullptr, b.scheduler_stack_, b.scheduler_stack_size_);
+  tsan_switch_to_scheduler();
 #if GSYS_SIM_OWN_SWITCH
   exit_context(b.scheduler_);
 #endif
@@ -415,6 +485,7 @@ void block::switch_to_thread(u32 next)
   clear_bit(runnable_, next);
   threadIdx = to.idx;
   asan_start_switch(&from.asan_fake_stack, static_cast<char*>(to.stack.sp) - to.stack.size, to.stack.size);
+  tsan_switch_to_thread(next);
   switch_context(from.context, to.context);
   asan_finish_switch(from.asan_fake_stack, nullptr, nullptr);
 }
@@ -423,6 +494,7 @@ void block::switch_to_scheduler()
 {
   sim_thread& th = threads_[current_];
   asan_start_switch(&th.asan_fake_stack, scheduler_stack_, scheduler_stack_size_);
+  tsan_switch_to_scheduler();
   switch_context(th.context, scheduler_);
   asan_finish_switch(th.asan_fake_stack, nullptr, nullptr);
 }

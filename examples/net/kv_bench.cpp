@@ -4,6 +4,14 @@
 // time. Every GET reply is checked against what was stored for that key, so
 // the run also tells whether the server answered correctly.
 //
+// Mixes: --multiget=N makes every GET ask for N keys at once (memcached's
+// "get k1 k2 ..."); --value-size=memcslap draws each SET's value size
+// uniformly from 1 to 4999 bytes, as libmemcached's memcslap does (its
+// values go up to 4989 bytes), instead of one fixed size.
+//
+// A plain host program: no genesys, so no --executor (the server's own
+// --executor decides how gsys-kv runs its calls).
+//
 // Prints one JSON line and one line for people on stdout.
 #include <getopt.h>
 
@@ -29,7 +37,8 @@ using clock_type = std::chrono::steady_clock;
 
 struct options {
   std::string server;
-  std::uint64_t threads = 4, keys = 1000, value_size = 100;
+  std::uint64_t threads = 4, keys = 1000, value_size = 100, multiget = 1;
+  bool memcslap_sizes = false;  // value sizes drawn from 1..4999
   double get_ratio = 0.9;
   double duration = 3;
   std::uint64_t timeout_ms = 1000;
@@ -38,7 +47,7 @@ struct options {
 };
 
 struct tally {
-  std::uint64_t gets = 0, hits = 0, misses = 0, sets = 0, timeouts = 0, errors = 0;
+  std::uint64_t gets = 0, keys = 0, hits = 0, misses = 0, sets = 0, timeouts = 0, errors = 0;
   std::vector<std::uint64_t> latency_ns;
   std::string first_error;
 };
@@ -53,7 +62,9 @@ void usage(FILE* to)
                "  -s, --server=HOST:PORT  the server (IPv4)\n"
                "  -t, --threads=N         client threads (default 4)\n"
                "  -k, --keys=N            distinct keys (default 1000)\n"
-               "  -v, --value-size=N      value bytes (default 100)\n"
+               "  -v, --value-size=N      value bytes (default 100), or \"memcslap\": each SET's size\n"
+               "                          drawn from 1 to 4999 bytes, as memcslap's values\n"
+               "  -m, --multiget=N        keys per GET (default 1: \"get KEY\"; N: \"get K1 ... KN\")\n"
                "  -r, --get-ratio=R       fraction of GETs, 0..1 (default 0.9)\n"
                "  -d, --duration=SECONDS  how long to measure (default 3)\n"
                "      --timeout-ms=N      give up on a reply after N ms (default 1000)\n"
@@ -90,9 +101,10 @@ void parse(int argc, char** argv, options& o)
       {"get-ratio", required_argument, nullptr, 'r'},   {"duration", required_argument, nullptr, 'd'},
       {"timeout-ms", required_argument, nullptr, kTimeout}, {"label", required_argument, nullptr, kLabel},
       {"json", required_argument, nullptr, kJson},      {"no-preload", no_argument, nullptr, kNoPreload},
+      {"multiget", required_argument, nullptr, 'm'},
       {"shutdown", no_argument, nullptr, kShutdown},    {"help", no_argument, nullptr, kHelp},
       {nullptr, 0, nullptr, 0}};
-  for (int ch; (ch = getopt_long(argc, argv, "s:t:k:v:r:d:", longopts, nullptr)) != -1;) {
+  for (int ch; (ch = getopt_long(argc, argv, "s:t:k:v:r:d:m:", longopts, nullptr)) != -1;) {
     switch (ch) {
       case 's': o.server = optarg; break;
       case 't':
@@ -102,7 +114,11 @@ void parse(int argc, char** argv, options& o)
         if (!ex::parse_count(optarg, 1, 100000000, o.keys)) bad_usage("--keys wants 1 to 1e8, got", optarg);
         break;
       case 'v':
-        if (!ex::parse_count(optarg, 16, 60000, o.value_size)) bad_usage("--value-size wants 16 to 60000, got", optarg);
+        if (!std::strcmp(optarg, "memcslap")) o.memcslap_sizes = true, o.value_size = 0;
+        else if (!ex::parse_count(optarg, 16, 60000, o.value_size)) bad_usage("--value-size wants 16 to 60000 or memcslap, got", optarg);
+        break;
+      case 'm':
+        if (!ex::parse_count(optarg, 1, 100, o.multiget)) bad_usage("--multiget wants 1 to 100, got", optarg);
         break;
       case 'r':
         if (!parse_fraction(optarg, 0, 1, o.get_ratio)) bad_usage("--get-ratio wants a number from 0 to 1, got", optarg);
@@ -123,6 +139,7 @@ void parse(int argc, char** argv, options& o)
   }
   if (optind < argc) bad_usage("unexpected argument", argv[optind]);
   if (o.server.empty()) bad_usage("--server HOST:PORT is required");
+  if (o.multiget > o.keys) bad_usage("--multiget wants at most --keys keys");
 }
 
 std::string key_name(std::uint64_t k) { return "key:" + std::to_string(k); }
@@ -142,6 +159,7 @@ bool valid_value(std::uint64_t key, const std::string& value, std::size_t size)
 {
   if (value.size() != size) return false;
   const std::string prefix = std::to_string(key) + ":";
+  if (size <= prefix.size()) return value == prefix.substr(0, size);  // too short to carry a version
   if (value.compare(0, prefix.size(), prefix) != 0) return false;
   const std::uint64_t version = std::strtoull(value.c_str() + prefix.size(), nullptr, 10);
   return value == make_value(key, version, size);
@@ -158,21 +176,29 @@ void note_error(tally& t, const std::string& what)
   ++t.errors;
 }
 
-// Checks a GET reply for key k; counts hit, miss or error.
-void check_get(tally& t, std::uint64_t k, const std::string& reply, std::size_t size)
+// Checks a GET reply for keys ks (in order; a missing key has no VALUE
+// block); counts hits, misses or an error. size 0: any size.
+void check_get(tally& t, const std::vector<std::uint64_t>& ks, const std::string& reply, std::size_t size)
 {
-  if (reply == "END\r\n") {
-    ++t.misses;
-    return;
+  std::size_t p = 0;
+  for (std::uint64_t k : ks) {
+    ++t.keys;
+    const std::string head = "VALUE " + key_name(k) + " 0 ";
+    if (reply.compare(p, head.size(), head) != 0) {
+      ++t.misses;
+      continue;
+    }
+    const std::size_t eol = reply.find("\r\n", p);
+    const std::size_t n = std::strtoull(reply.c_str() + p + head.size(), nullptr, 10);
+    if (eol == std::string::npos || (size && n != size) || reply.size() < eol + 2 + n + 2 ||
+        reply.compare(eol + 2 + n, 2, "\r\n") != 0 || !valid_value(k, reply.substr(eol + 2, n), n)) {
+      note_error(t, "GET " + key_name(k) + " -> " + reply.substr(p, 200));
+      return;
+    }
+    p = eol + 2 + n + 2;
+    ++t.hits;
   }
-  const std::string head = "VALUE " + key_name(k) + " 0 " + std::to_string(size) + "\r\n";
-  if (reply.size() != head.size() + size + 2 + 5 || reply.compare(0, head.size(), head) != 0 ||
-      reply.compare(head.size() + size, 7, "\r\nEND\r\n") != 0 ||
-      !valid_value(k, reply.substr(head.size(), size), size)) {
-    note_error(t, "GET " + key_name(k) + " -> " + reply);
-    return;
-  }
-  ++t.hits;
+  if (reply.compare(p, std::string::npos, "END\r\n") != 0) note_error(t, "GET -> " + reply.substr(p, 200));
 }
 
 struct xorshift {
@@ -197,30 +223,42 @@ void client(const options& o, unsigned id, std::atomic<unsigned>& ready, const s
   }
   const auto timeout = std::chrono::milliseconds(o.timeout_ms);
   std::string reply;
+  xorshift rng{0x9e3779b97f4a7c15ull * (id + 1)};
+  auto value_size = [&] { return o.memcslap_sizes ? (std::size_t)(1 + rng.next() % 4999) : (std::size_t)o.value_size; };
   if (o.preload) {
     for (std::uint64_t k = id; k < o.keys; k += o.threads) {
-      if (!c.request(set_request(key_name(k), make_value(k, 0, o.value_size)), reply, timeout)) ++t.timeouts;
+      if (!c.request(set_request(key_name(k), make_value(k, 0, value_size())), reply, timeout)) ++t.timeouts;
       else if (reply != "STORED\r\n") note_error(t, "preload SET -> " + reply);
     }
   }
   ready.fetch_add(1);
   while (!go.load()) std::this_thread::sleep_for(std::chrono::microseconds(100));
-  xorshift rng{0x9e3779b97f4a7c15ull * (id + 1)};
   std::uint64_t version = (std::uint64_t)id << 40;  // versions differ between threads
   t.latency_ns.reserve(1 << 16);
   while (!stop.load(std::memory_order_relaxed)) {
     const std::uint64_t k = rng.next() % o.keys;
     const bool get = (double)(rng.next() % 1000000) < o.get_ratio * 1000000;
-    const std::string req = get ? "get " + key_name(k) + "\r\n" : set_request(key_name(k), make_value(k, ++version, o.value_size));
+    std::vector<std::uint64_t> ks{k};
+    std::string req;
+    if (get) {
+      // Distinct keys: memcached and gsys-kv both answer duplicates twice, but
+      // the check is simpler without them.
+      for (std::uint64_t step = 1 + rng.next() % 7; ks.size() < o.multiget;) ks.push_back((ks.back() + step) % o.keys);
+      req = "get";
+      for (auto x : ks) req += " " + key_name(x);
+      req += "\r\n";
+    } else {
+      req = set_request(key_name(k), make_value(k, ++version, value_size()));
+    }
     const auto t0 = clock_type::now();
-    if (!c.request(req, reply, timeout)) {
+    if (!c.request(req, reply, timeout, get ? "END\r\n" : "")) {
       ++t.timeouts;
       continue;
     }
     t.latency_ns.push_back((std::uint64_t)std::chrono::duration_cast<std::chrono::nanoseconds>(clock_type::now() - t0).count());
     if (get) {
       ++t.gets;
-      check_get(t, k, reply, o.value_size);
+      check_get(t, ks, reply, o.value_size);
     } else {
       ++t.sets;
       if (reply != "STORED\r\n") note_error(t, "SET -> " + reply);
@@ -261,6 +299,7 @@ int main(int argc, char** argv)
   tally all;
   for (auto& t : tallies) {
     all.gets += t.gets;
+    all.keys += t.keys;
     all.hits += t.hits;
     all.misses += t.misses;
     all.sets += t.sets;
@@ -283,16 +322,18 @@ int main(int argc, char** argv)
   char line[1024];
   std::snprintf(line, sizeof line,
                 "{\"bench\":\"kv\",\"label\":\"%s\",\"server\":\"%s\",\"threads\":%llu,\"keys\":%llu,\"value_size\":%llu,"
+                "\"value_sizes\":\"%s\",\"multiget\":%llu,"
                 "\"get_ratio\":%.3f,\"seconds\":%.3f,\"ops\":%llu,\"ops_per_s\":%.1f,\"p50_us\":%.1f,\"p99_us\":%.1f,"
-                "\"gets\":%llu,\"hits\":%llu,\"misses\":%llu,\"sets\":%llu,\"timeouts\":%llu,\"errors\":%llu}",
+                "\"gets\":%llu,\"get_keys\":%llu,\"hits\":%llu,\"misses\":%llu,\"sets\":%llu,\"timeouts\":%llu,\"errors\":%llu}",
                 ex::json_escape(o.label).c_str(), ex::json_escape(o.server).c_str(), (unsigned long long)o.threads,
-                (unsigned long long)o.keys, (unsigned long long)o.value_size, o.get_ratio, secs,
-                (unsigned long long)ops, ops / secs, p50, p99, (unsigned long long)all.gets,
+                (unsigned long long)o.keys, (unsigned long long)o.value_size, o.memcslap_sizes ? "memcslap" : "fixed",
+                (unsigned long long)o.multiget, o.get_ratio, secs,
+                (unsigned long long)ops, ops / secs, p50, p99, (unsigned long long)all.gets, (unsigned long long)all.keys,
                 (unsigned long long)all.hits, (unsigned long long)all.misses, (unsigned long long)all.sets,
                 (unsigned long long)all.timeouts, (unsigned long long)all.errors);
   std::printf("%s\n", line);
-  std::printf("%s [%s]: %.0f ops/s, p50 %.1f us, p99 %.1f us (%llu gets, %llu misses; %llu sets; %llu timeouts; %llu wrong replies)\n",
-              kProg, o.label.c_str(), ops / secs, p50, p99, (unsigned long long)all.gets,
+  std::printf("%s [%s]: %.0f ops/s, p50 %.1f us, p99 %.1f us (%llu gets of %llu keys, %llu misses; %llu sets; %llu timeouts; %llu wrong replies)\n",
+              kProg, o.label.c_str(), ops / secs, p50, p99, (unsigned long long)all.gets, (unsigned long long)all.keys,
               (unsigned long long)all.misses, (unsigned long long)all.sets, (unsigned long long)all.timeouts,
               (unsigned long long)all.errors);
   if (!all.first_error.empty()) std::fprintf(stderr, "%s: first wrong reply: %s\n", kProg, all.first_error.c_str());

@@ -2,9 +2,11 @@
 # examples/net/kv_bench.sh BUILD_DIR [--duration S] [--threads N] [--out FILE]
 #
 # gsys-kv (warp and block granularity) and memcached -U under the same
-# gsys-kv-bench load, one after the other on free ports: the JSON lines go to
-# stdout (and are appended to --out), then a table. On a machine with an
-# NVIDIA GPU the gsys-kv-cuda build serves; otherwise the simulator.
+# gsys-kv-bench loads, one after the other on free ports: the JSON lines go to
+# stdout (and are appended to --out), then a table. Two mixes: "get90" (90%
+# single-key GETs of 100-byte values) and "mget8-memcslap" (GETs of 8 keys at
+# once, value sizes drawn from 1 to 4999 bytes as memcslap's). On a machine
+# with an NVIDIA GPU the gsys-kv-cuda build serves; otherwise the simulator.
 set -u
 BUILD=${1:?usage: kv_bench.sh BUILD_DIR [--duration S] [--threads N] [--out FILE]}
 shift
@@ -26,19 +28,33 @@ command -v nvidia-smi > /dev/null && nvidia-smi -L > /dev/null 2>&1 && [ -x "$KV
 [ -x "$KV" ] && [ -x "$BENCH" ] || { echo "kv_bench.sh: build $BUILD first" >&2; exit 2; }
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/gsys-kv-bench.XXXXXX")
 trap 'rm -rf "$WORK"' EXIT
-LOAD=(--threads="$THREADS" --keys=10000 --value-size=100 --get-ratio=0.9 --duration="$DURATION")
+LOAD=(--threads="$THREADS" --keys=2000 --get-ratio=0.9 --duration="$DURATION")
+MIXES="get90 mget8-memcslap"
 status=0
 
-# run LABEL SERVER: one load run, its JSON line kept.
+# mix_args MIX: the gsys-kv-bench options of a mix.
+mix_args() {
+  case $1 in
+    get90) echo --value-size=100 ;;
+    mget8-memcslap) echo --value-size=memcslap --multiget=8 ;;
+  esac
+}
+
+# run LABEL SERVER [--shutdown]: every mix against one server, the JSON lines kept.
 run() {
-  "$BENCH" --server="$2" --label="$1" "${LOAD[@]}" ${3:+"$3"} > "$WORK/$1.out" 2>&1 || status=1
-  head -1 "$WORK/$1.out"
-  [ -n "$OUT" ] && head -1 "$WORK/$1.out" >> "$OUT"
+  local mix last=
+  for mix in $MIXES; do
+    [ "$mix" = "${MIXES##* }" ] && last=${3:-}
+    # shellcheck disable=SC2046
+    "$BENCH" --server="$2" --label="$1/$mix" "${LOAD[@]}" $(mix_args "$mix") ${last:+"$last"} > "$WORK/$1-$mix.out" 2>&1 || status=1
+    head -1 "$WORK/$1-$mix.out"
+    [ -n "$OUT" ] && head -1 "$WORK/$1-$mix.out" >> "$OUT"
+  done
 }
 
 for gran in warp block; do
   rm -f "$WORK/port"
-  "$KV" --port=0 --port-file="$WORK/port" --capacity=16384 --granularity=$gran > "$WORK/kv-$gran.log" 2>&1 &
+  "$KV" --port=0 --port-file="$WORK/port" --capacity=4096 --max-value=8192 --granularity=$gran > "$WORK/kv-$gran.log" 2>&1 &
   pid=$!
   for _ in $(seq 1 100); do [ -s "$WORK/port" ] && break; sleep 0.1; done
   [ -s "$WORK/port" ] || { cat "$WORK/kv-$gran.log" >&2; exit 1; }

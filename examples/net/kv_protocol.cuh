@@ -1,8 +1,13 @@
-// memcached's text protocol for the key-value server kernel: one datagram's
-// commands in, the reply bytes out. Supported: get (one or more keys), set,
-// delete (with noreply), version, and shutdown (stops the server when the
-// host allows it). Errors use memcached's replies: ERROR, CLIENT_ERROR ...,
-// SERVER_ERROR object too large for cache.
+// memcached's text protocol for the key-value server kernel, the serving
+// half: each command kv_parse() (kv_parse.h) reads from a datagram is run
+// against the table, and the reply bytes are appended for the datagram's
+// one reply message.
+//
+// Served: get, gets, set, add, replace, append, prepend, cas, delete, incr,
+// decr, touch, flush_all, version, verbosity, stats, stats reset, mn,
+// quit, shutdown. As in memcached over UDP, mn and quit end the datagram:
+// what follows them is not served. Replies and errors are memcached 1.6's texts; noreply
+// silences every reply of its command, errors included.
 //
 // Called by the 32 lanes of one warp together. Every lane parses the same
 // bytes (so all lanes agree on every length and branch without
@@ -14,16 +19,19 @@
 
 #include "common/block_ops.cuh"
 #include "common/format.cuh"
+#include "net/kv_parse.h"
 #include "net/kv_table.cuh"
 
 namespace ex {
 
-constexpr u32 kKvMaxTokens = 24;              // memcached's MAX_TOKENS
 constexpr u32 kKvClockStart = 2;              // the server clock's first second (1 is "already expired")
 constexpr long long kKvRelativeLimit = 2592000;  // 30 days: larger expiry times are absolute
 
+// Counters, named as memcached's "stats" names them.
 struct kv_stats {
-  u64 requests, gets, hits, sets, deletes, error_replies, dropped;
+  u64 requests, cmd_get, get_hits, get_misses, cmd_set, cmd_flush, cmd_touch, touch_hits, touch_misses;
+  u64 delete_hits, delete_misses, incr_hits, incr_misses, decr_hits, decr_misses, cas_hits, cas_misses, cas_badval;
+  u64 total_items, evictions, error_replies, dropped;
 };
 
 // Shared by the host and the server kernel (runtime memory).
@@ -33,11 +41,14 @@ struct kv_shared {
   u32 now;             // server clock in seconds (the host ticks it, like memcached's current_time)
   u32 allow_shutdown;  // the "shutdown" command is honoured
   u64 start_unix;      // wall-clock second when the clock read kKvClockStart
+  u64 cas;             // the last cas unique handed out
+  u32 oldest_live;     // flush_all (kv_clock)
+  u32 pid;             // for stats
+  u64 oldest_cas;
+  u64 limit_maxbytes;  // the table's bytes, for stats
+  u32 threads;         // receiving groups, for stats
+  u32 pad;
   kv_stats stats;
-};
-
-struct kv_token {
-  u32 off, len;
 };
 
 // The reply being built; every lane holds the same copy.
@@ -45,12 +56,14 @@ struct kv_reply {
   char* buf;
   u32 len, cap;
   bool full;             // a reply did not fit: the rest of the datagram is not served
+  bool quiet;            // the command being served said noreply
   u64* error_counter;    // counts ERROR / CLIENT_ERROR / SERVER_ERROR replies
 
   __device__ bool fits(u32 n) const { return len + n <= cap; }
   // Appends text that lane 0 writes.
   __device__ void text(const char* s, u32 n)
   {
+    if (quiet) return;
     if (!fits(n)) {
       full = true;
       return;
@@ -61,67 +74,17 @@ struct kv_reply {
   }
 };
 
-template <unsigned N>
-__device__ inline void say(kv_reply& out, const char (&s)[N])
-{
-  out.text(s, N - 1);
-}
-
 __device__ inline void count(u64* counter)
 {
   if ((threadIdx.x & 31) == 0) atomicAdd(counter, 1ull);
 }
 
-template <unsigned N>
-__device__ inline void say_error(kv_reply& out, const char (&s)[N])
+__device__ inline void say(kv_reply& out, kv_text t)
 {
-  count(out.error_counter);
-  out.text(s, N - 1);
-}
-
-__device__ inline bool token_is(const char* req, const kv_token& t, const char* word)
-{
-  u32 i = 0;
-  for (; i < t.len; ++i)
-    if (!word[i] || req[t.off + i] != word[i]) return false;
-  return word[i] == '\0';
-}
-
-// memcached's safe_strtoul/strtol for the forms it accepts: digits, at most
-// `limit`; `negative_ok` allows a leading '-'.
-__device__ inline bool parse_number(const char* req, const kv_token& t, unsigned long long limit, bool negative_ok,
-                                    long long& out)
-{
-  u32 i = 0;
-  bool neg = false;
-  if (negative_ok && t.len > 1 && req[t.off] == '-') {
-    neg = true;
-    i = 1;
-  }
-  if (i == t.len || t.len - i > 19) return false;
-  unsigned long long v = 0;
-  for (; i < t.len; ++i) {
-    const char c = req[t.off + i];
-    if (c < '0' || c > '9') return false;
-    v = v * 10 + (unsigned long long)(c - '0');
-  }
-  if (v > limit) return false;
-  out = neg ? -(long long)v : (long long)v;
-  return true;
-}
-
-// Splits line [from, to) on spaces (runs of spaces make no empty tokens).
-__device__ inline u32 tokenize(const char* req, u32 from, u32 to, kv_token* tok)
-{
-  u32 n = 0;
-  for (u32 p = from; p < to && n < kKvMaxTokens;) {
-    while (p < to && req[p] == ' ') ++p;
-    if (p == to) break;
-    const u32 start = p;
-    while (p < to && req[p] != ' ') ++p;
-    tok[n++] = kv_token{start, p - start};
-  }
-  return n;
+  u32 n;
+  const char* s = kv_text_of(t, n);
+  if (kv_text_is_error(t) && !out.quiet) count(out.error_counter);
+  out.text(s, n);
 }
 
 // The clock second at which an item stored with memcached `exptime` expires.
@@ -136,42 +99,55 @@ __device__ inline u32 kv_expiry(long long exptime, const kv_shared& s, u32 now)
   return at > 0xffffffffull ? 0xffffffffu : (u32)at;
 }
 
-// get <key>...: VALUE blocks for the keys present, then END. The keys are
-// walked in the line itself: a get may name any number of them.
-__device__ inline void serve_get(const kv_table& t, kv_shared& s, const char* req, u32 from, u32 to, u32 now,
-                                 kv_reply& out)
+// A fresh cas unique, the same in every lane.
+__device__ inline u64 kv_next_cas(kv_shared& s)
 {
+  u64 v = 0;
+  if ((threadIdx.x & 31) == 0) v = atomicAdd(&s.cas, 1ull) + 1;
+  return __shfl_sync(kFullWarp, v, 0);
+}
+
+// get/gets <key>...: VALUE blocks for the keys present, then END. The keys
+// are walked in the line itself: a get may name any number of them.
+__device__ inline void serve_get(const kv_table& t, kv_shared& s, const char* req, const kv_command& c,
+                                 const kv_clock& clk, kv_reply& out)
+{
+  const bool with_cas = c.op == kv_op_gets;
   const u32 start = out.len;
-  for (u32 p = from;;) {
-    while (p < to && req[p] == ' ') ++p;
-    if (p == to) break;
-    const char* key = req + p;
-    u32 klen = 0;
-    while (p < to && req[p] != ' ') ++p, ++klen;
-    if (klen > kKvMaxKey) {
-      out.len = start;
-      say_error(out, "CLIENT_ERROR bad command line format\r\n");
+  kv_span k;
+  for (u32 p = c.key.off; kv_next_key(req, p, c.keys_end, k);) {
+    const char* key = req + k.off;
+    if (k.len > kKvMaxKey) {
+      // memcached drops the replies it has stacked up for this datagram too.
+      out.len = 0;
+      say(out, kv_text_bad_format);
       return;
     }
-    count(&s.stats.gets);
-    const u32 b = kv_bucket_of(t, key, klen);
+    count(&s.stats.cmd_get);
+    const u32 b = kv_bucket_of(t, key, k.len);
     kv_lock(t, b);
-    const int slot = kv_find(t, b, key, klen, now);
+    const int slot = kv_find(t, b, key, k.len, clk);
     bool room = true;
     if (slot >= 0) {
       kv_entry* e = kv_at(t, b, (u32)slot);
       const u32 vlen = e->value_len, flags = e->flags;
-      const u32 head = 6 + klen + 1 + decimal_digits(flags) + 1 + decimal_digits(vlen) + 2;
+      const u64 cas = e->cas;
+      const u32 head = 6 + k.len + 1 + decimal_digits(flags) + 1 + decimal_digits(vlen) +
+                       (with_cas ? 1 + decimal_digits(cas) : 0) + 2;
       room = out.fits(head + vlen + 2 + 5);  // and END later
       if (room) {
         if ((threadIdx.x & 31) == 0) {
           char* o = out.buf + out.len;
           u32 n = put_bytes(o, "VALUE ", 6);
-          n += put_bytes(o + n, key, klen);
+          n += put_bytes(o + n, key, k.len);
           o[n++] = ' ';
           n += put_decimal(o + n, flags);
           o[n++] = ' ';
           n += put_decimal(o + n, vlen);
+          if (with_cas) {
+            o[n++] = ' ';
+            n += put_decimal(o + n, cas);
+          }
           o[n++] = '\r';
           o[n++] = '\n';
           o[head + vlen] = '\r';
@@ -180,61 +156,239 @@ __device__ inline void serve_get(const kv_table& t, kv_shared& s, const char* re
         }
         warp_copy(out.buf + out.len + head, kv_value(e), vlen);
         out.len += head + vlen + 2;
-        count(&s.stats.hits);
+        count(&s.stats.get_hits);
       }
+    } else {
+      count(&s.stats.get_misses);
     }
     kv_unlock(t, b);
     if (!room) {
       out.len = start;
-      say_error(out, "SERVER_ERROR out of memory writing get response\r\n");
+      say(out, kv_text_get_oom);
       return;
     }
   }
-  say(out, "END\r\n");
+  say(out, kv_text_end);
 }
 
-// set <key> <flags> <exptime> <bytes> [noreply]\r\n<data>\r\n. Returns where
-// the next command starts, or `end` when the rest cannot be parsed.
-__device__ inline u32 serve_set(const kv_table& t, kv_shared& s, const char* req, u32 data, u32 end,
-                                const kv_token* tok, u32 ntok, u32 now, kv_reply& out)
+// set, add, replace, append, prepend, cas: the outcome's text.
+__device__ inline kv_text serve_store(const kv_table& t, kv_shared& s, const char* req, const kv_command& c,
+                                      const kv_clock& clk)
 {
-  long long flags, exptime, bytes;
-  const bool noreply = ntok == 6 && token_is(req, tok[5], "noreply");
-  if ((ntok != 5 && !noreply) || tok[1].len > kKvMaxKey || !parse_number(req, tok[2], 0xffffffffull, false, flags) ||
-      !parse_number(req, tok[3], 0x7fffffffull, true, exptime) || !parse_number(req, tok[4], 0x7ffffffeull, false, bytes)) {
-    say_error(out, "CLIENT_ERROR bad command line format\r\n");
-    return end;  // where its data ends is unknown
+  const char* key = req + c.key.off;
+  const u32 klen = c.key.len;
+  const char* value = req + c.data;
+  const u32 b = kv_bucket_of(t, key, klen);
+  count(&s.stats.cmd_set);
+  kv_lock(t, b);
+  const int slot = kv_find(t, b, key, klen, clk);
+  kv_text r = kv_text_stored;
+  if (c.text == kv_text_too_large) {
+    // Refused; a set also drops the old value (memcached: no stale data).
+    if (c.op == kv_op_set && slot >= 0 && (threadIdx.x & 31) == 0) kv_at(t, b, (u32)slot)->key_len = 0;
+    r = kv_text_too_large;
+  } else if (c.op == kv_op_append || c.op == kv_op_prepend) {
+    if (slot < 0) {
+      r = kv_text_not_stored;
+    } else {
+      kv_entry* e = kv_at(t, b, (u32)slot);
+      const u32 old = e->value_len;
+      if ((u64)old + c.bytes > t.max_value) {
+        r = kv_text_not_stored;  // memcached: the item for both does not fit
+      } else {
+        if (c.op == kv_op_append) {
+          warp_copy(kv_value(e) + old, value, c.bytes);
+        } else {
+          warp_shift_up(kv_value(e), old, c.bytes);
+          warp_copy(kv_value(e), value, c.bytes);
+        }
+        const u64 cas = kv_next_cas(s);
+        if ((threadIdx.x & 31) == 0) {
+          e->value_len = old + c.bytes;
+          e->cas = cas;
+          e->time = clk.now;
+          e->last_use = atomicAdd(t.use_clock, 1ull);
+        }
+      }
+    }
+  } else {
+    bool store = true;
+    if (c.op == kv_op_add && slot >= 0) store = false, r = kv_text_not_stored;
+    if (c.op == kv_op_replace && slot < 0) store = false, r = kv_text_not_stored;
+    if (c.op == kv_op_cas) {
+      if (slot < 0) {
+        store = false, r = kv_text_not_found;
+        count(&s.stats.cas_misses);
+      } else if (c.cas == 0 || kv_at(t, b, (u32)slot)->cas != c.cas) {
+        store = false, r = kv_text_exists;
+        count(&s.stats.cas_badval);
+      } else {
+        count(&s.stats.cas_hits);
+      }
+    }
+    if (store) {
+      bool evicted = false;
+      const u32 at = slot >= 0 ? (u32)slot : kv_victim(t, b, clk, &evicted);
+      if (evicted) count(&s.stats.evictions);
+      count(&s.stats.total_items);
+      kv_fill(kv_at(t, b, at), t, key, klen, value, c.bytes, c.flags, kv_expiry(c.exptime, s, clk.now), kv_next_cas(s),
+              clk.now);
+    }
   }
-  count(&s.stats.sets);
-  const u32 n = (u32)bytes;
-  if (data + (u64)n + 2 > end || req[data + n] != '\r' || req[data + n + 1] != '\n') {
-    if (n > t.max_value) say_error(out, "SERVER_ERROR object too large for cache\r\n");
-    else say_error(out, "CLIENT_ERROR bad data chunk\r\n");
-    return end;
-  }
-  if (n > t.max_value) {
-    say_error(out, "SERVER_ERROR object too large for cache\r\n");  // errors are sent even with noreply, as memcached
-    return data + n + 2;
-  }
-  kv_store(t, req + tok[1].off, tok[1].len, req + data, n, (u32)flags, kv_expiry(exptime, s, now), now);
-  if (!noreply) say(out, "STORED\r\n");
-  return data + n + 2;
+  kv_unlock(t, b);
+  return r;
 }
 
-__device__ inline void serve_delete(const kv_table& t, kv_shared& s, const char* req, const kv_token* tok, u32 ntok,
-                                    u32 now, kv_reply& out)
+// incr/decr: the new value's digits go to `digits` (lanes all hold them),
+// its length is returned; 0 with `text` set otherwise.
+__device__ inline u32 serve_arith(const kv_table& t, kv_shared& s, const char* req, const kv_command& c,
+                                  const kv_clock& clk, char* digits, kv_text& text)
 {
-  // memcached accepts "delete <key> 0" from old clients, and noreply.
-  const bool noreply = ntok == 3 && token_is(req, tok[2], "noreply");
-  if (ntok > 3 || (ntok == 3 && !noreply && !token_is(req, tok[2], "0")) || tok[1].len > kKvMaxKey) {
-    say_error(out, "CLIENT_ERROR bad command line format.  Usage: delete <key> [noreply]\r\n");
-    return;
+  const bool incr = c.op == kv_op_incr;
+  const char* key = req + c.key.off;
+  const u32 b = kv_bucket_of(t, key, c.key.len);
+  kv_lock(t, b);
+  const int slot = kv_find(t, b, key, c.key.len, clk);
+  u32 n = 0;
+  text = kv_text_none;
+  if (slot < 0) {
+    text = kv_text_not_found;
+    count(incr ? &s.stats.incr_misses : &s.stats.decr_misses);
+  } else {
+    kv_entry* e = kv_at(t, b, (u32)slot);
+    const u32 vlen = e->value_len;
+    // memcached reads the value with its "\r\n" after it: the end is white space.
+    u64 v = 0;
+    if (vlen == 0 || !kv_safe_strtoull(kv_value(e), vlen, v)) {
+      text = kv_text_non_numeric;
+    } else {
+      count(incr ? &s.stats.incr_hits : &s.stats.decr_hits);
+      if (incr) v += c.delta;
+      else v = c.delta > v ? 0 : v - c.delta;
+      n = put_decimal(digits, v);
+      const u64 cas = kv_next_cas(s);
+      // In place, padded with spaces to the old length, when the digits fit
+      // (memcached's behaviour); else the value becomes just the digits.
+      const u32 len = n <= vlen ? vlen : n;
+      if ((threadIdx.x & 31) == 0) {
+        char* to = kv_value(e);
+        for (u32 i = 0; i < len; ++i) to[i] = i < n ? digits[i] : ' ';
+        e->value_len = len;
+        e->cas = cas;
+        e->time = clk.now;
+        e->last_use = atomicAdd(t.use_clock, 1ull);
+      }
+    }
   }
-  count(&s.stats.deletes);
-  const bool found = kv_remove(t, req + tok[1].off, tok[1].len, now);
-  if (noreply) return;
-  if (found) say(out, "DELETED\r\n");
-  else say(out, "NOT_FOUND\r\n");
+  kv_unlock(t, b);
+  return n;
+}
+
+__device__ inline kv_text serve_touch(const kv_table& t, kv_shared& s, const char* req, const kv_command& c,
+                                      const kv_clock& clk)
+{
+  const char* key = req + c.key.off;
+  const u32 b = kv_bucket_of(t, key, c.key.len);
+  count(&s.stats.cmd_touch);
+  kv_lock(t, b);
+  const int slot = kv_find(t, b, key, c.key.len, clk);
+  if (slot >= 0 && (threadIdx.x & 31) == 0) {
+    kv_entry* e = kv_at(t, b, (u32)slot);
+    e->expires = kv_expiry(c.exptime, s, clk.now);
+    e->last_use = atomicAdd(t.use_clock, 1ull);
+  }
+  kv_unlock(t, b);
+  count(slot >= 0 ? &s.stats.touch_hits : &s.stats.touch_misses);
+  return slot >= 0 ? kv_text_touched : kv_text_not_found;
+}
+
+__device__ inline kv_text serve_delete(const kv_table& t, kv_shared& s, const char* req, const kv_command& c,
+                                       const kv_clock& clk)
+{
+  const char* key = req + c.key.off;
+  const u32 b = kv_bucket_of(t, key, c.key.len);
+  kv_lock(t, b);
+  const int slot = kv_find(t, b, key, c.key.len, clk);
+  if (slot >= 0 && (threadIdx.x & 31) == 0) kv_at(t, b, (u32)slot)->key_len = 0;
+  kv_unlock(t, b);
+  count(slot >= 0 ? &s.stats.delete_hits : &s.stats.delete_misses);
+  return slot >= 0 ? kv_text_deleted : kv_text_not_found;
+}
+
+// flush_all [delay]: memcached's oldest_live / oldest_cas.
+__device__ inline void serve_flush(kv_shared& s, const kv_command& c, kv_clock& clk)
+{
+  count(&s.stats.cmd_flush);
+  const u32 at = c.exptime > 0 ? kv_expiry(c.exptime, s, clk.now) : clk.now;
+  clk.oldest_live = at - 1;
+  if (clk.oldest_live <= clk.now) clk.oldest_cas = kv_next_cas(s);
+  if ((threadIdx.x & 31) == 0) {
+    gsys::detail::store_relaxed(&s.oldest_live, clk.oldest_live);
+    if (clk.oldest_live <= clk.now) gsys::detail::store_relaxed(&s.oldest_cas, clk.oldest_cas);
+  }
+  __syncwarp();
+}
+
+// "STAT <name> <value>\r\n" for the counters that mean here what they mean in memcached.
+__device__ inline void serve_stats(kv_shared& s, const kv_clock& clk, kv_reply& out)
+{
+  struct field {
+    const char* name;
+    u64 value;
+  };
+  const kv_stats& st = s.stats;
+  const u64 uptime = clk.now;
+  const field f[] = {
+      {"pid", s.pid},
+      {"uptime", uptime},
+      {"time", s.start_unix + clk.now - kKvClockStart},
+      {"version", 0},
+      {"pointer_size", sizeof(void*) * 8},
+      {"cmd_get", st.cmd_get},
+      {"cmd_set", st.cmd_set},
+      {"cmd_flush", st.cmd_flush},
+      {"cmd_touch", st.cmd_touch},
+      {"get_hits", st.get_hits},
+      {"get_misses", st.get_misses},
+      {"delete_misses", st.delete_misses},
+      {"delete_hits", st.delete_hits},
+      {"incr_misses", st.incr_misses},
+      {"incr_hits", st.incr_hits},
+      {"decr_misses", st.decr_misses},
+      {"decr_hits", st.decr_hits},
+      {"cas_misses", st.cas_misses},
+      {"cas_hits", st.cas_hits},
+      {"cas_badval", st.cas_badval},
+      {"touch_hits", st.touch_hits},
+      {"touch_misses", st.touch_misses},
+      {"threads", s.threads},
+      {"limit_maxbytes", s.limit_maxbytes},
+      {"total_items", st.total_items},
+      {"evictions", st.evictions},
+  };
+  for (const field& x : f) {
+    u32 nlen = 0;
+    while (x.name[nlen]) ++nlen;
+    const bool version = nlen == 7 && x.name[0] == 'v';
+    const char kVersion[] = "1.6.18-gsys-kv";
+    const u32 need = 5 + nlen + 1 + (version ? sizeof kVersion - 1 : decimal_digits(x.value)) + 2;
+    if (!out.fits(need)) {
+      out.full = true;
+      return;
+    }
+    if ((threadIdx.x & 31) == 0) {
+      char* o = out.buf + out.len;
+      u32 n = put_bytes(o, "STAT ", 5);
+      n += put_bytes(o + n, x.name, nlen);
+      o[n++] = ' ';
+      n += version ? put_bytes(o + n, kVersion, sizeof kVersion - 1) : put_decimal(o + n, x.value);
+      o[n++] = '\r';
+      o[n++] = '\n';
+    }
+    __syncwarp();
+    out.len += need;
+  }
+  say(out, kv_text_end);
 }
 
 // Serves every command of one request datagram's payload; returns the reply length.
@@ -242,42 +396,85 @@ __device__ inline u32 kv_serve(const kv_table& t, kv_shared& s, const char* req,
 {
   // The last bytes stay free for the message that says the reply was cut.
   const char cut[] = "SERVER_ERROR out of memory writing response\r\n";
-  kv_reply out{reply, 0, cap - (u32)sizeof cut, false, &s.stats.error_replies};
-  u32 now = 0;
-  if ((threadIdx.x & 31) == 0) now = gsys::detail::load_relaxed(&s.now);
-  now = __shfl_sync(kFullWarp, now, 0);
+  kv_reply out{reply, 0, cap - (u32)sizeof cut, false, false, &s.stats.error_replies};
+  kv_clock clk{};
+  if ((threadIdx.x & 31) == 0) {
+    clk.now = gsys::detail::load_relaxed(&s.now);
+    clk.oldest_live = gsys::detail::load_relaxed(&s.oldest_live);
+    clk.oldest_cas = gsys::detail::load_relaxed(&s.oldest_cas);
+  }
+  clk.now = __shfl_sync(kFullWarp, clk.now, 0);
+  clk.oldest_live = __shfl_sync(kFullWarp, clk.oldest_live, 0);
+  clk.oldest_cas = __shfl_sync(kFullWarp, clk.oldest_cas, 0);
 
-  kv_token tok[kKvMaxTokens];
   for (u32 pos = 0; pos < n && !out.full;) {
-    u32 eol = pos;
-    while (eol < n && req[eol] != '\n') ++eol;
-    const u32 next = eol < n ? eol + 1 : n;
-    const u32 line_end = eol > pos && req[eol - 1] == '\r' ? eol - 1 : eol;
-    const u32 ntok = tokenize(req, pos, line_end, tok);
-    count(&s.stats.requests);
-    if (ntok >= 2 && token_is(req, tok[0], "get")) {
-      serve_get(t, s, req, tok[1].off, line_end, now, out);
-      pos = next;
-    } else if (ntok >= 2 && token_is(req, tok[0], "set")) {
-      pos = serve_set(t, s, req, next, n, tok, ntok, now, out);
-    } else if (ntok >= 2 && token_is(req, tok[0], "delete")) {
-      serve_delete(t, s, req, tok, ntok, now, out);
-      pos = next;
-    } else if (ntok == 1 && token_is(req, tok[0], "version")) {
-      say(out, "VERSION gsys-kv 0.1\r\n");
-      pos = next;
-    } else if (ntok == 1 && token_is(req, tok[0], "shutdown")) {
-      if (s.allow_shutdown) {
-        say(out, "OK\r\n");
-        if ((threadIdx.x & 31) == 0) gsys::detail::store_release(&s.stop, 1u);
-      } else {
-        say_error(out, "ERROR: shutdown not enabled\r\n");
-      }
-      pos = next;
-    } else {
-      say_error(out, "ERROR\r\n");
-      pos = next;
+    const kv_command c = kv_parse(req, n, pos, t.max_value);
+    pos = c.next;
+    if (c.op == kv_op_none || c.op == kv_op_stop) {
+      if (c.op == kv_op_stop) break;
+      continue;
     }
+    count(&s.stats.requests);
+    out.quiet = c.noreply;
+    switch (c.op) {
+      case kv_op_reply: say(out, c.text); break;
+      case kv_op_get:
+      case kv_op_gets: serve_get(t, s, req, c, clk, out); break;
+      case kv_op_set:
+      case kv_op_add:
+      case kv_op_replace:
+      case kv_op_append:
+      case kv_op_prepend:
+      case kv_op_cas: say(out, serve_store(t, s, req, c, clk)); break;
+      case kv_op_delete: say(out, serve_delete(t, s, req, c, clk)); break;
+      case kv_op_incr:
+      case kv_op_decr: {
+        char digits[24];
+        kv_text text;
+        const u32 len = serve_arith(t, s, req, c, clk, digits, text);
+        if (len) {
+          digits[len] = '\r';
+          digits[len + 1] = '\n';
+          out.text(digits, len + 2);
+        } else {
+          say(out, text);
+        }
+        break;
+      }
+      case kv_op_touch: say(out, serve_touch(t, s, req, c, clk)); break;
+      case kv_op_flush_all:
+        serve_flush(s, c, clk);
+        say(out, kv_text_ok);
+        break;
+      case kv_op_version: {
+        const char v[] = "VERSION 1.6.18-gsys-kv\r\n";
+        out.text(v, sizeof v - 1);
+        break;
+      }
+      case kv_op_verbosity: say(out, kv_text_ok); break;
+      case kv_op_stats: serve_stats(s, clk, out); break;
+      case kv_op_stats_reset:
+        if ((threadIdx.x & 31) == 0) {
+          const u64 keep_errors = s.stats.error_replies, keep_dropped = s.stats.dropped;
+          s.stats = kv_stats{};
+          s.stats.error_replies = keep_errors;
+          s.stats.dropped = keep_dropped;
+        }
+        __syncwarp();
+        say(out, kv_text_reset);
+        break;
+      case kv_op_shutdown:
+        if (s.allow_shutdown) {
+          say(out, kv_text_ok);
+          if ((threadIdx.x & 31) == 0) gsys::detail::store_release(&s.stop, 1u);
+        } else {
+          say(out, kv_text_shutdown_disabled);
+        }
+        break;
+      default: break;
+    }
+    out.quiet = false;
+    if (c.op == kv_op_reply && c.text == kv_text_mn) break;  // memcached flushes at mn and drops the rest of the datagram
   }
   if (out.full) {
     if ((threadIdx.x & 31) == 0) put_bytes(reply + out.len, cut, sizeof cut - 1);

@@ -30,13 +30,23 @@
 namespace {
 
 const char* const kProg = "gsys-kv";
+// The largest value one request datagram can carry: 65507 bytes less the
+// frame header, "set k 0 0 65480\r\n" and the data's "\r\n".
+constexpr std::uint64_t kDatagramValue = ex::kUdpMaxRequest - ex::kUdpHeader - 19;
+constexpr std::uint64_t kDefaultCapacity = 1024;
+
+double table_mib(std::uint64_t capacity, std::uint64_t max_value)
+{
+  const std::uint64_t buckets = (capacity + ex::kKvBucket - 1) / ex::kKvBucket;
+  return (double)(buckets * ex::kKvBucket * ex::kv_entry_stride((ex::u32)max_value)) / (1024.0 * 1024.0);
+}
 
 struct options {
   std::string bind = "127.0.0.1";
   std::uint64_t port = 11311;
   bool block_granularity = false;
   std::uint64_t blocks = 0, threads = 0;
-  std::uint64_t capacity = 4096, max_value = 2048;
+  std::uint64_t capacity = kDefaultCapacity, max_value = kDatagramValue;
   bool allow_shutdown = true;
   gsys::executor_kind executor = gsys::executor_kind::automatic;
   std::string port_file, stats;
@@ -47,25 +57,31 @@ void usage(FILE* to)
   std::fprintf(to,
                "usage: %s [OPTION]...\n"
                "A memcached-compatible key-value server over UDP (memcached's 8-byte frame header,\n"
-               "text protocol: get, set, delete, version, shutdown). A persistent GPU kernel receives\n"
-               "requests (gsys::recvfrom), serves them from a hash table in GPU-reachable memory and\n"
-               "answers (gsys::sendto).\n\n"
+               "text protocol: get, gets, set, add, replace, append, prepend, cas, delete, incr,\n"
+               "decr, touch, flush_all, version, verbosity, stats, mn, quit, shutdown). A persistent\n"
+               "GPU kernel receives requests (gsys::recvfrom), serves them from a hash table in\n"
+               "GPU-reachable memory and answers (gsys::sendto).\n\n"
                "  -l, --bind=ADDR        IPv4 address to listen on (default 127.0.0.1)\n"
                "  -p, --port=PORT        UDP port (default 11311; 0: any free port)\n"
                "      --granularity=G    who receives: warp (each warp serves its own requests,\n"
                "                         default) or block (one request per block)\n"
                "      --blocks=N         blocks in the grid (default 2 on the simulator, 8 on a GPU)\n"
                "      --threads=N        threads per block, a multiple of 32 (default 64 / 128)\n"
-               "      --capacity=N       items the table holds (default 4096; LRU eviction per bucket)\n"
-               "      --max-value=N      largest value in bytes (default 2048; up to 60000)\n"
+               "      --capacity=N       items the table holds (default %llu; LRU eviction per bucket)\n"
+               "      --max-value=N      largest value in bytes (default and most: %llu, what one\n"
+               "                         request datagram carries)\n"
                "      --no-shutdown      refuse the \"shutdown\" command (stop with SIGINT/SIGTERM)\n"
                "      --port-file=FILE   write the port number to FILE once listening\n"
                "      --executor=KIND    sync, uring, kmod or auto (default: kmod if loaded, else uring)\n"
                "      --stats=FILE       append one JSON line with the counters at exit (\"-\": stderr)\n"
                "      --help             this text\n\n"
+               "Every item has room for --max-value bytes: the table takes capacity x (max-value + %u)\n"
+               "bytes of memory the GPU reaches, %.1f MiB with the defaults (--capacity=16384\n"
+               "--max-value=4096: 68.6 MiB).\n\n"
                "Stop it with SIGINT/SIGTERM or the datagram \"shutdown\\r\\n\" (reply: OK). Exit status:\n"
                "0 after a clean stop, 1 when it cannot start or the socket fails.\n",
-               kProg);
+               kProg, (unsigned long long)kDefaultCapacity, (unsigned long long)kDatagramValue,
+               (unsigned)sizeof(ex::kv_entry), table_mib(kDefaultCapacity, kDatagramValue));
 }
 
 [[noreturn]] void bad_usage(const char* what, const char* arg = nullptr)
@@ -106,8 +122,8 @@ void parse(int argc, char** argv, options& o)
         if (!ex::parse_count(optarg, 32, 1u << 24, o.capacity)) bad_usage("--capacity wants 32 to 16777216, got", optarg);
         break;
       case kMaxValue:
-        if (!ex::parse_size(optarg, o.max_value) || o.max_value < 1 || o.max_value > 60000)
-          bad_usage("--max-value wants 1 to 60000 bytes, got", optarg);
+        if (!ex::parse_size(optarg, o.max_value) || o.max_value < 32 || o.max_value > kDatagramValue)
+          bad_usage("--max-value wants 32 to 65480 bytes, got", optarg);
         break;
       case kNoShutdown: o.allow_shutdown = false; break;
       case kPortFile: o.port_file = optarg; break;
@@ -134,8 +150,11 @@ int open_socket(const options& o, sockaddr_in& addr)
     std::fprintf(stderr, "%s: socket: %s\n", kProg, std::strerror(errno));
     std::exit(1);
   }
-  const int buf = 4 << 20;  // bursts from many clients queue here instead of being dropped
-  setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &buf, sizeof buf);
+  // Bursts from many clients (memcslap's noreply sets arrive all at once)
+  // queue here instead of being dropped: 4 MiB, past net.core.rmem_max
+  // where the process may (SO_RCVBUFFORCE needs CAP_NET_ADMIN).
+  const int buf = 4 << 20;
+  if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &buf, sizeof buf) != 0) setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &buf, sizeof buf);
   setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &buf, sizeof buf);
   if (bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
     std::fprintf(stderr, "%s: cannot bind %s:%llu: %s\n", kProg, o.bind.c_str(), (unsigned long long)o.port,
@@ -221,9 +240,14 @@ int main(int argc, char** argv)
     s.shared->now = ex::kKvClockStart;
     s.shared->allow_shutdown = o.allow_shutdown;
     s.shared->start_unix = (ex::u64)std::time(nullptr);
+    s.shared->pid = (ex::u32)getpid();
+    s.shared->threads = (ex::u32)groups;
+    s.shared->limit_maxbytes = buckets * ex::kKvBucket * s.table.stride;
     s.fd = fd;
     s.rx_cap = 65536;
-    s.tx_cap = ex::kUdpHeader + std::max<ex::u32>(64 << 10, 4 * (s.table.max_value + 320));
+    // A get may name many keys: its reply is one message of up to 1 MiB (or
+    // four of the largest values).
+    s.tx_cap = ex::kUdpHeader + std::max<ex::u32>(1 << 20, 4 * (s.table.max_value + 320));
     s.rx = alloc_array<char>(rt, groups * s.rx_cap);
     s.tx = alloc_array<char>(rt, groups * s.tx_cap);
     s.peer = alloc_array<sockaddr_storage>(rt, groups);
@@ -237,9 +261,11 @@ int main(int argc, char** argv)
     char where[64];
     inet_ntop(AF_INET, &addr.sin_addr, where, sizeof where);
     const unsigned port = ntohs(addr.sin_port);
-    std::fprintf(stderr, "%s: listening on udp %s:%u (%llu %s receivers, %s, executor %s)\n", kProg, where, port,
-                 (unsigned long long)groups, o.block_granularity ? "block" : "warp", ex::device_label().c_str(),
-                 gsys::to_string(rt.executor()));
+    std::fprintf(stderr, "%s: listening on udp %s:%u (%llu %s receivers, %s, executor %s; table %llu items of up to %llu bytes, %.1f MiB)\n",
+                 kProg, where, port, (unsigned long long)groups, o.block_granularity ? "block" : "warp",
+                 ex::device_label().c_str(), gsys::to_string(rt.executor()),
+                 (unsigned long long)(buckets * ex::kKvBucket), (unsigned long long)o.max_value,
+                 table_mib(o.capacity, o.max_value));
     if (!o.port_file.empty()) {
       std::ofstream(o.port_file + ".tmp") << port << "\n";
       std::rename((o.port_file + ".tmp").c_str(), o.port_file.c_str());  // readers never see it half written
@@ -271,8 +297,8 @@ int main(int argc, char** argv)
     std::fprintf(stderr,
                  "%s: stopped (%s): %llu commands (get %llu keys, %llu hits; set %llu; delete %llu), "
                  "%llu error replies, %llu datagrams dropped\n",
-                 kProg, socket_failed ? "socket failed" : why, st.requests, st.gets, st.hits, st.sets, st.deletes,
-                 st.error_replies, st.dropped);
+                 kProg, socket_failed ? "socket failed" : why, st.requests, st.cmd_get, st.get_hits, st.cmd_set,
+                 st.delete_hits + st.delete_misses, st.error_replies, st.dropped);
     if (!o.stats.empty()) {
       char line[640];
       std::snprintf(line, sizeof line,
@@ -280,8 +306,8 @@ int main(int argc, char** argv)
                     "\"commands\":%llu,\"gets\":%llu,\"hits\":%llu,\"sets\":%llu,\"deletes\":%llu,"
                     "\"error_replies\":%llu,\"dropped\":%llu}",
                     ex::json_escape(ex::device_label()).c_str(), gsys::to_string(rt.executor()),
-                    o.block_granularity ? "block" : "warp", (unsigned long long)groups, st.requests, st.gets, st.hits,
-                    st.sets, st.deletes, st.error_replies, st.dropped);
+                    o.block_granularity ? "block" : "warp", (unsigned long long)groups, st.requests, st.cmd_get,
+                    st.get_hits, st.cmd_set, st.delete_hits + st.delete_misses, st.error_replies, st.dropped);
       if (!ex::append_line(o.stats, line)) std::fprintf(stderr, "%s: cannot write %s\n", kProg, o.stats.c_str());
     }
     return socket_failed ? 1 : 0;

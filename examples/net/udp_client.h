@@ -1,6 +1,12 @@
 // A small memcached UDP client for host programs (the load generator and
 // the tests): sends one request datagram, gathers the reply datagrams of
 // that request id and puts them back together in sequence order.
+//
+// gsys-kv answers a request with one message (datagrams numbered 0..total-1);
+// memcached 1.6 sends one message per response (every key of a multi-key
+// get, every command of the datagram), all with the request's id. With a
+// terminator ("END\r\n" for a get) the client keeps gathering messages until
+// all are whole and the reply ends with it, so both work.
 #pragma once
 
 #include <arpa/inet.h>
@@ -49,28 +55,43 @@ class udp_client {
   // Sends `payload` with a fresh request id and waits up to `timeout` for
   // every datagram of the reply. Returns false on timeout (replies to
   // earlier, abandoned requests are skipped by their id).
-  bool request(std::string_view payload, std::string& reply, std::chrono::milliseconds timeout)
+  bool request(std::string_view payload, std::string& reply, std::chrono::milliseconds timeout,
+               std::string_view terminator = {})
   {
     const unsigned short id = ++next_id_;
     std::string dgram(kUdpHeader, '\0');
     write_frame(reinterpret_cast<unsigned char*>(dgram.data()), udp_frame{id, 0, 1, 0});
     dgram.append(payload);
     if (::send(fd_, dgram.data(), dgram.size(), 0) != (ssize_t)dgram.size()) return false;
-    return receive(id, reply, timeout);
+    return receive(id, reply, timeout, terminator);
   }
 
   // Sends raw bytes (no header added): for malformed-frame tests.
   bool send_raw(std::string_view bytes) { return ::send(fd_, bytes.data(), bytes.size(), 0) == (ssize_t)bytes.size(); }
 
-  // Waits for the reply to request `id`.
-  bool receive(unsigned short id, std::string& reply, std::chrono::milliseconds timeout)
+  // Waits for the reply to request `id`: one message, or with a terminator
+  // as many messages as it takes to end with it.
+  bool receive(unsigned short id, std::string& reply, std::chrono::milliseconds timeout, std::string_view terminator = {})
   {
+    struct message {
+      unsigned total, have;
+      std::vector<std::string> parts;
+      std::vector<bool> seen;
+    };
     const auto deadline = std::chrono::steady_clock::now() + timeout;
-    std::vector<std::string> parts;
-    std::vector<bool> seen;
-    unsigned have = 0, total = 0;
+    std::vector<message> msgs;
     std::vector<char> buf(65536);
     for (;;) {
+      bool whole = !msgs.empty();
+      for (auto& m : msgs) whole = whole && m.have == m.total;
+      if (whole) {
+        reply.clear();
+        for (auto& m : msgs)
+          for (auto& p : m.parts) reply += p;
+        if (terminator.empty() ||
+            (reply.size() >= terminator.size() && reply.compare(reply.size() - terminator.size(), terminator.size(), terminator) == 0))
+          return true;
+      }
       const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
       if (left.count() <= 0) return false;
       pollfd p{fd_, POLLIN, 0};
@@ -79,19 +100,15 @@ class udp_client {
       if (n < (ssize_t)kUdpHeader) continue;
       const udp_frame f = read_frame(reinterpret_cast<const unsigned char*>(buf.data()));
       if (f.request_id != id || f.total == 0 || f.seq >= f.total) continue;
-      if (parts.empty()) {
-        total = f.total;
-        parts.resize(total);
-        seen.resize(total);
-      }
-      if (f.total != total || seen[f.seq]) continue;
-      seen[f.seq] = true;
-      parts[f.seq].assign(buf.data() + kUdpHeader, (std::size_t)n - kUdpHeader);
-      if (++have == total) break;
+      if (f.seq == 0) msgs.push_back(message{f.total, 0, std::vector<std::string>(f.total), std::vector<bool>(f.total)});
+      message* m = nullptr;  // the latest message still missing this datagram
+      for (auto it = msgs.rbegin(); it != msgs.rend() && !m; ++it)
+        if (it->total == f.total && !it->seen[f.seq]) m = &*it;
+      if (!m) continue;
+      m->seen[f.seq] = true;
+      m->parts[f.seq].assign(buf.data() + kUdpHeader, (std::size_t)n - kUdpHeader);
+      ++m->have;
     }
-    reply.clear();
-    for (auto& p : parts) reply += p;
-    return true;
   }
 
   unsigned short last_id() const { return next_id_; }

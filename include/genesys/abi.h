@@ -89,6 +89,9 @@ typedef int64_t gsys_s64;
 #ifdef __cplusplus
 #define GSYS_STATIC_ASSERT(cond, msg) static_assert(cond, msg)
 #else
+#if !defined(__STDC_VERSION__) || __STDC_VERSION__ < 201112L
+#error "genesys/abi.h needs C11 (-std=c11) or C++"
+#endif
 #define GSYS_STATIC_ASSERT(cond, msg) _Static_assert(cond, msg)
 #endif
 #endif

@@ -4,11 +4,16 @@
 // every mismatch is printed and makes the exit status 1.
 //
 //   kv-check --server 127.0.0.1:PORT [--max-value N] [--portable] [--shutdown]
+//   kv-check --server 127.0.0.1:PORT --fetch KEY --out FILE [--flags N]
+//            (writes KEY's value to FILE; exit 1 when missing or flags differ)
+//   kv-check --server 127.0.0.1:PORT --stat NAME      (prints a "stats" value)
+//   kv-check --server 127.0.0.1:PORT --shutdown-only
 #include <getopt.h>
 
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <fstream>
 #include <map>
 #include <random>
 #include <string>
@@ -59,6 +64,21 @@ class checker {
     model_[key] = item{flags, value};
     return noreply ? "" : "STORED\r\n";
   }
+  // The raw reply to `request` ("" when none came).
+  std::string ask(const std::string& request)
+  {
+    std::string got;
+    return c_.request(request, got, timeout_) ? got : std::string();
+  }
+
+  // Expects no reply at all to a framed request (noreply).
+  void expect_nothing(const std::string& what, const std::string& request)
+  {
+    ++checks_;
+    std::string got;
+    if (c_.request(request, got, 500ms)) fail(what, "<no reply>", got);
+  }
+
   std::string get(const std::vector<std::string>& keys) const
   {
     std::string r;
@@ -147,25 +167,43 @@ void server_checks(checker& k, std::size_t max_value)
   k.expect("noreply", set_cmd("quiet", 5, "hush", " noreply") + "get quiet\r\n", want);
   k.del("quiet");
   k.expect("delete noreply", "delete quiet noreply\r\nget quiet\r\n", k.get({"quiet"}));
+  // The largest value: with a 1-byte key it fills a datagram of 65507 bytes
+  // when max_value is the default.
   const std::string most = filler(max_value, 9);
-  k.expect("value of the largest size", set_cmd("max", 0, most), k.set("max", 0, most));
-  k.expect("get the largest value", "get max\r\n", k.get({"max"}));
-  k.expect("value one byte too large", set_cmd("toolarge", 0, filler(max_value + 1, 1)),
-           "SERVER_ERROR object too large for cache\r\n");
-  k.expect("the too-large value was not stored", "get toolarge\r\n", k.get({"toolarge"}));
-  k.expect("bad length field", "set k 0 0 abc\r\nv\r\n", "CLIENT_ERROR bad command line format\r\n");
-  k.expect("negative length", "set k 0 0 -1\r\n\r\n", "CLIENT_ERROR bad command line format\r\n");
-  k.expect("flags out of range", "set k 4294967296 0 1\r\nv\r\n", "CLIENT_ERROR bad command line format\r\n");
+  k.expect("value of the largest size", set_cmd("M", 0, most), k.set("M", 0, most));
+  k.expect("get the largest value", "get M\r\n", k.get({"M"}));
+  if (max_value >= 4989) {  // memcslap's largest value (issue #15: refused with a 2048-byte limit)
+    const std::string slap = filler(4989, 5);
+    k.expect("a 4989-byte value", set_cmd("slap", 0, slap), k.set("slap", 0, slap));
+    k.expect("get the 4989-byte value", "get slap\r\n", k.get({"slap"}));
+  }
+  if (max_value + 40 < 65507) {
+    k.expect("value one byte too large", set_cmd("toolarge", 0, filler(max_value + 1, 1)),
+             "SERVER_ERROR object too large for cache\r\n");
+    k.expect("the too-large value was not stored", "get toolarge\r\n", k.get({"toolarge"}));
+    k.expect_nothing("too large with noreply: no error either", set_cmd("toolarge", 0, filler(max_value + 1, 1), " noreply"));
+  }
+  // After a bad command line memcached reads the data line as a command (ERROR).
+  k.expect("bad length field", "set k 0 0 abc\r\nv\r\n", "CLIENT_ERROR bad command line format\r\nERROR\r\n");
+  k.expect("negative length", "set k 0 0 -1\r\n\r\n", "CLIENT_ERROR bad command line format\r\nERROR\r\n");
+  k.expect("flags cut to 32 bits, as memcached does", "set k 4294967296 0 1\r\nv\r\n", k.set("k", 0, "v"));
   k.expect("data shorter than announced", "set k 0 0 5\r\nab\r\n", "CLIENT_ERROR bad data chunk\r\n");
-  k.expect("data without its CRLF", "set k 0 0 1\r\nvv\r\n", "CLIENT_ERROR bad data chunk\r\n");
-  k.expect("too many set arguments", "set k 0 0 1 2 3\r\nv\r\n", "CLIENT_ERROR bad command line format\r\n");
-  k.expect("key longer than 250 in set", set_cmd(std::string(251, 'k'), 0, "v"), "CLIENT_ERROR bad command line format\r\n");
+  k.expect("data without its CRLF", "set k 0 0 1\r\nvv\r\n", "CLIENT_ERROR bad data chunk\r\nERROR\r\n");
+  k.expect("too many set arguments", "set k 0 0 1 2 3\r\nv\r\n", "ERROR\r\nERROR\r\n");
+  k.expect("key longer than 250 in set", set_cmd(std::string(251, 'k'), 0, "v"),
+           "CLIENT_ERROR bad command line format\r\nERROR\r\n");
+  // noreply silences errors too (memcached's behaviour; issue #15).
+  k.expect_nothing("bad length with noreply", "set k 0 0 abc noreply\r\n");
+  k.expect_nothing("bad data chunk with noreply", "set k 0 0 1 noreply\r\nvv");
+  k.expect_nothing("bad delete with noreply", "delete k x noreply\r\n");
+  k.expect_nothing("bad incr with noreply", "incr k x noreply\r\n");
+  k.expect_nothing("add of an existing key with noreply", "add alpha 0 0 1 noreply\r\nv\r\n");
   k.expect("bad delete", "delete a b c\r\n", "CLIENT_ERROR bad command line format.  Usage: delete <key> [noreply]\r\n");
   k.expect("empty line", "\r\n", "ERROR\r\n");
   k.expect("commands are case sensitive", "GET alpha\r\n", "ERROR\r\n");
   k.expect("bare newlines", "get alpha\n", k.get({"alpha"}));
   k.expect("expired at once (negative exptime)", "set gone 0 -1 1\r\nv\r\nget gone\r\n", "STORED\r\nEND\r\n");
-  k.expect("version", "version\r\n", "VERSION gsys-kv 0.1\r\n");
+  k.expect("version", "version\r\n", "VERSION 1.6.18-gsys-kv\r\n");
   k.expect_silence("datagram shorter than the frame header", std::string("\x00\x01\x00", 3));
   k.expect_silence("request spread over two datagrams", std::string("\x7f\x01\x00\x00\x00\x02\x00\x00get alpha\r\n", 19));
   k.expect("still serving after dropped frames", "get alpha\r\n", k.get({"alpha"}));
@@ -187,22 +225,68 @@ void server_checks(checker& k, std::size_t max_value)
   }
 }
 
+
+// --fetch: the value of `key` into `out`.
+int fetch(checker& k, const std::string& key, const std::string& out, long flags)
+{
+  const std::string r = k.ask("get " + key + "\r\n");
+  const std::string head = "VALUE " + key + " ";
+  const std::size_t eol = r.find("\r\n");
+  if (r.compare(0, head.size(), head) != 0 || eol == std::string::npos) {
+    std::fprintf(stderr, "kv-check: %s: no value (reply: %.80s)\n", key.c_str(), r.c_str());
+    return 1;
+  }
+  unsigned long f = 0, bytes = 0;
+  if (std::sscanf(r.c_str() + head.size(), "%lu %lu", &f, &bytes) != 2 || r.size() != eol + 2 + bytes + 2 + 5) {
+    std::fprintf(stderr, "kv-check: %s: malformed reply\n", key.c_str());
+    return 1;
+  }
+  std::ofstream(out, std::ios::binary).write(r.data() + eol + 2, (std::streamsize)bytes);
+  if (flags >= 0 && (long)f != flags) {
+    std::fprintf(stderr, "kv-check: %s: flags %lu, expected %ld\n", key.c_str(), f, flags);
+    return 1;
+  }
+  return 0;
+}
+
+// --stat: one value of "stats".
+int print_stat(checker& k, const std::string& name)
+{
+  const std::string r = k.ask("stats\r\n");
+  const std::string want = "STAT " + name + " ";
+  const std::size_t at = r.find(want);
+  if (at == std::string::npos) {
+    std::fprintf(stderr, "kv-check: no stat %s\n", name.c_str());
+    return 1;
+  }
+  std::printf("%s\n", r.substr(at + want.size(), r.find("\r\n", at) - at - want.size()).c_str());
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv)
 {
-  std::string server;
+  std::string server, fetch_key, out, stat_name;
   std::size_t max_value = 2048;
-  bool portable = false, shutdown = false;
+  long flags = -1;
+  bool portable = false, shutdown = false, shutdown_only = false;
   static const option longopts[] = {{"server", required_argument, nullptr, 's'}, {"max-value", required_argument, nullptr, 'm'},
                                     {"portable", no_argument, nullptr, 'p'},     {"shutdown", no_argument, nullptr, 'x'},
-                                    {nullptr, 0, nullptr, 0}};
+                                    {"fetch", required_argument, nullptr, 'f'},  {"out", required_argument, nullptr, 'o'},
+                                    {"flags", required_argument, nullptr, 'F'},  {"stat", required_argument, nullptr, 'S'},
+                                    {"shutdown-only", no_argument, nullptr, 'X'}, {nullptr, 0, nullptr, 0}};
   for (int ch; (ch = getopt_long(argc, argv, "", longopts, nullptr)) != -1;) {
     switch (ch) {
       case 's': server = optarg; break;
       case 'm': max_value = std::strtoul(optarg, nullptr, 10); break;
       case 'p': portable = true; break;
       case 'x': shutdown = true; break;
+      case 'f': fetch_key = optarg; break;
+      case 'o': out = optarg; break;
+      case 'F': flags = std::strtol(optarg, nullptr, 10); break;
+      case 'S': stat_name = optarg; break;
+      case 'X': shutdown_only = true; break;
       default: std::fprintf(stderr, "usage: kv-check --server HOST:PORT [--max-value N] [--portable] [--shutdown]\n"); return 2;
     }
   }
@@ -210,6 +294,12 @@ int main(int argc, char** argv)
   if (server.empty() || !k.ok()) {
     std::fprintf(stderr, "kv-check: cannot use server '%s'\n", server.c_str());
     return 2;
+  }
+  if (!fetch_key.empty()) return fetch(k, fetch_key, out, flags);
+  if (!stat_name.empty()) return print_stat(k, stat_name);
+  if (shutdown_only) {
+    k.expect("shutdown", "shutdown\r\n", "OK\r\n");
+    return k.failures() ? 1 : 0;
   }
   portable_checks(k, 3000);
   if (!portable) server_checks(k, max_value);

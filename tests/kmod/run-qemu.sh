@@ -4,12 +4,21 @@
 # QEMU (TCG, no KVM needed) with a busybox initramfs that loads the module and
 # runs the guest tests; read the serial console back; exit 0 only on PASS.
 #
-# usage: tests/kmod/run-qemu.sh [--out DIR] [--ko FILE] [--tests t_ops,t_stress]
-#                               [--timeout SECS] [--kernel VMLINUZ]
-#                               [--host-test 'NAME=PROGRAM [ARGS]']...
-#   --out      where the console log, initramfs and bench.jsonl go
-#              (default tests/kmod/out, gitignored)
-#   --ko       a built genesys.ko (default: `make -C kmod`, then kmod/genesys.ko)
+# usage: tests/kmod/run-qemu.sh [--out DIR] [--series 6.1|6.12 | --kdir DIR | --ko FILE]
+#                               [--tests t_ops,t_stress] [--timeout SECS]
+#                               [--kernel VMLINUZ] [--host-test 'NAME=PROGRAM [ARGS]']...
+#   --out      where the console log, initramfs, module build and bench.jsonl
+#              go (default tests/kmod/out, gitignored)
+#   --series   build against the newest Debian header tree of that kernel
+#              series (/usr/src/linux-headers-<series>.*-amd64, not -cloud/-rt)
+#              and boot the matching /boot/vmlinuz: 6.1 is Debian 12's kernel,
+#              6.12 the one from bookworm-backports (tools/deps.sh installs both)
+#   --kdir     build against this kernel build tree instead
+#              (with --series or --kdir the sources are staged into
+#              OUT/kmod-build and built there with W=1 -Werror, so the in-tree
+#              kmod/ build of `make kmod` is untouched; a warning fails)
+#   --ko       a built genesys.ko (default without --series/--kdir:
+#              `make -C kmod`, then kmod/genesys.ko)
 #   --tests    which guest programs to run (default: all)
 #   --timeout  kill a hung guest after this many seconds (default 300)
 #   --kernel   the kernel image (default /boot/vmlinuz-<the module's vermagic>)
@@ -25,9 +34,11 @@ here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
 out=$here/out
 ko=
+kdir=
+series=
 kernel=
 timeout_s=300
-all_tests="t_ops t_stats t_badioctl t_stress t_lifetime t_bench"
+all_tests="t_ops t_devmode t_stats t_badioctl t_stress t_lifetime t_bench"
 tests=$all_tests
 host_tests=()
 
@@ -39,11 +50,13 @@ while [ $# -gt 0 ]; do
 	case $1 in
 	--out) out=$2; shift 2 ;;
 	--ko) ko=$2; shift 2 ;;
+	--kdir) kdir=$2; shift 2 ;;
+	--series) series=$2; shift 2 ;;
 	--tests) tests=$(echo "$2" | tr ',' ' '); shift 2 ;;
 	--timeout) timeout_s=$2; shift 2 ;;
 	--kernel) kernel=$2; shift 2 ;;
 	--host-test) host_tests+=("$2"); shift 2 ;;
-	-h | --help) sed -n '2,16p' "$0"; exit 0 ;;
+	-h | --help) sed -n '2,30p' "$0"; exit 0 ;;
 	*) die "unknown argument $1" ;;
 	esac
 done
@@ -59,7 +72,26 @@ mkdir -p "$out" || die "cannot create $out"
 out=$(cd "$out" && pwd)
 
 # 1. the module
-if [ -z "$ko" ]; then
+if [ -z "$ko" ] && [ -n "$series" ] && [ -z "$kdir" ]; then
+	kdir=$(ls -d /usr/src/linux-headers-"$series"[.-]*-amd64 2>/dev/null |
+		grep -v -e '-cloud-amd64$' -e '-rt-amd64$' | sort -V | tail -n 1)
+	[ -n "$kdir" ] || skip "no headers for Linux $series (/usr/src/linux-headers-$series*-amd64; tools/deps.sh installs them)"
+fi
+if [ -z "$ko" ] && [ -n "$kdir" ]; then
+	[ -r "$kdir/include/config/kernel.release" ] || skip "$kdir is not a kernel build tree"
+	build=$out/kmod-build
+	log "building genesys.ko against $kdir in $build (W=1 -Werror; log: $out/kmod-build.log)"
+	rm -rf "$build"
+	{ make -s -C "$root/kmod" stage DEST="$build" &&
+		make -j2 -C "$kdir" M="$build" W=1 KCFLAGS=-Werror modules; } >"$out/kmod-build.log" 2>&1 || {
+		tail -n 20 "$out/kmod-build.log"
+		die "module build against $kdir failed"
+	}
+	if grep -E 'warning:|WARNING' "$out/kmod-build.log"; then
+		die "module build against $kdir has warnings"
+	fi
+	ko=$build/genesys.ko
+elif [ -z "$ko" ]; then
 	log "building kmod/genesys.ko (log: $out/kmod-build.log)"
 	make -C "$root/kmod" >"$out/kmod-build.log" 2>&1 || {
 		tail -n 20 "$out/kmod-build.log"

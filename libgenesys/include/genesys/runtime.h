@@ -39,11 +39,26 @@ std::optional<executor_kind> parse_executor(std::string_view name);
 struct policy_options {
   // Opcodes the GPU may call. Empty: every operation in include/genesys/ops.h.
   std::vector<long> allow;
-  // When set, every buffer argument must lie in memory from runtime::alloc()
-  // or runtime::allow_region(); anything else is -EFAULT. genesys.ko cannot
-  // see those regions, so this option rules out the kmod executor
-  // (automatic then picks uring).
-  bool confine_memory = false;
+  // Every buffer, path and address argument must lie in memory the GPU was
+  // given: runtime::alloc(), runtime::allow_region(), the staging arena, or a
+  // mapping it made with gsys::mmap; anything else is -EFAULT. Turning this
+  // off leaves only the address-space bound, so a buggy kernel can make the
+  // executor write anywhere in the process: an explicit choice (README
+  // "Safety"). genesys.ko cannot see the regions yet, so while it is on the
+  // kmod executor is refused (automatic then picks uring).
+  bool confine_memory = true;
+  // The kernel-enforced second line (README "Safety"): every executor thread
+  // restricts itself with a seccomp-bpf filter built from `allow` and a
+  // Landlock ruleset, so a request that got past the checks above still
+  // cannot make other calls or open process memory. The application's own
+  // threads are untouched. Where the kernel lacks either, the runtime says
+  // so once and the userspace checks remain.
+  bool kernel_confinement = true;
+  // Landlock: files the GPU may open. Empty: anything but /proc/<pid>/...,
+  // /dev/mem, /dev/kmem and /dev/port, with procfs, sysfs and block devices
+  // read-only. Otherwise only beneath these paths (plus /dev/null,
+  // /dev/zero and /dev/urandom).
+  std::vector<std::string> confine_paths;
   // Largest byte count one call may move (-EINVAL above it).
   std::size_t max_io_bytes = std::size_t(1) << 30;
 };
@@ -59,7 +74,11 @@ struct runtime_options {
   std::uint32_t device_backoff_max_ns = 0;
   std::uint32_t device_spin_ns = 0;  // device polls at the minimum this long before backing off; 0: platform default
   int numa_node = -1;   // -1: local node
-  bool publish = true;  // visible to `genesys stat` as /dev/shm/genesys.<pid>.<n>
+  // Publish the ring as /dev/shm/genesys.<pid>.<n> (mode 0600) so that
+  // `genesys list/stat` can read it. Off by default: a published ring can be
+  // written by any process of the same user, which could then inject
+  // requests. The environment variable GENESYS_PUBLISH=1 turns it on too.
+  bool publish = false;
   // Staging arena for gsys::staged:: calls on device memory (docs/device.md):
   // total bytes (0: none) cut into chunks of staging_chunk_bytes (a power of
   // two, 64 B .. 1 GiB); at least one chunk. The chunks' claim bits are

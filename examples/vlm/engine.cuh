@@ -1,0 +1,360 @@
+// Host side of the prefill engine, for the .cu programs and tests: device
+// memory for the model and the activations, the loader launch, and the
+// forward pass as a sequence of kernel launches, timed per phase.
+//
+//   vlm::device_model m;
+//   vlm::load_report lr = vlm::load_model(rt, ck, plan, cfg, prompt, m);   // GPU preads the weights
+//   vlm::device_prompt dp(prompt);
+//   vlm::prefill_report pr = vlm::run_prefill(m, dp);                      // logits of the last token
+#pragma once
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <functional>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <genesys.cuh>
+#include <genesys/runtime.h>
+
+#include "common/device_info.cuh"
+#include "vlm/config.h"
+#include "vlm/kernels.cuh"
+#include "vlm/loader.cuh"
+#include "vlm/prompt.h"
+#include "vlm/reference.h"
+#include "vlm/safetensors.h"
+#include "vlm/weights.h"
+
+namespace vlm {
+
+static_assert(kAttnTileQ == kAttnTile, "reference and kernel agree on the mask tile");
+
+// ------------------------------------------------------------ memory
+
+inline void copy_to_device(void* dst, const void* src, std::size_t n)
+{
+#if GSYS_CUDA
+  gsys::check_cuda(cudaMemcpy(dst, src, n, cudaMemcpyHostToDevice), "copy to device");
+#else
+  std::memcpy(dst, src, n);
+#endif
+}
+
+inline void copy_to_host(void* dst, const void* src, std::size_t n)
+{
+#if GSYS_CUDA
+  gsys::check_cuda(cudaMemcpy(dst, src, n, cudaMemcpyDeviceToHost), "copy to host");
+#else
+  std::memcpy(dst, src, n);
+#endif
+}
+
+// Device memory that frees itself.
+template <class T>
+struct device_array {
+  T* p = nullptr;
+  std::size_t n = 0;
+  device_array() = default;
+  explicit device_array(std::size_t count) : p(static_cast<T*>(ex::scratch_alloc(count * sizeof(T)))), n(count) {}
+  device_array(const device_array&) = delete;
+  device_array& operator=(const device_array&) = delete;
+  device_array(device_array&& o) noexcept : p(o.p), n(o.n) { o.p = nullptr, o.n = 0; }
+  device_array& operator=(device_array&& o) noexcept
+  {
+    std::swap(p, o.p);
+    std::swap(n, o.n);
+    return *this;
+  }
+  ~device_array()
+  {
+    if (p) ex::scratch_free(p);
+  }
+  void upload(const std::vector<T>& v) { copy_to_device(p, v.data(), std::min(n, v.size()) * sizeof(T)); }
+  std::vector<T> download() const
+  {
+    std::vector<T> v(n);
+    copy_to_host(v.data(), p, n * sizeof(T));
+    return v;
+  }
+};
+
+// Blocks for a launch with `work` independent items: a few per SM on a GPU;
+// on the simulator (a block is an OS thread) two per host core.
+inline unsigned launch_blocks(long long work)
+{
+#if GSYS_CUDA
+  static const unsigned cap = ex::default_blocks() * 4;
+#else
+  static const unsigned cap = std::max(2u, std::min(16u, 2 * std::thread::hardware_concurrency()));
+#endif
+  return (unsigned)std::max(1ll, std::min<long long>(work, cap));
+}
+
+// A launch ordered after the previous ones, as launches on one CUDA stream
+// are. The simulator runs every launched grid at once (gsys::launch returns
+// while the grid runs, and a second launch does not wait for the first), so
+// there the helper waits for each grid before the next starts.
+template <class... P, class... A>
+void launch_in_order(void (*kernel)(P...), dim3 grid, dim3 block, A&&... args)
+{
+  gsys::launch(kernel, grid, block, std::forward<A>(args)...);
+#if !GSYS_CUDA
+  gsys::synchronize();
+#endif
+}
+
+// ------------------------------------------------------------ model and loading
+
+struct device_model {
+  config c;
+  device_array<float> weights;  // every tensor, fp32, in expected_tensors order
+  std::vector<float*> t;        // parallel to expected_tensors(c)
+  device_array<float> images;   // every image's embeddings, in prompt order
+  const float* layer(int l, int which) const { return t[layer_tensor_index(l, which)]; }
+};
+
+struct load_report {
+  std::uint64_t bytes = 0;  // read by the kernel
+  double seconds = 0;
+  std::uint64_t chunks = 0;
+  unsigned blocks = 0;
+  std::vector<std::uint64_t> checksums;  // per job: the weights (plan order), then the images
+  double gbps() const { return seconds > 0 ? double(bytes) / seconds / 1e9 : 0; }
+};
+
+struct load_options {
+  std::uint64_t chunk_bytes = 0;  // 0: 4 MiB on a GPU, 256 KiB on the simulator
+  unsigned blocks = 0;            // 0: launch_blocks(chunks)
+};
+
+// Opens the files, lays the tensors out in device memory and runs the loader
+// kernel. Throws std::runtime_error naming the file on failure.
+inline load_report load_model(gsys::runtime& rt, const checkpoint& ck, const weight_plan& plan, const config& c,
+                              const prompt& p, device_model& m, load_options o = {})
+{
+  m.c = c;
+  std::uint64_t floats = 0;
+  for (const tensor_info* t : plan.tensors) floats += std::uint64_t(t->numel());
+  m.weights = device_array<float>(floats);
+  m.t.clear();
+  floats = 0;
+  for (const tensor_info* t : plan.tensors) {
+    m.t.push_back(m.weights.p + floats);
+    floats += std::uint64_t(t->numel());
+  }
+  std::uint64_t image_floats = 0;
+  for (const auto& im : p.images) image_floats += std::uint64_t(im.tokens() * c.hidden);
+  m.images = device_array<float>(std::max<std::uint64_t>(image_floats, 1));
+
+  const std::uint64_t chunk = o.chunk_bytes ? (o.chunk_bytes + 3) / 4 * 4 : (GSYS_CUDA ? 4u << 20 : 256u << 10);
+  std::vector<int> fds;
+  auto close_all = [&] {
+    for (int fd : fds) ::close(fd);
+  };
+  auto open_file = [&](const std::string& path) {
+    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+      const std::string e = path + ": " + std::strerror(errno);
+      close_all();
+      throw std::runtime_error(e);
+    }
+    fds.push_back(fd);
+    return fd;
+  };
+  for (const auto& f : ck.files) open_file(f);
+  std::vector<load_job> jobs;
+  std::vector<std::string> names;
+  std::uint64_t chunks = 0;
+  auto add = [&](int fd, dtype dt, std::uint64_t off, std::uint64_t bytes, float* dest, std::string name) {
+    jobs.push_back({fd, int(dt), off, bytes, dest, chunks});
+    names.push_back(std::move(name));
+    chunks += (bytes + chunk - 1) / chunk;
+  };
+  for (std::size_t i = 0; i < plan.tensors.size(); ++i) {
+    const tensor_info* t = plan.tensors[i];
+    add(fds[t->file], t->dt, t->offset, t->bytes, m.t[i], ck.files[t->file] + ": tensor " + t->name);
+  }
+  std::uint64_t row = 0;
+  for (const auto& im : p.images) {
+    const std::uint64_t want = std::uint64_t(im.tokens() * c.hidden) * dtype_bytes(im.dt);
+    const int fd = open_file(im.file);
+    const off_t size = ::lseek(fd, 0, SEEK_END);
+    if (size < 0 || std::uint64_t(size) != want) {
+      close_all();
+      throw std::runtime_error(im.file + ": expected " + std::to_string(want) + " bytes (" +
+                               std::to_string(im.tokens()) + " tokens x " + std::to_string(c.hidden) + " " +
+                               dtype_name(im.dt) + "), found " + std::to_string((long long)size));
+    }
+    add(fd, im.dt, 0, want, m.images.p + row * std::uint64_t(c.hidden), im.file);
+    row += std::uint64_t(im.tokens());
+  }
+
+  load_report r;
+  r.chunks = chunks;
+  // Each block holds one chunk-sized window of pinned memory: 64 blocks of
+  // 4 MiB keep 64 preads in flight on a GPU without pinning gigabytes.
+  r.blocks = o.blocks ? o.blocks : std::min(launch_blocks((long long)chunks), GSYS_CUDA ? 64u : 16u);
+  auto* job_mem = static_cast<load_job*>(rt.alloc(std::max<std::size_t>(jobs.size(), 1) * sizeof(load_job)));
+  std::copy(jobs.begin(), jobs.end(), job_mem);
+  load_args a{};
+  a.ring = rt.ring();
+  a.jobs = job_mem;
+  a.njobs = int(jobs.size());
+  a.chunks = chunks;
+  a.chunk_bytes = chunk;
+  a.windows = static_cast<char*>(rt.alloc(std::size_t(r.blocks) * chunk));
+  a.checksums = static_cast<unsigned long long*>(rt.alloc(std::max<std::size_t>(jobs.size(), 1) * 8));
+  a.bytes_read = static_cast<unsigned long long*>(rt.alloc(8));
+  a.error = static_cast<long long*>(rt.alloc(8));
+  a.failed_job = static_cast<int*>(rt.alloc(sizeof(int)));
+  const auto t0 = std::chrono::steady_clock::now();
+  if (chunks) {
+    gsys::launch(load_kernel, dim3(r.blocks), dim3(256), a);
+    gsys::synchronize();
+  }
+  r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  r.bytes = *a.bytes_read;
+  r.checksums.assign(a.checksums, a.checksums + jobs.size());
+  const long long err = *a.error;
+  const int failed = *a.failed_job;
+  for (void* q : {(void*)job_mem, (void*)a.windows, (void*)a.checksums, (void*)a.bytes_read, (void*)a.error,
+                  (void*)a.failed_job})
+    rt.free(q);
+  close_all();
+  if (err)
+    throw std::runtime_error(names[std::size_t(failed)] + ": " +
+                             (err == -EIO ? std::string("short read (truncated file?)") : std::strerror(int(-err))));
+  return r;
+}
+
+// ------------------------------------------------------------ the prompt on the device
+
+struct device_prompt {
+  std::int64_t S = 0;
+  device_array<int> tokens;
+  device_array<long long> image_row;  // row in device_model::images, or -1
+  device_array<int> pos;              // 3 x S
+  explicit device_prompt(const prompt& p) : S(p.size()), tokens(p.tokens.size()), image_row(p.tokens.size()), pos(p.pos.size())
+  {
+    tokens.upload(std::vector<int>(p.tokens.begin(), p.tokens.end()));
+    std::vector<long long> rows(p.tokens.size(), -1);
+    long long base = 0;
+    for (std::size_t k = 0; k < p.images.size(); ++k) {
+      for (long long j = 0; j < p.images[k].tokens(); ++j) rows[std::size_t(p.image_first[k] + j)] = base + j;
+      base += p.images[k].tokens();
+    }
+    image_row.upload(rows);
+    pos.upload(std::vector<int>(p.pos.begin(), p.pos.end()));
+  }
+};
+
+// ------------------------------------------------------------ the forward pass
+
+struct prefill_report {
+  std::vector<float> logits;  // vocab
+  std::vector<float> hidden;  // S x hidden after the last layer (when asked for)
+  double embed_s = 0, attention_s = 0, mlp_s = 0, head_s = 0;  // attention: norm, qkv, rope, attention, o_proj
+  double attn_kernel_s = 0;                                     // of which the attention kernel
+  double total_s() const { return embed_s + attention_s + mlp_s + head_s; }
+};
+
+struct prefill_options {
+  const unsigned char* block_mask = nullptr;  // device memory, [head][qtile][ktile]; nullptr: dense
+  bool keep_hidden = false;
+  // Called after each layer with (layer, layers, seconds so far).
+  std::function<void(int, int, double)> progress;
+};
+
+inline prefill_report run_prefill(const device_model& m, const device_prompt& dp, const prefill_options& o = {})
+{
+  const config& c = m.c;
+  const int S = int(dp.S), H = int(c.hidden), QD = int(c.q_dim()), KD = int(c.kv_dim()), F = int(c.ffn);
+  const int V = int(c.vocab), D = int(c.head_dim());
+  device_array<float> x(std::size_t(S) * H), h(std::size_t(S) * H), q(std::size_t(S) * QD), k(std::size_t(S) * KD),
+      v(std::size_t(S) * KD), att(std::size_t(S) * QD), g(std::size_t(S) * F), u(std::size_t(S) * F), last(H),
+      logits(V);
+  prefill_report r;
+  using clock = std::chrono::steady_clock;
+  auto secs = [](clock::time_point a) { return std::chrono::duration<double>(clock::now() - a).count(); };
+  const auto start = clock::now();
+  auto mm = [&](const float* A, const float* W, const float* bias, float* C, int M, int N, int K, int acc) {
+    const long long tiles = (long long)((M + kMmTile - 1) / kMmTile) * ((N + kMmTile - 1) / kMmTile);
+    launch_in_order(matmul_kernel, dim3(launch_blocks(tiles)), dim3(kMmThreads), A, W, bias, C, M, N, K, acc);
+  };
+  auto t0 = clock::now();
+  launch_in_order(embed_kernel, dim3(launch_blocks(S)), dim3(128), (const int*)dp.tokens.p,
+               (const long long*)dp.image_row.p, (const float*)m.t[0], (const float*)m.images.p, x.p, S, H);
+  gsys::synchronize();
+  r.embed_s = secs(t0);
+  const unsigned norm_threads = H >= 256 ? 256 : 64;
+  for (int l = 0; l < c.layers; ++l) {
+    t0 = clock::now();
+    launch_in_order(rmsnorm_kernel, dim3(launch_blocks(S)), dim3(norm_threads), (const float*)x.p,
+                 m.layer(l, kInputNorm), h.p, S, H, float(c.rms_eps));
+    mm(h.p, m.layer(l, kQ), m.layer(l, kQBias), q.p, S, QD, H, 0);
+    mm(h.p, m.layer(l, kK), m.layer(l, kKBias), k.p, S, KD, H, 0);
+    mm(h.p, m.layer(l, kV), m.layer(l, kVBias), v.p, S, KD, H, 0);
+    rope_args ra{q.p, k.p, dp.pos.p, S, int(c.heads), int(c.kv_heads), D, int(c.mrope_section[0]),
+                 int(c.mrope_section[1]), float(c.rope_theta)};
+    const long long pairs = (long long)S * (c.heads + c.kv_heads) * (D / 2);
+    launch_in_order(rope_kernel, dim3(launch_blocks((pairs + 255) / 256)), dim3(256), ra);
+    gsys::synchronize();
+    const auto ta = clock::now();
+    attention_args aa{q.p, k.p, v.p, att.p, S, int(c.heads), int(c.kv_heads), D, 1.0f / std::sqrt(float(D)),
+                      o.block_mask};
+    const long long items = (long long)c.heads * ((S + kAttnTileQ - 1) / kAttnTileQ);
+    launch_in_order(attention_kernel, dim3(launch_blocks(items)), dim3(kAttnThreads), aa);
+    gsys::synchronize();
+    r.attn_kernel_s += secs(ta);
+    mm(att.p, m.layer(l, kO), nullptr, x.p, S, H, QD, 1);
+    gsys::synchronize();
+    r.attention_s += secs(t0);
+
+    t0 = clock::now();
+    launch_in_order(rmsnorm_kernel, dim3(launch_blocks(S)), dim3(norm_threads), (const float*)x.p,
+                 m.layer(l, kPostNorm), h.p, S, H, float(c.rms_eps));
+    mm(h.p, m.layer(l, kGate), nullptr, g.p, S, F, H, 0);
+    mm(h.p, m.layer(l, kUp), nullptr, u.p, S, F, H, 0);
+    const long long n = (long long)S * F;
+    launch_in_order(swiglu_kernel, dim3(launch_blocks((n + 255) / 256)), dim3(256), g.p, (const float*)u.p, n);
+    mm(g.p, m.layer(l, kDown), nullptr, x.p, S, H, F, 1);
+    gsys::synchronize();
+    r.mlp_s += secs(t0);
+    if (o.progress) o.progress(l + 1, int(c.layers), secs(start));
+  }
+  t0 = clock::now();
+  launch_in_order(rmsnorm_kernel, dim3(1), dim3(norm_threads), (const float*)(x.p + (long long)(S - 1) * H),
+               (const float*)m.t[final_norm_index(c)], last.p, 1, H, float(c.rms_eps));
+  launch_in_order(logits_kernel, dim3(launch_blocks((V + 7) / 8)), dim3(256), (const float*)last.p,
+               (const float*)m.t[lm_head_index(c)], logits.p, V, H);
+  gsys::synchronize();
+  r.head_s = secs(t0);
+  r.logits = logits.download();
+  if (o.keep_hidden) r.hidden = x.download();
+  return r;
+}
+
+// The k largest logits, largest first (ties: lower id first).
+inline std::vector<std::pair<int, float>> top_k(const std::vector<float>& logits, int k)
+{
+  std::vector<int> ids(logits.size());
+  for (std::size_t i = 0; i < ids.size(); ++i) ids[i] = int(i);
+  k = std::min<int>(k, int(ids.size()));
+  std::partial_sort(ids.begin(), ids.begin() + k, ids.end(), [&](int a, int b) {
+    return logits[std::size_t(a)] > logits[std::size_t(b)] || (logits[std::size_t(a)] == logits[std::size_t(b)] && a < b);
+  });
+  std::vector<std::pair<int, float>> out;
+  for (int i = 0; i < k; ++i) out.emplace_back(ids[std::size_t(i)], logits[std::size_t(ids[std::size_t(i)])]);
+  return out;
+}
+
+}  // namespace vlm

@@ -1,0 +1,587 @@
+// kv-diff: the same generated request stream to two memcached UDP servers
+// (gsys-kv and memcached -U), the replies compared byte for byte.
+//
+//   kv-diff --server A_HOST:PORT --reference B_HOST:PORT [--seed N] [--steps N]
+//           [--max-value N] [--big N]
+//
+// The stream is deterministic for a seed: hand-written edge cases first
+// (every command's errors, noreply on each, numbers memcached reads oddly,
+// long keys, oversized values), then random steps over a small key space
+// (several commands per datagram, gets of up to 40 keys, values from 0 bytes
+// to --big, binary bytes, noreply, expiry times in the past and future),
+// and an expiry check after a 2.2 s pause. Every step's datagram ends with
+// "mn\r\n", so each server's reply to it ends with "MN\r\n": that is how the
+// end of a reply is known without waiting (memcached 1.6 sends each
+// response as its own UDP message).
+//
+// What legitimately differs and is normalised before comparing, by name:
+//   cas-unique  the 4th number of a gets VALUE line (each server's own; a
+//               "cas" command is sent with the unique that server gave)
+//   version     the text after "VERSION "
+//   stats       a STAT ... END block: the reference must have every field
+//               name the server gives, values are not compared
+// Datagram boundaries are not compared (memcached 1.6 sends one message per
+// response, gsys-kv one per request), but every datagram of both must be a
+// well-formed frame of at most 1400 bytes echoing the request id.
+//
+// Exit status: 0 when every step's replies agree, 1 otherwise (a step
+// without a complete reply after a resend counts; three of them end the run),
+// 2 on bad usage.
+#include <getopt.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <ctime>
+#include <map>
+#include <random>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "net/udp_frame.h"
+
+namespace {
+
+using namespace std::chrono_literals;
+
+std::string printable(const std::string& s, std::size_t limit = 400)
+{
+  std::string o;
+  for (unsigned char ch : s.substr(0, limit)) {
+    if (ch == '\r') o += "\\r";
+    else if (ch == '\n') o += "\\n";
+    else if (ch < 32 || ch > 126) o += "\\x" + std::string(1, "0123456789abcdef"[ch >> 4]) + "0123456789abcdef"[ch & 15];
+    else o += (char)ch;
+  }
+  return s.size() > limit ? o + "... (" + std::to_string(s.size()) + " bytes)" : o;
+}
+
+// One server: sends a step, gathers the datagrams of its reply.
+class endpoint {
+ public:
+  endpoint(const std::string& name, const std::string& server) : name_(name)
+  {
+    const auto colon = server.rfind(':');
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    if (colon == std::string::npos || inet_pton(AF_INET, server.substr(0, colon).c_str(), &a.sin_addr) != 1) return;
+    a.sin_port = htons((unsigned short)std::atoi(server.c_str() + colon + 1));
+    fd_ = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    const int buf = 8 << 20;
+    setsockopt(fd_, SOL_SOCKET, SO_RCVBUF, &buf, sizeof buf);
+    if (fd_ >= 0 && connect(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
+      close(fd_);
+      fd_ = -1;
+    }
+  }
+  ~endpoint()
+  {
+    if (fd_ >= 0) close(fd_);
+  }
+  bool ok() const { return fd_ >= 0; }
+  const std::string& name() const { return name_; }
+  std::map<std::string, std::string> cas;  // the last cas unique this server gave per key
+
+  // Sends payload (which ends with "mn\r\n") and returns the reply stream,
+  // false when nothing complete came back (resent once when nothing at all did).
+  bool exchange(const std::string& payload, std::string& reply, std::string& frame_error)
+  {
+    for (int attempt = 0; attempt < 2; ++attempt) {
+      const unsigned short id = ++next_id_;
+      std::string dgram(ex::kUdpHeader, '\0');
+      ex::write_frame(reinterpret_cast<unsigned char*>(dgram.data()), ex::udp_frame{id, 0, 1, 0});
+      dgram += payload;
+      if (::send(fd_, dgram.data(), dgram.size(), 0) != (ssize_t)dgram.size()) return false;
+      bool any = false;
+      if (receive(id, reply, frame_error, any)) return true;
+      if (any) return false;  // a partial reply: resending could run the commands twice
+    }
+    return false;
+  }
+
+ private:
+  struct message {
+    unsigned total = 0, have = 0;
+    std::vector<std::string> parts;
+    std::vector<bool> seen;
+  };
+
+  bool receive(unsigned short id, std::string& reply, std::string& frame_error, bool& any)
+  {
+    const auto deadline = std::chrono::steady_clock::now() + 8s;
+    std::vector<message> msgs;
+    std::vector<char> buf(70000);
+    for (;;) {
+      // Complete when every message is whole and the stream ends with MN.
+      bool whole = !msgs.empty();
+      for (auto& m : msgs) whole = whole && m.have == m.total;
+      if (whole) {
+        reply.clear();
+        for (auto& m : msgs)
+          for (auto& p : m.parts) reply += p;
+        if (reply.size() >= 4 && reply.compare(reply.size() - 4, 4, "MN\r\n") == 0) return true;
+      }
+      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+      if (left.count() <= 0) return false;
+      pollfd p{fd_, POLLIN, 0};
+      if (poll(&p, 1, (int)left.count()) <= 0) continue;
+      const ssize_t n = ::recv(fd_, buf.data(), buf.size(), 0);
+      if (n < 0) continue;
+      if (n < (ssize_t)ex::kUdpHeader) {
+        frame_error = "a datagram shorter than the frame header";
+        continue;
+      }
+      const ex::udp_frame f = ex::read_frame(reinterpret_cast<const unsigned char*>(buf.data()));
+      if (f.request_id != id) continue;  // a late reply to an abandoned attempt
+      any = true;
+      const std::string body(buf.data() + ex::kUdpHeader, (std::size_t)n - ex::kUdpHeader);
+      if (n > (ssize_t)ex::kUdpDatagram) frame_error = "a datagram of " + std::to_string(n) + " bytes (most: 1400)";
+      if (f.total == 0) {  // memcached 1.6 sends these for empty responses
+        if (!body.empty()) frame_error = "a datagram with total 0 and a payload";
+        continue;
+      }
+      if (f.seq >= f.total) {
+        frame_error = "sequence number " + std::to_string(f.seq) + " of " + std::to_string(f.total);
+        continue;
+      }
+      if (f.seq == 0) {
+        msgs.emplace_back();
+        msgs.back().total = f.total;
+        msgs.back().parts.resize(f.total);
+        msgs.back().seen.resize(f.total);
+      }
+      // The latest message this datagram belongs to.
+      message* m = nullptr;
+      for (auto it = msgs.rbegin(); it != msgs.rend(); ++it)
+        if (it->total == f.total && !it->seen[f.seq]) {
+          m = &*it;
+          break;
+        }
+      if (!m) {
+        frame_error = "a datagram outside any message (seq " + std::to_string(f.seq) + ")";
+        continue;
+      }
+      m->seen[f.seq] = true;
+      m->parts[f.seq] = body;
+      ++m->have;
+    }
+  }
+
+  std::string name_;
+  int fd_ = -1;
+  unsigned short next_id_ = 0;
+};
+
+// Replaces "{cas:KEY}" with the unique this server last gave for KEY.
+std::string fill_cas(const std::string& step, const endpoint& e)
+{
+  std::string out;
+  for (std::size_t i = 0; i < step.size();) {
+    if (step.compare(i, 5, "{cas:") == 0) {
+      const std::size_t close = step.find('}', i);
+      const std::string key = step.substr(i + 5, close - i - 5);
+      auto it = e.cas.find(key);
+      out += it == e.cas.end() ? "1" : it->second;
+      i = close + 1;
+    } else {
+      out += step[i++];
+    }
+  }
+  return out;
+}
+
+std::vector<std::string> words(const std::string& line)
+{
+  std::vector<std::string> w;
+  std::size_t p = 0;
+  while (p < line.size()) {
+    while (p < line.size() && line[p] == ' ') ++p;
+    const std::size_t s = p;
+    while (p < line.size() && line[p] != ' ') ++p;
+    if (p > s) w.push_back(line.substr(s, p - s));
+  }
+  return w;
+}
+
+// The reply stream with the named differences taken out; records cas
+// uniques and stat names on the way.
+std::string normalise(const std::string& r, endpoint& e, std::set<std::string>* stat_names)
+{
+  std::string out;
+  std::size_t p = 0;
+  while (p < r.size()) {
+    std::size_t eol = r.find("\r\n", p);
+    if (eol == std::string::npos) {
+      out += r.substr(p);
+      break;
+    }
+    const std::string line = r.substr(p, eol - p);
+    p = eol + 2;
+    if (line.compare(0, 6, "VALUE ") == 0) {
+      const auto w = words(line);
+      if (w.size() >= 4) {
+        const std::size_t bytes = std::strtoul(w[3].c_str(), nullptr, 10);
+        if (w.size() == 5) {
+          e.cas[w[1]] = w[4];
+          out += "VALUE " + w[1] + " " + w[2] + " " + w[3] + " <cas-unique>\r\n";
+        } else {
+          out += line + "\r\n";
+        }
+        out += r.substr(p, bytes + 2);
+        p += bytes + 2;
+        continue;
+      }
+    }
+    if (line.compare(0, 8, "VERSION ") == 0) {
+      out += "VERSION <version>\r\n";
+      continue;
+    }
+    if (line.compare(0, 5, "STAT ") == 0) {
+      // The whole block up to END.
+      std::size_t q = eol - line.size();
+      std::string l = line;
+      for (;;) {
+        if (l.compare(0, 5, "STAT ") == 0) {
+          const auto w = words(l);
+          if (stat_names && w.size() >= 2) stat_names->insert(w[1]);
+        } else {
+          break;
+        }
+        const std::size_t next = r.find("\r\n", q);
+        if (next == std::string::npos) break;
+        q = next + 2;
+        const std::size_t e2 = r.find("\r\n", q);
+        if (e2 == std::string::npos) break;
+        l = r.substr(q, e2 - q);
+        if (l == "END") {
+          q = e2 + 2;
+          break;
+        }
+      }
+      p = q;
+      out += "<stats>END\r\n";
+      continue;
+    }
+    out += line + "\r\n";
+  }
+  return out;
+}
+
+// The generated stream.
+struct generator {
+  std::mt19937_64 rng;
+  std::size_t max_value, big;
+  std::vector<std::string> steps;
+
+  explicit generator(unsigned long long seed, std::size_t max_value_, std::size_t big_)
+      : rng(seed), max_value(max_value_), big(big_)
+  {
+  }
+
+  std::size_t pick(std::size_t n) { return (std::size_t)(rng() % n); }
+  bool chance(double p) { return (double)(rng() % 1000000) < p * 1000000; }
+
+  std::string value(std::size_t n, bool binary)
+  {
+    std::string v(n, 'x');
+    for (auto& ch : v) ch = binary ? (char)pick(256) : (char)('a' + pick(26));
+    return v;
+  }
+  std::string key()
+  {
+    if (chance(0.02)) return std::string(250, 'L');  // the longest key
+    return "k" + std::to_string(pick(40));
+  }
+  std::string storage(const std::string& cmd, const std::string& k, const std::string& v, unsigned long long flags,
+                      long long exptime, bool noreply, const std::string& cas = "")
+  {
+    return cmd + " " + k + " " + std::to_string(flags) + " " + std::to_string(exptime) + " " + std::to_string(v.size()) +
+           (cas.empty() ? "" : " " + cas) + (noreply ? " noreply" : "") + "\r\n" + v + "\r\n";
+  }
+
+  void add(const std::string& s) { steps.push_back(s); }
+
+  void edge_cases()
+  {
+    const std::string mv = std::to_string(max_value);
+    // Storage commands, their answers and errors.
+    add(storage("set", "a", "one", 0, 0, false));
+    add("get a\r\n");
+    add("gets a\r\n");
+    add(storage("add", "a", "two", 0, 0, false));
+    add(storage("add", "b", "two", 5, 0, false) + "get b\r\n");
+    add(storage("replace", "nope", "x", 0, 0, false));
+    add(storage("replace", "a", "uno", 3, 0, false) + "get a\r\n");
+    add(storage("append", "a", "+tail", 9, 0, false) + storage("prepend", "a", "head+", 9, 0, false) + "get a\r\n");
+    add(storage("append", "nope", "x", 0, 0, false) + storage("prepend", "nope", "x", 0, 0, false));
+    add("gets a\r\n");
+    add(storage("cas", "a", "swapped", 1, 0, false, "{cas:a}") + "get a\r\n");
+    add(storage("cas", "a", "again", 1, 0, false, "{cas:a}"));  // the unique is stale now: EXISTS
+    add(storage("cas", "nope", "x", 1, 0, false, "1"));
+    add(storage("cas", "a", "zero", 1, 0, false, "0"));
+    add("cas a 0 0 1 abc\r\nv\r\n");
+    add("cas a 0 0 1\r\nv\r\n");
+    add(storage("set", "empty", "", 0, 0, false) + "get empty\r\n" + storage("append", "empty", "", 0, 0, false));
+    add(storage("set", "bin", std::string("a\0b\r\nc\n\r", 8), 7, 0, false) + "get bin\r\n");
+    add(storage("set", "f", "v", 4294967295ull, 0, false) + "get f\r\n");
+    add("set f 4294967296 0 1\r\nv\r\nget f\r\n");     // flags cut to 32 bits
+    add("set f 1 0 4294967297\r\nv\r\nget f\r\n");     // length cut to 32 bits
+    add("set f -1 0 1\r\nv\r\n");
+    add("set f -0 0 1\r\nv\r\nget f\r\n");
+    add("set f +5 0 1\r\nv\r\nget f\r\n");
+    add("set f 5x 0 1\r\nv\r\n");
+    add("set f\t 0 0 1\r\nv\r\n");
+    add("set f 0 abc 1\r\nv\r\n");
+    add("set f 0 0 -1\r\nv\r\n");
+    add("set f 0 0 abc\r\nv\r\n");
+    add("set f 0 0 99999999999999999999\r\nv\r\n");
+    add("set f 0 0 2147483647\r\nv\r\n");
+    add("set f 0 0\r\nv\r\n");
+    add("set f 0 0 1 noreply extra\r\nv\r\n");
+    add("set f 0 0 1 extra\r\nv\r\nget f\r\n");          // a 6th token that is not noreply is ignored
+    add("set f 0 0 1\r\nvv\r\n");                         // bad data chunk, then "\r\n" is an empty command
+    add("set f 0 0 1 noreply\r\nvv\r\n");
+    add("set f 0 0 3\r\nabcde\r\nget f\r\n");
+    add("set " + std::string(251, 'k') + " 0 0 1\r\nv\r\n");
+    add("set " + std::string(251, 'k') + " 0 0 1 noreply\r\nv\r\n");
+    add("set f 0 0 abc noreply\r\nv\r\n");
+    add(storage("set", "big", value(big, false), 0, 0, false) + "get big\r\n");
+    // Too large for both (--max-value and memcached -I): refused, the data
+    // skipped, and a set drops the old value.
+    add(storage("set", "big", value(max_value + 10000, false), 0, 0, false) + "get big\r\n");
+    add(storage("set", "big", value(big, false), 0, 0, false) +
+        storage("set", "big", value(max_value + 10000, false), 0, 0, true) + "get big\r\n");
+    add(storage("add", "big2", value(max_value + 10000, false), 0, 0, false));
+    add(storage("set", "app", value(big, false), 0, 0, false) +
+        storage("append", "app", value(max_value / 2, false), 0, 0, false) + "get app\r\n");
+    add(storage("set", "b1", value(big, true), 2, 0, false) + storage("set", "b2", value(2000, true), 3, 0, false) +
+        "get b1 b2 missing b1\r\n");
+    // Keys.
+    add("get " + std::string(250, 'k') + "\r\n");
+    add("get " + std::string(251, 'k') + "\r\n");
+    add("get a " + std::string(251, 'k') + "\r\n");
+    add("get\r\n");
+    add("gets\r\n");
+    add("get  a   b  \r\n");
+    std::string many = "get";
+    for (int i = 0; i < 60; ++i) many += " m" + std::to_string(i % 30);
+    add(many + "\r\n");
+    // delete.
+    add("delete a\r\ndelete a\r\n");
+    add(storage("set", "d", "v", 0, 0, false) + "delete d 0\r\n");
+    add(storage("set", "d", "v", 0, 0, false) + "delete d noreply\r\nget d\r\n");
+    add(storage("set", "d", "v", 0, 0, false) + "delete d 0 noreply\r\nget d\r\n");
+    add("delete d 1\r\ndelete d 1 noreply\r\ndelete d 0 0\r\ndelete\r\ndelete a b c d\r\n");
+    add("delete " + std::string(251, 'k') + "\r\n");
+    add("delete noreply\r\n");
+    // incr/decr.
+    add(storage("set", "n", "100", 0, 0, false) + "incr n 1\r\ndecr n 2\r\nget n\r\nincr n 18446744073709551615\r\n");
+    add(storage("set", "n", "18446744073709551615", 0, 0, false) + "incr n 1\r\nget n\r\n");
+    add(storage("set", "n", "5", 0, 0, false) + "decr n 10\r\nincr n 100\r\nget n\r\n");
+    add("incr nope 1\r\ndecr nope 1\r\n");
+    add(storage("set", "n", "abc", 0, 0, false) + "incr n 1\r\n");
+    add(storage("set", "n", "", 0, 0, false) + "incr n 1\r\n");
+    add(storage("set", "n", " 12", 0, 0, false) + "incr n 1\r\nget n\r\n");
+    add(storage("set", "n", "12 ", 0, 0, false) + "incr n 1\r\nget n\r\n");
+    add(storage("set", "n", "-1", 0, 0, false) + "incr n 1\r\n");
+    add(storage("set", "n", "7", 0, 0, false) + "incr n -1\r\nincr n abc\r\nincr n 1 noreply\r\nincr n abc noreply\r\nget n\r\n");
+    add("incr n\r\nincr\r\nincr n 1 2 3\r\n");
+    add("gets n\r\n");
+    add("incr n 5\r\n" + storage("cas", "n", "1", 0, 0, false, "{cas:n}"));  // incr changed the unique
+    // touch.
+    add(storage("set", "t", "v", 0, 0, false) + "touch t 100\r\ntouch nope 1\r\ntouch t abc\r\ntouch t\r\n");
+    add("touch t -1\r\nget t\r\n");
+    add(storage("set", "t", "v", 0, 0, false) + "touch t 0 noreply\r\ntouch t abc noreply\r\nget t\r\n");
+    // Expiry times.
+    add(storage("set", "x", "v", 0, -1, false) + "get x\r\n");
+    add(storage("set", "x", "v", 0, 1000000000, false) + "get x\r\n");  // an absolute time in 2001
+    add(storage("set", "x", "v", 0, (long long)std::time(nullptr) + 1000, false) + "get x\r\n");
+    add(storage("set", "x", "v", 0, 2592000, false) + "get x\r\n");
+    add("set x 0 4294967295 1\r\nv\r\nget x\r\n");
+    // flush_all, version, verbosity, stats, mn, unknown commands.
+    add(storage("set", "fl", "v", 0, 0, false) + "flush_all\r\nget fl a b\r\n" + storage("set", "fl", "w", 0, 0, false) +
+        "get fl\r\n");
+    add("flush_all 0\r\nflush_all noreply\r\nflush_all 0 noreply\r\nflush_all abc\r\nflush_all abc noreply\r\nflush_all -1\r\n");
+    add("flush_all 1 2 3\r\n");
+    add("version\r\nversion extra words\r\n");
+    add("verbosity 1\r\nverbosity\r\nverbosity abc\r\nverbosity 1 noreply\r\nverbosity abc noreply\r\nverbosity 1 2 3\r\n");
+    add("stats\r\n");
+    add("mn\r\nmn extra\r\n");
+    add("bogus\r\nGET a\r\n\r\nx\r\nbogus noreply\r\n \r\n");
+    add("get a\n");
+    add("set a 0 0 1\nv\r\nget a\n");
+    add(std::string("get a\0b\r\n", 9));
+    std::string tokens = "set";
+    for (int i = 0; i < 30; ++i) tokens += " t";
+    add(tokens + "\r\n");
+    add(storage("set", "z", "v", 0, 0, false) + "get z\r\n");
+  }
+
+  void random_steps(std::size_t n)
+  {
+    for (std::size_t i = 0; i < n; ++i) {
+      std::string step;
+      const std::size_t cmds = 1 + pick(4);
+      for (std::size_t j = 0; j < cmds; ++j) step += random_command();
+      if (step.size() > 60000) step = random_command();  // one datagram
+      add(step);
+    }
+  }
+
+  std::string random_command()
+  {
+    const std::string k = key();
+    const bool noreply = chance(0.2);
+    long long exptime = 0;
+    if (chance(0.1)) exptime = chance(0.5) ? -1 : 1000000000;  // expired at once
+    else if (chance(0.1)) exptime = 3600;
+    std::size_t len = pick(100);
+    if (chance(0.1)) len = pick(3000);
+    if (chance(0.03)) len = pick(big + 1);
+    const bool binary = chance(0.3);
+    const unsigned long long flags = chance(0.5) ? 0 : rng() % 100000;
+    switch (pick(16)) {
+      case 0:
+      case 1: return storage("set", k, value(len, binary), flags, exptime, noreply);
+      case 2: return storage("add", k, value(len, binary), flags, exptime, noreply);
+      case 3: return storage("replace", k, value(len, binary), flags, exptime, noreply);
+      case 4: return storage(chance(0.5) ? "append" : "prepend", k, value(pick(50), binary), flags, exptime, noreply);
+      case 5: return "gets " + k + "\r\n";
+      case 6: return storage("cas", k, value(len, binary), flags, exptime, noreply, chance(0.8) ? "{cas:" + k + "}" : "1");
+      case 7:
+      case 8: {
+        std::string g = chance(0.3) ? "gets" : "get";
+        const std::size_t keys = 1 + pick(40);
+        for (std::size_t q = 0; q < keys; ++q) g += " " + key();
+        return g + "\r\n";
+      }
+      case 9: return "delete " + k + (noreply ? " noreply" : "") + "\r\n";
+      case 10: return storage("set", k, std::to_string(rng() % 1000), 0, 0, false);
+      case 11:
+        return std::string(chance(0.5) ? "incr " : "decr ") + k + " " + std::to_string(rng() % 1000) +
+               (noreply ? " noreply" : "") + "\r\n";
+      case 12: return "touch " + k + " " + std::to_string(chance(0.5) ? 3600 : -1) + (noreply ? " noreply" : "") + "\r\n";
+      case 13: return "get " + k + "\r\n";
+      case 14: {  // a malformed line
+        static const char* const bad[] = {"set k", "set k 0 0", "get", "delete", "incr k", "touch k", "cas k 0 0 1",
+                                          "add k x 0 1", "replace k 0 x 1", "prepend k 0 0 x", "frobnicate",
+                                          "incr k x", "decr k -5", "touch k x", "verbosity x", "flush_all x"};
+        return std::string(bad[pick(sizeof bad / sizeof bad[0])]) + (noreply ? " noreply" : "") + "\r\n";
+      }
+      default: return "get " + k + " " + key() + "\r\n";
+    }
+  }
+};
+
+struct outcome {
+  int steps = 0, mismatches = 0, lost = 0;
+  bool trace = false;  // print every step
+};
+
+// Runs one step against both servers and compares.
+void run_step(const std::string& step, endpoint& a, endpoint& b, std::set<std::string>& a_stats,
+              std::set<std::string>& b_stats, outcome& o)
+{
+  ++o.steps;
+  std::string ra, rb, fa, fb;
+  const std::string qa = fill_cas(step, a) + "mn\r\n", qb = fill_cas(step, b) + "mn\r\n";
+  const bool got_a = a.exchange(qa, ra, fa), got_b = b.exchange(qb, rb, fb);
+  if (!got_a || !got_b) {
+    ++o.lost;
+    std::fprintf(stderr, "NO REPLY from %s to step %d: %s\n", !got_a ? a.name().c_str() : b.name().c_str(), o.steps,
+                 printable(step).c_str());
+    return;
+  }
+  const std::string na = normalise(ra, a, &a_stats), nb = normalise(rb, b, &b_stats);
+  if (o.trace)
+    std::printf("step %d\n  request:   %s\n  %-9s  %s\n  %-9s  %s\n", o.steps, printable(step, 2000).c_str(),
+                a.name().c_str(), printable(na, 2000).c_str(), b.name().c_str(), printable(nb, 2000).c_str());
+  const bool frames = fa.empty() && fb.empty();
+  if (na == nb && frames) return;
+  if (++o.mismatches > 25) return;
+  std::size_t at = 0;
+  while (at < na.size() && at < nb.size() && na[at] == nb[at]) ++at;
+  std::fprintf(stderr, "MISMATCH at step %d, reply byte %zu\n  request:  %s\n", o.steps, at, printable(step).c_str());
+  if (!fa.empty()) std::fprintf(stderr, "  %s frames: %s\n", a.name().c_str(), fa.c_str());
+  if (!fb.empty()) std::fprintf(stderr, "  %s frames: %s\n", b.name().c_str(), fb.c_str());
+  const std::size_t from = at > 60 ? at - 60 : 0;
+  std::fprintf(stderr, "  %-9s ...%s\n  %-9s ...%s\n", a.name().c_str(), printable(na.substr(from), 300).c_str(),
+               b.name().c_str(), printable(nb.substr(from), 300).c_str());
+}
+
+}  // namespace
+
+int main(int argc, char** argv)
+{
+  std::string server, reference;
+  unsigned long long seed = 1;
+  std::size_t steps = 400, max_value = 30000, big = 20000;
+  bool trace = false;
+  static const option longopts[] = {{"server", required_argument, nullptr, 's'},
+                                    {"reference", required_argument, nullptr, 'r'},
+                                    {"seed", required_argument, nullptr, 'e'},
+                                    {"steps", required_argument, nullptr, 'n'},
+                                    {"max-value", required_argument, nullptr, 'm'},
+                                    {"big", required_argument, nullptr, 'b'},
+                                    {"trace", no_argument, nullptr, 't'},
+                                    {nullptr, 0, nullptr, 0}};
+  for (int ch; (ch = getopt_long(argc, argv, "", longopts, nullptr)) != -1;) {
+    switch (ch) {
+      case 's': server = optarg; break;
+      case 'r': reference = optarg; break;
+      case 'e': seed = std::strtoull(optarg, nullptr, 10); break;
+      case 'n': steps = std::strtoul(optarg, nullptr, 10); break;
+      case 'm': max_value = std::strtoul(optarg, nullptr, 10); break;
+      case 'b': big = std::strtoul(optarg, nullptr, 10); break;
+      case 't': trace = true; break;
+      default:
+        std::fprintf(stderr, "usage: kv-diff --server HOST:PORT --reference HOST:PORT [--seed N] [--steps N] "
+                             "[--max-value N] [--big N] [--trace]\n");
+        return 2;
+    }
+  }
+  endpoint a("gsys-kv", server), b("memcached", reference);
+  if (server.empty() || reference.empty() || !a.ok() || !b.ok()) {
+    std::fprintf(stderr, "kv-diff: --server and --reference want reachable HOST:PORT\n");
+    return 2;
+  }
+  if (big > max_value) big = max_value;
+  generator g(seed, max_value, big);
+  g.edge_cases();
+  g.random_steps(steps);
+
+  outcome o;
+  o.trace = trace;
+  std::set<std::string> a_stats, b_stats;
+  for (const auto& s : g.steps) {
+    run_step(s, a, b, a_stats, b_stats, o);
+    if (o.lost >= 3) {
+      std::fprintf(stderr, "kv-diff: giving up after %d steps without a reply\n", o.lost);
+      return 1;
+    }
+  }
+  // Expiry by the clock: 1 s is gone after 2.2 s, 5 s is not.
+  run_step("set e1 0 1 1\r\nv\r\nset e5 0 5 1\r\nw\r\ntouch a 1\r\n", a, b, a_stats, b_stats, o);
+  std::this_thread::sleep_for(2200ms);
+  run_step("get e1 e5 a\r\n", a, b, a_stats, b_stats, o);
+
+  for (const auto& name : a_stats)
+    if (!b_stats.count(name)) {
+      ++o.mismatches;
+      std::fprintf(stderr, "MISMATCH: stats field '%s' is not one of memcached's\n", name.c_str());
+    }
+  if (a_stats.empty()) {
+    ++o.mismatches;
+    std::fprintf(stderr, "MISMATCH: no stats from %s\n", a.name().c_str());
+  }
+  std::printf("kv-diff: %d steps, %d mismatches, %d without a reply (seed %llu)\n", o.steps, o.mismatches, o.lost, seed);
+  return o.mismatches || o.lost ? 1 : 0;
+}
