@@ -192,7 +192,7 @@ int main(int argc, char** argv)
 
   try {
     gsys::runtime_options ro;
-    ro.executor = o.executor;
+    ex::use_executor(ro, o.executor);
     gsys::runtime rt(ro);
 
     ex::mmap_job j{};

@@ -1,7 +1,7 @@
 // The host runtime: allocates a ring, starts an executor that runs the GPU's
 // requests, enforces the policy and keeps statistics.
 //
-//   gsys::runtime rt;                        // defaults: uring executor (kmod if loaded)
+//   gsys::runtime rt;                        // defaults: uring executor, memory confined
 //   char* buf = static_cast<char*>(rt.alloc(1 << 20));
 //   gsys::launch(kernel, grid, block, rt.ring(), fd, buf);
 //   gsys::synchronize();
@@ -65,7 +65,7 @@ struct policy_options {
 
 struct runtime_options {
   std::uint32_t slots = 4096;                        // power of two, >= 32
-  executor_kind executor = executor_kind::automatic; // kmod if /dev/genesys, else uring
+  executor_kind executor = executor_kind::automatic; // uring (kmod: only with confine_memory off)
   unsigned workers = 2;                              // sync: worker threads; kmod: SERVE threads
   unsigned uring_entries = 256;                      // io_uring submission queue size
   std::chrono::nanoseconds timeout = std::chrono::seconds(30);  // device gives up: -ETIMEDOUT
