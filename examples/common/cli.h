@@ -16,6 +16,8 @@
 #include <genesys/runtime.h>
 #endif
 
+#include "common/json.h"
+
 namespace ex {
 
 // A usage error the way coreutils report one, then exit(status).
@@ -88,23 +90,7 @@ inline void use_executor(gsys::runtime_options& ro, gsys::executor_kind k)
 // Threads per block must fill whole warps: the kernels use warp shuffles.
 inline bool valid_block_threads(std::uint64_t t) { return t >= 32 && t <= 1024 && t % 32 == 0; }
 
-inline std::string json_escape(std::string_view s)
-{
-  std::string o;
-  for (char c : s) {
-    if (c == '"' || c == '\\') {
-      o += '\\';
-      o += c;
-    } else if ((unsigned char)c < 0x20) {
-      char b[8];
-      std::snprintf(b, sizeof b, "\\u%04x", c);
-      o += b;
-    } else {
-      o += c;
-    }
-  }
-  return o;
-}
+inline std::string json_escape(std::string_view s) { return json::escape(s); }
 
 // Appends one line to `path` ("-" is stderr). Returns false when it cannot.
 inline bool append_line(const std::string& path, const std::string& line)

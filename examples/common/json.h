@@ -333,10 +333,10 @@ class parser {
 
 inline result parse(std::string_view text) { return detail::parser(text).run(); }
 
-// Writing: a quoted, escaped JSON string.
-inline std::string quote(std::string_view s)
+// Writing: a string escaped for JSON (no quotes), and quoted.
+inline std::string escape(std::string_view s)
 {
-  std::string o = "\"";
+  std::string o;
   for (char c : s) {
     if (c == '"' || c == '\\') {
       o += '\\';
@@ -349,7 +349,10 @@ inline std::string quote(std::string_view s)
       o += c;
     }
   }
-  return o + "\"";
+  return o;
+}
+
+inline std::string quote(std::string_view s) { return "\"" + escape(s) + "\"";
 }
 
 // A double that reads back exactly.

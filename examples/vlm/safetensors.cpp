@@ -149,9 +149,7 @@ index_result parse_safetensors_index(std::string_view text, std::string_view sou
   return r;
 }
 
-namespace {
-
-bool read_text(const std::string& path, std::string& out)
+bool read_whole_file(const std::string& path, std::string& out)
 {
   std::ifstream in(path, std::ios::binary);
   if (!in) return false;
@@ -160,6 +158,8 @@ bool read_text(const std::string& path, std::string& out)
   out = ss.str();
   return true;
 }
+
+namespace {
 
 // Reads 8 + N bytes of `path` into `prefix`; "" or an error.
 std::string read_prefix(const std::string& path, std::string& prefix, std::uint64_t& size)
@@ -201,7 +201,7 @@ checkpoint_result open_checkpoint(const std::string& dir)
   const std::string index_path = dir + "/model.safetensors.index.json";
   std::string text;
   index_result idx;
-  if (read_text(index_path, text)) {
+  if (read_whole_file(index_path, text)) {
     idx = parse_safetensors_index(text, index_path);
     if (!idx.ok()) {
       r.error = idx.error;

@@ -19,6 +19,9 @@
 
 namespace vlm {
 
+// The whole file at `path` into `out`; false if it cannot be opened.
+bool read_whole_file(const std::string& path, std::string& out);
+
 struct tensor_info {
   std::string name;
   dtype dt = dtype::f32;

@@ -48,21 +48,12 @@ std::uint64_t count_arg(const char* cmd, const char* name, const char* s, std::u
   return v;
 }
 
-bool read_file(const std::string& path, std::string& out)
-{
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return false;
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  out = ss.str();
-  return true;
-}
 
 vlm::config load_config(const std::string& dir)
 {
   std::string text;
   const std::string path = dir + "/config.json";
-  if (!read_file(path, text)) fail(path + ": cannot open");
+  if (!vlm::read_whole_file(path, text)) fail(path + ": cannot open");
   vlm::config_result r = vlm::parse_config(text, path);
   if (!r.ok()) fail(r.error);
   return r.cfg;
@@ -138,7 +129,7 @@ int cmd_make_weights(int argc, char** argv)
   vlm::config c;
   if (!config_file.empty()) {
     std::string text;
-    if (!read_file(config_file, text)) fail(config_file + ": cannot open");
+    if (!vlm::read_whole_file(config_file, text)) fail(config_file + ": cannot open");
     auto r = vlm::parse_config(text, config_file);
     if (!r.ok()) fail(r.error);
     c = r.cfg;
