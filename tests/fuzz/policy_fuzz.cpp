@@ -43,6 +43,7 @@
 
 #include "op_table.h"
 
+#include "input_reader.h"
 #include "report.h"
 
 using gsys::detail::policy;
@@ -56,24 +57,6 @@ constexpr std::uint64_t kUserTop = 1ull << 57;
 constexpr std::size_t kArenaBytes = 64 * 1024;
 constexpr std::size_t kMapPages = 256;  // where the GPU's mmap results land
 
-struct reader {
-  const std::uint8_t* p;
-  std::size_t n;
-  bool empty() const { return n == 0; }
-  std::uint64_t bytes(unsigned k)
-  {
-    std::uint64_t v = 0;
-    for (unsigned i = 0; i < k; ++i, ++p, --n) {
-      if (n == 0) break;
-      v |= (std::uint64_t)*p << (8 * i);
-    }
-    return v;
-  }
-  std::uint8_t u8() { return (std::uint8_t)bytes(1); }
-  std::uint16_t u16() { return (std::uint16_t)bytes(2); }
-  std::uint32_t u32() { return (std::uint32_t)bytes(4); }
-  std::uint64_t u64() { return bytes(8); }
-};
 
 // The arenas: real memory with an inaccessible page on each side, so that
 // the policy reading past what it was given is a crash, not a silent pass.

@@ -35,6 +35,7 @@
 #include <cstring>
 #include <vector>
 
+#include "input_reader.h"
 #include "report.h"
 
 namespace {
@@ -123,25 +124,6 @@ void check_access(const void* p, std::size_t size, access_kind kind)
 
 namespace {
 
-// Reads the fuzz input front to back; zeros once it runs out.
-struct reader {
-  const std::uint8_t* p;
-  std::size_t n;
-  bool empty() const { return n == 0; }
-  std::uint64_t bytes(unsigned k)
-  {
-    std::uint64_t v = 0;
-    for (unsigned i = 0; i < k; ++i, ++p, --n) {
-      if (n == 0) break;
-      v |= (std::uint64_t)*p << (8 * i);
-    }
-    return v;
-  }
-  std::uint8_t u8() { return (std::uint8_t)bytes(1); }
-  std::uint16_t u16() { return (std::uint16_t)bytes(2); }
-  std::uint32_t u32() { return (std::uint32_t)bytes(4); }
-  std::uint64_t u64() { return bytes(8); }
-};
 
 gsys_x_ring g_r;
 
