@@ -25,10 +25,17 @@
 
 namespace ex {
 
+// What a request saw besides its reply, for tests that hold a server to the
+// frame format (tests/examples/kv_diff.cpp).
+struct reply_check {
+  bool any = false;         // a datagram with the request's id arrived
+  std::string frame_error;  // the last malformed datagram, described
+};
+
 class udp_client {
  public:
   // "host:port" (IPv4). Check ok() afterwards.
-  explicit udp_client(const std::string& server)
+  explicit udp_client(const std::string& server, int rcvbuf_bytes = 1 << 20)
   {
     const auto colon = server.rfind(':');
     sockaddr_in a{};
@@ -40,8 +47,7 @@ class udp_client {
       ::close(fd_);
       fd_ = -1;
     }
-    const int buf = 1 << 20;
-    if (fd_ >= 0) setsockopt(fd_, SOL_SOCKET, SO_RCVBUF, &buf, sizeof buf);
+    if (fd_ >= 0) setsockopt(fd_, SOL_SOCKET, SO_RCVBUF, &rcvbuf_bytes, sizeof rcvbuf_bytes);
   }
   ~udp_client()
   {
@@ -54,16 +60,17 @@ class udp_client {
 
   // Sends `payload` with a fresh request id and waits up to `timeout` for
   // every datagram of the reply. Returns false on timeout (replies to
-  // earlier, abandoned requests are skipped by their id).
+  // earlier, abandoned requests are skipped by their id). Malformed
+  // datagrams are skipped, and described in `check` when given.
   bool request(std::string_view payload, std::string& reply, std::chrono::milliseconds timeout,
-               std::string_view terminator = {})
+               std::string_view terminator = {}, reply_check* check = nullptr)
   {
     const unsigned short id = ++next_id_;
     std::string dgram(kUdpHeader, '\0');
     write_frame(reinterpret_cast<unsigned char*>(dgram.data()), udp_frame{id, 0, 1, 0});
     dgram.append(payload);
     if (::send(fd_, dgram.data(), dgram.size(), 0) != (ssize_t)dgram.size()) return false;
-    return receive(id, reply, timeout, terminator);
+    return receive(id, reply, timeout, terminator, check);
   }
 
   // Sends raw bytes (no header added): for malformed-frame tests.
@@ -71,8 +78,12 @@ class udp_client {
 
   // Waits for the reply to request `id`: one message, or with a terminator
   // as many messages as it takes to end with it.
-  bool receive(unsigned short id, std::string& reply, std::chrono::milliseconds timeout, std::string_view terminator = {})
+  bool receive(unsigned short id, std::string& reply, std::chrono::milliseconds timeout, std::string_view terminator = {},
+               reply_check* check = nullptr)
   {
+    auto bad = [check](std::string what) {
+      if (check) check->frame_error = std::move(what);
+    };
     struct message {
       unsigned total, have;
       std::vector<std::string> parts;
@@ -97,16 +108,34 @@ class udp_client {
       pollfd p{fd_, POLLIN, 0};
       if (poll(&p, 1, (int)left.count()) <= 0) continue;
       const ssize_t n = ::recv(fd_, buf.data(), buf.size(), 0);
-      if (n < (ssize_t)kUdpHeader) continue;
+      if (n < 0) continue;
+      if (n < (ssize_t)kUdpHeader) {
+        bad("a datagram shorter than the frame header");
+        continue;
+      }
       const udp_frame f = read_frame(reinterpret_cast<const unsigned char*>(buf.data()));
-      if (f.request_id != id || f.total == 0 || f.seq >= f.total) continue;
+      if (f.request_id != id) continue;  // a late reply to an abandoned request
+      if (check) check->any = true;
+      const std::size_t body = (std::size_t)n - kUdpHeader;
+      if (n > (ssize_t)kUdpDatagram) bad("a datagram of " + std::to_string(n) + " bytes (most: 1400)");
+      if (f.total == 0) {  // memcached 1.6 sends these for empty responses
+        if (body) bad("a datagram with total 0 and a payload");
+        continue;
+      }
+      if (f.seq >= f.total) {
+        bad("sequence number " + std::to_string(f.seq) + " of " + std::to_string(f.total));
+        continue;
+      }
       if (f.seq == 0) msgs.push_back(message{f.total, 0, std::vector<std::string>(f.total), std::vector<bool>(f.total)});
       message* m = nullptr;  // the latest message still missing this datagram
       for (auto it = msgs.rbegin(); it != msgs.rend() && !m; ++it)
         if (it->total == f.total && !it->seen[f.seq]) m = &*it;
-      if (!m) continue;
+      if (!m) {
+        bad("a datagram outside any message (seq " + std::to_string(f.seq) + ")");
+        continue;
+      }
       m->seen[f.seq] = true;
-      m->parts[f.seq].assign(buf.data() + kUdpHeader, (std::size_t)n - kUdpHeader);
+      m->parts[f.seq].assign(buf.data() + kUdpHeader, body);
       ++m->have;
     }
   }

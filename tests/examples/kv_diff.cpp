@@ -46,6 +46,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "net/udp_client.h"
 #include "net/udp_frame.h"
 
 namespace {
@@ -67,26 +68,8 @@ std::string printable(const std::string& s, std::size_t limit = 400)
 // One server: sends a step, gathers the datagrams of its reply.
 class endpoint {
  public:
-  endpoint(const std::string& name, const std::string& server) : name_(name)
-  {
-    const auto colon = server.rfind(':');
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    if (colon == std::string::npos || inet_pton(AF_INET, server.substr(0, colon).c_str(), &a.sin_addr) != 1) return;
-    a.sin_port = htons((unsigned short)std::atoi(server.c_str() + colon + 1));
-    fd_ = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-    const int buf = 8 << 20;
-    setsockopt(fd_, SOL_SOCKET, SO_RCVBUF, &buf, sizeof buf);
-    if (fd_ >= 0 && connect(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
-      close(fd_);
-      fd_ = -1;
-    }
-  }
-  ~endpoint()
-  {
-    if (fd_ >= 0) close(fd_);
-  }
-  bool ok() const { return fd_ >= 0; }
+  endpoint(const std::string& name, const std::string& server) : name_(name), client_(server, 8 << 20) {}
+  bool ok() const { return client_.ok(); }
   const std::string& name() const { return name_; }
   std::map<std::string, std::string> cas;  // the last cas unique this server gave per key
 
@@ -95,89 +78,18 @@ class endpoint {
   bool exchange(const std::string& payload, std::string& reply, std::string& frame_error)
   {
     for (int attempt = 0; attempt < 2; ++attempt) {
-      const unsigned short id = ++next_id_;
-      std::string dgram(ex::kUdpHeader, '\0');
-      ex::write_frame(reinterpret_cast<unsigned char*>(dgram.data()), ex::udp_frame{id, 0, 1, 0});
-      dgram += payload;
-      if (::send(fd_, dgram.data(), dgram.size(), 0) != (ssize_t)dgram.size()) return false;
-      bool any = false;
-      if (receive(id, reply, frame_error, any)) return true;
-      if (any) return false;  // a partial reply: resending could run the commands twice
+      ex::reply_check check;
+      const bool whole = client_.request(payload, reply, 8s, "MN\r\n", &check);
+      if (!check.frame_error.empty()) frame_error = check.frame_error;
+      if (whole) return true;
+      if (check.any) return false;  // a partial reply: resending could run the commands twice
     }
     return false;
   }
 
  private:
-  struct message {
-    unsigned total = 0, have = 0;
-    std::vector<std::string> parts;
-    std::vector<bool> seen;
-  };
-
-  bool receive(unsigned short id, std::string& reply, std::string& frame_error, bool& any)
-  {
-    const auto deadline = std::chrono::steady_clock::now() + 8s;
-    std::vector<message> msgs;
-    std::vector<char> buf(70000);
-    for (;;) {
-      // Complete when every message is whole and the stream ends with MN.
-      bool whole = !msgs.empty();
-      for (auto& m : msgs) whole = whole && m.have == m.total;
-      if (whole) {
-        reply.clear();
-        for (auto& m : msgs)
-          for (auto& p : m.parts) reply += p;
-        if (reply.size() >= 4 && reply.compare(reply.size() - 4, 4, "MN\r\n") == 0) return true;
-      }
-      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
-      if (left.count() <= 0) return false;
-      pollfd p{fd_, POLLIN, 0};
-      if (poll(&p, 1, (int)left.count()) <= 0) continue;
-      const ssize_t n = ::recv(fd_, buf.data(), buf.size(), 0);
-      if (n < 0) continue;
-      if (n < (ssize_t)ex::kUdpHeader) {
-        frame_error = "a datagram shorter than the frame header";
-        continue;
-      }
-      const ex::udp_frame f = ex::read_frame(reinterpret_cast<const unsigned char*>(buf.data()));
-      if (f.request_id != id) continue;  // a late reply to an abandoned attempt
-      any = true;
-      const std::string body(buf.data() + ex::kUdpHeader, (std::size_t)n - ex::kUdpHeader);
-      if (n > (ssize_t)ex::kUdpDatagram) frame_error = "a datagram of " + std::to_string(n) + " bytes (most: 1400)";
-      if (f.total == 0) {  // memcached 1.6 sends these for empty responses
-        if (!body.empty()) frame_error = "a datagram with total 0 and a payload";
-        continue;
-      }
-      if (f.seq >= f.total) {
-        frame_error = "sequence number " + std::to_string(f.seq) + " of " + std::to_string(f.total);
-        continue;
-      }
-      if (f.seq == 0) {
-        msgs.emplace_back();
-        msgs.back().total = f.total;
-        msgs.back().parts.resize(f.total);
-        msgs.back().seen.resize(f.total);
-      }
-      // The latest message this datagram belongs to.
-      message* m = nullptr;
-      for (auto it = msgs.rbegin(); it != msgs.rend(); ++it)
-        if (it->total == f.total && !it->seen[f.seq]) {
-          m = &*it;
-          break;
-        }
-      if (!m) {
-        frame_error = "a datagram outside any message (seq " + std::to_string(f.seq) + ")";
-        continue;
-      }
-      m->seen[f.seq] = true;
-      m->parts[f.seq] = body;
-      ++m->have;
-    }
-  }
-
   std::string name_;
-  int fd_ = -1;
-  unsigned short next_id_ = 0;
+  ex::udp_client client_;
 };
 
 // Replaces "{cas:KEY}" with the unique this server last gave for KEY.
