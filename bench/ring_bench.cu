@@ -460,8 +460,6 @@ int main(int argc, char** argv)
     o.slots = 4096;
     if (c.workers) o.workers = c.workers;
     o.policy.kernel_confinement = c.kernel_confinement;
-    // genesys.ko cannot confine memory yet (README "Safety"): measure it unconfined.
-    if (k == gsys::executor_kind::kmod) o.policy.confine_memory = false;
     try {
       gsys::runtime rt(o);
       std::fprintf(stderr, "gsys-ring-bench: executor %s on %s\n", gsys::to_string(k), device_label().c_str());

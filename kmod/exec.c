@@ -2,6 +2,7 @@
 /*
  * Running one request: policy (allow bitmap, flags, fixed files), then the
  * native implementation if the module has one, else a fallback to userspace.
+ * A confined ring's pointers are checked first (confine.c).
  *
  * Native operations use exported kernel APIs only and reproduce what the
  * syscall does, errors included; what cannot be reproduced exactly (a dirfd
@@ -11,6 +12,7 @@
  * the slot flags and, for madvise, that the range is a genesys mapping.
  */
 #include <linux/errno.h>
+#include <linux/limits.h>
 #include <linux/file.h>
 #include <linux/pid.h>
 #include <linux/rcupdate.h>
@@ -126,7 +128,7 @@ static bool gsys_len_in_arg2(u16 nr)
 	}
 }
 
-/* Whether descriptor fd is one of the process's /dev/genesys files: the executor's own. */
+/* Whether descriptor fd is an executor's file (gsys_is_executor_file). */
 static bool gsys_fd_is_executor(u64 fd)
 {
 	struct file *f = fget_raw((unsigned int)fd);
@@ -134,7 +136,7 @@ static bool gsys_fd_is_executor(u64 fd)
 
 	if (!f)
 		return false;
-	ours = gsys_is_genesys_file(f);
+	ours = gsys_is_executor_file(f);
 	fput(f);
 	return ours;
 }
@@ -156,6 +158,16 @@ int gsys_exec(struct gsys_call *c)
 	if (gsys_len_in_arg2(r->nr) && r->arg[2] > c->ring->max_io_bytes) {
 		c->ret = -EINVAL;
 		return GSYS_RUN_DONE;
+	}
+	/* before the native/fallback split: a fallback's memory is checked too */
+	c->path_max = PATH_MAX;
+	if (c->ring->confine) {
+		int err = gsys_confine_check(c);
+
+		if (err) {
+			c->ret = err;
+			return GSYS_RUN_DONE;
+		}
 	}
 	op = gsys_native_op(r->nr);
 	if (!op)

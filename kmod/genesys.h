@@ -36,6 +36,9 @@
  *   synchronize_rcu(), so a reader that found a file under rcu_read_lock()
  *   may take its own reference with get_file().
  *
+ * ctx->regions (RCU): memory a confined ring's requests may name (confine.c).
+ *   Replaced whole under ctx->lock; readers take rcu_read_lock().
+ *
  * ctx->maps_lock (mutex): the list of ranges this context mmap()ed for the
  *   device; munmap/madvise are only allowed inside them. Held across
  *   vm_munmap() so two requests cannot both trim the same entry. Order:
@@ -136,8 +139,11 @@ struct gsys_ring {
 	unsigned long npages;
 	struct mm_struct *mm;           /* mmgrab()ed: the address space requests use */
 	bool charged;                   /* locked_vm was charged for the pages */
+	bool confine;                   /* GSYS_RING_F_CONFINE: pointers must be given memory */
 	unsigned long allow[GSYS_ALLOW_LONGS];
 };
+
+struct gsys_regions;
 
 struct gsys_fixed_files {
 	u32 count;
@@ -159,6 +165,7 @@ struct gsys_ctx {
 	atomic_t servers;               /* threads inside SERVE */
 	u32 nslots;                     /* of the registered ring, 0 if none; for /proc */
 	struct gsys_fixed_files __rcu *files;
+	struct gsys_regions __rcu *regions; /* GSYS_IOC_REGION; written under lock */
 	struct mutex maps_lock;
 	struct list_head maps;          /* of gsys_mapping, sorted by start */
 	unsigned int nmaps;
@@ -176,11 +183,15 @@ struct gsys_call {
 	struct gsys_ring *ring;
 	struct gsys_request req;
 	s64 ret;
+	u64 path_max;           /* longest path copy (PATH_MAX, or less when confined) */
+	u32 addrlen;            /* recvfrom's *addrlen as confinement read it */
+	bool have_addrlen;
 };
 
 /* main.c */
 extern const struct file_operations gsys_fops;
 bool gsys_is_genesys_file(const struct file *file);
+bool gsys_is_executor_file(const struct file *file);
 
 /* ring.c */
 long gsys_ring_register(struct gsys_ctx *ctx, void __user *uarg);
@@ -223,6 +234,13 @@ int gsys_op_recvfrom(struct gsys_call *c);
 
 /* ops_mem.c */
 void gsys_maps_free(struct gsys_ctx *ctx);
+u64 gsys_maps_room(struct gsys_ctx *ctx, u64 p);
+
+/* confine.c */
+long gsys_region_ioctl(struct gsys_ctx *ctx, void __user *uarg);
+void gsys_regions_free(struct gsys_ctx *ctx);
+int gsys_confine_check(struct gsys_call *c);
+const char *gsys_forbidden_file(struct file *f, int open_flags);
 
 /* files.c */
 long gsys_files_register(struct gsys_ctx *ctx, void __user *uarg);

@@ -13,10 +13,12 @@
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
 #include <linux/fs.h>
+#include <linux/magic.h>
 #include <linux/miscdevice.h>
 #include <linux/module.h>
 #include <linux/sched.h>
 #include <linux/slab.h>
+#include <linux/string.h>
 #include <linux/uaccess.h>
 
 #include "genesys.h"
@@ -70,6 +72,7 @@ static int gsys_release(struct inode *inode, struct file *file)
 		gsys_ring_put(ring);
 	}
 	gsys_maps_free(ctx);
+	gsys_regions_free(ctx);
 	atomic64_dec(&gsys_global.contexts);
 	kfree(ctx);
 	return 0;
@@ -91,6 +94,8 @@ static long gsys_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 		return gsys_stats_ioctl(ctx, uarg);
 	case GSYS_IOC_UNREGISTER:
 		return gsys_ring_unregister(ctx);
+	case GSYS_IOC_REGION:
+		return gsys_region_ioctl(ctx, uarg);
 	default:
 		return -ENOTTY;
 	}
@@ -108,6 +113,20 @@ const struct file_operations gsys_fops = {
 bool gsys_is_genesys_file(const struct file *file)
 {
 	return file->f_op == &gsys_fops;
+}
+
+/*
+ * Files of an executor, this process's or another runtime's: genesys files
+ * and io_uring instances (the uring executor's ring; closing it hangs that
+ * runtime, mapping it hands its queues to the device). A GPU kernel has no
+ * use for either. io_is_uring_fops() is not exported: an io_uring file is
+ * the anonymous inode named "[io_uring]".
+ */
+bool gsys_is_executor_file(const struct file *file)
+{
+	return gsys_is_genesys_file(file) ||
+	       (file_inode(file)->i_sb->s_magic == ANON_INODE_FS_MAGIC &&
+		!strcmp((const char *)file->f_path.dentry->d_name.name, "[io_uring]"));
 }
 
 static struct miscdevice gsys_misc = {

@@ -37,6 +37,25 @@ static bool gsys_maps_contain(struct gsys_ctx *ctx, u64 start, u64 len)
 	return false;
 }
 
+/* Bytes from p to the end of the recorded mapping holding p; 0 if none. */
+u64 gsys_maps_room(struct gsys_ctx *ctx, u64 p)
+{
+	struct gsys_mapping *m;
+	u64 room = 0;
+
+	mutex_lock(&ctx->maps_lock);
+	list_for_each_entry(m, &ctx->maps, node) {
+		if (m->start > p)
+			break;
+		if (p - m->start < m->len) {
+			room = m->len - (p - m->start);
+			break;
+		}
+	}
+	mutex_unlock(&ctx->maps_lock);
+	return room;
+}
+
 /*
  * Forgets [lo, hi): entries inside go, entries across an end are trimmed,
  * an entry around the whole range is split in two. Used after munmap and
@@ -130,6 +149,11 @@ int gsys_op_mmap(struct gsys_call *c)
 		if (!file) {
 			c->ret = -EBADF;
 			return GSYS_RUN_DONE;
+		}
+		if (gsys_is_executor_file(file)) {
+			fput(file);
+			c->ret = -EPERM;
+			return GSYS_RUN_DENIED;
 		}
 		if (file_inode(file)->i_sb->s_magic == HUGETLBFS_MAGIC) {
 			fput(file);

@@ -78,12 +78,15 @@ out:
 }
 
 /* move_addr_to_user(): truncate to the caller's length, report the full one. */
-static int gsys_addr_to_user(const struct sockaddr_storage *kaddr, int klen,
-			     void __user *uaddr, int __user *ulen)
+static int gsys_addr_to_user(struct gsys_call *c, const struct sockaddr_storage *kaddr,
+			     int klen, void __user *uaddr, int __user *ulen)
 {
 	int len;
 
-	if (get_user(len, ulen))
+	/* a confined ring's length was read (and checked) once, before the call */
+	if (c->have_addrlen)
+		len = (int)c->addrlen;
+	else if (get_user(len, ulen))
 		return -EFAULT;
 	if (len > klen)
 		len = klen;
@@ -119,7 +122,7 @@ int gsys_op_recvfrom(struct gsys_call *c)
 		flags |= MSG_DONTWAIT;
 	err = sock_recvmsg(sock, &msg, flags);
 	if (err >= 0 && uaddr) {
-		err2 = gsys_addr_to_user(&address, msg.msg_namelen, uaddr, ulen);
+		err2 = gsys_addr_to_user(c, &address, msg.msg_namelen, uaddr, ulen);
 		if (err2 < 0)
 			err = err2;
 	}

@@ -7,7 +7,10 @@
  * from current's working directory, which is the serving process's). A
  * relative path with a real dirfd falls back to userspace. Otherwise it is
  * do_sys_openat2()'s sequence: copy the name, reserve the descriptor, open,
- * notify, install.
+ * notify, install. A file the device must not hold however it named it
+ * (/proc/<pid>/mem, /dev/mem, a procfs or sysfs file opened for writing, a
+ * block device for writing: gsys_forbidden_file) is closed before it is
+ * installed, and the request gets -EACCES as from userspace.
  */
 #include <linux/err.h>
 #include <linux/fcntl.h>
@@ -29,7 +32,8 @@ int gsys_op_openat(struct gsys_call *c)
 	char *path;
 	int fd;
 
-	path = strndup_user(u64_to_user_ptr(c->req.arg[1]), PATH_MAX);
+	/* c->path_max < PATH_MAX: a confined ring's path ends inside given memory */
+	path = strndup_user(u64_to_user_ptr(c->req.arg[1]), c->path_max);
 	if (IS_ERR(path)) {
 		/* strndup_user says EINVAL where getname() says ENAMETOOLONG */
 		c->ret = PTR_ERR(path) == -EINVAL ? -ENAMETOOLONG : PTR_ERR(path);
@@ -57,6 +61,14 @@ int gsys_op_openat(struct gsys_call *c)
 		c->ret = PTR_ERR(f);
 		goto out_put_fd;
 	}
+	if (gsys_forbidden_file(f, flags)) {
+		/* opened and closed unseen: never installed in the table */
+		fput(f);
+		put_unused_fd(fd);
+		kfree(path);
+		c->ret = -EACCES;
+		return GSYS_RUN_DENIED;
+	}
 	fsnotify_open(f);
 	fd_install(fd, f);
 	c->ret = fd;
@@ -72,8 +84,8 @@ out_free_path:
 
 /*
  * close(2) by descriptor number; GSYS_SLOT_F_FIXED_FILE is refused (-EINVAL)
- * by the dispatcher. The process's /dev/genesys descriptors are the
- * executor's own and may not be closed from the ring.
+ * by the dispatcher. Executors' descriptors (/dev/genesys, io_uring
+ * instances) may not be closed from the ring.
  */
 int gsys_op_close(struct gsys_call *c)
 {
@@ -81,7 +93,7 @@ int gsys_op_close(struct gsys_call *c)
 	struct file *f = fget_raw(fd);
 
 	if (f) {
-		bool executor_fd = gsys_is_genesys_file(f);
+		bool executor_fd = gsys_is_executor_file(f);
 
 		fput(f);
 		if (executor_fd) {

@@ -46,7 +46,7 @@ static int gsys_ring_check_request(const struct gsys_ioc_register_ring *req)
 
 	if (req->size != sizeof(*req) || req->abi_version != GSYS_ABI_VERSION)
 		return -EINVAL;
-	if (req->flags || req->reserved0)
+	if ((req->flags & ~GSYS_RING_F_KNOWN) || req->reserved0)
 		return -EINVAL;
 	for (i = 0; i < ARRAY_SIZE(req->reserved); i++)
 		if (req->reserved[i])
@@ -182,6 +182,7 @@ long gsys_ring_register(struct gsys_ctx *ctx, void __user *uarg)
 	ring->sq_entries = h->sq_entries;
 	ring->timeout_ns = h->timeout_ns;
 	ring->max_io_bytes = req.max_io_bytes ? req.max_io_bytes : GSYS_DEFAULT_MAX_IO;
+	ring->confine = req.flags & GSYS_RING_F_CONFINE;
 	ring->user_addr = req.ring_addr;
 	ring->ring_bytes = req.ring_bytes;
 	ring->npages = req.ring_bytes >> PAGE_SHIFT;

@@ -7,8 +7,12 @@
 // supports every operation.
 //
 // Policy split: the module enforces the allow-list (the bitmap registered
-// with the ring) and faults bad pointers with -EFAULT; it cannot see the
-// runtime's confine_memory regions, so that option refuses this executor.
+// with the ring), the length cap, the executor's own descriptors and the
+// forbidden files. With policy.confine_memory the ring is registered
+// GSYS_RING_F_CONFINE and the module gets the runtime's regions
+// (GSYS_IOC_REGION, kept exact through policy::watch_regions), so it refuses
+// pointers outside them as the userspace policy does; a fall-back it hands
+// over was checked already (request_copy::kernel_checked).
 #include <fcntl.h>
 #include <sys/ioctl.h>
 #include <unistd.h>
@@ -40,6 +44,7 @@ class kmod_executor final : public executor {
     ctx_.stopping.store(true, std::memory_order_release);  // also when the runtime failed to start
     std::atomic_ref<gsys_u32>(ctx_.header->stop).store(1, std::memory_order_release);
     stop();
+    if (confined_) ctx_.pol->watch_regions(nullptr);  // before fd_ (the watcher's) closes
     if (fd_ >= 0) ::close(fd_);
   }
   const char* name() const override { return "kmod"; }
@@ -47,11 +52,6 @@ class kmod_executor final : public executor {
 
   void start() override
   {
-    if (ctx_.opt.policy.confine_memory)
-      throw setup_error("the kmod executor cannot enforce memory confinement yet "
-                        "(genesys.ko checks the allow-list and faults bad pointers, "
-                        "but does not know the runtime's regions): use uring or sync, or set "
-                        "policy.confine_memory = false to run calls in the kernel (README: Safety)");
     fd_ = ::open("/dev/genesys", O_RDWR | O_CLOEXEC);
     if (fd_ < 0) {
       const int e = errno;
@@ -60,6 +60,8 @@ class kmod_executor final : public executor {
       throw setup_error("cannot open /dev/genesys: " + errno_text(e));
     }
     ctx_.pol->protect_fd(fd_);
+    confined_ = ctx_.opt.policy.confine_memory;
+    if (confined_) give_regions();
     register_ring();
     ctx_.pol->trust_kernel_mappings();
     if (!files_.empty()) push_files();
@@ -121,12 +123,36 @@ class kmod_executor final : public executor {
     a.ring_bytes = gsys_ring_bytes(ctx_.nslots, ctx_.sq_entries);
     a.allow_ptr = reinterpret_cast<std::uintptr_t>(allow.data());
     a.max_io_bytes = ctx_.opt.policy.max_io_bytes;  // the module caps transfers as the policy does
+    if (confined_) a.flags = GSYS_RING_F_CONFINE;
     if (::ioctl(fd_, GSYS_IOC_REGISTER_RING, &a) != 0) {
       const int e = errno;
       std::string why = "genesys.ko refused the ring: " + errno_text(e);
       if (e == EINVAL) why += " (is the module built from the same ABI version, " + std::to_string(GSYS_ABI_VERSION) + "?)";
       throw setup_error(why);
     }
+  }
+
+  // The runtime's regions now and from now on, into the module's copy.
+  void give_regions()
+  {
+    ctx_.pol->watch_regions([fd = fd_](std::uintptr_t p, std::size_t n, bool added) {
+      gsys_ioc_region a{};
+      a.size = sizeof a;
+      a.op = added ? GSYS_REGION_ADD : GSYS_REGION_REMOVE;
+      a.addr = p;
+      a.len = n;
+      if (::ioctl(fd, GSYS_IOC_REGION, &a) == 0) return;
+      const int e = errno;
+      if (e == ENOTTY)
+        throw setup_error("genesys.ko is too old to confine memory (no GSYS_IOC_REGION): rebuild and reload it "
+                          "(make kmod-install), or set policy.confine_memory = false");
+      if (!added) {  // free() must not throw; the module keeps a stale region, which is only wider
+        std::fprintf(stderr, "genesys: kmod: cannot remove a region from genesys.ko: %s\n", errno_text(e).c_str());
+        return;
+      }
+      throw setup_error("genesys.ko refused a memory region: " + errno_text(e) +
+                        (e == ENOSPC ? " (more than " + std::to_string(GSYS_MAX_REGIONS) + " regions)" : std::string()));
+    });
   }
 
   void push_files()
@@ -170,7 +196,11 @@ class kmod_executor final : public executor {
       const int r = ::ioctl(fd_, GSYS_IOC_SERVE, &a);
       const int e = r == 0 ? 0 : errno;
       const unsigned nfb = a.fallback_count < kFallbackMax ? a.fallback_count : kFallbackMax;
-      for (unsigned i = 0; i < nfb; ++i) serve_fallback(ring, *ctx_.pol, shard, fallback[i]);
+      for (unsigned i = 0; i < nfb; ++i) {
+        request_copy q(fallback[i]);
+        q.kernel_checked = confined_;
+        serve_fallback(ring, *ctx_.pol, shard, q);
+      }
       if (e && e != EINTR) {
         std::fprintf(stderr, "genesys: kmod: SERVE failed (%s); serving this thread's share from userspace\n",
                      errno_text(e).c_str());
@@ -181,6 +211,7 @@ class kmod_executor final : public executor {
 
   executor_context& ctx_;
   int fd_ = -1;
+  bool confined_ = false;
   std::vector<int> files_;
   blocking_threads threads_;
 };

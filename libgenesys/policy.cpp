@@ -16,8 +16,21 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <string_view>
 
 #include "op_table.h"
+// The default allow-list, generated from docs/syscalls.md's table
+// (tools/syscalls). The runtime libraries must have it (GSYS_SYSCALL_TABLE);
+// tests/fuzz compiles this file alone, where every supported operation is
+// allowed: the same set, as the generator refuses a supported operation
+// the table judges unsuitable.
+#if defined(GSYS_SYSCALL_TABLE) || __has_include("syscall_allow.h")
+#include "syscall_allow.h"
+#else
+namespace gsys::detail {
+constexpr bool default_allowed(std::string_view) { return true; }
+}  // namespace gsys::detail
+#endif
 
 namespace gsys::detail {
 
@@ -60,7 +73,10 @@ std::uint64_t user_address_top()
 policy::policy(const policy_options& o, std::uint64_t user_top) : opt_(o), user_top_(user_top)
 {
   if (o.allow.empty()) {
-    for (const op_info& op : kOps) allow_.set((std::size_t)op.nr);
+    // The op table's calls that docs/syscalls.md judges a GPU may make:
+    // syscall_allow.h is generated from the same table as that file.
+    for (const op_info& op : kOps)
+      if (default_allowed(op.name)) allow_.set((std::size_t)op.nr);
   } else {
     for (long nr : o.allow) {
       if (nr < 0 || nr > (long)GSYS_NR_MAX) throw setup_error("genesys: policy allows opcode out of range: " + std::to_string(nr));
@@ -115,13 +131,22 @@ void policy::set_files(std::vector<int> fds)
 void policy::allow_region(std::uintptr_t p, std::size_t n)
 {
   std::lock_guard lk(mu_);
+  if (watcher_) watcher_(p, n, true);
   regions_[p] = n;
 }
 
 void policy::forget_region(std::uintptr_t p)
 {
   std::lock_guard lk(mu_);
-  regions_.erase(p);
+  if (regions_.erase(p) && watcher_) watcher_(p, 0, false);
+}
+
+void policy::watch_regions(region_watcher fn)
+{
+  std::lock_guard lk(mu_);
+  if (fn)
+    for (const auto& [p, n] : regions_) fn(p, n, true);
+  watcher_ = std::move(fn);
 }
 
 void policy::log_once(unsigned nr, const char* why)
@@ -147,32 +172,32 @@ std::pair<std::uint64_t, std::uint64_t> policy::given_span(std::uint64_t p) cons
   return {0, 0};
 }
 
-long policy::check_range(std::uint64_t p, std::uint64_t n, bool optional)
+long policy::check_range(std::uint64_t p, std::uint64_t n, bool optional, bool confine)
 {
   if (p == 0) return optional || n == 0 ? 0 : -EFAULT;
   if (n > opt_.max_io_bytes) return -EINVAL;
   if (p >= user_top_ || n > user_top_ - p) return -EFAULT;
-  if (!opt_.confine_memory) return 0;
+  if (!confine) return 0;
   std::lock_guard lk(mu_);
   const auto [lo, hi] = given_span(p);
   return hi && (n ? n : 1) <= hi - p ? 0 : -EFAULT;
 }
 
-bool policy::read_user(std::uint64_t p, void* dst, std::size_t n) const
+bool policy::read_user(std::uint64_t p, void* dst, std::size_t n, bool confine) const
 {
   // Confined, p was checked to lie in given memory: read it. Otherwise it
   // may be anything, so let the kernel fault it rather than this process.
-  if (opt_.confine_memory) {
+  if (confine) {
     std::memcpy(dst, (const void*)p, n);
     return true;
   }
   return copy_from_process((void*)dst, p, n);
 }
 
-long policy::check_path(std::uint64_t p)
+long policy::check_path(std::uint64_t p, bool confine)
 {
-  long err = check_range(p, 1, false);
-  if (err || !opt_.confine_memory) return err;
+  long err = check_range(p, 1, false, confine);
+  if (err || !confine) return err;
   // The whole string, NUL included, must lie in given memory: the kernel
   // reads up to PATH_MAX bytes from p. Reading it here is safe because the
   // span is memory the runtime knows is mapped.
@@ -233,6 +258,7 @@ long policy::check(request_copy& q, bool& denied)
 
   const op_info* op = find_op(q.nr);
   if (!op) return 0;  // explicitly allowed raw syscall: the host opted in
+  const bool confine = opt_.confine_memory && !q.kernel_checked;
   for (int i = 0; i < GSYS_SLOT_ARGS; ++i) {
     const std::uint64_t v = q.arg[i];
     const std::uint64_t next = i + 1 < GSYS_SLOT_ARGS ? q.arg[i + 1] : 0;
@@ -244,11 +270,11 @@ long policy::check(request_copy& q, bool& denied)
       case GSYS_A_FD_OPT: err = check_fd(v, false, true); break;
       case GSYS_A_DIRFD: err = check_fd(v, true, false); break;
       case GSYS_A_BUF_IN:
-      case GSYS_A_BUF_OUT: err = check_range(v, next, false); break;
+      case GSYS_A_BUF_OUT: err = check_range(v, next, false, confine); break;
       case GSYS_A_LEN:
         if (v > opt_.max_io_bytes) err = -EINVAL;
         break;
-      case GSYS_A_PATH: err = check_path(v); break;
+      case GSYS_A_PATH: err = check_path(v, confine); break;
       case GSYS_A_MAP_HINT:
         if (q.arg[3] & MAP_FIXED) return refuse(-EPERM, "MAP_FIXED could replace the proxy's own memory");
         break;
@@ -258,7 +284,7 @@ long policy::check(request_copy& q, bool& denied)
         break;
       case GSYS_A_SOCKADDR_IN:
         if (v && next > sizeof(sockaddr_storage)) err = -EINVAL;
-        else err = check_range(v, next, true);
+        else err = check_range(v, next, true, confine);
         break;
       case GSYS_A_SOCKADDR_OUT:
         // The kernel writes up to *addrlen bytes. *addrlen is GPU memory that
@@ -267,22 +293,22 @@ long policy::check(request_copy& q, bool& denied)
         // executor).
         if (!v) break;
         if (!next) { err = -EFAULT; break; }
-        err = check_range(next, sizeof(socklen_t), false);
-        if (!err) err = read_user(next, &q.addrlen, sizeof q.addrlen) ? 0 : -EFAULT;
+        err = check_range(next, sizeof(socklen_t), false, confine);
+        if (!err) err = read_user(next, &q.addrlen, sizeof q.addrlen, confine) ? 0 : -EFAULT;
         if (!err) {
           q.addrlen = std::min<std::uint32_t>(q.addrlen, sizeof(sockaddr_storage));
-          err = check_range(v, q.addrlen, true);
+          err = check_range(v, q.addrlen, true, confine);
         }
         break;
-      case GSYS_A_SOCKLEN_PTR: err = check_range(v, sizeof(socklen_t), true); break;
-      case GSYS_A_STAT_OUT: err = check_range(v, sizeof(struct stat), false); break;
-      case GSYS_A_RUSAGE_OUT: err = check_range(v, sizeof(struct rusage), false); break;
+      case GSYS_A_SOCKLEN_PTR: err = check_range(v, sizeof(socklen_t), true, confine); break;
+      case GSYS_A_STAT_OUT: err = check_range(v, sizeof(struct stat), false, confine); break;
+      case GSYS_A_RUSAGE_OUT: err = check_range(v, sizeof(struct rusage), false, confine); break;
       default: break;
     }
     if (err == -EPERM) return refuse(err, "file descriptor belongs to the executor");
     if (err) return err;
   }
-  q.given = opt_.confine_memory;
+  q.given = confine;
   return 0;
 }
 
@@ -313,23 +339,19 @@ const char* forbidden_file(int fd, std::uint64_t open_flags)
   const ssize_t n = readlink(link, target, sizeof target - 1);
   if (n < 0) return "cannot inspect the opened file";
   target[n] = '\0';
-  // /proc/<pid>/[task/<tid>/]<name>[/...]
-  const char* p = target;
-  auto skip_number_dir = [&p](const char* prefix) {
-    const std::size_t k = std::strlen(prefix);
-    if (std::strncmp(p, prefix, k) != 0 || p[k] < '0' || p[k] > '9') return false;
-    p += k;
-    while (*p >= '0' && *p <= '9') ++p;
-    return *p == '/' ? (++p, true) : false;
-  };
-  if (!skip_number_dir("/proc/")) return nullptr;
-  if (std::strncmp(p, "task/", 5) == 0) {
-    p += 4;
-    if (!skip_number_dir("/")) return nullptr;
-  }
-  for (const char* name : {"mem", "pagemap"})
-    if (std::strcmp(p, name) == 0) return "a process's memory is off limits";
-  return nullptr;
+  // <procfs mount>/<pid>/[task/<tid>/](mem|pagemap): matched from the end,
+  // so procfs mounted anywhere (not only at /proc) is recognised. On procfs
+  // only per-process directories are numbers, so "<digits>/mem" suffices.
+  const std::string_view t(target, (std::size_t)n);
+  const std::size_t slash = t.rfind('/');
+  if (slash == std::string_view::npos || slash == 0) return nullptr;
+  const std::string_view name = t.substr(slash + 1);
+  if (name != "mem" && name != "pagemap") return nullptr;
+  const std::size_t up = t.rfind('/', slash - 1);
+  const std::size_t from = up == std::string_view::npos ? 0 : up + 1;
+  const std::string_view dir = t.substr(from, slash - from);
+  if (dir.empty() || dir.find_first_not_of("0123456789") != std::string_view::npos) return nullptr;
+  return "a process's memory is off limits";
 }
 
 }  // namespace

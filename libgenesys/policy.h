@@ -7,6 +7,7 @@
 #include <bitset>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <set>
@@ -54,6 +55,12 @@ class policy {
   void set_files(std::vector<int> fds);
   void allow_region(std::uintptr_t p, std::size_t n);
   void forget_region(std::uintptr_t p);
+  // Calls fn(start, length, true) for every region now, then on every change
+  // (length 0, false: removed), in order, under the policy's lock: how the
+  // kmod executor keeps genesys.ko's copy of the regions exact. fn may throw
+  // from an addition (allow_region then fails with it). nullptr: stop.
+  using region_watcher = std::function<void(std::uintptr_t, std::size_t, bool)>;
+  void watch_regions(region_watcher fn);
   // The kmod executor: genesys.ko makes the GPU's mappings and checks
   // munmap/madvise ranges against them before it hands a call to userspace,
   // so the userspace mapping table (which never saw those mmaps) is skipped.
@@ -61,9 +68,9 @@ class policy {
 
  private:
   void note_result(const request_copy& q, long ret);
-  long check_range(std::uint64_t p, std::uint64_t n, bool optional);
-  long check_path(std::uint64_t p);
-  bool read_user(std::uint64_t p, void* dst, std::size_t n) const;
+  long check_range(std::uint64_t p, std::uint64_t n, bool optional, bool confine);
+  long check_path(std::uint64_t p, bool confine);
+  bool read_user(std::uint64_t p, void* dst, std::size_t n, bool confine) const;
   std::pair<std::uint64_t, std::uint64_t> given_span(std::uint64_t p) const;
   long check_fd(std::uint64_t v, bool maybe_cwd, bool maybe_none);
   bool in_mapping(std::uint64_t p, std::uint64_t n);
@@ -77,6 +84,7 @@ class policy {
   std::vector<int> files_;
   std::map<std::uintptr_t, std::size_t> regions_;   // start -> length
   std::map<std::uintptr_t, std::size_t> mappings_;  // genesys mmaps, start -> length
+  region_watcher watcher_;
   std::bitset<GSYS_NR_MAX + 1> logged_;
   bool kernel_mappings_ = false;
 };

@@ -48,6 +48,10 @@ struct request_copy : gsys_request {
   // Every pointer argument lies in memory the GPU was given (the policy
   // confines memory), so the executor may access it directly.
   bool given = false;
+  // A fall-back from a confined genesys.ko ring: the module already checked
+  // every pointer against the regions and its own mappings (which this
+  // process's policy never saw), so the policy skips that part.
+  bool kernel_checked = false;
 };
 
 class ring_access {

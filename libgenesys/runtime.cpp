@@ -237,7 +237,7 @@ struct runtime::impl {
   {
     executor_kind want = opt.executor;
     if (want == executor_kind::automatic)
-      want = kmod_available() && !opt.policy.confine_memory ? executor_kind::kmod : executor_kind::uring;
+      want = kmod_available() ? executor_kind::kmod : executor_kind::uring;
     try {
       start(want);
     } catch (const setup_error& e) {
@@ -320,8 +320,13 @@ void* runtime::alloc(std::size_t bytes)
   void* p = detail::device_visible_alloc(bytes);
   if (!p) throw setup_error("genesys: out of memory allocating " + std::to_string(bytes) + " device-visible bytes");
   std::lock_guard lk(impl_->mu);
+  try {
+    impl_->pol.allow_region((std::uintptr_t)p, bytes);  // may throw: genesys.ko refused the region
+  } catch (...) {
+    detail::device_visible_free(p, bytes);
+    throw;
+  }
   impl_->allocations[p] = bytes;
-  impl_->pol.allow_region((std::uintptr_t)p, bytes);
   if (impl_->link_model) sim::link_register(p, bytes, sim::link_memory::host);
   return p;
 }

@@ -2,6 +2,9 @@
 // as the documented errno, and nothing the GPU sends may crash the proxy.
 #include <fcntl.h>
 #include <sys/mman.h>
+#include <sys/mount.h>
+#include <sched.h>
+#include <sys/wait.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 
@@ -315,6 +318,89 @@ TEST(Policy, ProcessMemoryFilesAreClosedAndRefused)
     EXPECT_EQ(p.finish(req(__NR_openat, {(gsys_u64)AT_FDCWD, 0, O_WRONLY, 0}), w, denied), -EACCES)
         << "procfs is read-only to the GPU";
   }
+}
+
+// Finding (issue #10): the check matched only paths under /proc/, so procfs
+// mounted anywhere else (a container's /host/proc) handed out process
+// memory. Run in a child with its own mount namespace: it mounts procfs in a
+// temporary directory and opens <there>/self/mem.
+TEST(Policy, ProcessMemoryIsRefusedWhereverProcfsIsMounted)
+{
+  const pid_t child = fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    char dir[] = "/tmp/gsys-proc-XXXXXX";
+    if (unshare(CLONE_NEWNS) != 0 || mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0 ||
+        !mkdtemp(dir))
+      _exit(77);
+    const bool mounted = mount("proc", dir, "proc", 0, nullptr) == 0;
+    int code = 77;
+    if (mounted) {
+      const std::string path = std::string(dir) + "/self/mem";
+      const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+      policy p{unconfined()};
+      bool denied = false;
+      code = fd < 0 ? 3 : p.finish(req(__NR_openat, {(gsys_u64)AT_FDCWD, 0, O_RDONLY, 0}), fd, denied) == -EACCES && denied ? 0 : 1;
+      umount(dir);
+    }
+    rmdir(dir);
+    _exit(code);
+  }
+  int status = 0;
+  ASSERT_EQ(waitpid(child, &status, 0), child);
+  ASSERT_TRUE(WIFEXITED(status));
+  if (WEXITSTATUS(status) == 77) GTEST_SKIP() << "cannot mount procfs here (needs root and mount namespaces)";
+  EXPECT_EQ(WEXITSTATUS(status), 0) << "<procfs elsewhere>/self/mem was not refused (3: could not open it)";
+}
+
+// genesys.ko keeps its own copy of the regions: the watcher sees every
+// region there is, then every change, and nothing after it is removed.
+TEST(Policy, RegionWatcherSeesEveryRegionAndChange)
+{
+  policy p{gsys::policy_options{}};
+  p.allow_region(0x10000, 100);
+  std::vector<std::string> seen;
+  auto note = [&](std::uintptr_t a, std::size_t n, bool added) {
+    seen.push_back((added ? "+" : "-") + std::to_string(a) + ":" + std::to_string(n));
+  };
+  p.watch_regions(note);
+  p.allow_region(0x20000, 200);
+  p.forget_region(0x10000);
+  p.forget_region(0x30000);  // never given: nothing to report
+  p.watch_regions(nullptr);
+  p.allow_region(0x40000, 400);
+  EXPECT_EQ(seen, (std::vector<std::string>{"+65536:100", "+131072:200", "-65536:0"}));
+  // A watcher that refuses an addition makes allow_region fail without the region.
+  policy q{gsys::policy_options{}};
+  q.watch_regions([](std::uintptr_t, std::size_t, bool added) {
+    if (added) throw gsys::setup_error("refused");
+  });
+  static char mem[64];
+  EXPECT_THROW(q.allow_region((std::uintptr_t)mem, sizeof mem), gsys::setup_error);
+  q.watch_regions(nullptr);
+  EXPECT_EQ(check(q, req(__NR_pread64, {3, addr(mem), 16, 0})), -EFAULT) << "the refused region was not given";
+}
+
+// A genesys.ko fall-back was checked against the regions and the module's
+// own mappings (which this policy never saw): confinement skips it, the
+// address-space bound and descriptor rules still apply.
+TEST(Policy, KernelCheckedFallbacksSkipOnlyTheRegionCheck)
+{
+  policy p{gsys::policy_options{}, 1ull << 47};
+  static char outside[64];
+  request_copy q = req(__NR_pread64, {3, addr(outside), 16, 0});
+  EXPECT_EQ(check(p, q), -EFAULT) << "confined: not given memory";
+  q.kernel_checked = true;
+  bool denied = false;
+  EXPECT_EQ(p.check(q, denied), 0) << "the module checked it";
+  EXPECT_FALSE(q.given) << "the executor must not trust it as runtime memory";
+  request_copy wild = req(__NR_pread64, {3, 1ull << 48, 16, 0});
+  wild.kernel_checked = true;
+  EXPECT_EQ(p.check(wild, denied), -EFAULT) << "still bounded by the address space";
+  p.protect_fd(4343);
+  request_copy own = req(__NR_pread64, {4343, addr(outside), 16, 0});
+  own.kernel_checked = true;
+  EXPECT_EQ(p.check(own, denied), -EPERM) << "still not the executor's descriptors";
 }
 
 // The recvfrom call gets the *addrlen the policy checked, even when the GPU

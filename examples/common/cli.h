@@ -75,16 +75,6 @@ inline bool parse_executor_arg(const char* s, gsys::executor_kind& out)
   return true;
 }
 
-// Sets the executor the user chose. genesys.ko cannot confine memory yet, so
-// choosing kmod turns confinement off, and says so (README "Safety").
-inline void use_executor(gsys::runtime_options& ro, gsys::executor_kind k)
-{
-  ro.executor = k;
-  if (k != gsys::executor_kind::kmod) return;
-  ro.policy.confine_memory = false;
-  std::fprintf(stderr, "genesys: --executor=kmod runs with memory confinement off "
-                       "(genesys.ko cannot enforce it yet; README \"Safety\")\n");
-}
 #endif
 
 // Threads per block must fill whole warps: the kernels use warp shuffles.

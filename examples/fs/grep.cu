@@ -133,7 +133,7 @@ int main(int argc, char** argv)
   if (!ex::require_device(kProg)) return 2;
   try {
     gsys::runtime_options ro;
-    ex::use_executor(ro, o.executor);
+    ro.executor = o.executor;
     gsys::runtime rt(ro);
 
     const std::vector<ex::input_file> files = ex::list_inputs(operands, o.recursive);

@@ -93,7 +93,7 @@ int main(int argc, char** argv)
   if (!ex::require_device(kProg)) return 1;
   try {
     gsys::runtime_options ro;
-    ex::use_executor(ro, o.executor);
+    ro.executor = o.executor;
     gsys::runtime rt(ro);
 
     const std::vector<ex::input_file> files = ex::list_inputs(operands, false);

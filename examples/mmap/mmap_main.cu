@@ -192,7 +192,7 @@ int main(int argc, char** argv)
 
   try {
     gsys::runtime_options ro;
-    ex::use_executor(ro, o.executor);
+    ro.executor = o.executor;
     gsys::runtime rt(ro);
 
     ex::mmap_job j{};

@@ -214,7 +214,7 @@ int main(int argc, char** argv)
   const int fd = open_socket(o, addr);
   try {
     gsys::runtime_options ro;
-    ex::use_executor(ro, o.executor);
+    ro.executor = o.executor;
     // A blocking recvfrom holds a sync worker (or a kmod SERVE thread) while
     // it waits: leave two free for the replies.
     ro.workers = (unsigned)std::min<std::uint64_t>(groups + 2, 64);

@@ -317,16 +317,23 @@ static inline gsys_u64 gsys_dev_bytes(gsys_u32 nslots, gsys_u32 staging_chunks)
  * bitmap of GSYS_NR_MAX+1 bits (8 KiB): opcodes the kernel may run; others
  * complete with -EPERM. A read, write, pread, pwrite, sendto or recvfrom
  * longer than max_io_bytes completes with -EINVAL, as in userspace.
+ * With GSYS_RING_F_CONFINE, every pointer a request carries (buffers, paths,
+ * socket addresses and lengths, stat and rusage results) must lie wholly in
+ * one region given with GSYS_IOC_REGION or in one mapping the module made
+ * for the ring's mmap requests; otherwise the request completes with -EFAULT
+ * without running, as the userspace policy's confine_memory does.
  * Errors: EINVAL (size, version, flags, alignment, geometry), EFAULT (bad
  * pointers), EBUSY (a ring is already registered), ENOMEM.
  */
+#define GSYS_RING_F_CONFINE (1u << 0)
+#define GSYS_RING_F_KNOWN GSYS_RING_F_CONFINE
 struct gsys_ioc_register_ring {
 	gsys_u32 size;          /* sizeof(struct gsys_ioc_register_ring) */
 	gsys_u32 abi_version;   /* GSYS_ABI_VERSION */
 	gsys_u64 ring_addr;
 	gsys_u64 ring_bytes;
 	gsys_u64 allow_ptr;     /* (GSYS_NR_MAX + 1) / 8 bytes */
-	gsys_u32 flags;         /* none defined: 0 */
+	gsys_u32 flags;         /* GSYS_RING_F_* */
 	gsys_u32 reserved0;
 	gsys_u64 max_io_bytes;  /* longest read/write/send/recv; 0: GSYS_DEFAULT_MAX_IO */
 	gsys_u64 reserved[3];
@@ -433,6 +440,29 @@ GSYS_STATIC_ASSERT(GSYS_OFFSETOF(struct gsys_ioc_stats, ops_ptr) == 88, "stats.o
 GSYS_STATIC_ASSERT(GSYS_OFFSETOF(struct gsys_ioc_stats, ops_count) == 96, "stats.ops_count");
 GSYS_STATIC_ASSERT(GSYS_OFFSETOF(struct gsys_ioc_stats, reserved) == 104, "stats.reserved");
 
+/*
+ * GSYS_IOC_REGION: add or remove memory a confined ring's requests may name
+ * (GSYS_RING_F_CONFINE): the runtime's device-visible allocations, its
+ * staging arena, regions the host allowed. Regions belong to the open file,
+ * not to the ring, so they may be given before REGISTER_RING; adding a
+ * region at an address already given replaces its length; REMOVE names the
+ * start exactly. Requests already past their check are not recalled.
+ * Errors: EINVAL (size, op, reserved fields, len 0, a range that wraps or
+ * reaches past the user address space), ENOENT (REMOVE of an unknown start),
+ * ENOSPC (more than GSYS_MAX_REGIONS), ENOMEM.
+ */
+#define GSYS_REGION_ADD 1u
+#define GSYS_REGION_REMOVE 2u
+#define GSYS_MAX_REGIONS 4096u
+struct gsys_ioc_region {
+	gsys_u32 size;          /* sizeof(struct gsys_ioc_region) */
+	gsys_u32 op;            /* GSYS_REGION_ADD or GSYS_REGION_REMOVE */
+	gsys_u64 addr;
+	gsys_u64 len;           /* ignored by REMOVE */
+	gsys_u64 reserved[2];
+};
+GSYS_STATIC_ASSERT(sizeof(struct gsys_ioc_region) == 40, "region size");
+
 #define GSYS_IOC_REGISTER_RING _IOWR(GSYS_IOC_MAGIC, 1, struct gsys_ioc_register_ring)
 #define GSYS_IOC_REGISTER_FILES _IOWR(GSYS_IOC_MAGIC, 2, struct gsys_ioc_register_files)
 #define GSYS_IOC_SERVE _IOWR(GSYS_IOC_MAGIC, 3, struct gsys_ioc_serve)
@@ -443,5 +473,6 @@ GSYS_STATIC_ASSERT(GSYS_OFFSETOF(struct gsys_ioc_stats, reserved) == 104, "stats
  * `stop` in the header or signal it, then retry).
  */
 #define GSYS_IOC_UNREGISTER _IO(GSYS_IOC_MAGIC, 5)
+#define GSYS_IOC_REGION _IOW(GSYS_IOC_MAGIC, 6, struct gsys_ioc_region)
 
 #endif /* GENESYS_ABI_H */

@@ -132,10 +132,8 @@ class Ordering : public testing::Test {
     return n;
   }
 
-  // uring here, kmod in the QEMU guest where genesys.ko is loaded (which
-  // automatic no longer picks while memory confinement is on by default)
-  gsys::runtime rt{gsys_test::options_for(gsys::kmod_available() ? gsys::executor_kind::kmod
-                                                                  : gsys::executor_kind::automatic)};
+  // automatic: uring here, kmod in the QEMU guest where genesys.ko is loaded
+  gsys::runtime rt{gsys_test::options_for(gsys::executor_kind::automatic)};
   gsys_test::scratch_dir dir;
   int fd = -1;
   char* buf = static_cast<char*>(rt.alloc(kTotal));

@@ -176,13 +176,12 @@ class Staging : public testing::TestWithParam<gsys::executor_kind> {
   void SetUp() override { GSYS_REQUIRE_DEVICE(); }
 
   // Small chunks, so that modest buffers split. The executor may touch only
-  // runtime memory (genesys.ko cannot enforce that; it runs unconfined).
+  // runtime memory: every executor, genesys.ko included, refuses the rest.
   gsys::runtime_options options(std::size_t chunks = 16) const
   {
     gsys::runtime_options o = gsys_test::options_for(GetParam());
     o.staging_chunk_bytes = kChunk;
     o.staging_bytes = chunks * kChunk;
-    o.policy.confine_memory = GetParam() != gsys::executor_kind::kmod;
     return o;
   }
 
@@ -206,7 +205,6 @@ class Staging : public testing::TestWithParam<gsys::executor_kind> {
 
 TEST_P(Staging, DirectCallIntoDeviceMemoryIsEfaultStagedOneDelivers)
 {
-  if (GetParam() == gsys::executor_kind::kmod) GTEST_SKIP() << "genesys.ko cannot confine memory";
   start(options());
   EXPECT_EQ(rt->staging_chunks(), 16u);
   const std::string data = pattern(3000);

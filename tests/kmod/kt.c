@@ -106,6 +106,7 @@ int kt_register(struct kt_ring *r)
 		.ring_bytes = r->bytes,
 		.allow_ptr = (uintptr_t)r->allow,
 		.max_io_bytes = r->max_io,
+		.flags = r->reg_flags,
 	};
 
 	if (r->fd < 0) {

@@ -39,6 +39,7 @@ struct kt_ring {
 	uint32_t sq_entries;
 	uint8_t allow[GSYS_ALLOW_BITMAP_BYTES];
 	uint64_t max_io;        /* registered as max_io_bytes (0: the module's default) */
+	uint32_t reg_flags;     /* registered as flags (GSYS_RING_F_*) */
 	int fd;                 /* /dev/genesys, -1 if not open */
 	int files[64];          /* mirror of the fixed-file table, for fallbacks */
 	uint32_t nfiles;

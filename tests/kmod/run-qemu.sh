@@ -38,7 +38,7 @@ kdir=
 series=
 kernel=
 timeout_s=300
-all_tests="t_ops t_devmode t_stats t_badioctl t_stress t_lifetime t_bench"
+all_tests="t_ops t_devmode t_stats t_badioctl t_confine t_stress t_lifetime t_bench"
 tests=$all_tests
 host_tests=()
 

@@ -62,7 +62,7 @@ static void test_register_ring_errors(void)
 	req.abi_version = 99;
 	KT_EQ(try_register(&req), -EINVAL);
 	req = good_req(&r);
-	req.flags = 1;
+	req.flags = ~GSYS_RING_F_KNOWN;
 	KT_EQ(try_register(&req), -EINVAL);
 	req = good_req(&r);
 	req.reserved0 = 1;

@@ -129,7 +129,6 @@ bool run_one(const options& o, gsys::executor_kind k)
   gsys::runtime_options ro;
   ro.executor = k;
   ro.slots = 1024;
-  if (k == gsys::executor_kind::kmod) ro.policy.confine_memory = false;  // README "Safety"
   gsys::runtime rt(ro);
   const int nthreads = o.blocks * o.threads;
   char path[] = "/tmp/gsys-soak-XXXXXX";

@@ -93,9 +93,6 @@ inline gsys::runtime_options options_for(gsys::executor_kind k)
   gsys::runtime_options o;
   o.executor = k;
   o.slots = 256;
-  // genesys.ko cannot confine memory yet (README "Safety"): the kmod runs
-  // test it unconfined; the userspace executors keep the default.
-  if (k == gsys::executor_kind::kmod) o.policy.confine_memory = false;
   o.timeout = std::chrono::seconds(20);
   return o;
 }

@@ -44,8 +44,8 @@ struct policy_options {
   // mapping it made with gsys::mmap; anything else is -EFAULT. Turning this
   // off leaves only the address-space bound, so a buggy kernel can make the
   // executor write anywhere in the process: an explicit choice (README
-  // "Safety"). genesys.ko cannot see the regions yet, so while it is on the
-  // kmod executor is refused (automatic then picks uring).
+  // "Safety"). Every executor enforces it; genesys.ko gets the regions with
+  // GSYS_IOC_REGION.
   bool confine_memory = true;
   // The kernel-enforced second line (README "Safety"): every executor thread
   // restricts itself with a seccomp-bpf filter built from `allow` and a
@@ -65,7 +65,7 @@ struct policy_options {
 
 struct runtime_options {
   std::uint32_t slots = 4096;                        // power of two, >= 32
-  executor_kind executor = executor_kind::automatic; // uring (kmod: only with confine_memory off)
+  executor_kind executor = executor_kind::automatic; // kmod when /dev/genesys exists, else uring, else sync
   unsigned workers = 2;                              // sync: worker threads; kmod: SERVE threads
   unsigned uring_entries = 256;                      // io_uring submission queue size
   std::chrono::nanoseconds timeout = std::chrono::seconds(30);  // device gives up: -ETIMEDOUT
