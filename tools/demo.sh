@@ -6,6 +6,7 @@
 #   wc     gsys-wc over the same files            vs  GNU wc
 #   kv     gsys-kv under gsys-kv-bench load       vs  memcached -U under the same load
 #   mmap   gsys-mmap over a generated 64 MiB file vs  the same reduction on the CPU
+#   vlm-bs gsys-vlm calibrate -> heads.json -> BlindSight prefill vs the same prefill dense
 #
 # Each row says whether the result matched the CPU tool (PASS/FAIL) and the
 # throughput next to the CPU's. Exit status 1 if any check failed. On a
@@ -174,6 +175,34 @@ ours=$(field mb_per_s "$WORK/mmap.json")
 cpu=$(field cpu_mb_per_s "$WORK/mmap.json")
 row mmap "$WORK/mmap.json" "$check" "$(num "$ours") MB/s" "CPU pread: $(num "$cpu") MB/s" "$(ratio "${ours:-0}" "${cpu:-0}")"
 echo "mmap: 64 MiB in 1 MiB windows: peak RSS ${rss_none:-?} KiB keeping windows, ${rss_madv:-?} KiB with madvise(MADV_DONTNEED)"
+
+# --- BlindSight: calibrate -> heads.json -> block-sparse prefill ---------
+# A planted model (heads with known behaviour, docs/blindsight.md), two
+# calibration prompts, then a prompt of 8 images of 256 tokens run sparse
+# and dense on the same device.
+VLM=$(program vlm/gsys-vlm)
+if [ -x "$VLM" ]; then
+  BS="$WORK/bs"
+  mkdir -p "$BS"
+  bs_ok=0
+  "$VLM" make-weights --preset=tiny --hidden=128 --plant --dtype=fp32 --out="$BS/m" > /dev/null &&
+    "$VLM" make-prompt --model="$BS/m" --plant --images=3 --grid=1,16,16 --text=4 --seed=1 --out="$BS/c1.json" > /dev/null &&
+    "$VLM" make-prompt --model="$BS/m" --plant --images=5 --grid=1,8,8 --grid=1,16,12 --text=9 --seed=2 --out="$BS/c2.json" > /dev/null &&
+    "$VLM" make-prompt --model="$BS/m" --plant --images=8 --grid=1,32,32 --text=8 --seed=3 --out="$BS/e.json" > /dev/null &&
+    "$VLM" calibrate --model="$BS/m" --prompt="$BS/c1.json" --prompt="$BS/c2.json" --out="$BS/heads.json" > "$BS/calibrate.log" &&
+    "$VLM" prefill --model="$BS/m" --prompt="$BS/e.json" --heads="$BS/heads.json" --stats="$BS/bs.json" > "$BS/prefill.log" &&
+    bs_ok=1
+  recovered=$(sed -n 's/^planted: \(.*\) heads recovered/\1/p' "$BS/calibrate.log")
+  saved=$(awk -v x="$(field attn_flops_saved "$BS/bs.json")" 'BEGIN { printf "%.1f", 100 * x }')
+  psaved=$(awk -v x="$(field prefill_flops_saved "$BS/bs.json")" 'BEGIN { printf "%.1f", 100 * x }')
+  check=FAIL
+  [ "$bs_ok" = 1 ] && [ "$(field top1_agrees "$BS/bs.json")" = 1 ] && [ -n "$recovered" ] &&
+    [ "${recovered%% of *}" = "${recovered##* of }" ] && check=PASS
+  speedup=$(ratio "$(field dense_attn_kernel_s "$BS/bs.json")" "$(field attn_kernel_s "$BS/bs.json")")
+  echo "blindsight: planted heads recovered: ${recovered:-?}; attention FLOPs saved $saved%, prefill FLOPs saved $psaved%," \
+    "next token $([ "$(field top1_agrees "$BS/bs.json")" = 1 ] && echo agrees || echo DIFFERS) with dense, attention $speedup faster"
+  row vlm-bs "$BS/bs.json" "$check" "$saved% attn FLOPs saved" "dense: top-1 $([ "$(field top1_agrees "$BS/bs.json")" = 1 ] && echo agrees || echo differs)" "$speedup"
+fi
 
 # --- summary ------------------------------------------------------------
 echo

@@ -269,6 +269,17 @@ struct prefill_report {
 
 struct prefill_options {
   const unsigned char* block_mask = nullptr;  // device memory, [head][qtile][ktile]; nullptr: dense
+  // BlindSight (device memory): head categories, layers x heads (0 dense,
+  // blindsight.h's head_category), and the prompt's tile lists.
+  const unsigned char* head_cat = nullptr;
+  const int* tile_ptr = nullptr;
+  const int* tile_cols = nullptr;
+  // BlindSight calibration (device memory): per token its role and image
+  // (blindsight.h's token_roles), and where each layer's attention masses go:
+  // layers x heads x nT x (kMassClasses + 1) floats (attention_mass_kernel).
+  const unsigned char* roles = nullptr;
+  const int* role_image = nullptr;
+  float* mass_out = nullptr;
   bool keep_hidden = false;
   // Called after each layer with (layer, layers, seconds so far).
   std::function<void(int, int, double)> progress;
@@ -308,9 +319,17 @@ inline prefill_report run_prefill(const device_model& m, const device_prompt& dp
     const long long pairs = (long long)S * (c.heads + c.kv_heads) * (D / 2);
     launch_in_order(rope_kernel, dim3(launch_blocks((pairs + 255) / 256)), dim3(256), ra);
     gsys::synchronize();
+    if (o.mass_out) {
+      const int nT = (S + 31) / 32;
+      mass_args ma{q.p, k.p, S, int(c.heads), int(c.kv_heads), D, 1.0f / std::sqrt(float(D)), o.roles, o.role_image,
+                   o.mass_out + (long long)l * c.heads * nT * (kMassClasses + 1)};
+      launch_in_order(attention_mass_kernel, dim3(launch_blocks((long long)c.heads * nT)), dim3(32), ma);
+      gsys::synchronize();
+    }
     const auto ta = clock::now();
     attention_args aa{q.p, k.p, v.p, att.p, S, int(c.heads), int(c.kv_heads), D, 1.0f / std::sqrt(float(D)),
-                      o.block_mask};
+                      o.block_mask, o.head_cat ? o.head_cat + (long long)l * c.heads : nullptr, o.tile_ptr,
+                      o.tile_cols};
     const long long items = (long long)c.heads * ((S + kAttnTileQ - 1) / kAttnTileQ);
     launch_in_order(attention_kernel, dim3(launch_blocks(items)), dim3(kAttnThreads), aa);
     gsys::synchronize();

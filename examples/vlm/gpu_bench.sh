@@ -1,8 +1,9 @@
 #!/bin/bash
 # gsys-vlm on a GPU, in one go (no network needed): the kernel tests, a small
 # model checked against the CPU reference, then Qwen2-VL-2B shapes (a
-# synthetic bf16 checkpoint) at about 8K and 32K tokens. One JSON line per
-# prefill goes to OUT/vlm-gpu-<date>.jsonl (load GB/s, phase times, GFLOP/s).
+# synthetic bf16 checkpoint) at about 8K and 32K tokens, and BlindSight's
+# attention kernel dense vs block-sparse at 36K, 64K and 128K tokens. One JSON
+# line per run goes to OUT/vlm-gpu-<date>.jsonl (load GB/s, phase times, GFLOP/s).
 #
 #   examples/vlm/gpu_bench.sh BUILD_DIR [OUT_DIR] [WORK_DIR]
 #
@@ -42,5 +43,9 @@ for images in 31 127; do  # 256 tokens each (448x448): about 8K and 32K tokens w
   "$vlm" make-prompt --model="$work/2b" --images=$images --grid=1,32,32 --text=8 --out="$work/p$images.json" &&
     "$vlm" prefill --model="$work/2b" --prompt="$work/p$images.json" --stats="$stats" || status=1
 done
+step "BlindSight: the attention kernel dense vs tile lists, Qwen2-VL-2B attention shapes (12/2 heads, head_dim 128)"
+# 16 images and, per head, a quarter of each category (the planted pattern);
+# docs/blindsight.md. One JSON line per length.
+"$vlm" bench-attention --tokens=36864,65536,131072 --images=16 --stats="$stats" || status=1
 echo "results: $stats"
 exit $status

@@ -9,6 +9,8 @@
 //   rope_kernel        Qwen2-VL M-RoPE on q and k in place
 //   attention_kernel   causal GQA attention, FlashAttention-style: tiles of
 //                      32 queries x 32 keys, online softmax, optional block mask
+//                      or per-head BlindSight tile lists
+//   attention_mass_kernel  BlindSight calibration: image queries' attention mass per key class
 //   swiglu_kernel      g = silu(g) * u
 //   logits_kernel      one warp per vocabulary row: logits = W . x
 #pragma once
@@ -165,6 +167,13 @@ struct attention_args {
   // tiles, nonzero = computed; nullptr = dense. The causal mask applies on
   // top; a query whose keys are all masked gets zeros.
   const unsigned char* block_mask;
+  // Optional BlindSight tile lists (blindsight.h's tile_lists on the
+  // device): per head a category (0 = dense walks kt = 0..qt), per category
+  // and query tile the key tiles to walk, so skipped tiles cost nothing.
+  // Used instead of block_mask when head_cat is set.
+  const unsigned char* head_cat;  // heads
+  const int* tile_ptr;            // 4 x (nT + 1) offsets into tile_cols
+  const int* tile_cols;
 };
 
 // Blocks take (head, query tile) items in turn. Each thread owns one query
@@ -190,8 +199,13 @@ __global__ void __launch_bounds__(kAttnThreads) attention_kernel(attention_args 
     float m = -INFINITY, l = 0.0f;
     float acc[kAttnMaxD / 4];
     for (int c = 0; c < kAttnMaxD / 4; ++c) acc[c] = 0.0f;
-    for (int kt = 0; kt <= qt; ++kt) {
-      if (a.block_mask && !a.block_mask[((i64)h * nT + qt) * nT + kt]) continue;  // uniform over the block
+    // The key tiles to walk: 0..qt, or the head's list.
+    const int cat = a.head_cat ? a.head_cat[h] : 0;
+    const int* list = cat ? a.tile_cols + a.tile_ptr[cat * (nT + 1) + qt] : nullptr;
+    const int count = cat ? a.tile_ptr[cat * (nT + 1) + qt + 1] - a.tile_ptr[cat * (nT + 1) + qt] : qt + 1;
+    for (int it = 0; it < count; ++it) {
+      const int kt = list ? list[it] : it;
+      if (a.block_mask && !a.head_cat && !a.block_mask[((i64)h * nT + qt) * nT + kt]) continue;  // uniform over the block
       const int k0 = kt * kAttnTileK;
       __syncthreads();  // the previous V tile (and, the first time, Qs) is complete / no longer read
       for (int e = tid; e < kAttnTileK * D; e += kAttnThreads) {
@@ -250,6 +264,70 @@ __global__ void __launch_bounds__(kAttnThreads) attention_kernel(attention_args 
         if (c < D / 4) a.out[(i64)qpos * qstride + h * D + quarter + 4 * c] = acc[c] * inv;
     }
     __syncthreads();  // Qs is refilled by the next item
+  }
+}
+
+// ---------------------------------------------------------------- attention mass (BlindSight calibration)
+
+constexpr int kMassClasses = 5;  // blindsight.h's key_class: own, sink, prefix, text, inter
+
+struct mass_args {
+  const float* q;  // S x heads x D (after rotary)
+  const float* k;  // S x kv_heads x D
+  int S, heads, kv_heads, D;
+  float scale;
+  const unsigned char* role;  // per token: blindsight.h's token_role (0 prefix, 1 text, 2 delimiter, 3 image_lead, 4 image_rest)
+  const int* image;           // per token: its image, or -1
+  float* out;                 // [heads][nT][kMassClasses + 1]: mass per key class summed over the tile's image queries, then their count
+};
+
+// Where a head's image queries put their attention: one block of 32 threads
+// per (head, query tile), one thread per query row. Pass 1 runs the online
+// softmax over the row's causal keys (max m, sum l); pass 2 adds
+// exp(s - m) / l of each key to its class. No S x S matrix; calibration
+// only, so plain loops over the keys.
+__global__ void attention_mass_kernel(mass_args a)
+{
+  const int nT = (a.S + 31) / 32, group = a.heads / a.kv_heads, D = a.D;
+  __shared__ float part[32][kMassClasses + 1];
+  for (int item = blockIdx.x; item < a.heads * nT; item += gridDim.x) {
+    const int h = item % a.heads, qt = item / a.heads, kh = h / group;
+    const int i = qt * 32 + (int)threadIdx.x;
+    float sum[kMassClasses + 1] = {0, 0, 0, 0, 0, 0};
+    const bool image_query = i < a.S && a.role[i] >= 3;
+    if (image_query) {
+      const float* qi = a.q + ((i64)i * a.heads + h) * D;
+      const int qimage = a.image[i];
+      float m = -INFINITY, l = 0.0f;
+      for (int j = 0; j <= i; ++j) {
+        const float* kj = a.k + ((i64)j * a.kv_heads + kh) * D;
+        float d = 0.0f;
+        for (int x = 0; x < D; ++x) d += qi[x] * kj[x];
+        d *= a.scale;
+        const float mn = fmaxf(m, d);
+        l = l * __expf(m - mn) + __expf(d - mn);
+        m = mn;
+      }
+      for (int j = 0; j <= i; ++j) {
+        const float* kj = a.k + ((i64)j * a.kv_heads + kh) * D;
+        float d = 0.0f;
+        for (int x = 0; x < D; ++x) d += qi[x] * kj[x];
+        const float p = __expf(d * a.scale - m) / l;
+        const int r = a.role[j];
+        const int cls = r == 0 ? 2 : r == 1 ? 3 : a.image[j] == qimage ? 0 : r == 4 ? 4 : 1;
+        sum[cls] += p;
+      }
+      sum[kMassClasses] = 1.0f;
+    }
+    for (int c = 0; c <= kMassClasses; ++c) part[threadIdx.x][c] = sum[c];
+    __syncthreads();
+    if (threadIdx.x == 0)
+      for (int c = 0; c <= kMassClasses; ++c) {
+        float t = 0.0f;
+        for (int r = 0; r < 32; ++r) t += part[r][c];
+        a.out[((i64)h * nT + qt) * (kMassClasses + 1) + c] = t;
+      }
+    __syncthreads();  // part is refilled by the next item
   }
 }
 

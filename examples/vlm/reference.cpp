@@ -133,7 +133,7 @@ void rope(double* v, std::int64_t D, const config& c, const prompt& p, std::int6
 }  // namespace
 
 reference_output reference_forward(const host_weights& w, const prompt& p, const std::vector<std::vector<float>>& images,
-                                   const std::uint8_t* block_mask)
+                                   const std::uint8_t* layer0_mask, std::size_t mask_layer_stride)
 {
   const config& c = w.c;
   const std::int64_t S = p.size(), H = c.hidden, D = c.head_dim(), QD = c.q_dim(), KD = c.kv_dim(), F = c.ffn;
@@ -152,6 +152,7 @@ reference_output reference_forward(const host_weights& w, const prompt& p, const
   }
   vec h(x.size()), q, k, v, a(std::size_t(S * QD)), o, g, u;
   for (int l = 0; l < c.layers; ++l) {
+    const std::uint8_t* block_mask = layer0_mask ? layer0_mask + std::size_t(l) * mask_layer_stride : nullptr;
     for (std::int64_t i = 0; i < S; ++i) rmsnorm(&x[std::size_t(i * H)], w.layer(l, kInputNorm), c.rms_eps, H, &h[std::size_t(i * H)]);
     linear(h, S, H, w.layer(l, kQ), &w.layer(l, kQBias), QD, q);
     linear(h, S, H, w.layer(l, kK), &w.layer(l, kKBias), KD, k);

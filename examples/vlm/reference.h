@@ -43,9 +43,10 @@ struct reference_output {
 };
 
 // The forward pass. `images[k]` holds image k's embeddings. `block_mask`
-// (optional, layout above, same for every layer) restricts attention.
+// (optional, layout above) restricts attention: layer l uses
+// block_mask + l * mask_layer_stride (0: the same mask for every layer).
 reference_output reference_forward(const host_weights& w, const prompt& p, const std::vector<std::vector<float>>& images,
-                                   const std::uint8_t* block_mask = nullptr);
+                                   const std::uint8_t* block_mask = nullptr, std::size_t mask_layer_stride = 0);
 
 // FLOPs of a prefill of S tokens (multiply-add = 2), split by kind.
 struct flop_count {

@@ -5,6 +5,9 @@
 //   gsys-vlm make-prompt --model=DIR --images=3 --out=P.json
 //   gsys-vlm inspect --model=DIR                       headers only: shapes, offsets, bytes
 //   gsys-vlm prefill --model=DIR --prompt=P.json       top-k next tokens, phase times, GFLOP/s
+//   gsys-vlm calibrate --model=DIR --prompt=P.json ... --out=heads.json   BlindSight head categories
+//   gsys-vlm prefill ... --heads=heads.json             block-sparse attention per head
+//   gsys-vlm bench-attention --tokens=36864,65536      the attention kernel, dense vs BlindSight
 #include <getopt.h>
 #include <sys/stat.h>
 
@@ -14,6 +17,7 @@
 #include <cstring>
 #include <array>
 #include <fstream>
+#include <memory>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -23,7 +27,10 @@
 
 #include "common/cli.h"
 #include "common/device_info.cuh"
+#include "vlm/blindsight.h"
+#include "vlm/cpu_forward.h"
 #include "vlm/engine.cuh"
+#include "vlm/blindsight_engine.cuh"
 
 namespace {
 
@@ -68,6 +75,8 @@ std::string human_bytes(double b)
   return buf;
 }
 
+#include "vlm/blindsight_cli.cuh"
+
 // ------------------------------------------------------------ make-weights
 
 void make_weights_usage(FILE* to)
@@ -86,6 +95,9 @@ void make_weights_usage(FILE* to)
                "  --dtype=T          bf16 (default), fp16 or fp32\n"
                "  --shards=N         number of safetensors files (default 1)\n"
                "  --seed=N           value seed (default 1)\n"
+               "  --plant            BlindSight test model: heads with known behaviour (intra, sink,\n"
+               "                     intra+sink, dense cross-image; a fixed pattern over layer and head),\n"
+               "                     written to DIR/planted.json; use with make-prompt --plant\n"
                "  --help             this text\n",
                kProg);
 }
@@ -93,8 +105,9 @@ void make_weights_usage(FILE* to)
 int cmd_make_weights(int argc, char** argv)
 {
   const char* cmd = "make-weights";
-  enum { kOut = 256, kPreset, kConfig, kHidden, kLayers, kHeads, kKvHeads, kFfn, kVocab, kUntied, kDtype, kShards, kSeed, kHelp };
-  static const option opts[] = {{"out", required_argument, nullptr, kOut},       {"preset", required_argument, nullptr, kPreset},
+  enum { kOut = 256, kPreset, kConfig, kHidden, kLayers, kHeads, kKvHeads, kFfn, kVocab, kUntied, kDtype, kShards, kSeed, kPlant, kHelp };
+  static const option opts[] = {{"plant", no_argument, nullptr, kPlant},
+                                {"out", required_argument, nullptr, kOut},       {"preset", required_argument, nullptr, kPreset},
                                 {"config", required_argument, nullptr, kConfig}, {"hidden", required_argument, nullptr, kHidden},
                                 {"layers", required_argument, nullptr, kLayers}, {"heads", required_argument, nullptr, kHeads},
                                 {"kv-heads", required_argument, nullptr, kKvHeads}, {"ffn", required_argument, nullptr, kFfn},
@@ -104,7 +117,7 @@ int cmd_make_weights(int argc, char** argv)
                                 {nullptr, 0, nullptr, 0}};
   std::string out, preset = "small", config_file;
   std::int64_t over[6] = {0, 0, 0, 0, 0, 0};
-  bool untied = false;
+  bool untied = false, plant = false;
   vlm::dtype dt = vlm::dtype::bf16;
   std::uint64_t shards = 1, seed = 1;
   for (int ch; (ch = getopt_long(argc, argv, "", opts, nullptr)) != -1;) {
@@ -116,6 +129,7 @@ int cmd_make_weights(int argc, char** argv)
         over[ch - kHidden] = std::int64_t(count_arg(cmd, "dimension", optarg, 1, 1ull << 24));
         break;
       case kUntied: untied = true; break;
+      case kPlant: plant = true; break;
       case kDtype:
         if (!vlm::parse_dtype(optarg, dt)) bad_usage(cmd, "invalid dtype", optarg);
         break;
@@ -151,6 +165,8 @@ int cmd_make_weights(int argc, char** argv)
     c.im_start = c.vocab - 8, c.im_end = c.vocab - 7;
   }
   if (std::string e = vlm::validate(c); !e.empty()) fail("invalid model shape: " + e);
+  if (plant)
+    if (std::string e = vlm::plant_check(c); !e.empty()) fail(e);
   const auto t0 = std::chrono::steady_clock::now();
   auto last = t0;
   const std::string err = vlm::write_synthetic_checkpoint(out, c, dt, unsigned(shards), seed, [&](std::uint64_t done, std::uint64_t total) {
@@ -160,8 +176,20 @@ int cmd_make_weights(int argc, char** argv)
       std::fprintf(stderr, "%s: make-weights: %s of %s (%.0f%%)\n", kProg, human_bytes(double(done)).c_str(),
                    human_bytes(double(total)).c_str(), 100.0 * double(done) / double(total));
     }
-  });
+  }, plant ? vlm::plant_adjuster(c) : nullptr);
   if (!err.empty()) fail(err);
+  if (plant) {
+    vlm::head_table t;
+    t.layers = int(c.layers), t.heads = int(c.heads);
+    for (int l = 0; l < c.layers; ++l)
+      for (int h = 0; h < c.heads; ++h) t.cats.push_back(vlm::planted_category(l, h));
+    std::ofstream f(out + "/planted.json");
+    f << vlm::to_json(t);
+    if (!f) fail(out + "/planted.json: cannot write");
+    std::printf("%s/planted.json: %s\n", out.c_str(), category_counts(t.cats, 0, t.cats.size()).c_str());
+  } else {
+    ::unlink((out + "/planted.json").c_str());
+  }
   std::uint64_t params = 0;
   for (const auto& t : vlm::expected_tensors(c)) {
     std::uint64_t n = 1;
@@ -195,6 +223,8 @@ void make_prompt_usage(FILE* to)
                "  --system=N         system token ids (default 4; 0: no system turn)\n"
                "  --dtype=T          embeddings' dtype: fp32 (default), fp16, bf16\n"
                "  --seed=N           (default 1)\n"
+               "  --plant            embeddings for a make-weights --plant model: each image carries an\n"
+               "                     identity feature (up to 8 distinct images)\n"
                "  --help             this text\n",
                kProg);
 }
@@ -202,8 +232,8 @@ void make_prompt_usage(FILE* to)
 int cmd_make_prompt(int argc, char** argv)
 {
   const char* cmd = "make-prompt";
-  enum { kModel = 256, kOut, kImages, kGrid, kText, kSystem, kDtype, kSeed, kHelp };
-  static const option opts[] = {{"model", required_argument, nullptr, kModel}, {"out", required_argument, nullptr, kOut},
+  enum { kModel = 256, kOut, kImages, kGrid, kText, kSystem, kDtype, kSeed, kPlant, kHelp };
+  static const option opts[] = {{"plant", no_argument, nullptr, kPlant},{"model", required_argument, nullptr, kModel}, {"out", required_argument, nullptr, kOut},
                                 {"images", required_argument, nullptr, kImages}, {"grid", required_argument, nullptr, kGrid},
                                 {"text", required_argument, nullptr, kText},   {"system", required_argument, nullptr, kSystem},
                                 {"dtype", required_argument, nullptr, kDtype}, {"seed", required_argument, nullptr, kSeed},
@@ -212,10 +242,12 @@ int cmd_make_prompt(int argc, char** argv)
   std::uint64_t images = 1, text = 8, system = 4, seed = 1;
   std::vector<std::array<std::int64_t, 3>> grids;
   vlm::dtype dt = vlm::dtype::f32;
+  bool plant = false;
   for (int ch; (ch = getopt_long(argc, argv, "", opts, nullptr)) != -1;) {
     switch (ch) {
       case kModel: model = optarg; break;
       case kOut: out = optarg; break;
+      case kPlant: plant = true; break;
       case kImages: images = count_arg(cmd, "image count", optarg, 0, 1000); break;
       case kGrid: {
         long long t, h, w;
@@ -267,8 +299,15 @@ int cmd_make_prompt(int argc, char** argv)
     const auto& g = grids[std::min<std::size_t>(k, grids.size() - 1)];
     im.image.t = g[0], im.image.h = g[1], im.image.w = g[2], im.image.dt = dt;
     im.image.file = stem + ".img" + std::to_string(k) + ".bin";
-    const std::string e = vlm::write_image_embeddings(dir + "/" + im.image.file, im.image.tokens(), c.hidden, dt,
-                                                      seed * 1000003 + k);
+    if (plant && dt != vlm::dtype::f32) bad_usage(cmd, "--plant writes fp32 embeddings");
+    if (plant && k == vlm::kPlantIdentities)
+      std::fprintf(stderr, "%s: make-prompt: more than %d planted images: identities repeat\n", kProg,
+                   vlm::kPlantIdentities);
+    const std::string e =
+        plant ? vlm::write_planted_image_embeddings(dir + "/" + im.image.file, im.image.tokens(), c.hidden,
+                                                    int((k + seed) % vlm::kPlantIdentities), seed * 1000003 + k)
+              : vlm::write_image_embeddings(dir + "/" + im.image.file, im.image.tokens(), c.hidden, dt,
+                                            seed * 1000003 + k);
     if (!e.empty()) fail(e);
     image_tokens += im.image.tokens();
     s.content.push_back(im);
@@ -347,6 +386,8 @@ void prefill_usage(FILE* to)
                "  --chunk-size=N     bytes per loader pread (default 4M on a GPU, 256K on the simulator)\n"
                "  --executor=KIND    sync, uring, kmod or auto (default)\n"
                "  --stats=FILE       append one JSON line with the numbers (\"-\": stderr)\n"
+               "  --heads=FILE       BlindSight: heads.json from calibrate; each head's attention walks only\n"
+               "                     the key tiles its mask keeps (--check then uses the masked reference)\n"
                "  --help             this text\n",
                kProg);
 }
@@ -354,14 +395,14 @@ void prefill_usage(FILE* to)
 int cmd_prefill(int argc, char** argv)
 {
   const char* cmd = "prefill";
-  enum { kModel = 256, kPrompt, kTopK, kCheck, kChunk, kExecutor, kStats, kLogits, kHelp };
-  static const option opts[] = {{"model", required_argument, nullptr, kModel},   {"prompt", required_argument, nullptr, kPrompt},
+  enum { kModel = 256, kPrompt, kTopK, kCheck, kChunk, kExecutor, kStats, kLogits, kHeads, kHelp };
+  static const option opts[] = {{"heads", required_argument, nullptr, kHeads},{"model", required_argument, nullptr, kModel},   {"prompt", required_argument, nullptr, kPrompt},
                                 {"logits-out", required_argument, nullptr, kLogits},
                                 {"top-k", required_argument, nullptr, kTopK},    {"check", no_argument, nullptr, kCheck},
                                 {"chunk-size", required_argument, nullptr, kChunk}, {"executor", required_argument, nullptr, kExecutor},
                                 {"stats", required_argument, nullptr, kStats},   {"help", no_argument, nullptr, kHelp},
                                 {nullptr, 0, nullptr, 0}};
-  std::string model, prompt_file, stats, logits_out;
+  std::string model, prompt_file, stats, logits_out, heads_file;
   std::uint64_t topk = 5, chunk = 0;
   bool check = false;
   gsys::executor_kind executor = gsys::executor_kind::automatic;
@@ -379,6 +420,7 @@ int cmd_prefill(int argc, char** argv)
         break;
       case kStats: stats = optarg; break;
       case kLogits: logits_out = optarg; break;
+      case kHeads: heads_file = optarg; break;
       case kHelp: prefill_usage(stdout); return 0;
       default: bad_usage(cmd, "invalid option");
     }
@@ -394,6 +436,8 @@ int cmd_prefill(int argc, char** argv)
   vlm::prompt_result pr = vlm::build_prompt(spec.spec, c);
   if (!pr.ok()) fail(prompt_file + ": " + pr.error);
   const vlm::prompt& p = pr.p;
+  vlm::head_table heads;
+  if (!heads_file.empty()) heads = load_heads(heads_file, c);
   if (!ex::require_device(kProg)) return 1;
   try {
     gsys::runtime_options ro;
@@ -415,6 +459,17 @@ int cmd_prefill(int argc, char** argv)
                 rt.executor() == gsys::executor_kind::kmod ? "kmod" : gsys::to_string(rt.executor()));
     vlm::device_prompt dp(p);
     vlm::prefill_options po;
+    vlm::tile_lists tiles;
+    std::unique_ptr<vlm::device_blindsight> bs;
+    if (!heads_file.empty()) {
+      const auto tm = std::chrono::steady_clock::now();
+      tiles = vlm::build_tile_lists(vlm::token_roles::of(p, heads.mp));
+      std::printf("blindsight: %s: %s; tile lists built in %.2f ms\n", heads_file.c_str(),
+                  category_counts(heads.cats, 0, heads.cats.size()).c_str(),
+                  std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - tm).count());
+      bs = std::make_unique<vlm::device_blindsight>(heads.cats, tiles);
+      bs->attach(po);
+    }
     double last_note = 0;
     po.progress = [&](int l, int n, double s) {
       if (s - last_note > 2.0 && l < n) {
@@ -423,13 +478,38 @@ int cmd_prefill(int argc, char** argv)
       }
     };
     const vlm::prefill_report r = vlm::run_prefill(m, dp, po);
-    const vlm::flop_count fl = vlm::prefill_flops(c, p.size());
+    const vlm::flop_count dense_fl = vlm::prefill_flops(c, p.size());
+    const vlm::flop_count fl = heads_file.empty() ? dense_fl : vlm::prefill_flops(c, tiles, heads.cats);
     std::printf("prefill: %.3f s on %s: embed %.3f, attention blocks %.3f (attention kernel %.3f), mlp %.3f, "
                 "lm_head %.3f\n",
                 r.total_s(), ex::device_label().c_str(), r.embed_s, r.attention_s, r.attn_kernel_s, r.mlp_s, r.head_s);
     std::printf("flops: %.2f GFLOP (matmul %.2f, attention %.2f): %.2f GFLOP/s overall, attention kernel %.2f GFLOP/s\n",
                 fl.total() / 1e9, fl.matmul / 1e9, fl.attention / 1e9, fl.total() / r.total_s() / 1e9,
                 r.attn_kernel_s > 0 ? fl.attention / r.attn_kernel_s / 1e9 : 0.0);
+    if (!heads_file.empty())
+      std::printf("blindsight flops: attention %.4f GFLOP vs %.4f dense (%.1f%% saved); prefill %.4f vs %.4f GFLOP "
+                  "(%.1f%% saved)\n",
+                  fl.attention / 1e9, dense_fl.attention / 1e9, 100.0 * (1 - fl.attention / dense_fl.attention),
+                  fl.total() / 1e9, dense_fl.total() / 1e9, 100.0 * (1 - fl.total() / dense_fl.total()));
+    // The same prompt dense on the same device: the speedup and whether the
+    // next token changed.
+    double dense_attn_s = 0;
+    int top5_overlap = 0;
+    bool top1_same = true;
+    if (!heads_file.empty()) {
+      vlm::prefill_options dense_po;
+      const vlm::prefill_report d = vlm::run_prefill(m, dp, dense_po);
+      dense_attn_s = d.attn_kernel_s;
+      const auto a = vlm::top_k(r.logits, 5), b = vlm::top_k(d.logits, 5);
+      top1_same = a[0].first == b[0].first;
+      for (const auto& x : a)
+        for (const auto& y : b) top5_overlap += x.first == y.first;
+      std::printf("blindsight vs dense on %s: attention kernel %.3f s vs %.3f s (%.2fx), prefill %.3f s vs %.3f s; "
+                  "next token %s, top-5 overlap %d/5\n",
+                  ex::device_label().c_str(), r.attn_kernel_s, d.attn_kernel_s,
+                  r.attn_kernel_s > 0 ? d.attn_kernel_s / r.attn_kernel_s : 0.0, r.total_s(), d.total_s(),
+                  top1_same ? "agrees" : "DIFFERS", top5_overlap);
+    }
     std::printf("top-%llu next tokens:\n", (unsigned long long)topk);
     for (const auto& [id, logit] : vlm::top_k(r.logits, int(topk))) std::printf("  %8d  %10.4f\n", id, logit);
     if (!logits_out.empty()) {
@@ -445,13 +525,16 @@ int cmd_prefill(int argc, char** argv)
       for (std::size_t k = 0; k < p.images.size(); ++k)
         if (std::string e = vlm::load_image_embeddings(p.images[k], c.hidden, imgs[k]); !e.empty()) fail(e);
       const auto t0 = std::chrono::steady_clock::now();
-      const vlm::reference_output ref = vlm::reference_forward(hw, p, imgs);
+      const std::vector<std::uint8_t> masks = heads_file.empty() ? std::vector<std::uint8_t>{} : layer_masks(heads, tiles);
+      const vlm::reference_output ref = vlm::reference_forward(hw, p, imgs, masks.empty() ? nullptr : masks.data(),
+                                                               masks.size() / std::size_t(c.layers));
       max_err = 0;
       for (std::size_t i = 0; i < ref.logits.size(); ++i) {
         max_err = std::max(max_err, std::fabs(ref.logits[i] - double(r.logits[i])));
         max_ref = std::max(max_ref, std::fabs(ref.logits[i]));
       }
-      std::printf("check: CPU reference (fp64) in %.2f s: largest logit error %.3g (largest logit %.3g), top-1 %s\n",
+      std::printf("check: CPU reference (fp64%s) in %.2f s: largest logit error %.3g (largest logit %.3g), top-1 %s\n",
+                  heads_file.empty() ? "" : ", same block masks",
                   std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(), max_err, max_ref,
                   vlm::top_k(r.logits, 1)[0].first ==
                           int(std::max_element(ref.logits.begin(), ref.logits.end()) - ref.logits.begin())
@@ -469,7 +552,18 @@ int cmd_prefill(int argc, char** argv)
                     (long long)c.layers, (long long)p.size(), p.images.size(), (unsigned long long)lr.bytes, lr.seconds,
                     lr.gbps(), r.total_s(), r.attention_s, r.mlp_s, fl.total() / 1e9, fl.total() / r.total_s() / 1e9,
                     max_err);
-      ex::append_line(stats, line);
+      std::string l = line;
+      if (!heads_file.empty()) {
+        char more[384];
+        std::snprintf(more, sizeof more,
+                      ",\"blindsight\":true,\"attn_flops_saved\":%.4f,\"prefill_flops_saved\":%.4f,"
+                      "\"attn_kernel_s\":%.6f,\"dense_attn_kernel_s\":%.6f,\"top1_agrees\":%d,\"top5_overlap\":%d}",
+                      1 - fl.attention / dense_fl.attention, 1 - fl.total() / dense_fl.total(), r.attn_kernel_s,
+                      dense_attn_s, int(top1_same), top5_overlap);
+        l.pop_back();
+        l += more;
+      }
+      ex::append_line(stats, l);
     }
     if (check && max_err > 1e-2 * std::max(1.0, max_ref)) {
       std::fprintf(stderr, "%s: check FAILED: the prefill differs from the CPU reference\n", kProg);
@@ -491,7 +585,9 @@ void usage(FILE* to)
                "  make-weights   write a deterministic synthetic checkpoint (config.json + safetensors)\n"
                "  make-prompt    write a prompt spec with K images and random embeddings\n"
                "  inspect        check a checkpoint's headers against the config, load nothing\n"
-               "  prefill        run one prompt: top-k next tokens, phase times, GFLOP/s\n\n"
+               "  prefill        run one prompt: top-k next tokens, phase times, GFLOP/s\n"
+               "  calibrate      BlindSight: per-head attention masks from sample prompts (heads.json)\n"
+               "  bench-attention  BlindSight: the attention kernel dense vs tile lists on this device\n\n"
                "'%s COMMAND --help' describes each.\n",
                kProg, kProg);
 }
@@ -515,6 +611,8 @@ int main(int argc, char** argv)
   if (cmd == "make-prompt") return cmd_make_prompt(argc - 1, argv + 1);
   if (cmd == "inspect") return cmd_inspect(argc - 1, argv + 1);
   if (cmd == "prefill") return cmd_prefill(argc - 1, argv + 1);
+  if (cmd == "calibrate") return cmd_calibrate(argc - 1, argv + 1);
+  if (cmd == "bench-attention") return cmd_bench_attention(argc - 1, argv + 1);
   std::fprintf(stderr, "%s: unknown command '%s'\n", kProg, cmd.c_str());
   usage(stderr);
   return 2;

@@ -108,7 +108,8 @@ std::string write_all(int fd, const void* p, std::size_t n, const std::string& p
 
 std::string write_synthetic_checkpoint(const std::string& dir, const config& c, dtype dt, unsigned shards,
                                        std::uint64_t seed,
-                                       const std::function<void(std::uint64_t, std::uint64_t)>& progress)
+                                       const std::function<void(std::uint64_t, std::uint64_t)>& progress,
+                                       const std::function<float(const tensor_spec&, std::uint64_t, float)>& adjust)
 {
   if (std::string e = validate(c); !e.empty()) return "invalid config: " + e;
   if (::mkdir(dir.c_str(), 0777) != 0 && errno != EEXIST) return dir + ": " + std::strerror(errno);
@@ -177,7 +178,8 @@ std::string write_synthetic_checkpoint(const std::string& dir, const config& c, 
         const std::uint64_t m = std::min(step, n - a);
         buf.resize(m * dtype_bytes(dt));
         for (std::uint64_t j = 0; j < m; ++j) {
-          const float v = synthetic_value(seed, sp, a + j);
+          float v = synthetic_value(seed, sp, a + j);
+          if (adjust) v = adjust(sp, a + j, v);
           if (dt == dtype::f32) {
             std::memcpy(&buf[j * 4], &v, 4);
           } else {

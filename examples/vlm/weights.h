@@ -55,11 +55,13 @@ weight_plan plan_weights(const checkpoint& ck, const config& c);
 // with model.safetensors.index.json). Values are a deterministic function of
 // (seed, tensor name, index): embeddings ~U(-1,1), linear weights
 // ~U(-1,1)/sqrt(in), biases ~U(-0.1,0.1), norm weights ~1+U(-0.1,0.1).
-// `progress` (may be empty) gets bytes written so far and the total.
-// Returns "" or an error.
+// `progress` (may be empty) gets bytes written so far and the total;
+// `adjust` (may be empty) maps (tensor, index, synthetic value) to the value
+// written (make-weights --plant). Returns "" or an error.
 std::string write_synthetic_checkpoint(const std::string& dir, const config& c, dtype dt, unsigned shards,
                                        std::uint64_t seed,
-                                       const std::function<void(std::uint64_t, std::uint64_t)>& progress = {});
+                                       const std::function<void(std::uint64_t, std::uint64_t)>& progress = {},
+                                       const std::function<float(const tensor_spec&, std::uint64_t, float)>& adjust = {});
 
 // The synthetic value of element i of a tensor (before rounding to dtype).
 float synthetic_value(std::uint64_t seed, const tensor_spec& t, std::uint64_t i);

@@ -19,7 +19,10 @@
 
 #include <gtest/gtest.h>
 
+#include "vlm/blindsight.h"
+#include "vlm/cpu_forward.h"
 #include "vlm/engine.cuh"
+#include "vlm/blindsight_engine.cuh"
 
 namespace {
 
@@ -85,14 +88,15 @@ struct setup {
     p = std::move(pr.p);
   }
 
-  reference_output reference(const std::uint8_t* mask = nullptr) const
+  reference_output reference(const std::uint8_t* mask = nullptr) const { return reference_layers(mask, 0); }
+  reference_output reference_layers(const std::uint8_t* mask, std::size_t layer_stride) const
   {
     host_weights hw;
     EXPECT_EQ(load_host_weights(ck, plan, c, hw), "");
     std::vector<std::vector<float>> imgs(p.images.size());
     for (std::size_t k = 0; k < p.images.size(); ++k)
       EXPECT_EQ(load_image_embeddings(p.images[k], c.hidden, imgs[k]), "");
-    return reference_forward(hw, p, imgs, mask);
+    return reference_forward(hw, p, imgs, mask, layer_stride);
   }
 };
 
@@ -288,6 +292,85 @@ TEST(VlmPrefill, BlockMaskMatchesMaskedReference)
   EXPECT_LT(relative_error(masked.logits, ref.logits), kTolerance);
   const reference_output dense = s.reference();
   EXPECT_GT(relative_error(masked.hidden, dense.hidden), 100 * kTolerance) << "the mask changed nothing";
+}
+
+// BlindSight: the kernel walking per-head tile lists (per layer a different
+// mix of categories) equals the reference under the same per-layer block
+// masks, for each of the four masks in head 0 of every layer.
+TEST(VlmPrefill, BlindSightTileListsMatchMaskedReference)
+{
+  setup s(tiny(), dtype::f32, 1, {{1, 16, 16}, {1, 12, 16}, {1, 16, 16}}, 7);
+  const tile_lists t = build_tile_lists(token_roles::of(s.p, mask_params{}));
+  gsys::runtime rt;
+  device_model m;
+  load_model(rt, s.ck, s.plan, s.c, s.p, m);
+  device_prompt dp(s.p);
+  device_array<int> ptr(t.ptr.size()), cols(std::max<std::size_t>(t.cols.size(), 1));
+  ptr.upload(std::vector<int>(t.ptr.begin(), t.ptr.end()));
+  cols.upload(std::vector<int>(t.cols.begin(), t.cols.end()));
+  const reference_output dense = s.reference();
+  for (int first = 0; first < kCategories; ++first) {
+    std::vector<head_category> cats;
+    for (int l = 0; l < s.c.layers; ++l)
+      for (int h = 0; h < s.c.heads; ++h) cats.push_back(head_category((first + h + 3 * l * (h > 0)) % kCategories));
+    std::vector<std::uint8_t> masks;
+    for (int l = 0; l < s.c.layers; ++l) {
+      const std::vector<head_category> layer(cats.begin() + l * s.c.heads, cats.begin() + (l + 1) * s.c.heads);
+      const std::vector<std::uint8_t> mk = expand_block_mask(t, layer);
+      masks.insert(masks.end(), mk.begin(), mk.end());
+    }
+    device_array<unsigned char> dcat(cats.size());
+    std::vector<unsigned char> raw;
+    for (head_category c : cats) raw.push_back((unsigned char)c);
+    dcat.upload(raw);
+    prefill_options o;
+    o.keep_hidden = true;
+    o.head_cat = dcat.p, o.tile_ptr = ptr.p, o.tile_cols = cols.p;
+    const prefill_report r = run_prefill(m, dp, o);
+    const reference_output ref = s.reference_layers(masks.data(), masks.size() / std::size_t(s.c.layers));
+    EXPECT_LT(relative_error(r.hidden, ref.hidden), kTolerance) << category_name(head_category(first));
+    EXPECT_LT(relative_error(r.logits, ref.logits), kTolerance) << category_name(head_category(first));
+    EXPECT_GT(relative_error(r.hidden, dense.hidden), 100 * kTolerance) << "the masks changed nothing";
+  }
+}
+
+// BlindSight calibration on the engine: attention_mass_kernel's masses per
+// layer and head equal the CPU path's (attention_mass on the CPU forward
+// pass) on a model whose attention is spread over every key class.
+TEST(VlmPrefill, BlindSightMassKernelMatchesCpuPath)
+{
+  setup s(tiny(), dtype::f32, 1, {{1, 8, 8}, {1, 8, 12}, {1, 8, 8}}, 5);
+  const token_roles roles = token_roles::of(s.p, mask_params{});
+  gsys::runtime rt;
+  device_model m;
+  load_model(rt, s.ck, s.plan, s.c, s.p, m);
+  device_prompt dp(s.p);
+  device_calibration cal(roles, int(s.c.layers), int(s.c.heads));
+  prefill_options o;
+  cal.attach(o);
+  run_prefill(m, dp, o);
+  const std::vector<head_mass> dev = cal.masses();
+  host_weights hw;
+  ASSERT_EQ(load_host_weights(s.ck, s.plan, s.c, hw), "");
+  std::vector<std::vector<float>> imgs(s.p.images.size());
+  for (std::size_t k = 0; k < imgs.size(); ++k) ASSERT_EQ(load_image_embeddings(s.p.images[k], s.c.hidden, imgs[k]), "");
+  std::vector<head_mass> cpu;
+  cpu_forward_options co;
+  co.roles = &roles, co.mass = &cpu;
+  cpu_forward(hw, s.p, imgs, co);
+  ASSERT_EQ(dev.size(), cpu.size());
+  double worst = 0, smallest_class = 1;
+  for (std::size_t i = 0; i < dev.size(); ++i) {
+    EXPECT_EQ(dev[i].queries, cpu[i].queries);
+    EXPECT_EQ(dev[i].queries, 16 + 24 + 16);  // the image tokens
+    for (int k = 0; k < kKeyClasses; ++k) {
+      worst = std::max(worst, std::fabs(dev[i].fraction(key_class(k)) - cpu[i].fraction(key_class(k))));
+      smallest_class = std::min(smallest_class, cpu[i].fraction(key_class(k)));
+    }
+  }
+  std::printf("mass fractions: largest difference %.2g; every class carries at least %.3f\n", worst, smallest_class);
+  EXPECT_LT(worst, 1e-4);
+  EXPECT_GT(smallest_class, 0.005) << "the prompt should exercise every class";
 }
 
 }  // namespace

@@ -23,7 +23,7 @@ expect() {
 
 expect 0 "Commands:" "$vlm" --help
 expect 2 "unknown command" "$vlm" frobnicate
-for c in make-weights make-prompt inspect prefill; do
+for c in make-weights make-prompt inspect prefill calibrate bench-attention; do
   expect 0 "usage: gsys-vlm $c" "$vlm" $c --help
 done
 expect 2 "required" "$vlm" prefill
@@ -59,6 +59,27 @@ truncate -s 1000 "$dir/p.json.img1.bin"
 expect 1 "p.json.img1.bin: expected 4096 bytes (16 tokens x 64 F32), found 1000" "$vlm" prefill --model="$dir/m" --prompt="$dir/p.json"
 echo '{"content": [{"text": [1, 2, 99999]}]}' >"$dir/vocab.json"
 expect 1 "token id 99999 is outside the vocabulary" "$vlm" prefill --model="$dir/m" --prompt="$dir/vocab.json"
+
+# BlindSight: a planted model, calibration recovers its heads, the sparse
+# prefill matches the reference under the same masks.
+expect 1 "needs head_dim >= 32" "$vlm" make-weights --preset=tiny --plant --out="$dir/np"
+expect 0 "planted.json: dense 2, sink 2, intra 2, intra+sink 2" "$vlm" make-weights --preset=tiny --hidden=128 --plant --dtype=fp32 --out="$dir/pm"
+expect 0 "3 images" "$vlm" make-prompt --model="$dir/pm" --plant --images=3 --grid=1,16,16 --text=4 --seed=1 --out="$dir/c1.json"
+expect 0 "5 images" "$vlm" make-prompt --model="$dir/pm" --plant --images=5 --grid=1,8,8 --grid=1,16,12 --text=9 --seed=2 --out="$dir/c2.json"
+expect 0 "4 images" "$vlm" make-prompt --model="$dir/pm" --plant --images=4 --grid=1,16,16 --text=6 --seed=3 --out="$dir/e.json"
+expect 2 "required" "$vlm" calibrate --model="$dir/pm" --out="$dir/heads.json"
+expect 2 "invalid alpha" "$vlm" calibrate --model="$dir/pm" --prompt="$dir/c1.json" --alpha=0.1:2 --out="$dir/heads.json"
+expect 0 "planted: 8 of 8 heads recovered" "$vlm" calibrate --model="$dir/pm" --prompt="$dir/c1.json" --prompt="$dir/c2.json" --out="$dir/heads.json"
+expect 0 "planted: 8 of 8 heads recovered" "$vlm" calibrate --engine=device --model="$dir/pm" --prompt="$dir/c1.json" --prompt="$dir/c2.json" --out="$dir/heads-dev.json"
+expect 2 "invalid engine" "$vlm" calibrate --engine=gpu --model="$dir/pm" --prompt="$dir/c1.json" --out="$dir/x.json"
+expect 0 "blindsight flops: attention .* saved" "$vlm" prefill --model="$dir/pm" --prompt="$dir/e.json" --heads="$dir/heads.json"
+expect 0 "fp64, same block masks.*top-1 agrees" "$vlm" prefill --model="$dir/pm" --prompt="$dir/e.json" --heads="$dir/heads.json" --check
+sed 's/"intra+sink"/"sparse"/' "$dir/heads.json" >"$dir/badheads.json"
+expect 1 "badheads.json: layer 0: unknown category" "$vlm" prefill --model="$dir/pm" --prompt="$dir/e.json" --heads="$dir/badheads.json"
+expect 0 "4 layers" "$vlm" make-weights --preset=tiny --hidden=128 --layers=4 --out="$dir/pm4"
+expect 1 "heads.json: 2 layers x 4 heads, the model has 4 x 4" "$vlm" prefill --model="$dir/pm4" --prompt="$dir/e.json" --heads="$dir/heads.json"
+expect 0 "faster, FLOPs ratio" "$vlm" bench-attention --tokens=256 --images=4 --heads=2 --kv-heads=1 --head-dim=32 --reps=1
+expect 2 "invalid --mix" "$vlm" bench-attention --mix=sparse
 
 if [ "$fails" -ne 0 ]; then
   echo "$fails check(s) failed"
