@@ -35,6 +35,9 @@ namespace {
 constexpr std::uint64_t kExit = ~0ull;  // user_data of the NOP that ends the reaper
 constexpr std::uint64_t kCancel = ~1ull;
 constexpr unsigned kBatch = 32;
+// How long stop() lets in-flight calls finish (file I/O does) before it
+// cancels them (a recv that may never see data).
+constexpr std::uint64_t kStopGraceNs = 500'000'000ull;
 
 // Per-slot state of a request in flight (the slot is BUSY, so it is ours).
 struct uring_op {
@@ -82,6 +85,16 @@ class uring_executor final : public executor {
     wake_sleepers(ctx_.header);
     submitter_.join();  // it cancels what is in flight and sends kExit
     reaper_.join();
+    // Calls still queued behind ones that never finished: refused, not
+    // lost (a waiting device sees -ECANCELED; posted ones are counted).
+    stats_shard& shard = ctx_.take_shard();
+    gsys_u32 idx;
+    while (ring_.pop(idx)) {
+      request_copy q;
+      if (!ring_.begin(idx, q)) continue;
+      record(shard, q.nr, -ECANCELED, 0, false, q.flags & GSYS_SLOT_F_NONBLOCK);
+      ring_.complete(q, -ECANCELED);
+    }
   }
 
  private:
@@ -182,10 +195,16 @@ class uring_executor final : public executor {
   {
     stats_shard& shard = ctx_.take_shard();
     idle_waiter waiter(ctx_);
+    std::uint64_t full_since = 0;  // stopping with the completion queue full: since when
     for (;;) {
       unsigned queued = 0, popped = 0;
+      bool empty = false;  // the ring's queue, not the completion queue, ran dry
       gsys_u32 idx;
-      while (popped < kBatch && inflight_.load(std::memory_order_acquire) < cq_capacity_ && ring_.pop(idx)) {
+      while (popped < kBatch && inflight_.load(std::memory_order_acquire) < cq_capacity_) {
+        if (!ring_.pop(idx)) {
+          empty = true;
+          break;
+        }
         ++popped;
         request_copy q;
         if (!ring_.begin(idx, q)) continue;  // validated: q.slot < nslots
@@ -214,21 +233,30 @@ class uring_executor final : public executor {
         waiter.worked();
         continue;
       }
-      if (inflight_.load(std::memory_order_acquire) >= cq_capacity_) {
-        // Full: the reaper makes room as calls finish. Calls that never do
-        // (fire-and-forget recvs on a silent socket) must not keep stop()
-        // waiting: they are cancelled below.
-        if (ctx_.stopping.load(std::memory_order_acquire)) break;
+      if (!empty) {
+        // Full: the reaper makes room as calls finish, and the queue behind
+        // keeps its turn, stopping or not (leaving it lost posted calls).
+        // Calls that never finish (fire-and-forget recvs on a silent
+        // socket) must not keep stop() waiting: after the grace period they
+        // are cancelled below, and what is still queued is refused.
+        if (ctx_.stopping.load(std::memory_order_acquire)) {
+          const std::uint64_t now = monotonic_ns();
+          if (!full_since) full_since = now;
+          if (now - full_since > kStopGraceNs) break;
+        }
         std::this_thread::yield();
         continue;
       }
+      full_since = 0;
+      // Only an empty queue ends the loop: the completion queue being full
+      // a moment ago (the reaper may have made room since) is no reason.
       if (ctx_.stopping.load(std::memory_order_acquire)) break;
       waiter.idle(ring_);
     }
     // What is in flight gets a grace period to finish (file I/O does);
     // what is still there after it (a recv that may never see data) is
     // cancelled and completes with -ECANCELED.
-    const std::uint64_t grace_end = monotonic_ns() + 500'000'000ull;
+    const std::uint64_t grace_end = monotonic_ns() + kStopGraceNs;
     while (inflight_.load(std::memory_order_acquire) > 0 && monotonic_ns() < grace_end)
       std::this_thread::sleep_for(std::chrono::microseconds(200));
     io_uring_sqe* sqe = get_sqe();

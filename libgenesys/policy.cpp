@@ -281,6 +281,12 @@ long policy::check(request_copy& q, bool& denied)
       case GSYS_A_MAPPING:
         if (v % kPage) err = -EINVAL;
         else if (!kernel_mappings_ && !in_mapping(v, next)) return refuse(-EPERM, "range is not a mapping the GPU made with gsys::mmap");
+        // Forgotten before the call runs, not after (issue #14 finding): in
+        // between, another worker's mmap could get the same address and
+        // record it, and the late erase dropped that new mapping. If the
+        // munmap then fails, the range stays mapped but unrecorded: later
+        // calls on it are refused, never allowed wrongly.
+        else if (q.nr == __NR_munmap) forget_mapping(v, next);
         break;
       case GSYS_A_SOCKADDR_IN:
         if (v && next > sizeof(sockaddr_storage)) err = -EINVAL;
@@ -377,25 +383,28 @@ long policy::finish(const request_copy& q, long ret, bool& denied)
 
 void policy::note_result(const request_copy& q, long ret)
 {
-  if (ret < 0) return;
-  if (q.nr == __NR_mmap) {
+  if (ret >= 0 && q.nr == __NR_mmap) {
     std::lock_guard lk(mu_);
     mappings_[(std::uintptr_t)ret] = (q.arg[1] + kPage - 1) & ~(kPage - 1);
-  } else if (q.nr == __NR_munmap) {
-    // Drop what was unmapped, keeping the parts of mappings around it.
-    const std::uintptr_t lo = q.arg[0], hi = q.arg[0] + ((q.arg[1] + kPage - 1) & ~(kPage - 1));
-    std::lock_guard lk(mu_);
-    auto it = mappings_.upper_bound(lo);
-    if (it != mappings_.begin()) --it;
-    while (it != mappings_.end() && it->first < hi) {
-      const std::uintptr_t s = it->first, e = s + it->second;
-      if (e <= lo) { ++it; continue; }
-      it = mappings_.erase(it);
-      if (s < lo) mappings_[s] = lo - s;
-      if (e > hi) {
-        it = mappings_.emplace(hi, e - hi).first;
-        ++it;
-      }
+  }
+}
+
+// Drops [p, p + n) (n rounded up to pages) from the GPU's mappings, keeping
+// the parts of mappings around it.
+void policy::forget_mapping(std::uint64_t p, std::uint64_t n)
+{
+  const std::uintptr_t lo = p, hi = p + ((n + kPage - 1) & ~(kPage - 1));
+  std::lock_guard lk(mu_);
+  auto it = mappings_.upper_bound(lo);
+  if (it != mappings_.begin()) --it;
+  while (it != mappings_.end() && it->first < hi) {
+    const std::uintptr_t s = it->first, e = s + it->second;
+    if (e <= lo) { ++it; continue; }
+    it = mappings_.erase(it);
+    if (s < lo) mappings_[s] = lo - s;
+    if (e > hi) {
+      it = mappings_.emplace(hi, e - hi).first;
+      ++it;
     }
   }
 }

@@ -68,6 +68,7 @@ class policy {
 
  private:
   void note_result(const request_copy& q, long ret);
+  void forget_mapping(std::uint64_t p, std::uint64_t n);
   long check_range(std::uint64_t p, std::uint64_t n, bool optional, bool confine);
   long check_path(std::uint64_t p, bool confine);
   bool read_user(std::uint64_t p, void* dst, std::size_t n, bool confine) const;

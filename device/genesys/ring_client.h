@@ -68,23 +68,29 @@ GSYS_DEVICE void release_chunk(const ring& r, long c)
   fetch_and_release(&r.staging_bitmap[c / 32], ~(1u << (c % 32)));
 }
 
-// Frees the slots of claim word w that their callers left (fire-and-forget
-// or timed out) and the host has finished since (state DONE), with the
-// staging chunks quarantined with them. Returns the bits freed. One load of
-// host memory per parked slot: only run when a word cannot give a warp all
-// the slots it wants.
-GSYS_DEVICE u32 reclaim_word(const ring& r, u32 w)
+// Whether parked slot i is finished: the host released DONE (and with it
+// the buffers). acquire: pairs with that release.
+GSYS_DEVICE bool slot_done(const ring& r, u32 i) { return load_acquire(&r.slots[i].state) == GSYS_SLOT_DONE; }
+
+// Takes the `candidates` bits of pending[w] (slots seen DONE) and frees
+// those still DONE once taken, with their quarantined staging chunks; a bit
+// taken for a slot that is not DONE goes back. Seeing DONE before taking the
+// bit is not enough (issue #9 finding): another sweeper can free that slot
+// in between, and a new caller claim it and park it again with its call
+// still running; the stale look then freed the new call's slot and staging
+// chunk to a third caller while the host was still using them (a lost call,
+// a garbage queue entry). Once this sweeper holds the bit, nobody can free
+// or reuse the slot, so the second look is the truth. Returns the bits freed.
+GSYS_DEVICE u32 reclaim_bits(const ring& r, u32 w, u32 candidates)
 {
-  // acquire: pairs with the release that parked the slot after its READY store
-  const u32 parked = load_acquire(&r.pending[w]);
-  u32 done = 0;
-  for (u32 b = parked; b; b &= b - 1) {
-    const u32 i = w * 32 + __ffs(b) - 1;
-    // acquire: pairs with the host's release of DONE (it is finished with the buffers)
-    if (load_acquire(&r.slots[i].state) == GSYS_SLOT_DONE) done |= b & (~b + 1u);
+  u32 mine = fetch_and_acq_rel(&r.pending[w], ~candidates) & candidates;  // one sweeper per bit
+  u32 back = 0;
+  for (u32 b = mine; b; b &= b - 1)
+    if (!slot_done(r, w * 32 + __ffs(b) - 1)) back |= b & (~b + 1u);
+  if (back) {
+    fetch_or_release(&r.pending[w], back);
+    mine &= ~back;
   }
-  if (!done) return 0;
-  const u32 mine = fetch_and_acq_rel(&r.pending[w], ~done) & done;  // one sweeper frees each slot
   for (u32 b = mine; b; b &= b - 1) {
     const u32 i = w * 32 + __ffs(b) - 1;
     const u32 c = r.slot_chunk[i];
@@ -95,6 +101,20 @@ GSYS_DEVICE u32 reclaim_word(const ring& r, u32 w)
   }
   if (mine) fetch_and_release(&r.claim[w], ~mine);
   return mine;
+}
+
+// Frees the slots of claim word w that their callers left (fire-and-forget
+// or timed out) and the host has finished since (state DONE). One load of
+// host memory per parked slot: only run when a word cannot give a warp all
+// the slots it wants.
+GSYS_DEVICE u32 reclaim_word(const ring& r, u32 w)
+{
+  // acquire: pairs with the release that parked the slot after its READY store
+  const u32 parked = load_acquire(&r.pending[w]);
+  u32 done = 0;
+  for (u32 b = parked; b; b &= b - 1)
+    if (slot_done(r, w * 32 + __ffs(b) - 1)) done |= b & (~b + 1u);
+  return done ? reclaim_bits(r, w, done) : 0;
 }
 
 // reclaim_word over the whole ring: what a caller short of staging chunks

@@ -192,6 +192,65 @@ TEST_P(Protocol, UnansweredCallTimesOutAndItsSlotIsReclaimed)
   ::close(sock);
 }
 
+// Finding (issue #9): with its completion queue full when the runtime
+// stopped, the uring executor left the rest of the ring's queue unrun: posted
+// writes were lost (ShutdownWithPostsInFlightRunsThemAll failed about one
+// run in two on a loaded machine). A 4-entry io_uring makes it certain.
+TEST_P(Protocol, ShutdownWithMorePostsThanTheCompletionQueueRunsThemAll)
+{
+  int fd = ::open(dir.file("q").c_str(), O_CREAT | O_RDWR | O_TRUNC, 0644);
+  const int n = 8 * 128;
+  std::string want;
+  {
+    auto o = small_ring(1024);
+    o.uring_entries = 4;
+    gsys::runtime rt(o);
+    char* recs = static_cast<char*>(rt.alloc(n));
+    int* fails = static_cast<int*>(rt.alloc(sizeof(int)));
+    gsys::launch(post_records, dim3(8), dim3(128), rt.ring(), fd, recs, fails);
+    gsys::synchronize();
+    want.assign(recs, n);
+  }
+  EXPECT_EQ(gsys_test::read_file(dir.file("q")), want);
+  ::close(fd);
+}
+
+// Slot 5 of claim word 0, parked (claimed, in pending[]) with state `st`;
+// one sweep that had seen it DONE earlier. out: bits freed, then whether
+// the pending and claim bits are still set.
+__global__ void sweep_slot5(gsys::ring r, gsys_u32 st, long* out)
+{
+  constexpr gsys_u32 bit = 1u << 5;
+  r.claim[0] |= bit;
+  r.pending[0] |= bit;
+  r.slots[5].state = st;
+  out[0] = gsys::detail::reclaim_bits(r, 0, bit);
+  out[1] = (r.pending[0] & bit) != 0;
+  out[2] = (r.claim[0] & bit) != 0;
+}
+
+// Finding (issue #9; seen as a lost call and one garbage queue entry in the
+// genesys.ko stress test): a sweeper that saw a parked slot DONE, then took
+// its pending bit, could take a bit that meanwhile belonged to a new call
+// (another sweeper freed the slot, a new caller claimed and parked it with
+// its call still running) and free that slot and its staging chunk under
+// the host. A taken bit now counts only if the slot is still DONE.
+TEST_P(Protocol, SweeperFreesAParkedSlotOnlyIfItIsStillDone)
+{
+  gsys::runtime rt(small_ring(32));
+  long* out = static_cast<long*>(rt.alloc(3 * sizeof(long)));
+  gsys::launch(sweep_slot5, dim3(1), dim3(1), rt.ring(), (gsys_u32)GSYS_SLOT_READY, out);
+  gsys::synchronize();
+  EXPECT_EQ(out[0], 0) << "a running call's slot was freed";
+  EXPECT_EQ(out[1], 1) << "its pending bit was lost: the slot would never be reclaimed";
+  EXPECT_EQ(out[2], 1);
+  gsys::launch(sweep_slot5, dim3(1), dim3(1), rt.ring(), (gsys_u32)GSYS_SLOT_DONE, out);
+  gsys::synchronize();
+  EXPECT_EQ(out[0], 1 << 5) << "a finished parked slot is freed";
+  EXPECT_EQ(out[1], 0);
+  EXPECT_EQ(out[2], 0);
+}
+
 // Finding (v1): a waiting device timed out only from READY or BUSY, so a
 // slot whose state a buggy executor (or a stray host write) turned into
 // garbage hung the kernel. Every wait is now bounded by the ring's timeout,

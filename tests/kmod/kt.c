@@ -249,6 +249,19 @@ uint32_t kt_reclaim(struct kt_ring *r)
 		if (!done)
 			continue;
 		mine = __atomic_fetch_and(&r->pending[w], ~done, __ATOMIC_ACQ_REL) & done;
+		/*
+		 * As the device library's reclaim_bits(): a bit taken for a slot
+		 * that is no longer DONE belongs to a newer parked call (another
+		 * sweeper freed the old one in between): give it back.
+		 */
+		for (b = mine; b; b &= b - 1) {
+			uint32_t bit = (uint32_t)__builtin_ctz(b);
+
+			if (kt_state(r, w * 32 + bit) != GSYS_SLOT_DONE) {
+				__atomic_fetch_or(&r->pending[w], 1u << bit, __ATOMIC_RELEASE);
+				mine &= ~(1u << bit);
+			}
+		}
 		__atomic_fetch_and(&r->claim[w], ~mine, __ATOMIC_RELEASE);
 		freed += (uint32_t)__builtin_popcount(mine);
 	}
