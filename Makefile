@@ -5,7 +5,7 @@ JOBS    ?= $(shell nproc)
 CMAKE_FLAGS ?=
 FUZZ_SECONDS ?= 60
 
-.PHONY: all deps configure build test demo bench kmod kmod-install clean help fuzz soak
+.PHONY: all deps configure build test demo bench plots kmod kmod-install clean help fuzz soak
 
 all: build
 
@@ -15,6 +15,7 @@ help:
 	@echo "make test    build and run every test; ends with ctest's summary"
 	@echo "make demo    run the examples end to end and print a summary"
 	@echo "make bench   run the benchmarks; JSON lines to stdout and bench/results/ (QUICK=1: shorter runs, no QEMU boot)"
+	@echo "make plots   redraw the benchmark PNGs (docs/plots/) from the newest bench/results/genesys-*.csv (CSV=...: another run)"
 	@echo "make fuzz    run each libFuzzer harness FUZZ_SECONDS (60) s; JSON lines to bench/results/fuzz-<date>.jsonl"
 	@echo "make soak    soak every executor SOAK_SECONDS (60) s, checked by counting; JSON lines to bench/results/soak-<date>.jsonl"
 	@echo "make kmod    build kmod/genesys.ko against KDIR (default: Debian's headers)"
@@ -50,6 +51,10 @@ demo: build
 # QUICK=1: shorter runs and no kmod QEMU boot (tools/bench.sh --quick --no-kmod).
 bench: build
 	@tools/bench.sh $(BUILD) $(if $(QUICK),--quick --no-kmod)
+
+# docs/benchmarks.md: gnuplot, from saved results only (no benchmark runs).
+plots:
+	@bench/plots/plots.sh $(CSV)
 
 # tests/fuzz/README.md: clang build in $(BUILD)/fuzz; crash inputs replayed first.
 fuzz: deps

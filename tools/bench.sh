@@ -8,8 +8,11 @@
 #      the link-cost model's counts per call and the GPU round trip they
 #      imply, and the link-model targets (PASS/MISS);
 #   2. the simulator's own cost per barrier / warp collective (gsys-sim-bench);
+#      the GENESYS set (bench/genesys_bench.sh, docs/benchmarks.md): I/O
+#      microbenchmarks, the kernel-split baseline, host cost, one CSV, plots;
 #      gsys-kv (warp and block granularity) and memcached under the same
-#      UDP load (examples/net/kv_bench.sh);
+#      UDP load (examples/net/kv_bench.sh); BlindSight's CPU benchmark
+#      (gsys-blindsight-bench: FLOPs saved, agreement, sparse/dense time);
 #   3. unless --no-kmod: the same ring benchmark for kmod, uring and sync inside
 #      one QEMU boot of the Debian kernel with genesys.ko loaded
 #      (tests/kmod/run-qemu.sh), plus the module's own in-kernel benchmark.
@@ -24,7 +27,7 @@ for a in "$@"; do
   case $a in
     --quick) quick=(--quick) ;;
     --no-kmod) kmod=0 ;;
-    -h | --help) sed -n '2,16p' "$0"; exit 0 ;;
+    -h | --help) sed -n '2,19p' "$0"; exit 0 ;;
     *) echo "bench.sh: unknown argument $a" >&2; exit 2 ;;
   esac
 done
@@ -33,6 +36,7 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 results=$root/bench/results
 mkdir -p "$results"
 stamp=$(date +%Y%m%d-%H%M%S)
+t_bench=$(date +%s)
 
 # A JSON field of the current line, for every awk program below.
 awk_field='function field(k,   m) { if (match($0, "\"" k "\":\"?[^,\"}]*")) { m = substr($0, RSTART, RLENGTH); sub(/^"[^"]*":"?/, "", m); return m } return "" }'
@@ -170,11 +174,20 @@ sim_out=$results/sim-$stamp.jsonl
 echo "== simulator scheduling cost (1 block x 256 threads) -> ${sim_out#$root/}"
 "$build/bench/gsys-sim-bench" | tee "$sim_out" | sed 's/^/   /'
 
+# The GENESYS set (docs/benchmarks.md): microbenchmarks, the kernel-split
+# baseline, host cost; one CSV of its rows, targets PASS/MISS, plots.
+"$root/bench/genesys_bench.sh" "$build" "${quick[@]}" --stamp "$stamp" || echo "   GENESYS set failed (rc=$?)"
+
 kv_out=$results/kv-$stamp.jsonl
 echo "== gsys-kv vs memcached, same load -> ${kv_out#$root/}"
 kv_secs=5
 [ ${#quick[@]} -eq 0 ] || kv_secs=2
 "$root/examples/net/kv_bench.sh" "$build" --duration $kv_secs --out "$kv_out" | grep -v '^{' || echo "   kv bench failed"
+
+bs_out=$results/blindsight-$stamp.jsonl
+echo "== BlindSight on gsys-vlm's CPU path (docs/blindsight.md) -> ${bs_out#$root/}"
+"$build/bench/gsys-blindsight-bench" "${quick[@]}" --out="$bs_out" | sed 's/^/   /' || echo "   blindsight bench: a target was missed"
+"$root/bench/blindsight_plot.sh" "$bs_out" | sed 's/^/   /' || true
 
 if [ $kmod = 1 ]; then
   kout=$build/bench-kmod
@@ -190,3 +203,8 @@ if [ $kmod = 1 ]; then
     [ $rc = 77 ] && echo "   skipped: $(grep SKIP "$kout.log" | tail -n 1)" || { echo "   QEMU run failed (rc=$rc); see $kout.log"; exit 1; }
   fi
 fi
+
+limit=900
+[ ${#quick[@]} -eq 0 ] || limit=180
+elapsed=$(($(date +%s) - t_bench))
+echo "$([ $elapsed -lt $limit ] && echo PASS || echo MISS)  make bench$([ ${#quick[@]} -eq 0 ] || echo " (quick)") took $elapsed s (target < $limit s)"
