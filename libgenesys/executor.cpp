@@ -7,6 +7,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <climits>
 #include <cstdio>
@@ -159,7 +160,11 @@ void idle_waiter::idle(ring_access& ring)
   }
   gsys_ring_header* h = ctx_.header;
   std::atomic_ref<gsys_u64>(h->heartbeat_ns).store(now, std::memory_order_relaxed);
-  sleep_us_ = sleep_us_ ? (sleep_us_ * 2 > 1000 ? 1000 : sleep_us_ * 2) : 20;
+  // 1 ms naps for the first second of quiet, then up to idle_nap_max.
+  const unsigned cap = now - idle_since_ < 1'000'000'000ull
+                           ? 1000u
+                           : std::max<unsigned>(1000u, (unsigned)ctx_.opt.idle_nap_max.count());
+  sleep_us_ = sleep_us_ ? std::min(sleep_us_ * 2, cap) : 20;
   std::atomic_ref<gsys_u32> bell(h->doorbell), sleepers(h->sleepers);
   const gsys_u32 seen = bell.load(std::memory_order_seq_cst);
   sleepers.fetch_add(1, std::memory_order_seq_cst);

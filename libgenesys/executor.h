@@ -114,7 +114,8 @@ class idle_waiter {
   // After a poll that found work.
   void worked() { idle_since_ = 0; sleep_us_ = 0; }
   // After a poll that found nothing: spins for the configured time, then
-  // sleeps on the doorbell for growing periods (up to 1 ms).
+  // sleeps on the doorbell for growing periods (up to 1 ms, and after a
+  // second of quiet up to runtime_options::idle_nap_max).
   void idle(ring_access& ring);
 
  private:

@@ -54,6 +54,8 @@ void validate(const runtime_options& o)
   if (o.workers == 0 || o.workers > 64) bad("workers must be 1..64");
   if (o.timeout.count() <= 0) bad("timeout must be positive");
   if (o.spin.count() < 0) bad("spin must not be negative");
+  if (o.idle_nap_max.count() < 20 || o.idle_nap_max > std::chrono::seconds(1))
+    bad("idle_nap_max must be between 20 us and 1 s");
   if (o.uring_entries == 0 || o.uring_entries > 32768 || (o.uring_entries & (o.uring_entries - 1)))
     bad("uring_entries must be a power of two up to 32768");
   if (o.device_backoff_max_ns && o.device_backoff_min_ns > o.device_backoff_max_ns)

@@ -13,9 +13,10 @@
 #      gsys-kv (warp and block granularity) and memcached under the same
 #      UDP load (examples/net/kv_bench.sh); BlindSight's CPU benchmark
 #      (gsys-blindsight-bench: FLOPs saved, agreement, sparse/dense time);
-#   3. unless --no-kmod: the same ring benchmark for kmod, uring and sync inside
-#      one QEMU boot of the Debian kernel with genesys.ko loaded
-#      (tests/kmod/run-qemu.sh), plus the module's own in-kernel benchmark.
+#   3. unless --no-kmod: the same ring benchmark for kmod, uring and sync in
+#      three QEMU boots of the Debian kernel with genesys.ko loaded, plus the
+#      module's own in-kernel benchmark, as medians with spread
+#      (bench/kmod_boots.sh).
 # Results: bench/results/<name>-<date>.jsonl; a summary table on stdout.
 set -euo pipefail
 
@@ -190,18 +191,15 @@ echo "== BlindSight on gsys-vlm's CPU path (docs/blindsight.md) -> ${bs_out#$roo
 "$root/bench/blindsight_plot.sh" "$bs_out" | sed 's/^/   /' || true
 
 if [ $kmod = 1 ]; then
-  kout=$build/bench-kmod
-  echo "== kmod vs uring vs sync inside one QEMU boot (TCG) -> bench/results/kmod-qemu-$stamp.jsonl"
-  if "$root/tests/kmod/run-qemu.sh" --out "$kout" --tests t_bench --timeout 500 \
-      --host-test "ring_bench=$build/bench/gsys-ring-bench --executor all --ops nop,pread4k --gran thread,warp --iters 500 --tput-iters 100" \
-      >"$kout.log" 2>&1; then
-    cp "$kout/bench.jsonl" "$results/kmod-qemu-$stamp.jsonl"
-    summarize "$results/kmod-qemu-$stamp.jsonl"
-    grep '"bench":"kmod' "$results/kmod-qemu-$stamp.jsonl" || true
-  else
-    rc=$?
-    [ $rc = 77 ] && echo "   skipped: $(grep SKIP "$kout.log" | tail -n 1)" || { echo "   QEMU run failed (rc=$rc); see $kout.log"; exit 1; }
-  fi
+  kout=$results/kmod-boots-$stamp.jsonl
+  echo "== kmod vs uring vs sync over 3 QEMU boots (TCG; median [min..max]) -> ${kout#$root/}"
+  rc=0
+  "$root/bench/kmod_boots.sh" "$build" --boots 3 --out "$kout" || rc=$?
+  case $rc in
+    0) ;;
+    77) echo "   skipped: QEMU or the kernel images are missing (make deps)" ;;
+    *) echo "   QEMU boots failed (rc=$rc)"; exit 1 ;;
+  esac
 fi
 
 limit=900
