@@ -201,7 +201,7 @@ if [ -x "$VLM" ]; then
   speedup=$(ratio "$(field dense_attn_kernel_s "$BS/bs.json")" "$(field attn_kernel_s "$BS/bs.json")")
   echo "blindsight: planted heads recovered: ${recovered:-?}; attention FLOPs saved $saved%, prefill FLOPs saved $psaved%," \
     "next token $([ "$(field top1_agrees "$BS/bs.json")" = 1 ] && echo agrees || echo DIFFERS) with dense, attention $speedup faster"
-  row vlm-bs "$BS/bs.json" "$check" "$saved% attn FLOPs saved" "dense: top-1 $([ "$(field top1_agrees "$BS/bs.json")" = 1 ] && echo agrees || echo differs)" "$speedup"
+  row vlm-bs "$BS/bs.json" "$check" "attn FLOPs -$saved%" "dense: top-1 $([ "$(field top1_agrees "$BS/bs.json")" = 1 ] && echo agrees || echo differs)" "$speedup"
 fi
 
 # --- summary ------------------------------------------------------------
