@@ -19,6 +19,7 @@
 #include <cstring>
 #include <ctime>
 #include <fstream>
+#include <sstream>
 #include <iterator>
 #include <map>
 #include <string>
@@ -27,6 +28,16 @@
 namespace bench {
 
 using u64 = unsigned long long;
+
+// "a,b,,c" -> {"a", "b", "c"}: the benchmarks' comma-separated options.
+inline std::vector<std::string> split_list(const std::string& s)
+{
+  std::vector<std::string> v;
+  std::stringstream ss(s);
+  for (std::string item; std::getline(ss, item, ',');)
+    if (!item.empty()) v.push_back(item);
+  return v;
+}
 
 inline u64 host_ns()
 {

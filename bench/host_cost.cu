@@ -196,15 +196,6 @@ double median(std::vector<double> v)
 
 double pct(u64 ns, double secs) { return secs > 0 ? (double)ns / 1e9 / secs * 100.0 : 0; }
 
-std::vector<std::string> split(const std::string& s)
-{
-  std::vector<std::string> v;
-  std::stringstream ss(s);
-  for (std::string item; std::getline(ss, item, ',');)
-    if (!item.empty()) v.push_back(item);
-  return v;
-}
-
 void usage(const char* argv0)
 {
   std::printf(
@@ -239,7 +230,7 @@ int main(int argc, char** argv)
     switch (ch) {
       case 'e':
         c.executors.clear();
-        for (const auto& e : split(optarg)) {
+        for (const auto& e : bench::split_list(optarg)) {
           auto k = gsys::parse_executor(e);
           if (!k || *k == gsys::executor_kind::automatic) {
             std::fprintf(stderr, "gsys-host-cost: unknown executor '%s'\n", e.c_str());
@@ -249,13 +240,13 @@ int main(int argc, char** argv)
         }
         break;
       case 'r':
-        for (const auto& r : split(optarg)) c.rates.push_back(std::atof(r.c_str()));
+        for (const auto& r : bench::split_list(optarg)) c.rates.push_back(std::atof(r.c_str()));
         break;
       case 's':
-        for (const auto& s : split(optarg)) c.spins.push_back(std::atol(s.c_str()));
+        for (const auto& s : bench::split_list(optarg)) c.spins.push_back(std::atol(s.c_str()));
         break;
       case 'd':
-        for (const auto& s : split(optarg)) c.device_spins.push_back(std::max(1l, std::atol(s.c_str())));
+        for (const auto& s : bench::split_list(optarg)) c.device_spins.push_back(std::max(1l, std::atol(s.c_str())));
         break;
       case 'w': c.window_s = std::atof(optarg); break;
       case 'R': c.rounds = std::atoi(optarg); break;

@@ -327,15 +327,6 @@ void run_granularity(context& x)
   }
 }
 
-std::vector<std::string> split(const std::string& s)
-{
-  std::vector<std::string> v;
-  std::stringstream ss(s);
-  for (std::string item; std::getline(ss, item, ',');)
-    if (!item.empty()) v.push_back(item);
-  return v;
-}
-
 long parse_size(const std::string& s)
 {
   char* end = nullptr;
@@ -381,7 +372,7 @@ int main(int argc, char** argv)
     switch (ch) {
       case 'e': exec = optarg; break;
       case 'p':
-        for (const auto& name : split(optarg)) {
+        for (const auto& name : bench::split_list(optarg)) {
           auto it = std::find_if(std::begin(kOpNames), std::end(kOpNames), [&](const char* s) { return name == s; });
           if (it == std::end(kOpNames)) {
             std::fprintf(stderr, "gsys-io-bench: unknown op '%s'\n", name.c_str());
@@ -391,7 +382,7 @@ int main(int argc, char** argv)
         }
         break;
       case 's': sizes = optarg; break;
-      case 'G': c.grans = split(optarg); break;
+      case 'G': c.grans = bench::split_list(optarg); break;
       case 'g':
         if (std::sscanf(optarg, "%dx%d", &c.blocks, &c.threads) != 2 || c.blocks <= 0 || c.threads <= 0 ||
             c.threads % 32) {
@@ -409,7 +400,7 @@ int main(int argc, char** argv)
   if (c.ops.empty())
     for (int i = 0; i <= (int)op_kind::getrusage; ++i) c.ops.push_back((op_kind)i);
   if (sizes.empty()) sizes = c.quick ? "4k,64k,1m" : "4k,16k,64k,256k,1m";
-  for (const auto& s : split(sizes)) {
+  for (const auto& s : bench::split_list(sizes)) {
     long n = parse_size(s);
     if (n < 1 || n > (1l << 20) || (n & (n - 1))) {
       std::fprintf(stderr, "gsys-io-bench: sizes are powers of two up to 1m ('%s')\n", s.c_str());
@@ -417,7 +408,7 @@ int main(int argc, char** argv)
     }
     c.sizes.push_back(n);
   }
-  for (const auto& e : split(exec == "all" ? "sync,uring,kmod" : exec)) {
+  for (const auto& e : bench::split_list(exec == "all" ? "sync,uring,kmod" : exec)) {
     auto k = gsys::parse_executor(e);
     if (!k || *k == gsys::executor_kind::automatic) {
       std::fprintf(stderr, "gsys-io-bench: unknown executor '%s'\n", e.c_str());

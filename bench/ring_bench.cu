@@ -24,6 +24,8 @@
 #include <genesys.cuh>
 #include <genesys/runtime.h>
 
+#include "bench_common.h"
+
 namespace {
 
 using u64 = unsigned long long;
@@ -308,15 +310,6 @@ void run_granularity(const config& c, gsys::runtime& rt, const std::vector<direc
   }
 }
 
-std::vector<std::string> split(const std::string& s)
-{
-  std::vector<std::string> v;
-  std::stringstream ss(s);
-  for (std::string item; std::getline(ss, item, ',');)
-    if (!item.empty()) v.push_back(item);
-  return v;
-}
-
 // A 1 MiB file of known bytes for pread4k, unlinked at once (the fd keeps it).
 int make_pread_file()
 {
@@ -399,7 +392,7 @@ int main(int argc, char** argv)
       case 'K': c.kernel_confinement = false; break;
       case 'p':
         c.ops.clear();
-        for (const auto& name : split(optarg)) {
+        for (const auto& name : bench::split_list(optarg)) {
           if (name == "nop") c.ops.push_back(op_kind::nop);
           else if (name == "getppid") c.ops.push_back(op_kind::getppid);
           else if (name == "pread4k") c.ops.push_back(op_kind::pread4k);
@@ -410,7 +403,7 @@ int main(int argc, char** argv)
         }
         break;
       case 'G':
-        c.grans = split(optarg);
+        c.grans = bench::split_list(optarg);
         for (const auto& g : c.grans)
           if (g != "thread" && g != "warp" && g != "block" && g != "grid") {
             std::fprintf(stderr, "gsys-ring-bench: unknown granularity '%s'\n", g.c_str());

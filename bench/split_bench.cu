@@ -190,15 +190,6 @@ double median(std::vector<double> v)
   return v.empty() ? 0 : v[v.size() / 2];
 }
 
-std::vector<std::string> split(const std::string& s)
-{
-  std::vector<std::string> v;
-  std::stringstream ss(s);
-  for (std::string item; std::getline(ss, item, ',');)
-    if (!item.empty()) v.push_back(item);
-  return v;
-}
-
 void usage(const char* argv0)
 {
   std::printf(
@@ -233,7 +224,7 @@ int main(int argc, char** argv)
     switch (ch) {
       case 'e':
         c.executors.clear();
-        for (const auto& e : split(optarg)) {
+        for (const auto& e : bench::split_list(optarg)) {
           auto k = gsys::parse_executor(e);
           if (!k || *k == gsys::executor_kind::automatic) {
             std::fprintf(stderr, "gsys-split-bench: unknown executor '%s'\n", e.c_str());
@@ -244,7 +235,7 @@ int main(int argc, char** argv)
         break;
       case 'r':
         c.rounds.clear();
-        for (const auto& r : split(optarg)) c.rounds.push_back(std::max(1, std::atoi(r.c_str())));
+        for (const auto& r : bench::split_list(optarg)) c.rounds.push_back(std::max(1, std::atoi(r.c_str())));
         break;
       case 's': c.steps = std::atoi(optarg); break;
       case 'R': c.reps = std::atoi(optarg); break;
