@@ -36,6 +36,16 @@ struct value {
   std::vector<value> items;                           // array
   std::vector<std::pair<std::string, value>> members;  // object, in order
 
+  // Declared here, defined below: clang (14, with libstdc++) would otherwise
+  // instantiate std::pair<std::string, value> while it checks value's own
+  // implicit members, before value is complete.
+  value() = default;
+  value(const value&) = default;
+  value(value&&) noexcept = default;
+  value& operator=(const value&) = default;
+  value& operator=(value&&) noexcept = default;
+  ~value();
+
   bool is_null() const { return k == kind::null; }
   bool is_number() const { return k == kind::number; }
   bool is_string() const { return k == kind::string; }
@@ -78,6 +88,8 @@ struct value {
     return true;
   }
 };
+
+inline value::~value() = default;
 
 struct result {
   value val;

@@ -36,7 +36,8 @@ std::string validate(const config& c)
   const std::int64_t d = c.head_dim();
   if (d % 2 || d > kMaxHeadDim)
     return "head_dim " + std::to_string(d) + " must be even and at most " + std::to_string(kMaxHeadDim);
-  if (c.mrope_section[0] < 0 || c.mrope_section[1] < 0 || c.mrope_section[2] < 0 ||
+  if (c.mrope_section[0] < 0 || c.mrope_section[1] < 0 || c.mrope_section[2] < 0 || c.mrope_section[0] > d / 2 ||
+      c.mrope_section[1] > d / 2 || c.mrope_section[2] > d / 2 ||  // so the sum cannot overflow
       c.mrope_section[0] + c.mrope_section[1] + c.mrope_section[2] != d / 2)
     return "rope_scaling.mrope_section must sum to head_dim/2 = " + std::to_string(d / 2);
   if (!(c.rms_eps > 0) || !(c.rope_theta > 1)) return "rms_norm_eps must be > 0 and rope_theta > 1";

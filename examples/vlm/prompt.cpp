@@ -139,6 +139,9 @@ prompt_result build_prompt(const prompt_spec& s, const config& c)
                        ", " + std::to_string(im.h) + ", " + std::to_string(im.w) +
                        "] must be positive with even h and w",
              r;
+    // Before the image's tokens are made: a grid may ask for 2^34 of them.
+    if (p.tokens.size() + std::uint64_t(im.t * (im.h / 2) * (im.w / 2)) > (std::size_t(1) << 24))
+      return r.error = "prompt: longer than 16M tokens", r;
     push_text(c.vision_start, tag_kind::delimiter, k);
     const std::int64_t s0 = next, gh = im.h / 2, gw = im.w / 2;
     p.images.push_back(im);

@@ -66,7 +66,9 @@ header_result parse_safetensors(std::string_view prefix, std::uint64_t file_size
     return r;
   }
   const std::uint64_t data_start = 8 + n, data_bytes = file_size - data_start;
-  for (const auto& [name, v] : j.val.members) {
+  for (const auto& member : j.val.members) {
+    const std::string& name = member.first;  // not a structured binding: clang < 16 cannot capture one in `bad`
+    const ex::json::value& v = member.second;
     if (name == "__metadata__") continue;
     auto bad = [&](const std::string& what) {
       r.error = f + ": tensor " + name + ": " + what;

@@ -3,7 +3,7 @@
 # harnesses are a clang project of their own (tests/fuzz/CMakeLists.txt),
 # built into <build>/fuzz by the fuzz_harnesses target where clang++ links
 # -fsanitize=fuzzer. fuzz_smoke replays tests/fuzz/crashes/ and fuzzes each
-# harness briefly (tests/fuzz/run.sh --smoke: 20 s each); without clang or
+# harness briefly (tests/fuzz/run.sh --smoke: 10 s each); without clang or
 # its libFuzzer runtime it skips, saying why.
 find_program(GSYS_FUZZ_CXX NAMES clang++ clang++-16 clang++-15 clang++-14)
 set(GSYS_FUZZ_OK OFF)

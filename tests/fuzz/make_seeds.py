@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Writes the seed corpora, tests/fuzz/corpus/<harness>/, in the input
-formats ring_fuzz.cpp and policy_fuzz.cpp read (front to back, little
+formats ring_fuzz.cpp, policy_fuzz.cpp, kv_fuzz.cpp and vlm_parse_fuzz.cpp read (front to back, little
 endian). Seeds are starting points that reach the interesting states
 quickly; the fuzzer mutates them. Rerun after changing an input format:
 
@@ -142,5 +142,62 @@ def write(harness, seeds):
             f.write(data)
 
 
+# kv_fuzz: a max_value selector (0, 1, 64, 1000, 1 MiB, 2^31-3, 2^31-2,
+# 2^32-1 by the low 3 bits), then one datagram's payload.
+def kv(sel, text):
+    return u8(sel) + text
+
+
+kv_seeds = {
+    "storage": kv(3, b"set k 0 0 5\r\nhello\r\nadd a 1 -1 2 noreply\r\nab\r\ncas k 5 0 1 77\r\nv\r\n"
+                  b"append k 0 0 1\r\nx\r\nprepend k 0 0 1\r\ny\r\nreplace k 4294967296 0 1\r\nz\r\n"),
+    "too-large": kv(2, b"set k 0 0 100\r\n" + b"x" * 100 + b"\r\nget k\r\n"),
+    "get": kv(3, b"get a bb  c\r\ngets k\r\nget " + b"k" * 251 + b"\r\n"),
+    "other": kv(3, b"incr n 5\r\ndecr n 18446744073709551615\r\ntouch k -1\r\ndelete k 0 noreply\r\n"
+                b"flush_all 10\r\nverbosity 1 noreply\r\nstats\r\nstats reset\r\nversion\r\nmn\r\nshutdown\r\n"),
+    "errors": kv(3, b"set k 0 0 abc noreply\r\ndelete k 1\r\nincr k -1\r\nbogus\r\n\r\nset k\x000 0 1\r\n"
+                 b"get " + b"a " * 30 + b"\r\nGET / HTTP/1.1\r\nget k"),
+    "quit": kv(3, b"get k\r\nquit\r\nget j\r\n"),
+}
+
+
+# vlm_parse_fuzz: the reader (0 json, 1 safetensors, 2 index, 3 config,
+# 4 prompt, 5 heads.json), then the file. safetensors: flags (bit 0: the
+# length field is set to the JSON's length, bit 1: the u32 is the file's
+# size rather than the data bytes after the header; the rest: the file
+# index), u32, then the file's first bytes.
+def safetensors(tensors, data_bytes, flags=0):
+    j, off = [], 0
+    for name, dt, shape in tensors:
+        n = {"F32": 4, "F16": 2, "BF16": 2}[dt]
+        for d in shape:
+            n *= d
+        j.append('"%s":{"dtype":"%s","shape":[%s],"data_offsets":[%d,%d]}' % (name, dt, ",".join(map(str, shape)), off, off + n))
+        off += n
+    text = ('{"__metadata__":{"format":"pt"},' + ",".join(j) + "}").encode()
+    return u8(1) + u8(flags) + u32(data_bytes if data_bytes is not None else off) + u64(len(text)) + text
+
+
+vlm_seeds = {
+    "json": u8(0) + b'{"a": [1, -2.5e+3, true, false, null], "b": {"c": "\\u00e9\\ud83d\\ude00\\n"}, "d": []}',
+    "safetensors": safetensors([("embed", "BF16", [8, 4]), ("norm", "F32", [4]), ("w", "F16", [2, 3, 2]), ("s", "F32", [])], None),
+    "safetensors-short": safetensors([("a", "F32", [2, 2]), ("b", "F16", [0, 5])], 8, flags=1),
+    "index": u8(2) + b'{"metadata": {"total_size": 8}, "weight_map": {"a": "model-1.safetensors", "b": "model-2.safetensors",'
+                     b' "c": "model-1.safetensors"}}',
+    "config": u8(3) + b'{"hidden_size": 64, "num_hidden_layers": 2, "num_attention_heads": 4, "num_key_value_heads": 2,'
+                      b' "intermediate_size": 96, "vocab_size": 320, "rms_norm_eps": 1e-06, "rope_theta": 1000000.0,'
+                      b' "rope_scaling": {"type": "mrope", "mrope_section": [2, 3, 3]}, "tie_word_embeddings": true,'
+                      b' "torch_dtype": "bfloat16", "vision_start_token_id": 314, "vision_end_token_id": 315,'
+                      b' "image_token_id": 317, "eos_token_id": 313}',
+    "prompt": u8(4) + b'{"system": [1, 2], "content": [{"text": [3, 4]}, {"image": "img0.bin", "grid": [1, 4, 6]},'
+                      b' {"image": "/abs/img1.bin", "grid": [2, 2, 2], "dtype": "BF16"}, {"text": [5]}], "assistant": [6]}',
+    "heads": u8(5) + b'{"method": "blindsight", "layers": 2, "heads": 2, "prompts": 1, "params": {"sink_fraction": 0.25,'
+                     b' "gamma_d": 0.5, "gamma_s": 0.5, "gamma_i": 0.5, "alpha_first": 0.1, "alpha_last": 0.1},'
+                     b' "categories": [["dense", "sink"], ["intra", "intra+sink"]]}',
+}
+
+
 write("ring_fuzz", ring_seeds)
 write("policy_fuzz", policy_seeds)
+write("kv_fuzz", kv_seeds)
+write("vlm_parse_fuzz", vlm_seeds)

@@ -26,7 +26,7 @@ while [ $# -gt 0 ]; do
 done
 cxx=${GSYS_FUZZ_CXX:-clang++}
 flags=(-std=c++20 -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined)
-incs=(-I"$root/include" -I"$root/libgenesys" -I"$root/libgenesys/include" -I"$root/device")
+incs=(-I"$root/include" -I"$root/libgenesys" -I"$root/libgenesys/include" -I"$root/device" -I"$root/examples")
 
 # name | harness | file (from the root) | sed expression that breaks one check
 mutants=(
@@ -39,6 +39,10 @@ mutants=(
   "hole-no-timeout|ring_fuzz|include/genesys/ring_exec.h|s/if (now_ns - cur->hole_since_ns < r->timeout_ns)/if (0)/"
   "pop-later-lap|ring_fuzz|include/genesys/ring_exec.h|s/if (dif == 0) {/if (dif >= 0) {/"
   "copy-past-args|ring_fuzz|include/genesys/ring_exec.h|s/for (i = 0; i < GSYS_SLOT_ARGS; i++)\$/for (i = 0; i <= GSYS_SLOT_ARGS; i++)/"
+  "kv-data-past-end|kv_fuzz|examples/net/kv_parse.h|s/if (after > n) {/if (after > n + 2) {/"
+  "kv-number-tail|kv_fuzz|examples/net/kv_parse.h|s/  if (i < len \\&\\& !kv_is_space(s\\[i\\])) return r;//"
+  "st-past-file|vlm_parse_fuzz|examples/vlm/safetensors.cpp|s/if (std::uint64_t(e) > data_bytes)/if (std::uint64_t(e) > data_bytes + 8)/"
+  "prompt-grid-swap|vlm_parse_fuzz|examples/vlm/prompt.cpp|s/std::to_string(c.image.h) + \", \" + std::to_string(c.image.w)/std::to_string(c.image.w) + \", \" + std::to_string(c.image.h)/"
 )
 
 caught=0
@@ -55,19 +59,31 @@ for m in "${mutants[@]}"; do
       copy=$dir/$file
       srcs=("$here/$harness.cpp")
       ;;
+    examples/*.h)  # a header: the scratch examples/ tree comes first on the include path
+      mkdir -p "$dir/$(dirname "$file")"
+      cp "$root/$file" "$dir/$file"
+      copy=$dir/$file
+      srcs=("$here/$harness.cpp")
+      ;;
     *)
       cp "$root/$file" "$dir/"
       copy=$dir/$(basename "$file")
       srcs=("$here/$harness.cpp" "$copy")
       ;;
   esac
+  # vlm_parse_fuzz links gsys-vlm's host sources: the tree's, but for the mutated one.
+  if [ "$harness" = vlm_parse_fuzz ]; then
+    for f in config safetensors weights prompt reference blindsight cpu_forward; do
+      [ "$root/examples/vlm/$f.cpp" = "$root/$file" ] || srcs+=("$root/examples/vlm/$f.cpp")
+    done
+  fi
   sed -i "$expr" "$copy"
   if cmp -s "$copy" "$root/$file"; then
     printf 'mutant %-16s not applicable (pattern not found in %s)\n' "$name" "$file"
     continue
   fi
   # The scratch headers first; policy.cpp's own includes resolve next to it, then in the tree.
-  if ! "$cxx" "${flags[@]}" -I"$dir/include" "${incs[@]}" "${srcs[@]}" -o "$dir/$harness" 2> "$dir/build.log"; then
+  if ! "$cxx" "${flags[@]}" -I"$dir/include" -I"$dir/examples" "${incs[@]}" "${srcs[@]}" -pthread -o "$dir/$harness" 2> "$dir/build.log"; then
     printf 'mutant %-16s does not build (%s)\n' "$name" "$dir/build.log"
     missed=$((missed + 1))
     continue
@@ -79,7 +95,7 @@ for m in "${mutants[@]}"; do
   rc=$?
   took=$(($(date +%s) - start))
   if [ $rc -ne 0 ]; then
-    why=$(grep -m1 -E 'policy_fuzz:|ring_fuzz:|ERROR: AddressSanitizer|runtime error' "$dir/fuzz.log" | cut -c1-110)
+    why=$(grep -m1 -E 'policy_fuzz:|ring_fuzz:|kv_fuzz:|vlm_parse_fuzz:|ERROR: AddressSanitizer|runtime error' "$dir/fuzz.log" | cut -c1-110)
     printf 'mutant %-16s caught in %3ss: %s\n' "$name" "$took" "$why"
     caught=$((caught + 1))
   else

@@ -6,9 +6,9 @@
 #                 and built here when needed
 #   --build-only  configure and build, nothing else (make build's fuzz_harnesses)
 #   --seconds N   fuzzing time per harness (default 60)
-#   --smoke       make test's run: 20 s per harness unless --seconds says otherwise
+#   --smoke       make test's run: 10 s per harness unless --seconds says otherwise
 #   --json FILE   append one JSON line per harness: executions, exec/s, findings
-#   HARNESS       ring_fuzz, policy_fuzz (default: all)
+#   HARNESS       ring_fuzz, policy_fuzz, kv_fuzz, vlm_parse_fuzz (default: all)
 #
 # Per harness: every input in tests/fuzz/crashes/<harness>/ is replayed first
 # (regression inputs, each must pass now), then the harness fuzzes from its
@@ -39,9 +39,9 @@ while [ $# -gt 0 ]; do
     *) harnesses+=("$1"); shift ;;
   esac
 done
-[ ${#harnesses[@]} -gt 0 ] || harnesses=(ring_fuzz policy_fuzz)
+[ ${#harnesses[@]} -gt 0 ] || harnesses=(ring_fuzz policy_fuzz kv_fuzz vlm_parse_fuzz)
 if [ -z "$seconds" ]; then
-  if [ $smoke = 1 ]; then seconds=20; else seconds=60; fi
+  if [ $smoke = 1 ]; then seconds=10; else seconds=60; fi  # smoke: four harnesses, 40 s in all
 fi
 
 # libFuzzer comes with clang's compiler-rt (Debian: libclang-rt-<v>-dev).
@@ -85,7 +85,7 @@ for h in "${harnesses[@]}"; do
       replayed=${#old[@]}
       if ! "$bin" -runs=1 "${old[@]}" > "$build/$h.replay.log" 2>&1; then
         echo "fuzz: $h: a regression input in ${crashes#"$root"/}/ fails again:"
-        grep -E 'Running:|ERROR|policy_fuzz:|ring_fuzz:|SUMMARY' "$build/$h.replay.log" | tail -n 8
+        grep -E 'Running:|ERROR|policy_fuzz:|ring_fuzz:|kv_fuzz:|vlm_parse_fuzz:|SUMMARY' "$build/$h.replay.log" | tail -n 8
         findings=$((findings + 1))
       fi
     fi
@@ -107,10 +107,10 @@ for h in "${harnesses[@]}"; do
   execs=$(stat number_of_executed_units)
   rate=$(stat average_exec_per_sec)
   units=$(find "$work" -type f | wc -l)
-  printf 'fuzz: %-12s %4ss %10s executions %7s exec/s  corpus %5s  replayed %3s  findings %s\n' \
+  printf 'fuzz: %-14s %4ss %10s executions %7s exec/s  corpus %5s  replayed %3s  findings %s\n' \
     "$h" "$seconds" "${execs:-?}" "${rate:-?}" "$units" "$replayed" "$findings"
   if [ $new -gt 0 ]; then
-    grep -E 'ERROR|policy_fuzz:|ring_fuzz:|SUMMARY|Test unit written|deadly signal' "$log" | tail -n 8
+    grep -E 'ERROR|policy_fuzz:|ring_fuzz:|kv_fuzz:|vlm_parse_fuzz:|SUMMARY|Test unit written|deadly signal' "$log" | tail -n 8
     echo "fuzz: $h: input saved in ${artifacts#"$root"/}/; replay: $bin FILE; keep it: tests/fuzz/crashes/$h/"
   fi
   if [ -n "$json" ]; then
