@@ -1,11 +1,15 @@
-// Launching grids: validation, the OS threads that run blocks, and
-// synchronize().
+// Launching grids: validation, stream order, the OS threads that run blocks,
+// and synchronize().
 //
-// Every block of a grid must run at once (a persistent kernel's blocks wait
-// for each other), so a launch never queues a block behind another: it hands
-// blocks to idle worker threads and starts new workers for the rest. Workers
-// are kept for a while after their block ends, so launching many small grids
-// does not pay for a thread per block each time.
+// Grids of one stream run in launch order, as on CUDA: launch() returns at
+// once, and a grid that finds another grid of its stream running or queued
+// waits in the stream's queue; the last block of a grid to end starts the
+// next grid of its stream. Every block of a grid must run at once (a
+// persistent kernel's blocks wait for each other), so a starting grid never
+// queues a block behind another: it hands blocks to idle worker threads and
+// starts new workers for the rest. Workers are kept for a while after their
+// block ends, so launching many small grids does not pay for a thread per
+// block each time.
 #include <sys/prctl.h>
 
 #include <algorithm>
@@ -29,15 +33,28 @@ namespace gsys::sim {
 
 namespace detail {
 
+struct running_grid;
+
+// A stream's grids: at most one runs; the others wait in launch order.
+struct stream_state {
+  std::mutex m;
+  bool busy = false;  // a grid of the stream runs
+  std::deque<std::shared_ptr<running_grid>> waiting;
+};
+
+struct running_grid {
+  running_grid(grid_launch l, std::shared_ptr<stream_state> s, u32 blocks)
+      : launch(std::move(l)), stream(std::move(s)), blocks_left(blocks)
+  {
+  }
+  const grid_launch launch;
+  const std::shared_ptr<stream_state> stream;
+  std::atomic<u32> blocks_left;
+};
+
 namespace {
 
 constexpr auto kWorkerIdleExit = std::chrono::seconds(2);
-
-struct running_grid {
-  running_grid(grid_launch l, u32 blocks) : launch(std::move(l)), blocks_left(blocks) {}
-  const grid_launch launch;
-  std::atomic<u32> blocks_left;
-};
 
 struct block_job {
   std::shared_ptr<running_grid> grid;
@@ -58,6 +75,35 @@ grid_counter& grids()
   return *g;
 }
 
+const std::shared_ptr<stream_state>& default_stream()
+{
+  // Never destroyed: a grid may still be finishing while static destructors run.
+  static auto* s = new std::shared_ptr<stream_state>(std::make_shared<stream_state>());
+  return *s;
+}
+
+void start_blocks(const std::shared_ptr<running_grid>& grid);
+
+// The last block of `grid` has ended: start the next grid of its stream,
+// then count the grid done for synchronize().
+void grid_finished(const std::shared_ptr<running_grid>& grid)
+{
+  std::shared_ptr<running_grid> next;
+  {
+    std::lock_guard lock(grid->stream->m);
+    if (grid->stream->waiting.empty()) {
+      grid->stream->busy = false;
+    } else {
+      next = std::move(grid->stream->waiting.front());
+      grid->stream->waiting.pop_front();
+    }
+  }
+  if (next) start_blocks(next);
+  grid_counter& g = grids();
+  std::lock_guard lock(g.m);
+  if (--g.running == 0) g.all_done.notify_all();
+}
+
 // `stacks` is the worker's arena, replaced when this block needs more slots.
 void run_block(block_job job, std::unique_ptr<stack_arena>& stacks)
 {
@@ -70,11 +116,7 @@ void run_block(block_job job, std::unique_ptr<stack_arena>& stacks)
     block b(job.grid->launch, job.index, *stacks);
     b.run();
   }
-  if (job.grid->blocks_left.fetch_sub(1, std::memory_order_acq_rel) == 1) {
-    grid_counter& g = grids();
-    std::lock_guard lock(g.m);
-    if (--g.running == 0) g.all_done.notify_all();
-  }
+  if (job.grid->blocks_left.fetch_sub(1, std::memory_order_acq_rel) == 1) grid_finished(job.grid);
 }
 
 class block_pool {
@@ -173,26 +215,46 @@ void validate(const grid_launch& l)
   fiber_stack_bytes();  // a malformed GSYS_SIM_STACK_KB is reported here, not in a block
 }
 
-}  // namespace
-
-void start_grid(grid_launch launch)
+void start_blocks(const std::shared_ptr<running_grid>& grid)
 {
-  validate(launch);
-  const dim3 g = launch.grid;
-  auto grid = std::make_shared<running_grid>(std::move(launch), g.x * g.y * g.z);
+  const dim3 g = grid->launch.grid;
   std::vector<block_job> jobs;
   jobs.reserve(g.x * g.y * g.z);
   for (u32 z = 0; z < g.z; ++z)
     for (u32 y = 0; y < g.y; ++y)
       for (u32 x = 0; x < g.x; ++x) jobs.push_back({grid, {x, y, z}});
+  pool().submit(std::move(jobs));
+}
+
+void enqueue(grid_launch launch, std::shared_ptr<stream_state> stream)
+{
+  validate(launch);
+  const dim3 g = launch.grid;
+  auto grid = std::make_shared<running_grid>(std::move(launch), std::move(stream), g.x * g.y * g.z);
   {
     std::lock_guard lock(grids().m);
     ++grids().running;
   }
-  pool().submit(std::move(jobs));
+  {
+    std::lock_guard lock(grid->stream->m);
+    if (grid->stream->busy) {
+      grid->stream->waiting.push_back(grid);
+      return;
+    }
+    grid->stream->busy = true;
+  }
+  start_blocks(grid);
 }
 
+}  // namespace
+
+void start_grid(grid_launch launch) { enqueue(std::move(launch), default_stream()); }
+
+void start_grid(grid_launch launch, const stream& s) { enqueue(std::move(launch), s.state()); }
+
 }  // namespace detail
+
+stream::stream() : state_(std::make_shared<detail::stream_state>()) {}
 
 void synchronize()
 {

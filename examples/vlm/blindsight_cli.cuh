@@ -327,7 +327,7 @@ int cmd_bench_attention(int argc, char** argv)
         const long long items = (long long)H * ((S + vlm::kAttnTileQ - 1) / vlm::kAttnTileQ);
         gsys::synchronize();
         const auto t0 = std::chrono::steady_clock::now();
-        vlm::launch_in_order(vlm::attention_kernel, dim3(vlm::launch_blocks(items)), dim3(vlm::kAttnThreads), aa);
+        gsys::launch(vlm::attention_kernel, dim3(vlm::launch_blocks(items)), dim3(vlm::kAttnThreads), aa);
         gsys::synchronize();
         best = std::min(best, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
       }

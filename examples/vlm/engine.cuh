@@ -99,19 +99,6 @@ inline unsigned launch_blocks(long long work)
   return (unsigned)std::max(1ll, std::min<long long>(work, cap));
 }
 
-// A launch ordered after the previous ones, as launches on one CUDA stream
-// are. The simulator runs every launched grid at once (gsys::launch returns
-// while the grid runs, and a second launch does not wait for the first), so
-// there the helper waits for each grid before the next starts.
-template <class... P, class... A>
-void launch_in_order(void (*kernel)(P...), dim3 grid, dim3 block, A&&... args)
-{
-  gsys::launch(kernel, grid, block, std::forward<A>(args)...);
-#if !GSYS_CUDA
-  gsys::synchronize();
-#endif
-}
-
 // ------------------------------------------------------------ model and loading
 
 struct device_model {
@@ -299,17 +286,17 @@ inline prefill_report run_prefill(const device_model& m, const device_prompt& dp
   const auto start = clock::now();
   auto mm = [&](const float* A, const float* W, const float* bias, float* C, int M, int N, int K, int acc) {
     const long long tiles = (long long)((M + kMmTile - 1) / kMmTile) * ((N + kMmTile - 1) / kMmTile);
-    launch_in_order(matmul_kernel, dim3(launch_blocks(tiles)), dim3(kMmThreads), A, W, bias, C, M, N, K, acc);
+    gsys::launch(matmul_kernel, dim3(launch_blocks(tiles)), dim3(kMmThreads), A, W, bias, C, M, N, K, acc);
   };
   auto t0 = clock::now();
-  launch_in_order(embed_kernel, dim3(launch_blocks(S)), dim3(128), (const int*)dp.tokens.p,
+  gsys::launch(embed_kernel, dim3(launch_blocks(S)), dim3(128), (const int*)dp.tokens.p,
                (const long long*)dp.image_row.p, (const float*)m.t[0], (const float*)m.images.p, x.p, S, H);
   gsys::synchronize();
   r.embed_s = secs(t0);
   const unsigned norm_threads = H >= 256 ? 256 : 64;
   for (int l = 0; l < c.layers; ++l) {
     t0 = clock::now();
-    launch_in_order(rmsnorm_kernel, dim3(launch_blocks(S)), dim3(norm_threads), (const float*)x.p,
+    gsys::launch(rmsnorm_kernel, dim3(launch_blocks(S)), dim3(norm_threads), (const float*)x.p,
                  m.layer(l, kInputNorm), h.p, S, H, float(c.rms_eps));
     mm(h.p, m.layer(l, kQ), m.layer(l, kQBias), q.p, S, QD, H, 0);
     mm(h.p, m.layer(l, kK), m.layer(l, kKBias), k.p, S, KD, H, 0);
@@ -317,13 +304,13 @@ inline prefill_report run_prefill(const device_model& m, const device_prompt& dp
     rope_args ra{q.p, k.p, dp.pos.p, S, int(c.heads), int(c.kv_heads), D, int(c.mrope_section[0]),
                  int(c.mrope_section[1]), float(c.rope_theta)};
     const long long pairs = (long long)S * (c.heads + c.kv_heads) * (D / 2);
-    launch_in_order(rope_kernel, dim3(launch_blocks((pairs + 255) / 256)), dim3(256), ra);
+    gsys::launch(rope_kernel, dim3(launch_blocks((pairs + 255) / 256)), dim3(256), ra);
     gsys::synchronize();
     if (o.mass_out) {
       const int nT = (S + 31) / 32;
       mass_args ma{q.p, k.p, S, int(c.heads), int(c.kv_heads), D, 1.0f / std::sqrt(float(D)), o.roles, o.role_image,
                    o.mass_out + (long long)l * c.heads * nT * (kMassClasses + 1)};
-      launch_in_order(attention_mass_kernel, dim3(launch_blocks((long long)c.heads * nT)), dim3(32), ma);
+      gsys::launch(attention_mass_kernel, dim3(launch_blocks((long long)c.heads * nT)), dim3(32), ma);
       gsys::synchronize();
     }
     const auto ta = clock::now();
@@ -331,7 +318,7 @@ inline prefill_report run_prefill(const device_model& m, const device_prompt& dp
                       o.block_mask, o.head_cat ? o.head_cat + (long long)l * c.heads : nullptr, o.tile_ptr,
                       o.tile_cols};
     const long long items = (long long)c.heads * ((S + kAttnTileQ - 1) / kAttnTileQ);
-    launch_in_order(attention_kernel, dim3(launch_blocks(items)), dim3(kAttnThreads), aa);
+    gsys::launch(attention_kernel, dim3(launch_blocks(items)), dim3(kAttnThreads), aa);
     gsys::synchronize();
     r.attn_kernel_s += secs(ta);
     mm(att.p, m.layer(l, kO), nullptr, x.p, S, H, QD, 1);
@@ -339,21 +326,21 @@ inline prefill_report run_prefill(const device_model& m, const device_prompt& dp
     r.attention_s += secs(t0);
 
     t0 = clock::now();
-    launch_in_order(rmsnorm_kernel, dim3(launch_blocks(S)), dim3(norm_threads), (const float*)x.p,
+    gsys::launch(rmsnorm_kernel, dim3(launch_blocks(S)), dim3(norm_threads), (const float*)x.p,
                  m.layer(l, kPostNorm), h.p, S, H, float(c.rms_eps));
     mm(h.p, m.layer(l, kGate), nullptr, g.p, S, F, H, 0);
     mm(h.p, m.layer(l, kUp), nullptr, u.p, S, F, H, 0);
     const long long n = (long long)S * F;
-    launch_in_order(swiglu_kernel, dim3(launch_blocks((n + 255) / 256)), dim3(256), g.p, (const float*)u.p, n);
+    gsys::launch(swiglu_kernel, dim3(launch_blocks((n + 255) / 256)), dim3(256), g.p, (const float*)u.p, n);
     mm(g.p, m.layer(l, kDown), nullptr, x.p, S, H, F, 1);
     gsys::synchronize();
     r.mlp_s += secs(t0);
     if (o.progress) o.progress(l + 1, int(c.layers), secs(start));
   }
   t0 = clock::now();
-  launch_in_order(rmsnorm_kernel, dim3(1), dim3(norm_threads), (const float*)(x.p + (long long)(S - 1) * H),
+  gsys::launch(rmsnorm_kernel, dim3(1), dim3(norm_threads), (const float*)(x.p + (long long)(S - 1) * H),
                (const float*)m.t[final_norm_index(c)], last.p, 1, H, float(c.rms_eps));
-  launch_in_order(logits_kernel, dim3(launch_blocks((V + 7) / 8)), dim3(256), (const float*)last.p,
+  gsys::launch(logits_kernel, dim3(launch_blocks((V + 7) / 8)), dim3(256), (const float*)last.p,
                (const float*)m.t[lm_head_index(c)], logits.p, V, H);
   gsys::synchronize();
   r.head_s = secs(t0);

@@ -1,6 +1,7 @@
 // Launches, atomics and sleeping on the SIMT simulator: grids that run
-// asynchronously and concurrently, persistent blocks that wait for each other
-// or for a host thread, and atomics between real OS threads.
+// asynchronously, in order on one stream and concurrently on two streams,
+// persistent blocks that wait for each other or for a host thread, and
+// atomics between real OS threads.
 #include <genesys/sim/sim.h>
 #include <gtest/gtest.h>
 
@@ -118,6 +119,61 @@ TEST(SimLaunch, PersistentBlocksWaitForEachOther)
   EXPECT_EQ(ball, 100);
 }
 
+// CUDA's stream order: a grid launched on the default stream starts only
+// after the one launched before it has finished, yet launch() returns at
+// once. The first grid waits for the host, so the second launch happens while
+// it runs; the second grid must not start until the first has written.
+__global__ void write_when_told(int* go, int* value, int* first_done)
+{
+  while (load(go) == 0) __nanosleep(1000);
+  __nanosleep(2000000);  // a late write: a second grid running early reads 0
+  store(value, 42);
+  store(first_done, 1);
+}
+
+__global__ void read_after(int* value, int* second_started, int* seen)
+{
+  store(second_started, 1);
+  store(seen, load(value));
+}
+
+TEST(SimLaunch, LaunchesOnTheDefaultStreamRunInOrder)
+{
+  int go = 0, value = 0, first_done = 0, second_started = 0, seen = -1;
+  const auto t0 = std::chrono::steady_clock::now();
+  launch(write_when_told, 1, 32, &go, &value, &first_done);
+  launch(read_after, 4, 32, &value, &second_started, &seen);  // returns while the first grid waits
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(1)) << "launch() must not wait";
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  EXPECT_EQ(load(&second_started), 0) << "the second grid started while the first was running";
+  store(&go, 1);
+  synchronize();
+  EXPECT_EQ(first_done, 1);
+  EXPECT_EQ(second_started, 1);
+  EXPECT_EQ(seen, 42) << "the second grid did not see what the first wrote";
+}
+
+// A chain of many-block grids, each checking on entry that every block of
+// the grid before it has finished.
+__global__ void stage(int* counter, int k, int blocks, int* bad)
+{
+  if (threadIdx.x == 0) {
+    if (atomicAdd(counter, 0) < k * blocks) atomicAdd(bad, 1);
+    __nanosleep(200000u * (blockIdx.x % 3));  // blocks of a grid end at different times
+    atomicAdd(counter, 1);
+  }
+}
+
+TEST(SimLaunch, EveryBlockOfAGridEndsBeforeTheNextGridStarts)
+{
+  constexpr int kBlocks = 8, kStages = 6;
+  int counter = 0, bad = 0;
+  for (int k = 0; k < kStages; ++k) launch(stage, kBlocks, 32, &counter, k, kBlocks, &bad);
+  synchronize();
+  EXPECT_EQ(counter, kStages * kBlocks);
+  EXPECT_EQ(bad, 0);
+}
+
 __global__ void wait_for_flag(int* flag, int* seen)
 {
   while (load(flag) == 0) __nanosleep(1000);
@@ -130,10 +186,13 @@ __global__ void set_flag_later(int* flag)
   store(flag, 1);
 }
 
-TEST(SimLaunch, TwoGridsRunConcurrently)
+// Grids on different streams may run at once (they do on the simulator):
+// the first waits for the second. On one stream this would never finish.
+TEST(SimLaunch, GridsOnDifferentStreamsRunConcurrently)
 {
   int flag = 0, seen = 0;
-  launch(wait_for_flag, 1, 32, &flag, &seen);  // cannot finish until the second grid runs
+  gsys::sim::stream other;
+  launch(wait_for_flag, 1, 32, other, &flag, &seen);  // cannot finish until the second grid runs
   launch(set_flag_later, 1, 1, &flag);
   synchronize();
   EXPECT_EQ(seen, 1);

@@ -194,8 +194,8 @@ TEST(VlmKernels, MatmulOddShapesWithBiasAndResidual)
   a.upload(A), w.upload(W), b.upload(bias), c.upload(C0);
   for (int accumulate : {0, 1}) {
     c.upload(C0);
-    launch_in_order(matmul_kernel, dim3(3), dim3(kMmThreads), (const float*)a.p, (const float*)w.p,
-                    (const float*)b.p, c.p, M, N, K, accumulate);
+    gsys::launch(matmul_kernel, dim3(3), dim3(kMmThreads), (const float*)a.p, (const float*)w.p, (const float*)b.p,
+                 c.p, M, N, K, accumulate);
     gsys::synchronize();
     const std::vector<float> got = c.download();
     std::vector<double> want(C0.size());

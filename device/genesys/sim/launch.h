@@ -2,11 +2,15 @@
 //
 //   gsys::sim::launch(kernel, grid, block, args...);            like kernel<<<grid, block>>>(args...)
 //   gsys::sim::launch(kernel, grid, block, gsys::sim::dynamic_shared_bytes{n}, args...);
+//   gsys::sim::stream s;  gsys::sim::launch(kernel, grid, block, s, [dynamic_shared_bytes{n},] args...);
 //   gsys::sim::synchronize();                                    like cudaDeviceSynchronize()
 //
-// A launch is asynchronous: every block of the grid starts on its own OS
-// thread at once (so persistent kernels whose blocks wait for each other
-// work) and launch() returns. The arguments are copied into the launch.
+// A launch is asynchronous: launch() returns at once, and the grid starts
+// when the grid launched before it on the same stream has finished (CUDA's
+// stream order; without a stream argument, on the default stream). Then
+// every block of the grid starts on its own OS thread at once, so persistent
+// kernels whose blocks wait for each other work. Grids of different streams
+// may run at the same time. The arguments are copied into the launch.
 // launch() throws std::runtime_error for a configuration CUDA or the
 // simulator rejects (see docs/simulator.md for the limits).
 #pragma once
@@ -14,6 +18,7 @@
 #include <concepts>
 #include <cstddef>
 #include <functional>
+#include <memory>
 #include <string>
 #include <tuple>
 #include <type_traits>
@@ -37,7 +42,11 @@ struct grid_launch {
   std::function<void()> body;  // runs the kernel with the launch's copy of the arguments
 };
 
-// Validates and starts a grid; throws std::runtime_error when it is invalid.
+struct stream_state;
+
+// Validates a grid and queues it on the default stream: it starts once the
+// grids launched on that stream before it have finished. Throws
+// std::runtime_error when it is invalid.
 void start_grid(grid_launch launch);
 
 // The running block's dynamic shared memory (set by the block's scheduler).
@@ -45,14 +54,52 @@ inline thread_local void* dynamic_shared_base = nullptr;
 
 }  // namespace detail
 
+// A stream of its own (as cudaStreamCreateWithFlags(cudaStreamNonBlocking)
+// makes): grids launched on it run in launch order, independently of the
+// default stream and of other streams. Copies name the same stream; grids
+// still queued keep it alive after the last copy goes.
+class stream {
+ public:
+  stream();
+  stream(const stream&) = default;  // no moves: a moved-from stream would name none
+  stream& operator=(const stream&) = default;
+  const std::shared_ptr<detail::stream_state>& state() const { return state_; }
+
+ private:
+  std::shared_ptr<detail::stream_state> state_;
+};
+
+namespace detail {
+// As start_grid(launch), on stream `s`.
+void start_grid(grid_launch launch, const stream& s);
+
+template <class... P, class... A>
+grid_launch make_launch(void (*kernel)(P...), dim3 grid, dim3 block, std::size_t shared_bytes, A&&... args)
+{
+  return {grid, block, shared_bytes,
+          [kernel, params = std::tuple<std::decay_t<P>...>(std::forward<A>(args)...)] { std::apply(kernel, params); }};
+}
+}  // namespace detail
+
 template <class... P, class... A>
   requires(sizeof...(P) == sizeof...(A))
 void launch(void (*kernel)(P...), dim3 grid, dim3 block, dynamic_shared_bytes shared, A&&... args)
 {
-  detail::start_grid({grid, block, shared.bytes,
-                      [kernel, params = std::tuple<std::decay_t<P>...>(std::forward<A>(args)...)] {
-                        std::apply(kernel, params);
-                      }});
+  detail::start_grid(detail::make_launch(kernel, grid, block, shared.bytes, std::forward<A>(args)...));
+}
+
+template <class... P, class... A>
+  requires(sizeof...(P) == sizeof...(A))
+void launch(void (*kernel)(P...), dim3 grid, dim3 block, const stream& s, dynamic_shared_bytes shared, A&&... args)
+{
+  detail::start_grid(detail::make_launch(kernel, grid, block, shared.bytes, std::forward<A>(args)...), s);
+}
+
+template <class... P, class... A>
+  requires(sizeof...(P) == sizeof...(A))
+void launch(void (*kernel)(P...), dim3 grid, dim3 block, const stream& s, A&&... args)
+{
+  launch(kernel, grid, block, s, dynamic_shared_bytes{0}, std::forward<A>(args)...);
 }
 
 template <class... P, class... A>
@@ -62,7 +109,8 @@ void launch(void (*kernel)(P...), dim3 grid, dim3 block, A&&... args)
   launch(kernel, grid, block, dynamic_shared_bytes{0}, std::forward<A>(args)...);
 }
 
-// Waits until every grid launched so far (from any host thread) has finished.
+// Waits until every grid launched so far (from any host thread, on any
+// stream) has finished.
 void synchronize();
 
 // "SIMT simulator (N host cores)".
