@@ -364,7 +364,14 @@ inline std::string escape(std::string_view s)
   return o;
 }
 
-inline std::string quote(std::string_view s) { return "\"" + escape(s) + "\"";
+// Appended rather than "\"" + escape(s): g++ 12 warns (-Wrestrict, a false
+// positive) on operator+ with a literal and a temporary string.
+inline std::string quote(std::string_view s)
+{
+  std::string o = "\"";
+  o += escape(s);
+  o += '"';
+  return o;
 }
 
 // A double that reads back exactly.
