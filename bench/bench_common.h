@@ -25,6 +25,8 @@
 #include <string>
 #include <vector>
 
+#include <genesys/runtime.h>
+
 namespace bench {
 
 using u64 = unsigned long long;
@@ -37,6 +39,21 @@ inline std::vector<std::string> split_list(const std::string& s)
   for (std::string item; std::getline(ss, item, ',');)
     if (!item.empty()) v.push_back(item);
   return v;
+}
+
+// "sync,uring" -> executors appended to out; an unknown name (or "auto", which
+// is not one executor) is reported as prog's error and returns false.
+inline bool parse_executors(const std::string& list, const char* prog, std::vector<gsys::executor_kind>& out)
+{
+  for (const auto& e : split_list(list)) {
+    auto k = gsys::parse_executor(e);
+    if (!k || *k == gsys::executor_kind::automatic) {
+      std::fprintf(stderr, "%s: unknown executor '%s'\n", prog, e.c_str());
+      return false;
+    }
+    out.push_back(*k);
+  }
+  return true;
 }
 
 inline u64 host_ns()

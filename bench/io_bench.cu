@@ -408,15 +408,8 @@ int main(int argc, char** argv)
     }
     c.sizes.push_back(n);
   }
-  for (const auto& e : bench::split_list(exec == "all" ? "sync,uring,kmod" : exec)) {
-    auto k = gsys::parse_executor(e);
-    if (!k || *k == gsys::executor_kind::automatic) {
-      std::fprintf(stderr, "gsys-io-bench: unknown executor '%s'\n", e.c_str());
-      return 2;
-    }
-    if (*k == gsys::executor_kind::kmod && !gsys::kmod_available()) continue;
-    c.executors.push_back(*k);
-  }
+  if (!bench::parse_executors(exec == "all" ? "sync,uring,kmod" : exec, "gsys-io-bench", c.executors)) return 2;
+  std::erase_if(c.executors, [](gsys::executor_kind k) { return k == gsys::executor_kind::kmod && !gsys::kmod_available(); });
   if (!gsys::device_present()) {
     std::fprintf(stderr, "gsys-io-bench: no CUDA device\n");
     return 1;

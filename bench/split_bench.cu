@@ -224,14 +224,7 @@ int main(int argc, char** argv)
     switch (ch) {
       case 'e':
         c.executors.clear();
-        for (const auto& e : bench::split_list(optarg)) {
-          auto k = gsys::parse_executor(e);
-          if (!k || *k == gsys::executor_kind::automatic) {
-            std::fprintf(stderr, "gsys-split-bench: unknown executor '%s'\n", e.c_str());
-            return 2;
-          }
-          c.executors.push_back(*k);
-        }
+        if (!bench::parse_executors(optarg, "gsys-split-bench", c.executors)) return 2;
         break;
       case 'r':
         c.rounds.clear();
