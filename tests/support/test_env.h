@@ -1,4 +1,5 @@
-// Helpers the runtime and device tests share: a scratch directory, the list
+// Helpers the runtime and device tests share: a scratch directory
+// (scratch_dir.h), the list
 // of executors this machine can run, and a runtime per executor.
 #pragma once
 
@@ -21,27 +22,9 @@
 #include <genesys/runtime.h>
 #include <gtest/gtest.h>
 
+#include "scratch_dir.h"
+
 namespace gsys_test {
-
-// A fresh directory under $TMPDIR, removed with its files at the end.
-class scratch_dir {
- public:
-  scratch_dir()
-  {
-    const char* base = getenv("TMPDIR");
-    std::string tmpl = std::string(base ? base : "/tmp") + "/genesys-test-XXXXXX";
-    std::vector<char> buf(tmpl.begin(), tmpl.end());
-    buf.push_back('\0');
-    if (!mkdtemp(buf.data())) throw std::runtime_error("mkdtemp failed");
-    path_ = buf.data();
-  }
-  ~scratch_dir() { std::system(("rm -rf '" + path_ + "'").c_str()); }
-  const std::string& path() const { return path_; }
-  std::string file(const std::string& name) const { return path_ + "/" + name; }
-
- private:
-  std::string path_;
-};
 
 inline std::string read_file(const std::string& path)
 {

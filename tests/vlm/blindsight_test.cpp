@@ -15,22 +15,14 @@
 
 #include <gtest/gtest.h>
 
+#include "support/scratch_dir.h"
+
 #include "vlm/blindsight.h"
 #include "vlm/cpu_forward.h"
 
 namespace {
 
 using namespace vlm;
-
-struct temp_dir {
-  std::string path;
-  temp_dir()
-  {
-    char t[] = "/tmp/gsys-vlm-bs-XXXXXX";
-    path = mkdtemp(t);
-  }
-  ~temp_dir() { std::system(("rm -rf '" + path + "'").c_str()); }
-};
 
 // The planted test model: head_dim 32 (the smallest the plant supports).
 config planted_config()
@@ -306,10 +298,10 @@ TEST(BlindSightCpu, SparseAttentionMatchesNaiveMaskedLoop)
 // with per-layer sparse heads the reference under the same per-layer masks.
 TEST(BlindSightCpu, ForwardMatchesReferenceDenseAndMasked)
 {
-  temp_dir dir;
+  gsys_test::scratch_dir dir;
   const config c = planted_config();
-  const host_weights w = planted_model(c, dir.path, false);
-  const planted_prompt pp = make_prompt(c, dir.path, {{16, 16}, {16, 12}, {16, 16}}, 5, 9, false);
+  const host_weights w = planted_model(c, dir.path(), false);
+  const planted_prompt pp = make_prompt(c, dir.path(), {{16, 16}, {16, 12}, {16, 16}}, 5, 9, false);
   const tile_lists t = build_tile_lists(token_roles::of(pp.p, mask_params{}));
   std::vector<head_category> cats;
   for (int l = 0; l < c.layers; ++l)
@@ -391,14 +383,14 @@ TEST(BlindSightCalibrate, HeadsJsonRoundTrip)
 // 3-14 tokens) and after aggregation.
 TEST(BlindSightCalibrate, RecoversPlantedHeads)
 {
-  temp_dir dir;
+  gsys_test::scratch_dir dir;
   const config c = planted_config();
   ASSERT_EQ(plant_check(c), "");
-  const host_weights w = planted_model(c, dir.path);
+  const host_weights w = planted_model(c, dir.path());
   const thresholds th;
   std::vector<std::vector<head_category>> per_head(std::size_t(c.layers * c.heads));
   int prompt_no = 0;
-  for (const planted_prompt& pp : calibration_prompts(c, dir.path)) {
+  for (const planted_prompt& pp : calibration_prompts(c, dir.path())) {
     const token_roles r = token_roles::of(pp.p, mask_params{});
     std::vector<head_mass> mass;
     cpu_forward_options o;
@@ -427,9 +419,9 @@ TEST(BlindSightCalibrate, RecoversPlantedHeads)
 // (Intra-Image) is the negative control and must hurt visibly.
 TEST(BlindSightAccuracy, CalibratedMasksStayCloseForcedDenseHeadsDoNot)
 {
-  temp_dir dir;
+  gsys_test::scratch_dir dir;
   const config c = planted_config();
-  const host_weights w = planted_model(c, dir.path);
+  const host_weights w = planted_model(c, dir.path());
   std::vector<head_category> cats, forced;
   for (int l = 0; l < c.layers; ++l)
     for (int h = 0; h < c.heads; ++h) {
@@ -445,7 +437,7 @@ TEST(BlindSightAccuracy, CalibratedMasksStayCloseForcedDenseHeadsDoNot)
   int n = 0;
   for (std::size_t s = 0; s < shapes.size(); ++s)
     for (int text : {4, 11}) {
-      const planted_prompt pp = make_prompt(c, dir.path, shapes[s], text, 20 + int(s) * 2 + text);
+      const planted_prompt pp = make_prompt(c, dir.path(), shapes[s], text, 20 + int(s) * 2 + text);
       const tile_lists t = build_tile_lists(token_roles::of(pp.p, mask_params{}));
       cpu_forward_options o;
       o.keep_hidden = true, o.all_logits = true;

@@ -14,6 +14,8 @@
 
 #include <gtest/gtest.h>
 
+#include "support/scratch_dir.h"
+
 #include "common/json.h"
 #include "vlm/config.h"
 #include "vlm/numeric.h"
@@ -24,16 +26,6 @@
 namespace {
 
 using namespace vlm;
-
-struct temp_dir {
-  std::string path;
-  temp_dir()
-  {
-    char t[] = "/tmp/gsys-vlm-test-XXXXXX";
-    path = mkdtemp(t);
-  }
-  ~temp_dir() { std::system(("rm -rf '" + path + "'").c_str()); }
-};
 
 void write_file(const std::string& path, const std::string& data)
 {
@@ -261,14 +253,14 @@ TEST(Safetensors, SurvivesMutatedHeaders)
 
 TEST(Checkpoint, SyntheticSingleAndShardedAgree)
 {
-  temp_dir d;
+  gsys_test::scratch_dir d;
   config c;
   ASSERT_TRUE(preset("tiny", c));
   c.tie_embeddings = false;
-  ASSERT_EQ(write_synthetic_checkpoint(d.path + "/one", c, dtype::bf16, 1, 7), "");
-  ASSERT_EQ(write_synthetic_checkpoint(d.path + "/three", c, dtype::bf16, 3, 7), "");
-  auto one = open_checkpoint(d.path + "/one");
-  auto three = open_checkpoint(d.path + "/three");
+  ASSERT_EQ(write_synthetic_checkpoint(d.path() + "/one", c, dtype::bf16, 1, 7), "");
+  ASSERT_EQ(write_synthetic_checkpoint(d.path() + "/three", c, dtype::bf16, 3, 7), "");
+  auto one = open_checkpoint(d.path() + "/one");
+  auto three = open_checkpoint(d.path() + "/three");
   ASSERT_TRUE(one.ok()) << one.error;
   ASSERT_TRUE(three.ok()) << three.error;
   EXPECT_EQ(one.ckpt.files.size(), 1u);
@@ -284,7 +276,7 @@ TEST(Checkpoint, SyntheticSingleAndShardedAgree)
   ASSERT_EQ(read_tensor_f32(three.ckpt, *three.ckpt.find(name), b), "");
   EXPECT_EQ(a, b);
   // The config.json it wrote reads back as the same model (dtype aside).
-  std::ifstream in(d.path + "/one/config.json");
+  std::ifstream in(d.path() + "/one/config.json");
   std::string text((std::istreambuf_iterator<char>(in)), {});
   auto back = parse_config(text);
   ASSERT_TRUE(back.ok()) << back.error;
@@ -294,11 +286,11 @@ TEST(Checkpoint, SyntheticSingleAndShardedAgree)
 
 TEST(Checkpoint, PlanNamesMissingAndMisshapenTensors)
 {
-  temp_dir d;
+  gsys_test::scratch_dir d;
   config c;
   ASSERT_TRUE(preset("tiny", c));
-  ASSERT_EQ(write_synthetic_checkpoint(d.path, c, dtype::f32, 1, 1), "");
-  auto ck = open_checkpoint(d.path);
+  ASSERT_EQ(write_synthetic_checkpoint(d.path(), c, dtype::f32, 1, 1), "");
+  auto ck = open_checkpoint(d.path());
   ASSERT_TRUE(ck.ok());
   config wider = c;
   wider.ffn = c.ffn + 32;
@@ -310,8 +302,8 @@ TEST(Checkpoint, PlanNamesMissingAndMisshapenTensors)
   p = plan_weights(ck.ckpt, untied);
   EXPECT_TRUE(contains(p.error, "missing tensor lm_head.weight (expected shape [320, 64])")) << p.error;
   // A truncated shard is reported when the headers are read.
-  ASSERT_EQ(::truncate((d.path + "/model.safetensors").c_str(), off_t(ck.ckpt.file_sizes[0] - 10)), 0);
-  auto t = open_checkpoint(d.path);
+  ASSERT_EQ(::truncate((d.path() + "/model.safetensors").c_str(), off_t(ck.ckpt.file_sizes[0] - 10)), 0);
+  auto t = open_checkpoint(d.path());
   EXPECT_TRUE(contains(t.error, "model.safetensors: tensor model.norm.weight: truncated file")) << t.error;
   EXPECT_TRUE(contains(t.error, "truncated file")) << t.error;
 }
@@ -323,16 +315,16 @@ TEST(Checkpoint, ShardIndexErrors)
   auto r = parse_safetensors_index(R"({"weight_map": {"a": "s1", "b": "s2", "c": "s1"}})", "i.json");
   ASSERT_TRUE(r.ok());
   EXPECT_EQ(r.files, (std::vector<std::string>{"s1", "s2"}));
-  temp_dir d;
-  write_file(d.path + "/model.safetensors.index.json", R"({"weight_map": {"a": "missing.safetensors"}})");
-  EXPECT_TRUE(contains(open_checkpoint(d.path).error, "missing.safetensors: No such file")) << open_checkpoint(d.path).error;
+  gsys_test::scratch_dir d;
+  write_file(d.path() + "/model.safetensors.index.json", R"({"weight_map": {"a": "missing.safetensors"}})");
+  EXPECT_TRUE(contains(open_checkpoint(d.path()).error, "missing.safetensors: No such file")) << open_checkpoint(d.path()).error;
 }
 
 // The loader's plan for a real Qwen2-VL-2B checkpoint, without 4 GB of data:
 // the header is written for real and the file extended sparsely.
 TEST(Checkpoint, Qwen2Vl2bShapesPlanLazily)
 {
-  temp_dir d;
+  gsys_test::scratch_dir d;
   auto cr = parse_config(kQwen2Vl2bConfig);
   ASSERT_TRUE(cr.ok());
   const config& c = cr.cfg;
@@ -360,11 +352,11 @@ TEST(Checkpoint, Qwen2Vl2bShapesPlanLazily)
       index += std::string(first ? "" : ",") + ex::json::quote(t.name) + ":" + ex::json::quote(name);
       first = false;
     }
-    write_file(d.path + "/" + name, header);
-    ASSERT_EQ(::truncate((d.path + "/" + name).c_str(), off_t(end)), 0);
+    write_file(d.path() + "/" + name, header);
+    ASSERT_EQ(::truncate((d.path() + "/" + name).c_str(), off_t(end)), 0);
   }
-  write_file(d.path + "/model.safetensors.index.json", index + "}}");
-  auto ck = open_checkpoint(d.path);
+  write_file(d.path() + "/model.safetensors.index.json", index + "}}");
+  auto ck = open_checkpoint(d.path());
   ASSERT_TRUE(ck.ok()) << ck.error;
   EXPECT_EQ(ck.ckpt.tensors.size(), specs.size() + 1);
   auto plan = plan_weights(ck.ckpt, c);

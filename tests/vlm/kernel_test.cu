@@ -19,6 +19,8 @@
 
 #include <gtest/gtest.h>
 
+#include "support/scratch_dir.h"
+
 #include "vlm/blindsight.h"
 #include "vlm/cpu_forward.h"
 #include "vlm/engine.cuh"
@@ -30,16 +32,6 @@ using namespace vlm;
 
 constexpr double kTolerance = 2e-5;
 
-struct temp_dir {
-  std::string path;
-  temp_dir()
-  {
-    char t[] = "/tmp/gsys-vlm-kernel-XXXXXX";
-    path = mkdtemp(t);
-  }
-  ~temp_dir() { std::system(("rm -rf '" + path + "'").c_str()); }
-};
-
 struct image_shape {
   std::int64_t t, h, w;
 };
@@ -47,7 +39,7 @@ struct image_shape {
 // A checkpoint and a prompt on disk, and the engine's and the reference's
 // view of them.
 struct setup {
-  temp_dir dir;
+  gsys_test::scratch_dir dir;
   config c;
   checkpoint ck;
   weight_plan plan;
@@ -57,7 +49,7 @@ struct setup {
         dtype image_dt = dtype::f32)
       : c(cfg)
   {
-    const std::string model = dir.path + "/model";
+    const std::string model = dir.path() + "/model";
     EXPECT_EQ(write_synthetic_checkpoint(model, c, dt, shards, 3), "");
     checkpoint_result r = open_checkpoint(model);
     EXPECT_TRUE(r.ok()) << r.error;
@@ -77,7 +69,7 @@ struct setup {
       prompt_segment im;
       im.is_image = true;
       im.image.t = images[k].t, im.image.h = images[k].h, im.image.w = images[k].w, im.image.dt = image_dt;
-      im.image.file = dir.path + "/img" + std::to_string(k) + ".bin";
+      im.image.file = dir.path() + "/img" + std::to_string(k) + ".bin";
       EXPECT_EQ(write_image_embeddings(im.image.file, im.image.tokens(), c.hidden, image_dt, 100 + k), "");
       s.content.push_back(im);
       s.content.push_back(text_seg());
