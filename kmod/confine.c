@@ -243,7 +243,8 @@ int gsys_confine_check(struct gsys_call *c)
 			err = gsys_given_sockaddr_out(c, v, next);
 			break;
 		case GSYS_A_SOCKLEN_PTR:
-			if (op->kind[i - 1] != GSYS_A_SOCKADDR_OUT)
+			/* recvfrom's was checked with its address above */
+			if (i == 0 || op->kind[i - 1] != GSYS_A_SOCKADDR_OUT)
 				err = gsys_given(c->ctx, v, sizeof(u32), true);
 			break;
 		case GSYS_A_STAT_OUT:
