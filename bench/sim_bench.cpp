@@ -8,10 +8,19 @@
 // fastest launch (ns_per_op) and the median one: on a shared machine the
 // fastest is the best estimate of the simulator's own cost.
 //
+// Then the simulator's throughput on real work: gsys-vlm's tiled matmul
+// kernel (examples/vlm/kernels.cuh: 64 x 64 output tiles, k-steps of 32 in
+// shared memory, 256 threads) on an M x N x K product, in GFLOP/s, with a
+// grid of two blocks per host core (what gsys-vlm launches) and with one
+// block per output tile.
+//
 // Output: one JSON object per line on stdout, e.g.
 //   {"bench":"sim","op":"syncthreads","threads":256,"iters":100000,"ns_per_op":...}
-// Usage: gsys-sim-bench [--iters N] [--threads N] [--reps N]
+//   {"bench":"sim","op":"matmul","m":512,"n":512,"k":512,"blocks":4,"gflops":...}
+// Usage: gsys-sim-bench [--iters N] [--threads N] [--reps N] [--matmul M,N,K]
 #include <genesys/sim/sim.h>
+
+#include "vlm/kernels.cuh"
 
 #include <algorithm>
 #include <chrono>
@@ -19,6 +28,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <string>
+#include <thread>
 #include <vector>
 
 namespace {
@@ -70,6 +80,17 @@ double run_ns(sim_op op, unsigned threads, int iters, unsigned* sink)
   return std::chrono::duration<double, std::nano>(t1 - t0).count();
 }
 
+// Seconds of one C = A . W^T on `blocks` blocks.
+double matmul_seconds(const std::vector<float>& a, const std::vector<float>& w, std::vector<float>& c, int m, int n,
+                      int k, unsigned blocks)
+{
+  const auto t0 = std::chrono::steady_clock::now();
+  gsys::sim::launch(vlm::matmul_kernel, blocks, vlm::kMmThreads, a.data(), w.data(), (const float*)nullptr, c.data(),
+                    m, n, k, 0);
+  gsys::sim::synchronize();
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
 }  // namespace
 
 int main(int argc, char** argv)
@@ -77,10 +98,12 @@ int main(int argc, char** argv)
   int iters = 100000;
   unsigned threads = 256;
   int reps = 5;
+  int mm_m = 512, mm_n = 512, mm_k = 512;
   const char* usage =
-      "usage: %s [--iters N] [--threads N] [--reps N]\n"
+      "usage: %s [--iters N] [--threads N] [--reps N] [--matmul M,N,K]\n"
       "Measures the SIMT simulator's cost per __syncthreads, __syncwarp, __shfl_sync,\n"
-      "__reduce_add_sync and yield in one block; prints JSON lines.\n";
+      "__reduce_add_sync and yield in one block, and its GFLOP/s on gsys-vlm's matmul\n"
+      "kernel (default 512,512,512; 0: skip); prints JSON lines.\n";
   for (int i = 1; i < argc; i += 2) {
     if (!std::strcmp(argv[i], "--help") || !std::strcmp(argv[i], "-h")) {
       std::printf(usage, argv[0]);
@@ -96,6 +119,16 @@ int main(int argc, char** argv)
       threads = (unsigned)std::atoi(argv[i + 1]);
     else if (!std::strcmp(argv[i], "--reps"))
       reps = std::atoi(argv[i + 1]);
+    else if (!std::strcmp(argv[i], "--matmul")) {
+      char extra;
+      const int got = std::sscanf(argv[i + 1], "%d,%d,%d%c", &mm_m, &mm_n, &mm_k, &extra);
+      if (!std::strcmp(argv[i + 1], "0")) {
+        mm_m = 0;
+      } else if (got != 3 || mm_m < 1 || mm_n < 1 || mm_k < 1 || mm_m > 8192 || mm_n > 8192 || mm_k > 8192) {
+        std::fprintf(stderr, "%s: --matmul wants M,N,K in [1, 8192] (or 0), got '%s'\n", argv[0], argv[i + 1]);
+        return 2;
+      }
+    }
     else {
       std::fprintf(stderr, usage, argv[0]);
       return 2;
@@ -114,6 +147,24 @@ int main(int argc, char** argv)
     std::printf("{\"bench\":\"sim\",\"op\":\"%s\",\"threads\":%u,\"iters\":%d,\"reps\":%d,\"ns_per_op\":%.1f,"
                 "\"median_ns_per_op\":%.1f,\"ns_per_thread_op\":%.2f}\n",
                 op_name(op), threads, iters, reps, ns[0], ns[reps / 2], ns[0] / threads);
+  }
+  if (mm_m > 0) {
+    std::vector<float> a(std::size_t(mm_m) * mm_k), w(std::size_t(mm_n) * mm_k), c(std::size_t(mm_m) * mm_n);
+    for (std::size_t i = 0; i < a.size(); ++i) a[i] = float(i % 17) * 0.01f;
+    for (std::size_t i = 0; i < w.size(); ++i) w[i] = float(i % 13) * 0.01f;
+    const unsigned cores = std::max(1u, std::thread::hardware_concurrency());
+    const unsigned tiles = unsigned((mm_m + vlm::kMmTile - 1) / vlm::kMmTile * ((mm_n + vlm::kMmTile - 1) / vlm::kMmTile));
+    const double flop = 2.0 * mm_m * mm_n * mm_k;
+    for (unsigned blocks : {std::min(tiles, 2 * cores), tiles}) {
+      matmul_seconds(a, w, c, mm_m, mm_n, mm_k, blocks);  // warm up
+      std::vector<double> s(reps);
+      for (double& x : s) x = matmul_seconds(a, w, c, mm_m, mm_n, mm_k, blocks);
+      std::sort(s.begin(), s.end());
+      std::printf("{\"bench\":\"sim\",\"op\":\"matmul\",\"m\":%d,\"n\":%d,\"k\":%d,\"blocks\":%u,\"cores\":%u,"
+                  "\"reps\":%d,\"ms\":%.3f,\"median_ms\":%.3f,\"gflops\":%.3f,\"median_gflops\":%.3f}\n",
+                  mm_m, mm_n, mm_k, blocks, cores, reps, s[0] * 1e3, s[reps / 2] * 1e3, flop / s[0] / 1e9,
+                  flop / s[reps / 2] / 1e9);
+    }
   }
   return 0;
 }

@@ -6,6 +6,7 @@
 #   wc     gsys-wc over the same files            vs  GNU wc
 #   kv     gsys-kv under gsys-kv-bench load       vs  memcached -U under the same load
 #   mmap   gsys-mmap over a generated 64 MiB file vs  the same reduction on the CPU
+#   vlm    gsys-vlm prefill (checked against the CPU reference), then serve + one client request
 #   vlm-bs gsys-vlm calibrate -> heads.json -> BlindSight prefill vs the same prefill dense
 #
 # Each row says whether the result matched the CPU tool (PASS/FAIL) and the
@@ -176,11 +177,50 @@ cpu=$(field cpu_mb_per_s "$WORK/mmap.json")
 row mmap "$WORK/mmap.json" "$check" "$(num "$ours") MB/s" "CPU pread: $(num "$cpu") MB/s" "$(ratio "${ours:-0}" "${cpu:-0}")"
 echo "mmap: 64 MiB in 1 MiB windows: peak RSS ${rss_none:-?} KiB keeping windows, ${rss_madv:-?} KiB with madvise(MADV_DONTNEED)"
 
+# --- VLM prefill: weights and images read by the GPU; served over UDP ----
+# The small config (hidden 256, 4 layers, 4/2 heads) and 3 images of 256
+# tokens: prefill checked against the fp64 CPU reference, then the same
+# prompt through gsys-vlm serve (the GPU receives, prefills, replies) and
+# one gsys-vlm client request, whose top-1 must be prefill's.
+VLM=$(program vlm/gsys-vlm)
+if [ -x "$VLM" ]; then
+  V="$WORK/vlm"
+  mkdir -p "$V"
+  vlm_ok=0
+  "$VLM" make-weights --preset=small --out="$V/m" > /dev/null &&
+    "$VLM" make-prompt --model="$V/m" --images=3 --grid=1,32,32 --out="$V/p.json" > /dev/null &&
+    "$VLM" prefill --model="$V/m" --prompt="$V/p.json" --check --top-k=1 --stats="$V/prefill.json" > "$V/prefill.log" &&
+    vlm_ok=1
+  top1=$(awk '/^top-1/ {getline; print $1}' "$V/prefill.log")
+  "$VLM" serve --model="$V/m" --port=0 --data="$V" --requests=1 --log=- > "$V/serve.log" 2>&1 &
+  SERVER=$!
+  PIDS+=("$SERVER")
+  port=
+  for _ in $(seq 1 300); do
+    port=$(sed -n 's/.*listening on [0-9.]*:\([0-9]*\).*/\1/p' "$V/serve.log")
+    [ -n "$port" ] || ! kill -0 "$SERVER" 2> /dev/null && break
+    sleep 0.1
+  done
+  served=
+  if [ -n "$port" ]; then
+    "$VLM" client --port="$port" --prompt="$V/p.json" --top-k=1 --timeout=60 > "$V/client.log" 2>&1
+    served=$(sed -n 's/^request 0: .*top \([0-9]*\) .*round trip \([0-9.]*\) ms/\1 \2/p' "$V/client.log")
+  fi
+  wait_exit "$SERVER" 10 > /dev/null
+  check=FAIL
+  ref="CPU fp64 ref: top-1 $(grep -q 'top-1 agrees' "$V/prefill.log" && echo same || echo DIFFERS)"
+  [ "$vlm_ok" = 1 ] && [ -n "$top1" ] && [ "${served%% *}" = "$top1" ] && [ "${ref##* }" = same ] && check=PASS
+  echo "vlm: $(field tokens "$V/prefill.json") tokens, $(field images "$V/prefill.json") images: weights and images read by" \
+    "the GPU at $(num "$(field load_gbps "$V/prefill.json")") GB/s; prefill $(num "$(field gflops "$V/prefill.json")") GFLOP/s," \
+    "logit error vs CPU fp64 $(field max_logit_err "$V/prefill.json"); served over UDP: top-1 ${served%% *} (prefill: $top1)," \
+    "round trip ${served##* } ms"
+  row vlm "$V/prefill.json" "$check" "$(num "$(field gflops "$V/prefill.json")") GFLOP/s" "$ref" "n/a"
+fi
+
 # --- BlindSight: calibrate -> heads.json -> block-sparse prefill ---------
 # A planted model (heads with known behaviour, docs/blindsight.md), two
 # calibration prompts, then a prompt of 8 images of 256 tokens run sparse
 # and dense on the same device.
-VLM=$(program vlm/gsys-vlm)
 if [ -x "$VLM" ]; then
   BS="$WORK/bs"
   mkdir -p "$BS"

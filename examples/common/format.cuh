@@ -34,4 +34,29 @@ __host__ __device__ inline unsigned put_bytes(char* out, const char* s, unsigned
   return n;
 }
 
+// Writes v in fixed point with `decimals` (at most 9) digits after the
+// point, rounded half up; "null" (JSON's word for no number) for NaN,
+// infinities and magnitudes of 1e18 and more. Returns the bytes written
+// (at most 30).
+__host__ __device__ inline unsigned put_fixed(char* out, double v, unsigned decimals = 4)
+{
+  if (decimals > 9) decimals = 9;
+  if (!(v == v) || v >= 1e18 || v <= -1e18) return put_bytes(out, "null", 4);
+  unsigned long long scale = 1;
+  for (unsigned i = 0; i < decimals; ++i) scale *= 10;
+  const bool negative = v < 0;
+  const double a = negative ? -v : v;
+  unsigned long long whole = (unsigned long long)a;
+  unsigned long long frac = (unsigned long long)((a - (double)whole) * (double)scale + 0.5);
+  if (frac >= scale) frac -= scale, ++whole;  // the rounding carried
+  unsigned n = 0;
+  if (negative && (whole || frac)) out[n++] = '-';  // no "-0.0000"
+  n += put_decimal(out + n, whole);
+  if (decimals) {
+    out[n++] = '.';
+    for (unsigned long long d = scale / 10; d; d /= 10) out[n++] = char('0' + frac / d % 10);
+  }
+  return n;
+}
+
 }  // namespace ex

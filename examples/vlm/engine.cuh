@@ -123,10 +123,112 @@ struct load_options {
   unsigned blocks = 0;            // 0: launch_blocks(chunks)
 };
 
-// Opens the files, lays the tensors out in device memory and runs the loader
-// kernel. Throws std::runtime_error naming the file on failure.
-inline load_report load_model(gsys::runtime& rt, const checkpoint& ck, const weight_plan& plan, const config& c,
-                              const prompt& p, device_model& m, load_options o = {})
+// One loader launch: the files it reads, its jobs (a byte range of a file
+// into fp32 device memory), then run(). Throws std::runtime_error naming the
+// file (and tensor) on failure; closes its files either way.
+class load_batch {
+ public:
+  explicit load_batch(load_options o) : o_(o), chunk_(o.chunk_bytes ? (o.chunk_bytes + 3) / 4 * 4 : (GSYS_CUDA ? 4u << 20 : 256u << 10)) {}
+  load_batch(const load_batch&) = delete;
+  load_batch& operator=(const load_batch&) = delete;
+  ~load_batch()
+  {
+    for (int fd : fds_) ::close(fd);
+  }
+
+  int open(const std::string& path)
+  {
+    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) throw std::runtime_error(path + ": " + std::strerror(errno));
+    fds_.push_back(fd);
+    return fd;
+  }
+
+  void add(int fd, dtype dt, std::uint64_t off, std::uint64_t bytes, float* dest, std::string name)
+  {
+    jobs_.push_back({fd, int(dt), off, bytes, dest, chunks_});
+    names_.push_back(std::move(name));
+    chunks_ += (bytes + chunk_ - 1) / chunk_;
+  }
+
+  // The checkpoint's tensors, in plan order, into m.t.
+  void add_weights(const checkpoint& ck, const weight_plan& plan, const device_model& m)
+  {
+    std::vector<int> fds;
+    for (const auto& f : ck.files) fds.push_back(open(f));
+    for (std::size_t i = 0; i < plan.tensors.size(); ++i) {
+      const tensor_info* t = plan.tensors[i];
+      add(fds[t->file], t->dt, t->offset, t->bytes, m.t[i], ck.files[t->file] + ": tensor " + t->name);
+    }
+  }
+
+  // The prompt's images, in order, into m.images (sized by alloc_images).
+  void add_images(const config& c, const prompt& p, const device_model& m)
+  {
+    std::uint64_t row = 0;
+    for (const auto& im : p.images) {
+      const std::uint64_t want = std::uint64_t(im.tokens() * c.hidden) * dtype_bytes(im.dt);
+      const int fd = open(im.file);
+      const off_t size = ::lseek(fd, 0, SEEK_END);
+      if (size < 0 || std::uint64_t(size) != want)
+        throw std::runtime_error(im.file + ": expected " + std::to_string(want) + " bytes (" +
+                                 std::to_string(im.tokens()) + " tokens x " + std::to_string(c.hidden) + " " +
+                                 dtype_name(im.dt) + "), found " + std::to_string((long long)size));
+      add(fd, im.dt, 0, want, m.images.p + row * std::uint64_t(c.hidden), im.file);
+      row += std::uint64_t(im.tokens());
+    }
+  }
+
+  load_report run(gsys::runtime& rt)
+  {
+    load_report r;
+    r.chunks = chunks_;
+    // Each block holds one chunk-sized window of pinned memory: 64 blocks of
+    // 4 MiB keep 64 preads in flight on a GPU without pinning gigabytes.
+    r.blocks = o_.blocks ? o_.blocks : std::min(launch_blocks((long long)chunks_), GSYS_CUDA ? 64u : 16u);
+    auto* job_mem = static_cast<load_job*>(rt.alloc(std::max<std::size_t>(jobs_.size(), 1) * sizeof(load_job)));
+    std::copy(jobs_.begin(), jobs_.end(), job_mem);
+    load_args a{};
+    a.ring = rt.ring();
+    a.jobs = job_mem;
+    a.njobs = int(jobs_.size());
+    a.chunks = chunks_;
+    a.chunk_bytes = chunk_;
+    a.windows = static_cast<char*>(rt.alloc(std::size_t(r.blocks) * chunk_));
+    a.checksums = static_cast<unsigned long long*>(rt.alloc(std::max<std::size_t>(jobs_.size(), 1) * 8));
+    a.bytes_read = static_cast<unsigned long long*>(rt.alloc(8));
+    a.error = static_cast<long long*>(rt.alloc(8));
+    a.failed_job = static_cast<int*>(rt.alloc(sizeof(int)));
+    const auto t0 = std::chrono::steady_clock::now();
+    if (chunks_) {
+      gsys::launch(load_kernel, dim3(r.blocks), dim3(256), a);
+      gsys::synchronize();
+    }
+    r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    r.bytes = *a.bytes_read;
+    r.checksums.assign(a.checksums, a.checksums + jobs_.size());
+    const long long err = *a.error;
+    const int failed = *a.failed_job;
+    for (void* q : {(void*)job_mem, (void*)a.windows, (void*)a.checksums, (void*)a.bytes_read, (void*)a.error,
+                    (void*)a.failed_job})
+      rt.free(q);
+    if (err)
+      throw std::runtime_error(names_[std::size_t(failed)] + ": " +
+                               (err == -EIO ? std::string("short read (truncated file?)") : std::strerror(int(-err))));
+    return r;
+  }
+
+ private:
+  load_options o_;
+  std::uint64_t chunk_;
+  std::vector<int> fds_;
+  std::vector<load_job> jobs_;
+  std::vector<std::string> names_;
+  std::uint64_t chunks_ = 0;
+};
+
+// Device memory for every tensor of the plan, laid out in plan order.
+inline void alloc_weights(const weight_plan& plan, const config& c, device_model& m)
 {
   m.c = c;
   std::uint64_t floats = 0;
@@ -138,89 +240,46 @@ inline load_report load_model(gsys::runtime& rt, const checkpoint& ck, const wei
     m.t.push_back(m.weights.p + floats);
     floats += std::uint64_t(t->numel());
   }
+}
+
+// Device memory for the prompt's image embeddings, one after the other.
+inline void alloc_images(const config& c, const prompt& p, device_model& m)
+{
   std::uint64_t image_floats = 0;
   for (const auto& im : p.images) image_floats += std::uint64_t(im.tokens() * c.hidden);
   m.images = device_array<float>(std::max<std::uint64_t>(image_floats, 1));
+}
 
-  const std::uint64_t chunk = o.chunk_bytes ? (o.chunk_bytes + 3) / 4 * 4 : (GSYS_CUDA ? 4u << 20 : 256u << 10);
-  std::vector<int> fds;
-  auto close_all = [&] {
-    for (int fd : fds) ::close(fd);
-  };
-  auto open_file = [&](const std::string& path) {
-    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-      const std::string e = path + ": " + std::strerror(errno);
-      close_all();
-      throw std::runtime_error(e);
-    }
-    fds.push_back(fd);
-    return fd;
-  };
-  for (const auto& f : ck.files) open_file(f);
-  std::vector<load_job> jobs;
-  std::vector<std::string> names;
-  std::uint64_t chunks = 0;
-  auto add = [&](int fd, dtype dt, std::uint64_t off, std::uint64_t bytes, float* dest, std::string name) {
-    jobs.push_back({fd, int(dt), off, bytes, dest, chunks});
-    names.push_back(std::move(name));
-    chunks += (bytes + chunk - 1) / chunk;
-  };
-  for (std::size_t i = 0; i < plan.tensors.size(); ++i) {
-    const tensor_info* t = plan.tensors[i];
-    add(fds[t->file], t->dt, t->offset, t->bytes, m.t[i], ck.files[t->file] + ": tensor " + t->name);
-  }
-  std::uint64_t row = 0;
-  for (const auto& im : p.images) {
-    const std::uint64_t want = std::uint64_t(im.tokens() * c.hidden) * dtype_bytes(im.dt);
-    const int fd = open_file(im.file);
-    const off_t size = ::lseek(fd, 0, SEEK_END);
-    if (size < 0 || std::uint64_t(size) != want) {
-      close_all();
-      throw std::runtime_error(im.file + ": expected " + std::to_string(want) + " bytes (" +
-                               std::to_string(im.tokens()) + " tokens x " + std::to_string(c.hidden) + " " +
-                               dtype_name(im.dt) + "), found " + std::to_string((long long)size));
-    }
-    add(fd, im.dt, 0, want, m.images.p + row * std::uint64_t(c.hidden), im.file);
-    row += std::uint64_t(im.tokens());
-  }
+// Weights and images in one loader launch (checksums: the weights in plan
+// order, then the images).
+inline load_report load_model(gsys::runtime& rt, const checkpoint& ck, const weight_plan& plan, const config& c,
+                              const prompt& p, device_model& m, load_options o = {})
+{
+  alloc_weights(plan, c, m);
+  alloc_images(c, p, m);
+  load_batch b(o);
+  b.add_weights(ck, plan, m);
+  b.add_images(c, p, m);
+  return b.run(rt);
+}
 
-  load_report r;
-  r.chunks = chunks;
-  // Each block holds one chunk-sized window of pinned memory: 64 blocks of
-  // 4 MiB keep 64 preads in flight on a GPU without pinning gigabytes.
-  r.blocks = o.blocks ? o.blocks : std::min(launch_blocks((long long)chunks), GSYS_CUDA ? 64u : 16u);
-  auto* job_mem = static_cast<load_job*>(rt.alloc(std::max<std::size_t>(jobs.size(), 1) * sizeof(load_job)));
-  std::copy(jobs.begin(), jobs.end(), job_mem);
-  load_args a{};
-  a.ring = rt.ring();
-  a.jobs = job_mem;
-  a.njobs = int(jobs.size());
-  a.chunks = chunks;
-  a.chunk_bytes = chunk;
-  a.windows = static_cast<char*>(rt.alloc(std::size_t(r.blocks) * chunk));
-  a.checksums = static_cast<unsigned long long*>(rt.alloc(std::max<std::size_t>(jobs.size(), 1) * 8));
-  a.bytes_read = static_cast<unsigned long long*>(rt.alloc(8));
-  a.error = static_cast<long long*>(rt.alloc(8));
-  a.failed_job = static_cast<int*>(rt.alloc(sizeof(int)));
-  const auto t0 = std::chrono::steady_clock::now();
-  if (chunks) {
-    gsys::launch(load_kernel, dim3(r.blocks), dim3(256), a);
-    gsys::synchronize();
-  }
-  r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  r.bytes = *a.bytes_read;
-  r.checksums.assign(a.checksums, a.checksums + jobs.size());
-  const long long err = *a.error;
-  const int failed = *a.failed_job;
-  for (void* q : {(void*)job_mem, (void*)a.windows, (void*)a.checksums, (void*)a.bytes_read, (void*)a.error,
-                  (void*)a.failed_job})
-    rt.free(q);
-  close_all();
-  if (err)
-    throw std::runtime_error(names[std::size_t(failed)] + ": " +
-                             (err == -EIO ? std::string("short read (truncated file?)") : std::strerror(int(-err))));
-  return r;
+// The weights alone (a server loads them once)...
+inline load_report load_weights(gsys::runtime& rt, const checkpoint& ck, const weight_plan& plan, const config& c,
+                                device_model& m, load_options o = {})
+{
+  alloc_weights(plan, c, m);
+  load_batch b(o);
+  b.add_weights(ck, plan, m);
+  return b.run(rt);
+}
+
+// ...and each request's images into m.images, replacing the last request's.
+inline load_report load_images(gsys::runtime& rt, const prompt& p, device_model& m, load_options o = {})
+{
+  alloc_images(m.c, p, m);
+  load_batch b(o);
+  b.add_images(m.c, p, m);
+  return b.run(rt);
 }
 
 // ------------------------------------------------------------ the prompt on the device
@@ -268,6 +327,9 @@ struct prefill_options {
   const int* role_image = nullptr;
   float* mass_out = nullptr;
   bool keep_hidden = false;
+  // Device memory for the logits (vocab floats) that outlives the call, for
+  // a kernel that works on them next (the server's reply kernel).
+  float* device_logits = nullptr;
   // Called after each layer with (layer, layers, seconds so far).
   std::function<void(int, int, double)> progress;
 };
@@ -341,10 +403,11 @@ inline prefill_report run_prefill(const device_model& m, const device_prompt& dp
   gsys::launch(rmsnorm_kernel, dim3(1), dim3(norm_threads), (const float*)(x.p + (long long)(S - 1) * H),
                (const float*)m.t[final_norm_index(c)], last.p, 1, H, float(c.rms_eps));
   gsys::launch(logits_kernel, dim3(launch_blocks((V + 7) / 8)), dim3(256), (const float*)last.p,
-               (const float*)m.t[lm_head_index(c)], logits.p, V, H);
+               (const float*)m.t[lm_head_index(c)], o.device_logits ? o.device_logits : logits.p, V, H);
   gsys::synchronize();
   r.head_s = secs(t0);
   r.logits = logits.download();
+  if (o.device_logits) copy_to_host(r.logits.data(), o.device_logits, r.logits.size() * sizeof(float));
   if (o.keep_hidden) r.hidden = x.download();
   return r;
 }

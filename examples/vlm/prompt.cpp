@@ -25,16 +25,25 @@ bool get_ids(const ex::json::value& v, std::vector<std::int64_t>& out)
 
 spec_result parse_prompt_spec(std::string_view text, std::string_view source, const std::string& base_dir)
 {
+  const ex::json::result j = ex::json::parse(text);
+  if (!j.ok()) {
+    spec_result r;
+    r.error = std::string(source) + ": " + j.error;
+    return r;
+  }
+  return parse_prompt_spec(j.val, source, base_dir);
+}
+
+spec_result parse_prompt_spec(const ex::json::value& v, std::string_view source, const std::string& base_dir)
+{
   spec_result r;
   const std::string src(source);
-  const ex::json::result j = ex::json::parse(text);
-  if (!j.ok()) return r.error = src + ": " + j.error, r;
-  if (!j.val.is_object()) return r.error = src + ": not a JSON object", r;
-  if (const auto* s = j.val.find("system"); s && !get_ids(*s, r.spec.system))
+  if (!v.is_object()) return r.error = src + ": not a JSON object", r;
+  if (const auto* s = v.find("system"); s && !get_ids(*s, r.spec.system))
     return r.error = src + ": \"system\" must be an array of token ids", r;
-  if (const auto* s = j.val.find("assistant"); s && !get_ids(*s, r.spec.assistant))
+  if (const auto* s = v.find("assistant"); s && !get_ids(*s, r.spec.assistant))
     return r.error = src + ": \"assistant\" must be an array of token ids", r;
-  const auto* content = j.val.find("content");
+  const auto* content = v.find("content");
   if (!content || !content->is_array()) return r.error = src + ": no \"content\" array", r;
   for (std::size_t i = 0; i < content->items.size(); ++i) {
     const auto& item = content->items[i];

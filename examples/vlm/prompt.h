@@ -26,6 +26,10 @@
 
 #include "vlm/config.h"
 
+namespace ex::json {
+struct value;
+}
+
 namespace vlm {
 
 struct image_input {
@@ -55,6 +59,8 @@ struct spec_result {
 
 // Pure: parses a spec; `base_dir` is prepended to relative image paths.
 spec_result parse_prompt_spec(std::string_view json_text, std::string_view source, const std::string& base_dir);
+// The same from a parsed value (a spec inside a server request).
+spec_result parse_prompt_spec(const ex::json::value& spec, std::string_view source, const std::string& base_dir);
 // Reads and parses a spec file.
 spec_result load_prompt_spec(const std::string& path);
 // The spec as JSON (image paths as given).

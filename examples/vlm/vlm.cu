@@ -8,7 +8,15 @@
 //   gsys-vlm calibrate --model=DIR --prompt=P.json ... --out=heads.json   BlindSight head categories
 //   gsys-vlm prefill ... --heads=heads.json             block-sparse attention per head
 //   gsys-vlm bench-attention --tokens=36864,65536      the attention kernel, dense vs BlindSight
+//   gsys-vlm serve --model=DIR --port=N                 prefill requests over UDP (serve_cli.cuh)
+//   gsys-vlm client --port=N --prompt=P.json            send them, print replies and latencies
+#include <arpa/inet.h>
 #include <getopt.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 
 #include <chrono>
@@ -16,6 +24,10 @@
 #include <cstdio>
 #include <cstring>
 #include <array>
+#include <atomic>
+#include <optional>
+#include <random>
+#include <thread>
 #include <fstream>
 #include <memory>
 #include <sstream>
@@ -31,6 +43,8 @@
 #include "vlm/cpu_forward.h"
 #include "vlm/engine.cuh"
 #include "vlm/blindsight_engine.cuh"
+#include "vlm/request.h"
+#include "vlm/serve_kernels.cuh"
 
 namespace {
 
@@ -76,6 +90,7 @@ std::string human_bytes(double b)
 }
 
 #include "vlm/blindsight_cli.cuh"
+#include "vlm/serve_cli.cuh"
 
 // ------------------------------------------------------------ make-weights
 
@@ -587,7 +602,9 @@ void usage(FILE* to)
                "  inspect        check a checkpoint's headers against the config, load nothing\n"
                "  prefill        run one prompt: top-k next tokens, phase times, GFLOP/s\n"
                "  calibrate      BlindSight: per-head attention masks from sample prompts (heads.json)\n"
-               "  bench-attention  BlindSight: the attention kernel dense vs tile lists on this device\n\n"
+               "  bench-attention  BlindSight: the attention kernel dense vs tile lists on this device\n"
+               "  serve          answer prefill requests over UDP (the GPU receives and replies)\n"
+               "  client         send requests to a server, print replies and latency percentiles\n\n"
                "'%s COMMAND --help' describes each.\n",
                kProg, kProg);
 }
@@ -613,6 +630,8 @@ int main(int argc, char** argv)
   if (cmd == "prefill") return cmd_prefill(argc - 1, argv + 1);
   if (cmd == "calibrate") return cmd_calibrate(argc - 1, argv + 1);
   if (cmd == "bench-attention") return cmd_bench_attention(argc - 1, argv + 1);
+  if (cmd == "serve") return cmd_serve(argc - 1, argv + 1);
+  if (cmd == "client") return cmd_client(argc - 1, argv + 1);
   std::fprintf(stderr, "%s: unknown command '%s'\n", kProg, cmd.c_str());
   usage(stderr);
   return 2;

@@ -162,7 +162,7 @@ kv_seeds = {
 
 
 # vlm_parse_fuzz: the reader (0 json, 1 safetensors, 2 index, 3 config,
-# 4 prompt, 5 heads.json), then the file. safetensors: flags (bit 0: the
+# 4 prompt, 5 heads.json, 6 serve request, 7 serve reply), then the file. safetensors: flags (bit 0: the
 # length field is set to the JSON's length, bit 1: the u32 is the file's
 # size rather than the data bytes after the header; the rest: the file
 # index), u32, then the file's first bytes.
@@ -194,6 +194,10 @@ vlm_seeds = {
     "heads": u8(5) + b'{"method": "blindsight", "layers": 2, "heads": 2, "prompts": 1, "params": {"sink_fraction": 0.25,'
                      b' "gamma_d": 0.5, "gamma_s": 0.5, "gamma_i": 0.5, "alpha_first": 0.1, "alpha_last": 0.1},'
                      b' "categories": [["dense", "sink"], ["intra", "intra+sink"]]}',
+    "request": u8(6) + b'{"id": 7, "top_k": 3, "prompt": {"system": [1], "content": [{"text": [3, 4]},'
+                       b' {"image": "a/img0.bin", "grid": [1, 4, 6]}, {"image": "/data/x.bin", "grid": [1, 2, 2]}]}}',
+    "reply": u8(7) + b'{"id":7,"ok":true,"tokens":69,"images":2,"top":[[312,36.5594],[74,-1.5]],"load_ms":7.006,'
+                     b'"prefill_ms":35.970}',
 }
 
 

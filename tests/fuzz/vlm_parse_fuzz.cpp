@@ -29,7 +29,14 @@
 //    the vocabulary, and image k's first token an image token of image k;
 //  - parse_head_table: an accepted table has layers x heads categories, its
 //    sink_fraction in [0, 1], and to_json of it parses back to the same
-//    layers, heads and categories.
+//    layers, heads and categories;
+//  - parse_request (gsys-vlm serve): an accepted request has top_k in
+//    [1, kMaxTopK], its relative image paths under the data directory, and
+//    request_json of it parses back to the same id, top_k and spec; a
+//    refused one says "request: ...". Whatever the text, the error reply
+//    carrying it as the message (with the id, when one was read) parses
+//    back (parse_reply) to that id and message;
+//  - parse_reply: never crashes; an accepted ok reply has its top pairs.
 #include <algorithm>
 #include <cstdint>
 #include <cstdio>
@@ -45,6 +52,7 @@
 #include "vlm/blindsight.h"
 #include "vlm/config.h"
 #include "vlm/prompt.h"
+#include "vlm/request.h"
 #include "vlm/safetensors.h"
 
 namespace {
@@ -240,6 +248,18 @@ void fuzz_config(std::string_view text)
 
 bool same_ids(const std::vector<std::int64_t>& a, const std::vector<std::int64_t>& b) { return a == b; }
 
+bool same_spec(const vlm::prompt_spec& a, const vlm::prompt_spec& b)
+{
+  bool eq = same_ids(a.system, b.system) && same_ids(a.assistant, b.assistant) && a.content.size() == b.content.size();
+  for (std::size_t i = 0; eq && i < a.content.size(); ++i) {
+    const vlm::prompt_segment &x = a.content[i], &y = b.content[i];
+    eq = x.is_image == y.is_image && same_ids(x.text, y.text) && x.image.file == y.image.file && x.image.t == y.image.t &&
+         x.image.h == y.image.h && x.image.w == y.image.w && x.image.dt == y.image.dt;
+  }
+  return eq;
+}
+
+
 void fuzz_prompt(std::string_view text)
 {
   const vlm::spec_result r = vlm::parse_prompt_spec(text, "p.json", "");
@@ -249,14 +269,7 @@ void fuzz_prompt(std::string_view text)
   }
   const vlm::spec_result back = vlm::parse_prompt_spec(vlm::to_json(r.spec), "again", "");
   if (!back.ok()) fail("prompt", "to_json's output refused: " + back.error);
-  const vlm::prompt_spec &a = r.spec, &b = back.spec;
-  bool eq = same_ids(a.system, b.system) && same_ids(a.assistant, b.assistant) && a.content.size() == b.content.size();
-  for (std::size_t i = 0; eq && i < a.content.size(); ++i) {
-    const vlm::prompt_segment &x = a.content[i], &y = b.content[i];
-    eq = x.is_image == y.is_image && same_ids(x.text, y.text) && x.image.file == y.image.file && x.image.t == y.image.t &&
-         x.image.h == y.image.h && x.image.w == y.image.w && x.image.dt == y.image.dt;
-  }
-  if (!eq) fail("prompt", "to_json's output reads back differently");
+  if (!same_spec(r.spec, back.spec)) fail("prompt", "to_json's output reads back differently");
 
   vlm::config c;
   vlm::preset("tiny", c);
@@ -295,6 +308,40 @@ void fuzz_heads(std::string_view text)
   if (u.layers != t.layers || u.heads != t.heads || u.cats != t.cats) fail("heads", "to_json's output reads back differently");
 }
 
+// ------------------------------------------------------------- serve requests
+
+void fuzz_request(std::string_view text)
+{
+  const vlm::request_result r = vlm::parse_request(text, "/data");
+  // Whatever the server is sent, its error reply reads back.
+  const std::string message(text);
+  const vlm::reply_result e = vlm::parse_reply(vlm::error_reply(r.id, message));
+  if (!e.ok()) fail("request", "an error reply that does not parse: " + e.error);
+  if (e.r.ok || e.r.error != message || e.r.id != (r.id ? *r.id : -1))
+    fail("request", "an error reply that reads back differently");
+  if (!r.ok()) {
+    if (!starts_with(r.error, "request: ")) fail("request", "an error that does not say request: " + r.error);
+    return;
+  }
+  if (r.req.top_k < 1 || r.req.top_k > vlm::kMaxTopK) fail("request", "top_k out of range accepted");
+  for (const auto& seg : r.req.spec.content)
+    if (seg.is_image && seg.image.file[0] != '/') fail("request", "a relative image path left unresolved");
+  const vlm::request_result back = vlm::parse_request(vlm::request_json(r.req.id, r.req.top_k, r.req.spec), "/elsewhere");
+  if (!back.ok()) fail("request", "request_json's output refused: " + back.error);
+  if (back.req.id != r.req.id || back.req.top_k != r.req.top_k || !same_spec(back.req.spec, r.req.spec))
+    fail("request", "request_json's output reads back differently");
+}
+
+void fuzz_reply(std::string_view text)
+{
+  const vlm::reply_result r = vlm::parse_reply(text);
+  if (!r.ok()) {
+    if (!starts_with(r.error, "reply: ")) fail("reply", "an error that does not say reply: " + r.error);
+    return;
+  }
+  if (!r.r.ok && !r.r.top.empty()) fail("reply", "an error reply with tokens");
+}
+
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size)
@@ -306,13 +353,15 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   const std::string_view text(buf, n);
   const char* reader = "?";
   try {
-    switch (data[0] % 6) {
+    switch (data[0] % 8) {
       case 0: reader = "json"; fuzz_json(text); break;
       case 1: reader = "safetensors"; fuzz_safetensors(text); break;
       case 2: reader = "index"; fuzz_index(text); break;
       case 3: reader = "config"; fuzz_config(text); break;
       case 4: reader = "prompt"; fuzz_prompt(text); break;
-      default: reader = "heads"; fuzz_heads(text); break;
+      case 5: reader = "heads"; fuzz_heads(text); break;
+      case 6: reader = "request"; fuzz_request(text); break;
+      default: reader = "reply"; fuzz_reply(text); break;
     }
   } catch (const std::exception& x) {
     fail(reader, std::string("an exception escaped: ") + x.what());

@@ -23,7 +23,7 @@ expect() {
 
 expect 0 "Commands:" "$vlm" --help
 expect 2 "unknown command" "$vlm" frobnicate
-for c in make-weights make-prompt inspect prefill calibrate bench-attention; do
+for c in make-weights make-prompt inspect prefill calibrate bench-attention serve client; do
   expect 0 "usage: gsys-vlm $c" "$vlm" $c --help
 done
 expect 2 "required" "$vlm" prefill

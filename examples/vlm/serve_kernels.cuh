@@ -1,0 +1,179 @@
+// The server's kernels (gsys-vlm serve): the GPU receives each request and
+// sends each reply itself.
+//
+//   receive_kernel   gsys::recvfrom into runtime memory; a datagram over the
+//                    size limit is answered (gsys::sendto) and dropped right
+//                    there, so the host only sees requests it can parse
+//   reply_kernel     the top-k of the logits (a block-wide argmax per rank),
+//                    the reply JSON (request.h), gsys::sendto to the client
+//                    and gsys::write of the same line to the server's log
+//   send_kernel      an error reply the host formatted, sent and logged
+//
+// Each is one block; the host launches them around the prefill (engine.cuh).
+// Everything the calls touch (buffers, the peer's address and its length)
+// is runtime::alloc memory, as the ring's confinement asks.
+#pragma once
+
+#include <errno.h>
+#include <sys/socket.h>
+
+#include <genesys.cuh>
+
+#include "common/format.cuh"
+
+namespace vlm {
+
+constexpr unsigned kReplyThreads = 256;
+constexpr int kReplyMaxTopK = 64;  // request.h's kMaxTopK
+
+struct serve_io {
+  gsys::ring ring;
+  int fd;                  // the bound UDP socket
+  int log_fd;              // where replies are logged, one JSON line each; -1: nowhere
+  char* rx;                // rx_cap bytes: the request
+  unsigned rx_cap;
+  unsigned max_request;    // <= rx_cap
+  char* tx;                // tx_cap bytes: the reply
+  unsigned tx_cap;
+  sockaddr_storage* peer;  // the request's sender
+  unsigned* peer_len;
+  const volatile unsigned* stop;  // set by the host: return at the next datagram
+  long long* rx_len;       // out: the request's bytes (0: empty, or stopped: the host checks stop); -errno
+  unsigned long long* refused;  // out: datagrams answered here for being too long
+};
+
+// Sends tx[0, len) to the peer and logs it (a newline is added in tx).
+__device__ inline long send_and_log(const serve_io& io, unsigned len)
+{
+  const long sent = gsys::sendto<gsys::thread, gsys::strong>(io.ring, io.fd, io.tx, len, 0,
+                                                              reinterpret_cast<const sockaddr*>(io.peer), *io.peer_len);
+  if (io.log_fd >= 0 && len < io.tx_cap) {
+    io.tx[len] = '\n';
+    gsys::write<gsys::thread, gsys::strong>(io.ring, io.log_fd, io.tx, len + 1);
+  }
+  return sent;
+}
+
+__global__ void receive_kernel(serve_io io)
+{
+  if (threadIdx.x != 0) return;
+  for (;;) {
+    *io.peer_len = sizeof(sockaddr_storage);
+    // MSG_TRUNC: a UDP socket then returns the datagram's real length.
+    const long n = gsys::recvfrom<gsys::thread, gsys::strong>(io.ring, io.fd, io.rx, io.rx_cap, MSG_TRUNC,
+                                                              reinterpret_cast<sockaddr*>(io.peer), io.peer_len);
+    if (*io.stop) {
+      *io.rx_len = 0;
+      return;
+    }
+    if (n == -EINTR || n == -EAGAIN) continue;
+    if (n < 0) {
+      *io.rx_len = n;
+      return;
+    }
+    if ((unsigned long)n > io.max_request) {
+      // {"id":null,"ok":false,"error":"request of N bytes: the server takes at most M"}
+      char* o = io.tx;
+      unsigned k = 0;
+      const char head[] = "{\"id\":null,\"ok\":false,\"error\":\"request of ";
+      k += ex::put_bytes(o + k, head, sizeof head - 1);
+      k += ex::put_decimal(o + k, (unsigned long long)n);
+      const char mid[] = " bytes: the server takes at most ";
+      k += ex::put_bytes(o + k, mid, sizeof mid - 1);
+      k += ex::put_decimal(o + k, io.max_request);
+      const char tail[] = "\"}";
+      k += ex::put_bytes(o + k, tail, sizeof tail - 1);
+      send_and_log(io, k);
+      atomicAdd(io.refused, 1ull);
+      continue;
+    }
+    *io.rx_len = n;
+    return;
+  }
+}
+
+struct reply_args {
+  serve_io io;
+  const float* logits;  // device memory, vocab floats
+  int vocab;
+  int top_k;            // <= kReplyMaxTopK
+  long long id;
+  long long tokens;
+  int images;
+  double load_ms, prefill_ms;
+  long long* sent;      // out: sendto's result
+};
+
+// One block of kReplyThreads. Rank r is the largest logit not yet taken
+// (ties: the lower id), as vlm::top_k orders them.
+__global__ void reply_kernel(reply_args a)
+{
+  __shared__ float best[kReplyThreads];
+  __shared__ int best_id[kReplyThreads];
+  __shared__ int taken[kReplyMaxTopK];
+  __shared__ float taken_logit[kReplyMaxTopK];
+  const unsigned t = threadIdx.x;
+  const int k = a.top_k < a.vocab ? a.top_k : a.vocab;
+  for (int r = 0; r < k; ++r) {
+    float v = 0;
+    int id = -1;
+    for (int i = int(t); i < a.vocab; i += int(blockDim.x)) {
+      bool skip = false;
+      for (int j = 0; j < r; ++j) skip |= taken[j] == i;
+      if (skip) continue;
+      const float x = a.logits[i];
+      if (id < 0 || x > v) v = x, id = i;  // i grows: a tie keeps the lower id
+    }
+    best[t] = v, best_id[t] = id;
+    __syncthreads();
+    for (unsigned s = blockDim.x / 2; s; s /= 2) {
+      if (t < s) {
+        const int oi = best_id[t + s];
+        const float ov = best[t + s];
+        if (oi >= 0 && (best_id[t] < 0 || ov > best[t] || (ov == best[t] && oi < best_id[t])))
+          best[t] = ov, best_id[t] = oi;
+      }
+      __syncthreads();
+    }
+    if (t == 0) taken[r] = best_id[0], taken_logit[r] = best[0];
+    __syncthreads();
+  }
+  if (t != 0) return;
+  // Each rank needs at most 2 + 11 + 1 + 30 + 1 bytes; the rest under 200.
+  char* o = a.io.tx;
+  unsigned n = 0;
+  auto put = [&](const char* s) {
+    while (*s) o[n++] = *s++;
+  };
+  auto put_signed = [&](long long v) {
+    if (v < 0) o[n++] = '-', v = -v;
+    n += ex::put_decimal(o + n, (unsigned long long)v);
+  };
+  put("{\"id\":");
+  put_signed(a.id);
+  put(",\"ok\":true,\"tokens\":");
+  put_signed(a.tokens);
+  put(",\"images\":");
+  put_signed(a.images);
+  put(",\"top\":[");
+  for (int r = 0; r < k; ++r) {
+    put(r ? ",[" : "[");
+    put_signed(taken[r]);
+    put(",");
+    n += ex::put_fixed(o + n, taken_logit[r], 4);
+    put("]");
+  }
+  put("],\"load_ms\":");
+  n += ex::put_fixed(o + n, a.load_ms, 3);
+  put(",\"prefill_ms\":");
+  n += ex::put_fixed(o + n, a.prefill_ms, 3);
+  put("}");
+  *a.sent = send_and_log(a.io, n);
+}
+
+__global__ void send_kernel(serve_io io, unsigned len, long long* sent)
+{
+  if (threadIdx.x == 0) *sent = send_and_log(io, len);
+}
+
+}  // namespace vlm

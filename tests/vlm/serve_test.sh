@@ -1,0 +1,102 @@
+#!/bin/bash
+# gsys-vlm serve and client end to end on the simulator: a client's answer
+# matches prefill's; every kind of bad request gets its error reply and the
+# server goes on serving; --requests and SIGTERM stop it cleanly.
+# Usage: serve_test.sh GSYS_VLM
+set -u
+vlm=$1
+dir=$(mktemp -d /tmp/gsys-vlm-serve-XXXXXX)
+pids=()
+trap 'kill "${pids[@]}" 2>/dev/null; rm -rf "$dir"' EXIT
+fails=0
+fail() { echo "FAIL: $*"; fails=$((fails + 1)); }
+
+# expect STATUS PATTERN CMD...: CMD exits with STATUS and its output matches PATTERN.
+expect() {
+  local status=$1 pattern=$2
+  shift 2
+  local out rc
+  out=$("$@" 2>&1)
+  rc=$?
+  if [ "$rc" != "$status" ]; then fail "$* exited $rc, not $status: $out"; return; fi
+  if ! grep -q -- "$pattern" <<<"$out"; then fail "$* printed no '$pattern': $out"; fi
+}
+
+# start_server OUT ARGS...: starts a server in the background and sets $port
+# from its "listening on" line (30 s at most).
+start_server() {
+  local out=$1
+  shift
+  "$vlm" serve "$@" >"$out" 2>&1 &
+  pids+=($!)
+  server=$!
+  port=
+  for _ in $(seq 300); do
+    port=$(sed -n 's/.*listening on [0-9.]*:\([0-9]*\).*/\1/p' "$out")
+    [ -n "$port" ] && return 0
+    kill -0 "$server" 2>/dev/null || break
+    sleep 0.1
+  done
+  fail "server did not start: $(cat "$out")"
+  exit 1
+}
+
+mkdir -p "$dir/data"
+expect 0 "vocab 320" "$vlm" make-weights --preset=tiny --out="$dir/m"
+expect 0 "2 images" "$vlm" make-prompt --model="$dir/m" --images=2 --grid=1,8,8 --out="$dir/data/p.json"
+expect 0 "3 images" "$vlm" make-prompt --model="$dir/m" --images=3 --grid=1,16,16 --out="$dir/data/long.json"
+want=$("$vlm" prefill --model="$dir/m" --prompt="$dir/data/p.json" --top-k=3 | awk '/^top-3/ {on = 1; next} on {printf "%s ", $1}')
+[ -n "$want" ] || fail "prefill printed no top-3"
+
+start_server "$dir/serve.out" --model="$dir/m" --port=0 --data="$dir/data" --requests=11 --max-request=1024 \
+  --max-tokens=150 --log="$dir/serve.log"
+
+# A second server cannot have the port.
+expect 1 "cannot bind 127.0.0.1:$port: Address already in use" "$vlm" serve --model="$dir/m" --port="$port"
+
+# 1: the same answer as prefill.
+out=$("$vlm" client --port="$port" --prompt="$dir/data/p.json" --top-k=3 2>&1) || fail "client: $out"
+got=$(sed -n 's/^request 0: .*top \(.*\); load.*/\1/p' <<<"$out" | sed 's/ ([^)]*)//g; s/,//g')
+[ "$got " = "$want" ] || fail "client's top-3 '$got' differs from prefill's '$want': $out"
+
+# 2-9: bad requests (an empty datagram too: it does not stop the server), each answered with its reason.
+expect 1 "error: request: line 1, column 21: unexpected end of input" "$vlm" client --port="$port" --raw='{"id": 5, "prompt": '
+expect 1 "error: request: line 1, column 1: unexpected end of input" "$vlm" client --port="$port" --raw=''
+expect 1 "error: request of 2000 bytes: the server takes at most 1024" "$vlm" client --port="$port" --raw="$(head -c 2000 /dev/zero | tr '\0' x)"
+expect 1 "nowhere.bin: no such file" "$vlm" client --port="$port" --raw='{"id": 6, "prompt": {"content": [{"image": "nowhere.bin", "grid": [1, 8, 8]}]}}'
+echo x >"$dir/outside.bin"
+expect 1 "outside the server's data directory" "$vlm" client --port="$port" --raw='{"id": 7, "prompt": {"content": [{"image": "../outside.bin", "grid": [1, 8, 8]}]}}'
+expect 1 "token id 999 is outside the vocabulary" "$vlm" client --port="$port" --raw='{"id": 8, "prompt": {"content": [{"text": [1, 999]}]}}'
+expect 1 "tokens: the server takes at most 150" "$vlm" client --port="$port" --prompt="$dir/data/long.json"
+cp "$dir/data/p.json.img1.bin" "$dir/data/short.bin"
+truncate -s 1000 "$dir/data/short.bin"
+expect 1 "short.bin: expected 4096 bytes (16 tokens x 64 F32), found 1000" "$vlm" client --port="$port" \
+  --raw='{"id": 9, "prompt": {"content": [{"image": "short.bin", "grid": [1, 8, 8]}]}}'
+
+# 10-11: and it still serves.
+expect 0 "2 of 2 answered" "$vlm" client --port="$port" --prompt="$dir/data/p.json" --requests=2
+
+wait "$server"
+rc=$?
+[ "$rc" = 0 ] || fail "server exited $rc: $(cat "$dir/serve.out")"
+grep -q "stopped (--requests reached): 11 requests answered (8 errors, of which 1 oversized" "$dir/serve.out" ||
+  fail "server summary: $(cat "$dir/serve.out")"
+[ "$(wc -l <"$dir/serve.log")" = 11 ] || fail "the log has $(wc -l <"$dir/serve.log") lines, not 11"
+[ "$(grep -c '"ok":true' "$dir/serve.log")" = 3 ] || fail "the log has not 3 ok replies: $(cat "$dir/serve.log")"
+
+# SIGTERM while the receive kernel waits: a clean stop.
+start_server "$dir/serve2.out" --model="$dir/m" --port=0 --data="$dir/data" --log=-
+kill -TERM "$server"
+wait "$server"
+rc=$?
+[ "$rc" = 0 ] || fail "server exited $rc after SIGTERM: $(cat "$dir/serve2.out")"
+grep -q "stopped (signal): 0 requests answered" "$dir/serve2.out" || fail "after SIGTERM: $(cat "$dir/serve2.out")"
+
+expect 2 "required" "$vlm" client --raw=x
+expect 2 "invalid top-k" "$vlm" client --port=1 --raw=x --top-k=65
+
+if [ "$fails" -ne 0 ]; then
+  echo "$fails check(s) failed"
+  exit 1
+fi
+echo "serve: all checks passed"
