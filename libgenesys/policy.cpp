@@ -46,6 +46,24 @@ bool copy_from_process(void* dst, std::uint64_t src, std::size_t n)
   return process_vm_readv(getpid(), &local, 1, &remote, 1, 0) == (ssize_t)n;
 }
 
+// Reads up to n bytes at src, stopping at the first page that cannot be
+// read (unmapped, or a file mapping past the file's end, where a plain read
+// would raise SIGBUS in this process); returns the bytes read. One remote
+// iovec per page: process_vm_readv never splits an element.
+std::size_t read_readable_prefix(void* dst, std::uint64_t src, std::size_t n)
+{
+  iovec local{dst, n};
+  iovec remote[8];
+  int count = 0;
+  for (std::uint64_t p = src, end = src + n; p < end && count < 8; ++count) {
+    const std::uint64_t next = std::min<std::uint64_t>((p & ~(kPage - 1)) + kPage, end);
+    remote[count] = {(void*)p, std::size_t(next - p)};
+    p = next;
+  }
+  const ssize_t got = process_vm_readv(getpid(), &local, 1, remote, (unsigned long)count, 0);
+  return got < 0 ? 0 : std::size_t(got);
+}
+
 bool copy_to_process(std::uint64_t dst, const void* src, std::size_t n)
 {
   iovec local{const_cast<void*>(src), n}, remote{(void*)dst, n};
@@ -161,13 +179,16 @@ void policy::log_once(unsigned nr, const char* why)
 
 // The [start, end) of the given memory (a region, or a mapping the GPU made)
 // that holds byte p, or {0, 0}. Called with mu_ held.
-std::pair<std::uint64_t, std::uint64_t> policy::given_span(std::uint64_t p) const
+std::pair<std::uint64_t, std::uint64_t> policy::given_span(std::uint64_t p, bool* mapped) const
 {
   for (const auto* m : {&regions_, &mappings_}) {
     auto it = m->upper_bound((std::uintptr_t)p);
     if (it == m->begin()) continue;
     --it;
-    if (p - it->first < it->second) return {it->first, it->first + it->second};
+    if (p - it->first < it->second) {
+      if (mapped) *mapped = m == &mappings_;
+      return {it->first, it->first + it->second};
+    }
   }
   return {0, 0};
 }
@@ -183,11 +204,18 @@ long policy::check_range(std::uint64_t p, std::uint64_t n, bool optional, bool c
   return hi && (n ? n : 1) <= hi - p ? 0 : -EFAULT;
 }
 
-bool policy::read_user(std::uint64_t p, void* dst, std::size_t n, bool confine) const
+bool policy::read_user(std::uint64_t p, void* dst, std::size_t n, bool confine)
 {
-  // Confined, p was checked to lie in given memory: read it. Otherwise it
-  // may be anything, so let the kernel fault it rather than this process.
+  // Confined, p was checked to lie in given memory. The runtime's regions
+  // are plain memory: read them. Anything else, a mapping the GPU made
+  // included (its file may have been truncated: SIGBUS), is read through
+  // the kernel, which fails rather than faulting this process.
+  bool mapped = true;
   if (confine) {
+    std::lock_guard lk(mu_);
+    given_span(p, &mapped);
+  }
+  if (confine && !mapped) {
     std::memcpy(dst, (const void*)p, n);
     return true;
   }
@@ -199,14 +227,23 @@ long policy::check_path(std::uint64_t p, bool confine)
   if (p == 0 || p >= user_top_) return -EFAULT;
   if (!confine) return 0;
   // The whole string, NUL included, must lie in given memory: the kernel
-  // reads up to PATH_MAX bytes from p. Reading it here is safe because the
-  // span is memory the runtime knows is mapped.
+  // reads up to PATH_MAX bytes from p. A runtime region is plain memory and
+  // read here; a mapping the GPU made may fault (a file mapping past a
+  // truncated file's end raises SIGBUS), so it is read through the kernel
+  // up to its first unreadable page (issue #10 finding).
   std::lock_guard lk(mu_);
-  const auto [lo, hi] = given_span(p);
+  bool mapped = false;
+  const auto [lo, hi] = given_span(p, &mapped);
   if (!hi) return -EFAULT;
   const std::uint64_t n = std::min<std::uint64_t>(hi - p, PATH_MAX);
-  if (std::memchr((const void*)p, 0, n)) return 0;
-  return n == PATH_MAX ? -ENAMETOOLONG : -EFAULT;
+  if (!mapped) {
+    if (std::memchr((const void*)p, 0, n)) return 0;
+    return n == PATH_MAX ? -ENAMETOOLONG : -EFAULT;
+  }
+  char copy[PATH_MAX];
+  const std::size_t got = read_readable_prefix(copy, p, std::size_t(n));
+  if (std::memchr(copy, 0, got)) return 0;
+  return got == PATH_MAX ? -ENAMETOOLONG : -EFAULT;
 }
 
 long policy::check_fd(std::uint64_t v, bool maybe_cwd, bool maybe_none)
@@ -314,7 +351,6 @@ long policy::check(request_copy& q, bool& denied)
     if (err == -EPERM) return refuse(err, "file descriptor belongs to the executor");
     if (err) return err;
   }
-  q.given = confine;
   return 0;
 }
 

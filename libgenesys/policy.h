@@ -71,8 +71,9 @@ class policy {
   void forget_mapping(std::uint64_t p, std::uint64_t n);
   long check_range(std::uint64_t p, std::uint64_t n, bool optional, bool confine);
   long check_path(std::uint64_t p, bool confine);
-  bool read_user(std::uint64_t p, void* dst, std::size_t n, bool confine) const;
-  std::pair<std::uint64_t, std::uint64_t> given_span(std::uint64_t p) const;
+  bool read_user(std::uint64_t p, void* dst, std::size_t n, bool confine);
+  // The given span holding p ({0, 0}: none); *mapped: whether a GPU mapping.
+  std::pair<std::uint64_t, std::uint64_t> given_span(std::uint64_t p, bool* mapped = nullptr) const;
   long check_fd(std::uint64_t v, bool maybe_cwd, bool maybe_none);
   bool in_mapping(std::uint64_t p, std::uint64_t n);
   void log_once(unsigned nr, const char* why);

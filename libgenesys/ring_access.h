@@ -45,9 +45,6 @@ struct request_copy : gsys_request {
   // the call gets a private copy of it, so the GPU changing its own copy
   // afterwards cannot make the kernel write past what was checked.
   std::uint32_t addrlen = 0;
-  // Every pointer argument lies in memory the GPU was given (the policy
-  // confines memory), so the executor may access it directly.
-  bool given = false;
   // A fall-back from a confined genesys.ko ring: the module already checked
   // every pointer against the regions and its own mappings (which this
   // process's policy never saw), so the policy skips that part.

@@ -121,8 +121,9 @@ namespace gsys {
 using sim::launch;
 using sim::synchronize;
 
-// Every simulated grid is co-resident; the tag adds the grid-call state,
-// owned by the launch until its last block ends.
+// The tag makes every block resident at once (an ordinary simulated launch
+// runs a few at a time) and adds the grid-call state, owned by the launch
+// until its last block ends.
 template <class... P, class... A>
   requires(sizeof...(P) == sizeof...(A))
 void launch(void (*kernel)(P...), dim3 grid, dim3 block, cooperative, A&&... args)
@@ -131,7 +132,7 @@ void launch(void (*kernel)(P...), dim3 grid, dim3 block, cooperative, A&&... arg
   auto* g = reinterpret_cast<grid_state*>(state->data());
   std::tuple<std::decay_t<P>...> params(std::forward<A>(args)...);
   std::apply([&](auto&... p) { (detail::attach_grid(p, g), ...); }, params);
-  sim::detail::start_grid({grid, block, 0, [kernel, params, state] { std::apply(kernel, params); }});
+  sim::detail::start_grid({grid, block, 0, [kernel, params, state] { std::apply(kernel, params); }, true});
 }
 
 inline bool device_present() { return true; }

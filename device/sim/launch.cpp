@@ -4,12 +4,17 @@
 // Grids of one stream run in launch order, as on CUDA: launch() returns at
 // once, and a grid that finds another grid of its stream running or queued
 // waits in the stream's queue; the last block of a grid to end starts the
-// next grid of its stream. Every block of a grid must run at once (a
-// persistent kernel's blocks wait for each other), so a starting grid never
-// queues a block behind another: it hands blocks to idle worker threads and
-// starts new workers for the rest. Workers are kept for a while after their
-// block ends, so launching many small grids does not pay for a thread per
-// block each time.
+// next grid of its stream.
+//
+// An ordinary grid gets resident_blocks() workers, which take its blocks in
+// order (x fastest) and run each to completion, as a GPU's SMs do. A
+// co-resident grid (gsys::cooperative, gsys::sim::coresident: its blocks
+// wait for each other) never queues a block behind another: it hands every
+// block to an idle worker thread or a new one. Workers are kept for a while
+// after their job ends, so launching many small grids does not pay for a
+// thread each time. A watch thread reports an ordinary grid whose blocks
+// wait to start while none of its running blocks has ended for a while: the
+// hang of a kernel that needs co-residency and did not say so.
 #include <sys/prctl.h>
 
 #include <algorithm>
@@ -42,24 +47,41 @@ struct stream_state {
   std::deque<std::shared_ptr<running_grid>> waiting;
 };
 
+namespace {
+std::int64_t now_ns()
+{
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+}  // namespace
+
 struct running_grid {
-  running_grid(grid_launch l, std::shared_ptr<stream_state> s, u32 blocks)
-      : launch(std::move(l)), stream(std::move(s)), blocks_left(blocks)
+  running_grid(grid_launch l, std::shared_ptr<stream_state> s, u64 blocks)
+      : launch(std::move(l)), stream(std::move(s)), total(blocks), blocks_left(blocks)
   {
   }
   const grid_launch launch;
   const std::shared_ptr<stream_state> stream;
-  std::atomic<u32> blocks_left;
+  const u64 total;
+  std::atomic<u64> blocks_left;
+  std::atomic<u64> next_block{0};             // ordinary grids: the next block a worker takes
+  std::atomic<std::int64_t> last_end_ns{0};   // when a block last ended, or the grid started
+  bool stall_reported = false;                // (the watch thread's)
 };
 
 namespace {
 
 constexpr auto kWorkerIdleExit = std::chrono::seconds(2);
 
+// A block of a co-resident grid, or (runner) a worker's turn at an
+// ordinary grid: blocks taken in order until none is left.
 struct block_job {
   std::shared_ptr<running_grid> grid;
   uint3 index{};
+  bool runner = false;
 };
+
+uint3 block_index(const dim3& g, u64 i) { return {u32(i % g.x), u32(i / g.x % g.y), u32(i / g.x / g.y)}; }
 
 // Grids launched and not finished, for synchronize(). Never destroyed: a
 // grid may still be finishing while static destructors run.
@@ -105,18 +127,89 @@ void grid_finished(const std::shared_ptr<running_grid>& grid)
 }
 
 // `stacks` is the worker's arena, replaced when this block needs more slots.
-void run_block(block_job job, std::unique_ptr<stack_arena>& stacks)
+void run_one_block(const std::shared_ptr<running_grid>& grid, uint3 index, std::unique_ptr<stack_arena>& stacks)
 {
-  const dim3 d = job.grid->launch.block;
+  const dim3 d = grid->launch.block;
   if (!stacks || stacks->slots() < d.x * d.y * d.z) {
     stacks.reset();  // its guard pages go back to the budget first
     stacks = std::make_unique<stack_arena>(d.x * d.y * d.z);
   }
   {
-    block b(job.grid->launch, job.index, *stacks);
+    block b(grid->launch, index, *stacks);
     b.run();
   }
-  if (job.grid->blocks_left.fetch_sub(1, std::memory_order_acq_rel) == 1) grid_finished(job.grid);
+  grid->last_end_ns.store(now_ns(), std::memory_order_relaxed);
+  if (grid->blocks_left.fetch_sub(1, std::memory_order_acq_rel) == 1) grid_finished(grid);
+}
+
+void run_block(block_job job, std::unique_ptr<stack_arena>& stacks)
+{
+  if (!job.runner) return run_one_block(job.grid, job.index, stacks);
+  for (;;) {
+    const u64 i = job.grid->next_block.fetch_add(1, std::memory_order_relaxed);
+    if (i >= job.grid->total) return;
+    run_one_block(job.grid, block_index(job.grid->launch.grid, i), stacks);
+  }
+}
+
+// The stall report's threshold (set_stall_report_after) and count.
+std::atomic<std::int64_t> stall_after_ns{std::int64_t(10) * 1000000000};
+std::atomic<u64> stall_count{0};
+
+// Watches the ordinary grids that run; see the top of the file.
+class stall_watch {
+ public:
+  void add(const std::shared_ptr<running_grid>& g)
+  {
+    std::lock_guard lock(m_);
+    grids_.push_back(g);
+    if (!started_) {
+      started_ = true;
+      std::thread(&stall_watch::run, this).detach();
+    }
+  }
+
+ private:
+  void run()
+  {
+    for (;;) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+      std::lock_guard lock(m_);
+      const std::int64_t now = now_ns();
+      std::erase_if(grids_, [&](const std::weak_ptr<running_grid>& w) {
+        const std::shared_ptr<running_grid> g = w.lock();
+        if (!g || g->blocks_left.load() == 0) return true;
+        const u64 started = std::min(g->next_block.load(), g->total);
+        if (g->stall_reported || started >= g->total ||
+            now - g->last_end_ns.load(std::memory_order_relaxed) < stall_after_ns.load())
+          return false;
+        g->stall_reported = true;
+        stall_count.fetch_add(1);
+        const u64 ended = g->total - g->blocks_left.load();
+        const dim3 gd = g->launch.grid, bd = g->launch.block;
+        std::fprintf(stderr,
+                     "genesys sim: a grid of (%u,%u,%u) blocks of (%u,%u,%u) threads is stuck: none of its %llu "
+                     "running blocks has ended for %.1f s while %llu wait to start (%u resident at a time, "
+                     "GSYS_SIM_RESIDENT_BLOCKS). If its blocks wait for each other, launch it with "
+                     "gsys::cooperative (gsys::sim::coresident): a GPU may hang on it the same way.\n",
+                     gd.x, gd.y, gd.z, bd.x, bd.y, bd.z,
+                     (unsigned long long)(started > ended ? started - ended : 0),
+                     double(now - g->last_end_ns.load()) / 1e9, (unsigned long long)(g->total - started),
+                     resident_blocks());
+        return false;
+      });
+    }
+  }
+
+  std::mutex m_;
+  std::vector<std::weak_ptr<running_grid>> grids_;
+  bool started_ = false;
+};
+
+stall_watch& stalls()
+{
+  static stall_watch* w = new stall_watch;  // never destroyed: its thread runs until exit
+  return *w;
 }
 
 class block_pool {
@@ -178,19 +271,23 @@ block_pool& pool()
   return *p;
 }
 
+// A positive number from the environment, or `fallback`.
+u64 env_count(const char* name, u64 fallback)
+{
+  const char* s = std::getenv(name);
+  if (!s || !*s) return fallback;
+  char* end = nullptr;
+  errno = 0;
+  const u64 n = std::strtoull(s, &end, 10);
+  if (*end != '\0' || errno != 0 || n == 0)
+    throw std::runtime_error(std::string(name) + "=" + s + ": expected a positive number");
+  return n;
+}
+
+// Co-resident grids: every block is an OS thread.
 u64 max_blocks()
 {
-  static const u64 limit = [] {
-    u64 n = 4096;
-    if (const char* s = std::getenv("GSYS_SIM_MAX_BLOCKS"); s && *s) {
-      char* end = nullptr;
-      errno = 0;
-      n = std::strtoull(s, &end, 10);
-      if (*end != '\0' || errno != 0 || n == 0)
-        throw std::runtime_error(std::string("GSYS_SIM_MAX_BLOCKS=") + s + ": expected a positive number");
-    }
-    return n;
-  }();
+  static const u64 limit = env_count("GSYS_SIM_MAX_BLOCKS", 4096);
   return limit;
 }
 
@@ -207,22 +304,28 @@ void validate(const grid_launch& l)
   if (l.block.x > 1024 || l.block.y > 1024 || l.block.z > 64 || (u64)l.block.x * l.block.y * l.block.z > 1024)
     reject("block", l.block, "is larger than CUDA allows: at most 1024 threads, x and y <= 1024, z <= 64");
   if (l.grid.y > 65535 || l.grid.z > 65535) reject("grid", l.grid, "is larger than CUDA allows: y and z <= 65535");
+  if (l.grid.x > 0x7fffffffu) reject("grid", l.grid, "is larger than CUDA allows: x < 2^31");
   const u64 blocks = (u64)l.grid.x * l.grid.y * l.grid.z;
-  if (blocks > max_blocks())
+  if (l.coresident && blocks > max_blocks())
     reject("grid", l.grid,
-           "has " + std::to_string(blocks) + " blocks; the simulator runs every block on its own OS thread and "
-           "takes at most " + std::to_string(max_blocks()) + " (GSYS_SIM_MAX_BLOCKS)");
+           "has " + std::to_string(blocks) + " blocks; the simulator runs every block of a co-resident launch on "
+           "its own OS thread and takes at most " + std::to_string(max_blocks()) + " (GSYS_SIM_MAX_BLOCKS)");
+  resident_blocks();  // a malformed GSYS_SIM_RESIDENT_BLOCKS is reported here, not by a worker
   fiber_stack_bytes();  // a malformed GSYS_SIM_STACK_KB is reported here, not in a block
 }
 
 void start_blocks(const std::shared_ptr<running_grid>& grid)
 {
-  const dim3 g = grid->launch.grid;
   std::vector<block_job> jobs;
-  jobs.reserve(g.x * g.y * g.z);
-  for (u32 z = 0; z < g.z; ++z)
-    for (u32 y = 0; y < g.y; ++y)
-      for (u32 x = 0; x < g.x; ++x) jobs.push_back({grid, {x, y, z}});
+  grid->last_end_ns.store(now_ns());
+  if (grid->launch.coresident) {
+    jobs.reserve(grid->total);
+    for (u64 i = 0; i < grid->total; ++i) jobs.push_back({grid, block_index(grid->launch.grid, i)});
+  } else {
+    const u64 workers = std::min<u64>(grid->total, resident_blocks());
+    for (u64 i = 0; i < workers; ++i) jobs.push_back({grid, {}, true});
+    if (workers < grid->total) stalls().add(grid);
+  }
   pool().submit(std::move(jobs));
 }
 
@@ -230,7 +333,7 @@ void enqueue(grid_launch launch, std::shared_ptr<stream_state> stream)
 {
   validate(launch);
   const dim3 g = launch.grid;
-  auto grid = std::make_shared<running_grid>(std::move(launch), std::move(stream), g.x * g.y * g.z);
+  auto grid = std::make_shared<running_grid>(std::move(launch), std::move(stream), (u64)g.x * g.y * g.z);
   {
     std::lock_guard lock(grids().m);
     ++grids().running;
@@ -255,6 +358,17 @@ void start_grid(grid_launch launch, const stream& s) { enqueue(std::move(launch)
 }  // namespace detail
 
 stream::stream() : state_(std::make_shared<detail::stream_state>()) {}
+
+unsigned resident_blocks()
+{
+  static const unsigned n = unsigned(std::min<detail::u64>(
+      detail::env_count("GSYS_SIM_RESIDENT_BLOCKS", std::max(2u, std::thread::hardware_concurrency())), 4096));
+  return n;
+}
+
+unsigned long long stall_reports() { return detail::stall_count.load(); }
+
+void detail::set_stall_report_after(std::chrono::milliseconds ms) { stall_after_ns.store(std::int64_t(ms.count()) * 1000000); }
 
 void synchronize()
 {

@@ -157,7 +157,8 @@ int main(int argc, char** argv)
     j.hit = static_cast<unsigned char*>(ex::scratch_alloc(blocks * per_block));
 
     const auto t0 = std::chrono::steady_clock::now();
-    gsys::launch(ex::grep_kernel, dim3((unsigned)blocks), dim3((unsigned)o.threads), rt.ring(), j);
+    // Co-resident: chunk g's block waits for chunk g-1's (the relay).
+    gsys::launch(ex::grep_kernel, dim3((unsigned)blocks), dim3((unsigned)o.threads), gsys::cooperative{}, rt.ring(), j);
     gsys::synchronize();
     const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 

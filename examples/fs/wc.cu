@@ -113,7 +113,8 @@ int main(int argc, char** argv)
     j.relay = static_cast<ex::wc_relay*>(rt.alloc(sizeof(ex::wc_relay)));
 
     const auto t0 = std::chrono::steady_clock::now();
-    gsys::launch(ex::wc_kernel, dim3((unsigned)blocks), dim3((unsigned)o.threads), rt.ring(), j);
+    // Co-resident: chunk g's block waits for chunk g-1's (the relay).
+    gsys::launch(ex::wc_kernel, dim3((unsigned)blocks), dim3((unsigned)o.threads), gsys::cooperative{}, rt.ring(), j);
     gsys::synchronize();
     const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 

@@ -254,9 +254,11 @@ int main(int argc, char** argv)
     s.peer_len = alloc_array<unsigned>(rt, groups);
 
     if (o.block_granularity)
-      gsys::launch(ex::kv_kernel<gsys::block>, dim3((unsigned)o.blocks), dim3((unsigned)o.threads), rt.ring(), s);
+      gsys::launch(ex::kv_kernel<gsys::block>, dim3((unsigned)o.blocks), dim3((unsigned)o.threads), gsys::cooperative{},
+                   rt.ring(), s);
     else
-      gsys::launch(ex::kv_kernel<gsys::warp>, dim3((unsigned)o.blocks), dim3((unsigned)o.threads), rt.ring(), s);
+      gsys::launch(ex::kv_kernel<gsys::warp>, dim3((unsigned)o.blocks), dim3((unsigned)o.threads), gsys::cooperative{},
+                   rt.ring(), s);
 
     char where[64];
     inet_ntop(AF_INET, &addr.sin_addr, where, sizeof where);

@@ -101,6 +101,25 @@ __global__ void open_many(gsys::ring r, const char* path, int n, long* fds, long
   out[2] = gsys::nop(r);
 }
 
+// Maps a 1-page file as 2 pages (the second lies past the file's end, so
+// touching it raises SIGBUS), then hands the host addresses in it: a path
+// running into the second page, one starting there, and recvfrom's
+// *addrlen there.
+__global__ void sigbus_bait(gsys::ring r, int fd, int sock, char* buf, long* out)
+{
+  const long m = gsys::mmap(r, nullptr, 8192, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+  out[0] = m;
+  if (m < 0) return;
+  char* p = reinterpret_cast<char*>(m);
+  out[1] = gsys::open(r, p + 4000, O_RDONLY);
+  out[2] = gsys::open(r, p, O_RDONLY);
+  out[3] = gsys::open(r, p + 5000, O_RDONLY);
+  out[4] = gsys::recvfrom(r, sock, buf, 16, MSG_DONTWAIT, reinterpret_cast<sockaddr*>(buf),
+                          reinterpret_cast<unsigned*>(p + 4096 + 16));
+  out[5] = gsys::munmap(r, p, 8192);
+  out[6] = gsys::nop(r);
+}
+
 class Confinement : public testing::TestWithParam<gsys::executor_kind> {
  protected:
   void SetUp() override { GSYS_REQUIRE_DEVICE(); }
@@ -167,6 +186,35 @@ TEST_P(Confinement, PathRunningPastGivenMemoryIsRefused)
   gsys::launch(open_path, dim3(1), dim3(1), rt.ring(), host_path, out);
   gsys::synchronize();
   EXPECT_EQ(out[0], -EFAULT) << "a path in memory the GPU was not given";
+}
+
+// Issue #10 finding: the userspace policy read paths and *addrlen straight
+// from memory the GPU had mapped; a file mapping past the file's end raised
+// SIGBUS there and killed the host process. Now each is -EFAULT and the
+// runtime goes on serving.
+TEST_P(Confinement, FileMappingPastItsEndCannotCrashTheHost)
+{
+  gsys::runtime rt(options());
+  const std::string file = dir.file("bait");
+  const int fd = ::open(file.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  ASSERT_GE(fd, 0);
+  const std::string page(4096, 'a');  // no NUL
+  ASSERT_EQ(::write(fd, page.data(), page.size()), 4096);
+  const int sock = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  ASSERT_GE(sock, 0);
+  char* buf = static_cast<char*>(rt.alloc(64));
+  long* out = static_cast<long*>(rt.alloc(8 * sizeof(long)));
+  gsys::launch(sigbus_bait, dim3(1), dim3(1), rt.ring(), fd, sock, buf, out);
+  gsys::synchronize();
+  ASSERT_GT(out[0], 0) << "mmap: " << out[0];
+  EXPECT_EQ(out[1], -EFAULT) << "a path running past the file's end";
+  EXPECT_EQ(out[2], -ENAMETOOLONG) << "a readable page of PATH_MAX bytes without a NUL";
+  EXPECT_EQ(out[3], -EFAULT) << "a path past the file's end";
+  EXPECT_EQ(out[4], -EFAULT) << "recvfrom's addrlen there";
+  EXPECT_EQ(out[5], 0) << "munmap";
+  EXPECT_EQ(out[6], 0) << "still serving";
+  ::close(sock);
+  ::close(fd);
 }
 
 // v1: recvfrom checked 16 bytes of the address buffer while the kernel

@@ -114,7 +114,7 @@ __global__ void ping_pong(int* ball, int rounds)
 TEST(SimLaunch, PersistentBlocksWaitForEachOther)
 {
   int ball = 0;
-  launch(ping_pong, 2, 32, &ball, 50);
+  launch(ping_pong, 2, 32, gsys::sim::coresident{}, &ball, 50);
   synchronize();
   EXPECT_EQ(ball, 100);
 }
@@ -229,7 +229,9 @@ TEST(SimLaunch, RejectsConfigurationsCudaOrTheSimulatorCannotRun)
   EXPECT_THROW(launch(noop, 1, 1025), std::runtime_error);
   EXPECT_THROW(launch(noop, 1, dim3(1, 1, 65)), std::runtime_error);
   EXPECT_THROW(launch(noop, dim3(0), 32), std::runtime_error);
-  EXPECT_THROW(launch(noop, dim3(4097), 32), std::runtime_error);
+  EXPECT_THROW(launch(noop, dim3(4097), 32, gsys::sim::coresident{}), std::runtime_error);  // 4097 OS threads
+  EXPECT_THROW(launch(noop, dim3(0x80000000u), 1), std::runtime_error);                     // CUDA: x < 2^31
+  launch(noop, dim3(4097), 32);                                                              // a few at a time
   launch(noop, dim3(16, 16), dim3(8, 8, 8));
   synchronize();
 }

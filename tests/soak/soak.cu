@@ -165,7 +165,8 @@ bool run_one(const options& o, gsys::executor_kind k)
   a.c = static_cast<counters*>(rt.alloc(sizeof(counters)));
   const auto t0 = std::chrono::steady_clock::now();
   a.duration_ns = (unsigned long long)(o.seconds * 1e9);
-  gsys::launch(soak, dim3(o.blocks), dim3(o.threads), rt.ring(), a);
+  // Co-resident: every block issues at once for the whole duration.
+  gsys::launch(soak, dim3(o.blocks), dim3(o.threads), gsys::cooperative{}, rt.ring(), a);
   gsys::synchronize();
   // Fire-and-forget calls may still be in flight: wait (bounded) until the
   // ring is quiescent, then count.

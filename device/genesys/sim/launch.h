@@ -5,16 +5,25 @@
 //   gsys::sim::stream s;  gsys::sim::launch(kernel, grid, block, s, [dynamic_shared_bytes{n},] args...);
 //   gsys::sim::synchronize();                                    like cudaDeviceSynchronize()
 //
+//   gsys::sim::launch(kernel, grid, block, gsys::sim::coresident{}, args...);  every block at once
+//
 // A launch is asynchronous: launch() returns at once, and the grid starts
 // when the grid launched before it on the same stream has finished (CUDA's
-// stream order; without a stream argument, on the default stream). Then
-// every block of the grid starts on its own OS thread at once, so persistent
-// kernels whose blocks wait for each other work. Grids of different streams
-// may run at the same time. The arguments are copied into the launch.
+// stream order; without a stream argument, on the default stream). Then, as
+// on a GPU, a fixed number of its blocks are resident at a time (one per
+// host core; GSYS_SIM_RESIDENT_BLOCKS): workers take the blocks in order and
+// run each to completion, so a grid of thousands of blocks costs a few OS
+// threads. A kernel whose blocks wait for each other (a persistent server,
+// a grid-wide barrier) must say so: with coresident{} (or gsys::launch's
+// gsys::cooperative) every block starts at once on its own OS thread.
+// Undeclared, it hangs as it may on a GPU, and the simulator reports it.
+// Grids of different streams may run at the same time. The arguments are
+// copied into the launch.
 // launch() throws std::runtime_error for a configuration CUDA or the
 // simulator rejects (see docs/simulator.md for the limits).
 #pragma once
 
+#include <chrono>
 #include <concepts>
 #include <cstddef>
 #include <functional>
@@ -33,6 +42,9 @@ struct dynamic_shared_bytes {
   std::size_t bytes;
 };
 
+// Tag: every block of the grid runs at once (see above).
+struct coresident {};
+
 namespace detail {
 
 struct grid_launch {
@@ -40,6 +52,7 @@ struct grid_launch {
   dim3 block;
   std::size_t shared_bytes;
   std::function<void()> body;  // runs the kernel with the launch's copy of the arguments
+  bool coresident = false;     // every block at once (else a few resident blocks at a time)
 };
 
 struct stream_state;
@@ -108,6 +121,38 @@ void launch(void (*kernel)(P...), dim3 grid, dim3 block, A&&... args)
 {
   launch(kernel, grid, block, dynamic_shared_bytes{0}, std::forward<A>(args)...);
 }
+
+template <class... P, class... A>
+  requires(sizeof...(P) == sizeof...(A))
+void launch(void (*kernel)(P...), dim3 grid, dim3 block, coresident, A&&... args)
+{
+  detail::grid_launch l = detail::make_launch(kernel, grid, block, 0, std::forward<A>(args)...);
+  l.coresident = true;
+  detail::start_grid(std::move(l));
+}
+
+template <class... P, class... A>
+  requires(sizeof...(P) == sizeof...(A))
+void launch(void (*kernel)(P...), dim3 grid, dim3 block, const stream& s, coresident, A&&... args)
+{
+  detail::grid_launch l = detail::make_launch(kernel, grid, block, 0, std::forward<A>(args)...);
+  l.coresident = true;
+  detail::start_grid(std::move(l), s);
+}
+
+// Blocks of an ordinary launch resident at once: GSYS_SIM_RESIDENT_BLOCKS,
+// else one per host core (at least 2).
+unsigned resident_blocks();
+
+// How many ordinary grids have been reported stuck: blocks waiting to start
+// while none of the running ones ended for 10 s (a kernel that needed
+// coresident and was not launched so). The report goes to stderr.
+unsigned long long stall_reports();
+
+namespace detail {
+// The report's threshold (tests shorten it).
+void set_stall_report_after(std::chrono::milliseconds after);
+}  // namespace detail
 
 // Waits until every grid launched so far (from any host thread, on any
 // stream) has finished.
