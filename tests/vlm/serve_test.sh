@@ -8,19 +8,7 @@ vlm=$1
 dir=$(mktemp -d /tmp/gsys-vlm-serve-XXXXXX)
 pids=()
 trap 'kill "${pids[@]}" 2>/dev/null; rm -rf "$dir"' EXIT
-fails=0
-fail() { echo "FAIL: $*"; fails=$((fails + 1)); }
-
-# expect STATUS PATTERN CMD...: CMD exits with STATUS and its output matches PATTERN.
-expect() {
-  local status=$1 pattern=$2
-  shift 2
-  local out rc
-  out=$("$@" 2>&1)
-  rc=$?
-  if [ "$rc" != "$status" ]; then fail "$* exited $rc, not $status: $out"; return; fi
-  if ! grep -q -- "$pattern" <<<"$out"; then fail "$* printed no '$pattern': $out"; fi
-}
+. "$(dirname "$0")/expect.sh"
 
 # start_server OUT ARGS...: starts a server in the background and sets $port
 # from its "listening on" line (30 s at most).
@@ -95,8 +83,4 @@ grep -q "stopped (signal): 0 requests answered" "$dir/serve2.out" || fail "after
 expect 2 "required" "$vlm" client --raw=x
 expect 2 "invalid top-k" "$vlm" client --port=1 --raw=x --top-k=65
 
-if [ "$fails" -ne 0 ]; then
-  echo "$fails check(s) failed"
-  exit 1
-fi
-echo "serve: all checks passed"
+finish "gsys-vlm serve"

@@ -7,19 +7,7 @@ set -u
 vlm=$1
 dir=$(mktemp -d /tmp/gsys-vlm-cli-XXXXXX)
 trap 'rm -rf "$dir"' EXIT
-fails=0
-fail() { echo "FAIL: $*"; fails=$((fails + 1)); }
-
-# expect STATUS PATTERN CMD...: CMD exits with STATUS and its output matches PATTERN.
-expect() {
-  local status=$1 pattern=$2
-  shift 2
-  local out rc
-  out=$("$@" 2>&1)
-  rc=$?
-  if [ "$rc" != "$status" ]; then fail "$* exited $rc, not $status: $out"; return; fi
-  if ! grep -q -- "$pattern" <<<"$out"; then fail "$* printed no '$pattern': $out"; fi
-}
+. "$(dirname "$0")/expect.sh"
 
 expect 0 "Commands:" "$vlm" --help
 expect 2 "unknown command" "$vlm" frobnicate
@@ -81,8 +69,4 @@ expect 1 "heads.json: 2 layers x 4 heads, the model has 4 x 4" "$vlm" prefill --
 expect 0 "faster, FLOPs ratio" "$vlm" bench-attention --tokens=256 --images=4 --heads=2 --kv-heads=1 --head-dim=32 --reps=1
 expect 2 "invalid --mix" "$vlm" bench-attention --mix=sparse
 
-if [ "$fails" -ne 0 ]; then
-  echo "$fails check(s) failed"
-  exit 1
-fi
-echo "all gsys-vlm CLI checks passed"
+finish "gsys-vlm CLI"
