@@ -222,7 +222,7 @@ bool policy::read_user(std::uint64_t p, void* dst, std::size_t n, bool confine)
   return copy_from_process((void*)dst, p, n);
 }
 
-long policy::check_path(std::uint64_t p, bool confine)
+long policy::check_path(std::uint64_t p, bool confine, std::string* copy)
 {
   if (p == 0 || p >= user_top_) return -EFAULT;
   if (!confine) return 0;
@@ -236,14 +236,16 @@ long policy::check_path(std::uint64_t p, bool confine)
   const auto [lo, hi] = given_span(p, &mapped);
   if (!hi) return -EFAULT;
   const std::uint64_t n = std::min<std::uint64_t>(hi - p, PATH_MAX);
-  if (!mapped) {
-    if (std::memchr((const void*)p, 0, n)) return 0;
-    return n == PATH_MAX ? -ENAMETOOLONG : -EFAULT;
-  }
-  char copy[PATH_MAX];
-  const std::size_t got = read_readable_prefix(copy, p, std::size_t(n));
-  if (std::memchr(copy, 0, got)) return 0;
-  return got == PATH_MAX ? -ENAMETOOLONG : -EFAULT;
+  char buf[PATH_MAX];
+  const char* s = buf;
+  std::size_t got = std::size_t(n);
+  if (mapped) got = read_readable_prefix(buf, p, got);
+  else s = (const char*)p;
+  const void* nul = std::memchr(s, 0, got);
+  if (!nul) return got == PATH_MAX ? -ENAMETOOLONG : -EFAULT;
+  // The call gets this copy (request_copy::paths), not the GPU's string.
+  copy->assign(s, std::size_t((const char*)nul - s) + 1);
+  return 0;
 }
 
 long policy::check_fd(std::uint64_t v, bool maybe_cwd, bool maybe_none)
@@ -296,6 +298,7 @@ long policy::check(request_copy& q, bool& denied)
   const op_info* op = find_op(q.nr);
   if (!op) return 0;  // explicitly allowed raw syscall: the host opted in
   const bool confine = opt_.confine_memory && !q.kernel_checked;
+  int paths = 0;
   for (int i = 0; i < GSYS_SLOT_ARGS; ++i) {
     const std::uint64_t v = q.arg[i];
     const std::uint64_t next = i + 1 < GSYS_SLOT_ARGS ? q.arg[i + 1] : 0;
@@ -311,7 +314,11 @@ long policy::check(request_copy& q, bool& denied)
       case GSYS_A_LEN:
         if (v > opt_.max_io_bytes) err = -EINVAL;
         break;
-      case GSYS_A_PATH: err = check_path(v, confine); break;
+      case GSYS_A_PATH:
+        if (paths == 2) return refuse(-EINVAL, "more than two path arguments");
+        err = check_path(v, confine, &q.paths[paths]);
+        if (!err && confine) q.arg[i] = (std::uint64_t)(std::uintptr_t)q.paths[paths++].data();
+        break;
       case GSYS_A_MAP_HINT:
         if (q.arg[3] & MAP_FIXED) return refuse(-EPERM, "MAP_FIXED could replace the proxy's own memory");
         break;

@@ -31,6 +31,8 @@ std::uint64_t monotonic_ns();
 
 #include <genesys/ring_exec.h>
 
+#include <string>
+
 namespace gsys::detail {
 
 template <class T>
@@ -45,6 +47,11 @@ struct request_copy : gsys_request {
   // the call gets a private copy of it, so the GPU changing its own copy
   // afterwards cannot make the kernel write past what was checked.
   std::uint32_t addrlen = 0;
+  // Paths, NUL included, as the policy checked them (confined rings): the
+  // path arguments point here, so a GPU rewriting its copy after the check
+  // cannot make the kernel read a different or longer string. The call
+  // must run on this object (not a copy of it).
+  std::string paths[2];
   // A fall-back from a confined genesys.ko ring: the module already checked
   // every pointer against the regions and its own mappings (which this
   // process's policy never saw), so the policy skips that part.

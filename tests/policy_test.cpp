@@ -256,6 +256,31 @@ TEST(Policy, PathMustEndInsideGivenMemory)
   EXPECT_EQ(open_at(longpath), -ENAMETOOLONG);
 }
 
+// Issue #10 finding: the path was checked in the GPU's memory and the call
+// then read it there again, so a kernel rewriting it in between (dropping
+// the NUL) made the kernel read a name past the memory it was given: host
+// bytes in a file name the GPU could list. The call now gets the checked copy.
+TEST(Policy, TheCallGetsThePathAsChecked)
+{
+  policy p{gsys::policy_options{}};
+  static char region[64];
+  std::memset(region, 0, sizeof region);
+  std::strcpy(region, "/tmp/checked");
+  p.allow_region((uintptr_t)region, sizeof region);
+  request_copy q = req(__NR_openat, {(gsys_u64)AT_FDCWD, addr(region), O_RDONLY, 0});
+  bool denied = false;
+  ASSERT_EQ(p.check(q, denied), 0);
+  EXPECT_NE(q.arg[1], addr(region)) << "the call would read the GPU's string again";
+  std::memset(region, 'x', sizeof region);  // the GPU rewrites it, NUL gone
+  EXPECT_STREQ(reinterpret_cast<const char*>(q.arg[1]), "/tmp/checked");
+  // Unconfined there is nothing to hold the path to: it is passed as is.
+  policy open{unconfined()};
+  region[10] = '\0';
+  request_copy u = req(__NR_openat, {(gsys_u64)AT_FDCWD, addr(region), O_RDONLY, 0});
+  ASSERT_EQ(open.check(u, denied), 0);
+  EXPECT_EQ(u.arg[1], addr(region));
+}
+
 // Issue #10 finding: the policy read paths (memchr) and *addrlen (memcpy)
 // straight from memory the GPU mapped with gsys::mmap. A file mapping past
 // the file's end (the GPU can ftruncate it) raises SIGBUS on access, which
