@@ -1,12 +1,15 @@
 #include "ring_memory.h"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <numaif.h>
+#include <signal.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 
 #include <genesys/runtime.h>
@@ -20,6 +23,23 @@ bool is_pow2(gsys_u64 x) { return x && !(x & (x - 1)); }
 std::string errno_text(const char* what)
 {
   return std::string(what) + ": " + std::strerror(errno);
+}
+
+// Published rings of processes that died without cleaning up (SIGKILL):
+// /dev/shm/genesys.<pid>.<n> whose pid no longer runs. Removing the name
+// frees the memory once nothing maps it. Another user's objects cannot be
+// removed (/dev/shm is sticky) and are left alone. A pid is judged in this
+// process's pid namespace.
+void prune_stale_rings()
+{
+  DIR* d = opendir("/dev/shm");
+  if (!d) return;
+  while (dirent* e = readdir(d)) {
+    int pid = 0, n = 0, end = 0;
+    if (std::sscanf(e->d_name, "genesys.%d.%d%n", &pid, &n, &end) != 2 || e->d_name[end] || pid <= 0) continue;
+    if (kill(pid, 0) != 0 && errno == ESRCH) shm_unlink(("/" + std::string(e->d_name)).c_str());
+  }
+  closedir(d);
 }
 
 }  // namespace
@@ -77,6 +97,7 @@ ring_memory::ring_memory(const ring_geometry& g, std::size_t extra, int numa_nod
 {
   int fd = -1;
   if (publish) {
+    prune_stale_rings();
     static std::atomic<unsigned> counter{0};
     name_ = "/genesys." + std::to_string(getpid()) + "." + std::to_string(counter++);
     fd = shm_open(name_.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
