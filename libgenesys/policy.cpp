@@ -222,20 +222,23 @@ bool policy::read_user(std::uint64_t p, void* dst, std::size_t n, bool confine)
   return copy_from_process((void*)dst, p, n);
 }
 
-long policy::check_path(std::uint64_t p, bool confine, std::string* copy)
+long policy::check_path(std::uint64_t p, bool confine, bool kernel_checked, std::string* copy)
 {
   if (p == 0 || p >= user_top_) return -EFAULT;
-  if (!confine) return 0;
+  if (!confine && !kernel_checked) return 0;
   // The whole string, NUL included, must lie in given memory: the kernel
   // reads up to PATH_MAX bytes from p. A runtime region is plain memory and
   // read here; a mapping the GPU made may fault (a file mapping past a
   // truncated file's end raises SIGBUS), so it is read through the kernel
-  // up to its first unreadable page (issue #10 finding).
+  // up to its first unreadable page (issue #10 finding). A genesys.ko
+  // fall-back was checked by the module, possibly in a mapping of its own
+  // that this policy never saw: it is copied the same way, bounded by the
+  // region when the policy knows it, else by PATH_MAX.
   std::lock_guard lk(mu_);
-  bool mapped = false;
+  bool mapped = true;
   const auto [lo, hi] = given_span(p, &mapped);
-  if (!hi) return -EFAULT;
-  const std::uint64_t n = std::min<std::uint64_t>(hi - p, PATH_MAX);
+  if (!hi && !kernel_checked) return -EFAULT;
+  const std::uint64_t n = hi ? std::min<std::uint64_t>(hi - p, PATH_MAX) : PATH_MAX;
   char buf[PATH_MAX];
   const char* s = buf;
   std::size_t got = std::size_t(n);
@@ -316,8 +319,8 @@ long policy::check(request_copy& q, bool& denied)
         break;
       case GSYS_A_PATH:
         if (paths == 2) return refuse(-EINVAL, "more than two path arguments");
-        err = check_path(v, confine, &q.paths[paths]);
-        if (!err && confine) q.arg[i] = (std::uint64_t)(std::uintptr_t)q.paths[paths++].data();
+        err = check_path(v, confine, q.kernel_checked, &q.paths[paths]);
+        if (!err && !q.paths[paths].empty()) q.arg[i] = (std::uint64_t)(std::uintptr_t)q.paths[paths++].data();
         break;
       case GSYS_A_MAP_HINT:
         if (q.arg[3] & MAP_FIXED) return refuse(-EPERM, "MAP_FIXED could replace the proxy's own memory");

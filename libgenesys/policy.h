@@ -70,7 +70,7 @@ class policy {
   void note_result(const request_copy& q, long ret);
   void forget_mapping(std::uint64_t p, std::uint64_t n);
   long check_range(std::uint64_t p, std::uint64_t n, bool optional, bool confine);
-  long check_path(std::uint64_t p, bool confine, std::string* copy);
+  long check_path(std::uint64_t p, bool confine, bool kernel_checked, std::string* copy);
   bool read_user(std::uint64_t p, void* dst, std::size_t n, bool confine);
   // The given span holding p ({0, 0}: none); *mapped: whether a GPU mapping.
   std::pair<std::uint64_t, std::uint64_t> given_span(std::uint64_t p, bool* mapped = nullptr) const;

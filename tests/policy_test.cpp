@@ -273,6 +273,20 @@ TEST(Policy, TheCallGetsThePathAsChecked)
   EXPECT_NE(q.arg[1], addr(region)) << "the call would read the GPU's string again";
   std::memset(region, 'x', sizeof region);  // the GPU rewrites it, NUL gone
   EXPECT_STREQ(reinterpret_cast<const char*>(q.arg[1]), "/tmp/checked");
+  // A genesys.ko fall-back (the module checked it, maybe in a mapping of its
+  // own) gets a copy too: in a region, bounded by it; elsewhere by PATH_MAX.
+  std::strcpy(region, "/tmp/fallback");
+  request_copy f = req(__NR_openat, {(gsys_u64)AT_FDCWD, addr(region), O_RDONLY, 0});
+  f.kernel_checked = true;
+  ASSERT_EQ(p.check(f, denied), 0);
+  EXPECT_NE(f.arg[1], addr(region));
+  EXPECT_STREQ(reinterpret_cast<const char*>(f.arg[1]), "/tmp/fallback");
+  static char module_mapping[32] = "/tmp/elsewhere";
+  request_copy g = req(__NR_openat, {(gsys_u64)AT_FDCWD, addr(module_mapping), O_RDONLY, 0});
+  g.kernel_checked = true;
+  ASSERT_EQ(p.check(g, denied), 0);
+  EXPECT_NE(g.arg[1], addr(module_mapping));
+  EXPECT_STREQ(reinterpret_cast<const char*>(g.arg[1]), "/tmp/elsewhere");
   // Unconfined there is nothing to hold the path to: it is passed as is.
   policy open{unconfined()};
   region[10] = '\0';
