@@ -21,6 +21,14 @@
 #      device".
 # Exit 0 when every step passed; the first failure stops it with 1.
 set -euo pipefail
+# "producer | grep -q" fails under pipefail when grep stops reading at the
+# first match and the producer then dies of SIGPIPE (ldd did, now and then).
+# matches reads all of its input first, then greps it.
+matches() {
+  local in
+  in=$(cat)
+  grep "$@" <<<"$in"
+}
 
 build=$(cd "${1:?usage: run.sh BUILD_DIR WORK_DIR}" && pwd)
 work=${2:?usage: run.sh BUILD_DIR WORK_DIR}
@@ -71,7 +79,7 @@ for l in ${shared_libs[@]+"${shared_libs[@]}"}; do
   so=$(soname "$libdir/$l.so")
   [[ $so =~ ^$l\.so\.[0-9]+\.[0-9]+$ ]] || fail "$l.so: SONAME '$so', not $l.so.<major>.<minor>"
   [ -f "$libdir/$so" ] || fail "$libdir/$so (the SONAME) is not installed"
-  readelf -d "$libdir/$l.so" | grep -qE '\((RPATH|RUNPATH)\)' && fail "$l.so carries an RPATH: $(readelf -d "$libdir/$l.so" | grep -E 'R(UN)?PATH')"
+  readelf -d "$libdir/$l.so" | matches -qE '\((RPATH|RUNPATH)\)' && fail "$l.so carries an RPATH: $(readelf -d "$libdir/$l.so" | grep -E 'R(UN)?PATH')"
 done
 if [ $shared = 1 ]; then
   so_runtime=$(soname "$libdir/libgenesys.so")
@@ -91,10 +99,10 @@ diff -u "$work/tree1" "$work/tree2" || fail "a second install changed the prefix
 # no libgenesys*.so is.
 links_shared() {
   local p=$1; shift
-  for so in "$@"; do needed "$p" | grep -qx "$so" || { needed "$p"; fail "$(basename "$p") does not link $so"; }; done
+  for so in "$@"; do needed "$p" | matches -qx "$so" || { needed "$p"; fail "$(basename "$p") does not link $so"; }; done
 }
 links_static() {
-  needed "$1" | grep -q '^libgenesys' && { needed "$1"; fail "$(basename "$1") links a shared libgenesys"; }
+  needed "$1" | matches -q '^libgenesys' && { needed "$1"; fail "$(basename "$1") links a shared libgenesys"; }
   return 0
 }
 # links_default PROGRAM SONAME...: what plain `pkg-config --libs` gives, the
@@ -136,15 +144,15 @@ found=$(sed -n 's/^genesys_DIR:PATH=//p' "$work/app-build/CMakeCache.txt")
 "$cmake" --build "$work/app-build" > "$work/app-build.log" 2>&1 || { cat "$work/app-build.log"; fail "building app/"; }
 links_static "$work/app-build/hello"
 check_run cmake-hello "$work/app-build/hello" sim
-"$work/app-build/host_only" | grep -q "^executor: " || fail "host_only"
+"$work/app-build/host_only" | matches -q "^executor: " || fail "host_only"
 if [ $shared = 1 ]; then
   # Shared: NEEDED, and the loader finds the prefix's copy through the RPATH.
   links_shared "$work/app-build/hello-shared" "$so_runtime" "$so_sim"
-  ldd "$work/app-build/hello-shared" | grep -q "$so_runtime => $libdir/$so_runtime" ||
+  ldd "$work/app-build/hello-shared" | matches -q "$so_runtime => $libdir/$so_runtime" ||
     { ldd "$work/app-build/hello-shared"; fail "hello-shared does not load $libdir/$so_runtime"; }
   check_run cmake-hello-shared "$work/app-build/hello-shared" sim
   links_shared "$work/app-build/host_only_shared" "$so_runtime"
-  "$work/app-build/host_only_shared" | grep -q "^executor: " || fail "host_only_shared"
+  "$work/app-build/host_only_shared" | matches -q "^executor: " || fail "host_only_shared"
 fi
 if [ $have_nvcc = 1 ]; then
   [ -x "$work/app-build/hello-cuda" ] || fail "gsys_device_program built no hello-cuda with nvcc"
@@ -153,7 +161,7 @@ if [ $have_nvcc = 1 ]; then
   if [ $shared = 1 ]; then
     [ -x "$work/app-build/hello-shared-cuda" ] || fail "gsys_device_program built no hello-shared-cuda with nvcc"
     links_shared "$work/app-build/hello-shared-cuda" "$(soname "$libdir/libgenesys_cuda.so")"
-    needed "$work/app-build/hello-shared-cuda" | grep -q '^libcudart\.so' || fail "hello-shared-cuda: not the shared CUDA runtime"
+    needed "$work/app-build/hello-shared-cuda" | matches -q '^libcudart\.so' || fail "hello-shared-cuda: not the shared CUDA runtime"
     check_run cmake-hello-shared-cuda "$work/app-build/hello-shared-cuda" cuda
   fi
 fi
@@ -169,7 +177,7 @@ g++ -x c++ "$here/app/hello.cu" -x none $(pkg-config --cflags --libs genesys) -o
   fail "g++ with pkg-config genesys"
 links_default "$work/pc-hello" "${so_runtime:-}" "${so_sim:-}"
 if [ $shared = 1 ]; then
-  LD_LIBRARY_PATH=$libdir ldd "$work/pc-hello" | grep -q "$so_runtime => $libdir/$so_runtime" ||
+  LD_LIBRARY_PATH=$libdir ldd "$work/pc-hello" | matches -q "$so_runtime => $libdir/$so_runtime" ||
     { LD_LIBRARY_PATH=$libdir ldd "$work/pc-hello"; fail "pc-hello does not load $libdir/$so_runtime"; }
 fi
 check_run pc-hello "$work/pc-hello" sim "$libdir"
@@ -184,7 +192,7 @@ check_run pc-hello-static "$work/pc-hello-static" sim
 if g++ -std=c++17 -fsyntax-only -x c++ "$here/app/hello.cu" -I"$prefix/include" 2> "$work/cxx17.err"; then
   fail "hello.cu compiled as C++17"
 fi
-head -n 3 "$work/cxx17.err" | grep -q 'genesys needs C++20 (-std=c++20)' || { cat "$work/cxx17.err"; fail "no C++20 message"; }
+head -n 3 "$work/cxx17.err" | matches -q 'genesys needs C++20 (-std=c++20)' || { cat "$work/cxx17.err"; fail "no C++20 message"; }
 
 if [ $have_nvcc = 1 ]; then
   step "pkg-config + nvcc, shared: nvcc -arch=sm_90 --expt-relaxed-constexpr -cudart shared hello.cu \$(pkg-config --cflags --libs genesys-cuda)"
@@ -196,7 +204,7 @@ if [ $have_nvcc = 1 ]; then
   "$nvcc" -arch=sm_90 -cudart shared "$work/nvcc-hello.o" $(pkg-config --libs genesys-cuda) \
     -o "$work/nvcc-hello" || fail "nvcc with pkg-config genesys-cuda"
   links_default "$work/nvcc-hello" "$([ $shared = 0 ] || soname "$libdir/libgenesys_cuda.so")"
-  needed "$work/nvcc-hello" | grep -q '^libcudart\.so' || fail "nvcc-hello: -cudart shared, but no libcudart.so NEEDED"
+  needed "$work/nvcc-hello" | matches -q '^libcudart\.so' || fail "nvcc-hello: -cudart shared, but no libcudart.so NEEDED"
   check_run nvcc-hello "$work/nvcc-hello" cuda "$libdir"
   # nvcc puts every -Xlinker option before the libraries, so -Bstatic cannot
   # bracket them: the archive by name, and --as-needed drops the .so that

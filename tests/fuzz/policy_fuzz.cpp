@@ -19,7 +19,9 @@
 //  - with confine_memory on, every byte the kernel would read or write lies
 //    in the registered regions: buffers (length from the next argument),
 //    the whole path up to its NUL, a sockaddr up to the length *addrlen
-//    says (at most sizeof(sockaddr_storage)), socklen, stat and rusage.
+//    says (at most sizeof(sockaddr_storage)), socklen, stat and rusage;
+//    and a path argument is replaced by the policy's copy of the string it
+//    checked (request_copy::paths), every other argument left as it was.
 // And for every request: the result is 0 or one of the documented errnos,
 // and `denied` is set exactly for -EPERM.
 #include "policy.h"
@@ -240,14 +242,26 @@ void check_accepted(const world& w, const request_copy& before, const request_co
       oracle_fail(q, "a fixed-file index that is not registered");
     if (q.arg[0] != (std::uint64_t)w.files[before.arg[0]]) oracle_fail(q, "fixed-file index not translated");
   }
-  for (int i = fixed ? 1 : 0; i < GSYS_SLOT_ARGS; ++i)
-    if (q.arg[i] != before.arg[i]) oracle_fail(q, "check() changed an argument");
-
   const gsys::detail::op_info* op = gsys::detail::find_op(q.nr);
+  for (int i = fixed ? 1 : 0; i < GSYS_SLOT_ARGS; ++i) {
+    if (op && op->arg[i] == GSYS_A_PATH && w.confine) {
+      // Confined, the call gets the path as checked: a copy in q, equal to
+      // the GPU's string up to its NUL, never the GPU's memory again.
+      const auto* copy = reinterpret_cast<const char*>(q.arg[i]);
+      if (copy != q.paths[0].data() && copy != q.paths[1].data())
+        oracle_fail(q, "a confined path argument that is not the checked copy");
+      if (std::strcmp(copy, reinterpret_cast<const char*>(before.arg[i])) != 0)
+        oracle_fail(q, "the checked copy of a path differs from the GPU's string");
+      continue;
+    }
+    if (q.arg[i] != before.arg[i]) oracle_fail(q, "check() changed an argument");
+  }
+
   if (!op) return;  // a raw syscall the host allowed by number: its arguments are the host's business
   const interval_set regions = w.given_set();
   for (int i = 0; i < GSYS_SLOT_ARGS; ++i) {
-    const std::uint64_t v = q.arg[i];
+    // A path is judged where the GPU had it, not where its copy is.
+    const std::uint64_t v = op->arg[i] == GSYS_A_PATH ? before.arg[i] : q.arg[i];
     const std::uint64_t next = i + 1 < GSYS_SLOT_ARGS ? q.arg[i + 1] : 0;
     const int fd = (int)(std::int64_t)v;
     switch (op->arg[i]) {
@@ -271,7 +285,7 @@ void check_accepted(const world& w, const request_copy& before, const request_co
           oracle_fail(q, "a range that is not (all) a mapping the GPU made");
         break;
       }
-      default: check_memory(w, regions, q, i, op->arg[i]); break;
+      default: check_memory(w, regions, op->arg[i] == GSYS_A_PATH ? before : q, i, op->arg[i]); break;
     }
   }
 }
