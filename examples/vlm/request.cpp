@@ -59,6 +59,16 @@ std::string error_reply(std::optional<std::int64_t> id, std::string_view message
          ex::json::quote(message) + "}";
 }
 
+std::string error_reply(std::optional<std::int64_t> id, std::string_view message, std::size_t max_bytes)
+{
+  std::string text = error_reply(id, message);
+  for (std::size_t keep = message.size(); text.size() > max_bytes && keep > 0;) {
+    keep /= 2;
+    text = error_reply(id, std::string(message.substr(0, keep)) + "...");
+  }
+  return text;
+}
+
 reply_result parse_reply(std::string_view text)
 {
   reply_result out;

@@ -51,6 +51,10 @@ std::string request_json(std::int64_t id, int top_k, const prompt_spec& spec);
 std::string confine_images(prompt_spec& spec, const std::string& data_dir);
 
 std::string error_reply(std::optional<std::int64_t> id, std::string_view message);
+// The same, at most max_bytes long (max_bytes >= 64): a message that would
+// not fit (it may echo a client's path, and escaping can grow it six-fold)
+// is cut and ends in "...".
+std::string error_reply(std::optional<std::int64_t> id, std::string_view message, std::size_t max_bytes);
 
 struct reply {
   std::int64_t id = -1;  // -1: null

@@ -181,8 +181,8 @@ int cmd_serve(int argc, char** argv)
     std::uint64_t answered = 0, errors = 0;
     std::vector<double> server_ms;
     auto send_error = [&](std::optional<std::int64_t> id, const std::string& msg) {
-      std::string text = vlm::error_reply(id, msg);
-      if (text.size() + 1 > io.tx_cap) text = vlm::error_reply(id, msg.substr(0, io.tx_cap / 2) + "...");
+      // Room for the log's newline too (send_and_log).
+      const std::string text = vlm::error_reply(id, msg, io.tx_cap - 1);
       std::memcpy(io.tx, text.data(), text.size());
       std::fflush(stdout);
       gsys::launch(vlm::send_kernel, dim3(1), dim3(1), io, unsigned(text.size()), sent);

@@ -128,6 +128,23 @@ TEST(Reply, ErrorRepliesRoundTrip)
   EXPECT_EQ(b.r.id, -1);
 }
 
+// A message echoing a client's path of control characters grows six-fold
+// when escaped; the server's reply buffer is 8 KiB. Cut to fit, still JSON.
+TEST(Reply, LongErrorRepliesAreCutToFit)
+{
+  const std::string path(5000, '\x01');
+  const std::string msg = "image /data/" + path + ": no such file";
+  ASSERT_GT(error_reply(3, msg).size(), 8191u);
+  const std::string text = error_reply(3, msg, 8191);
+  EXPECT_LE(text.size(), 8191u);
+  const auto r = parse_reply(text);
+  ASSERT_TRUE(r.ok()) << r.error;
+  EXPECT_EQ(r.r.id, 3);
+  EXPECT_EQ(r.r.error.substr(0, 12), "image /data/");
+  EXPECT_EQ(r.r.error.substr(r.r.error.size() - 3), "...");
+  EXPECT_EQ(error_reply(3, "short", 8191), error_reply(3, "short")) << "a message that fits is left whole";
+}
+
 TEST(Reply, OkRepliesAndJunk)
 {
   const auto a = parse_reply(

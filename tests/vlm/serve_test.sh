@@ -36,7 +36,7 @@ expect 0 "3 images" "$vlm" make-prompt --model="$dir/m" --images=3 --grid=1,16,1
 want=$("$vlm" prefill --model="$dir/m" --prompt="$dir/data/p.json" --top-k=3 | awk '/^top-3/ {on = 1; next} on {printf "%s ", $1}')
 [ -n "$want" ] || fail "prefill printed no top-3"
 
-start_server "$dir/serve.out" --model="$dir/m" --port=0 --data="$dir/data" --requests=11 --max-request=1024 \
+start_server "$dir/serve.out" --model="$dir/m" --port=0 --data="$dir/data" --requests=12 --max-request=10000 \
   --max-tokens=150 --log="$dir/serve.log"
 
 # A second server cannot have the port.
@@ -50,7 +50,7 @@ got=$(sed -n 's/^request 0: .*top \(.*\); load.*/\1/p' <<<"$out" | sed 's/ ([^)]
 # 2-9: bad requests (an empty datagram too: it does not stop the server), each answered with its reason.
 expect 1 "error: request: line 1, column 21: unexpected end of input" "$vlm" client --port="$port" --raw='{"id": 5, "prompt": '
 expect 1 "error: request: line 1, column 1: unexpected end of input" "$vlm" client --port="$port" --raw=''
-expect 1 "error: request of 2000 bytes: the server takes at most 1024" "$vlm" client --port="$port" --raw="$(head -c 2000 /dev/zero | tr '\0' x)"
+expect 1 "error: request of 12000 bytes: the server takes at most 10000" "$vlm" client --port="$port" --raw="$(head -c 12000 /dev/zero | tr '\0' x)"
 expect 1 "nowhere.bin: no such file" "$vlm" client --port="$port" --raw='{"id": 6, "prompt": {"content": [{"image": "nowhere.bin", "grid": [1, 8, 8]}]}}'
 echo x >"$dir/outside.bin"
 expect 1 "outside the server's data directory" "$vlm" client --port="$port" --raw='{"id": 7, "prompt": {"content": [{"image": "../outside.bin", "grid": [1, 8, 8]}]}}'
@@ -61,15 +61,22 @@ truncate -s 1000 "$dir/data/short.bin"
 expect 1 "short.bin: expected 4096 bytes (16 tokens x 64 F32), found 1000" "$vlm" client --port="$port" \
   --raw='{"id": 9, "prompt": {"content": [{"image": "short.bin", "grid": [1, 8, 8]}]}}'
 
-# 10-11: and it still serves.
+# A path of 1500 control characters: escaped six-fold, the error no longer
+# fits the server's 8 KiB reply buffer (the old code overran it); it is cut
+# to fit.
+long=$(printf '\\u0001%.0s' $(seq 1500))
+expect 1 "error: image .*\.\.\.$" "$vlm" client --port="$port" \
+  --raw='{"id": 10, "prompt": {"content": [{"image": "'"$long"'", "grid": [1, 8, 8]}]}}'
+
+# 11-12: and it still serves.
 expect 0 "2 of 2 answered" "$vlm" client --port="$port" --prompt="$dir/data/p.json" --requests=2
 
 wait "$server"
 rc=$?
 [ "$rc" = 0 ] || fail "server exited $rc: $(cat "$dir/serve.out")"
-grep -q "stopped (--requests reached): 11 requests answered (8 errors, of which 1 oversized" "$dir/serve.out" ||
+grep -q "stopped (--requests reached): 12 requests answered (9 errors, of which 1 oversized" "$dir/serve.out" ||
   fail "server summary: $(cat "$dir/serve.out")"
-[ "$(wc -l <"$dir/serve.log")" = 11 ] || fail "the log has $(wc -l <"$dir/serve.log") lines, not 11"
+[ "$(wc -l <"$dir/serve.log")" = 12 ] || fail "the log has $(wc -l <"$dir/serve.log") lines, not 12"
 [ "$(grep -c '"ok":true' "$dir/serve.log")" = 3 ] || fail "the log has not 3 ok replies: $(cat "$dir/serve.log")"
 
 # SIGTERM while the receive kernel waits: a clean stop.
