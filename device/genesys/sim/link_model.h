@@ -225,17 +225,19 @@ inline void note_rmw(const found& f, std::uintptr_t a, std::size_t size, std::ui
   if (!sh) return;
   std::uintptr_t last = a + (size ? size : 1) - 1;
   if (last >= f.end) last = f.end - 1;
-  bool reported = false;  // one error per access, however many granules it spans
-  for (std::uintptr_t w = (a - f.begin) / kGranule; w <= (last - f.begin) / kGranule; ++w) {
+  bool both = false;
+  const std::uintptr_t first = (a - f.begin) / kGranule;
+  for (std::uintptr_t w = first; w <= (last - f.begin) / kGranule; ++w) {
     std::atomic_ref<std::uint8_t> m(sh[w]);
     std::uint8_t cur = m.load(std::memory_order_relaxed);
     if (!(cur & side)) cur = (std::uint8_t)(m.fetch_or(side, std::memory_order_relaxed) | side);
-    if ((cur & (kDeviceRmw | kHostRmw)) == (kDeviceRmw | kHostRmw) && !(cur & kReported) &&
-        !(m.fetch_or(kReported, std::memory_order_relaxed) & kReported) && !reported) {
-      reported = true;
-      report_error(a);
-    }
+    both |= (cur & (kDeviceRmw | kHostRmw)) == (kDeviceRmw | kHostRmw);
   }
+  // One error per word: the claim is made on the access's first granule
+  // only. (Claiming each granule let two racing accesses to an 8-byte word
+  // each win one of its two granules, and the word was counted twice.)
+  if (both && !(std::atomic_ref<std::uint8_t>(sh[first]).fetch_or(kReported, std::memory_order_relaxed) & kReported))
+    report_error(a);
 }
 
 }  // namespace link_detail
