@@ -156,15 +156,16 @@ void run_block(block_job job, std::unique_ptr<stack_arena>& stacks)
 std::atomic<std::int64_t> stall_after_ns{std::int64_t(10) * 1000000000};
 std::atomic<u64> stall_count{0};
 
-// Watches the ordinary grids that run; see the top of the file.
+// Watches the ordinary grids that run; see the top of the file. Its thread
+// runs only while there is a grid to watch (no wake-ups in an idle process).
 class stall_watch {
  public:
   void add(const std::shared_ptr<running_grid>& g)
   {
     std::lock_guard lock(m_);
     grids_.push_back(g);
-    if (!started_) {
-      started_ = true;
+    if (!running_) {
+      running_ = true;
       std::thread(&stall_watch::run, this).detach();
     }
   }
@@ -175,6 +176,10 @@ class stall_watch {
     for (;;) {
       std::this_thread::sleep_for(std::chrono::milliseconds(50));
       std::lock_guard lock(m_);
+      if (grids_.empty()) {
+        running_ = false;
+        return;
+      }
       const std::int64_t now = now_ns();
       std::erase_if(grids_, [&](const std::weak_ptr<running_grid>& w) {
         const std::shared_ptr<running_grid> g = w.lock();
@@ -203,7 +208,7 @@ class stall_watch {
 
   std::mutex m_;
   std::vector<std::weak_ptr<running_grid>> grids_;
-  bool started_ = false;
+  bool running_ = false;  // a watch thread exists
 };
 
 stall_watch& stalls()

@@ -340,8 +340,10 @@ inline prefill_report run_prefill(const device_model& m, const device_prompt& dp
   const int S = int(dp.S), H = int(c.hidden), QD = int(c.q_dim()), KD = int(c.kv_dim()), F = int(c.ffn);
   const int V = int(c.vocab), D = int(c.head_dim());
   device_array<float> x(std::size_t(S) * H), h(std::size_t(S) * H), q(std::size_t(S) * QD), k(std::size_t(S) * KD),
-      v(std::size_t(S) * KD), att(std::size_t(S) * QD), g(std::size_t(S) * F), u(std::size_t(S) * F), last(H),
-      logits(V);
+      v(std::size_t(S) * KD), att(std::size_t(S) * QD), g(std::size_t(S) * F), u(std::size_t(S) * F), last(H);
+  device_array<float> logits;  // unless the caller's device memory takes them
+  if (!o.device_logits) logits = device_array<float>(std::size_t(V));
+  float* const out_logits = o.device_logits ? o.device_logits : logits.p;
   prefill_report r;
   using clock = std::chrono::steady_clock;
   auto secs = [](clock::time_point a) { return std::chrono::duration<double>(clock::now() - a).count(); };
@@ -403,11 +405,11 @@ inline prefill_report run_prefill(const device_model& m, const device_prompt& dp
   gsys::launch(rmsnorm_kernel, dim3(1), dim3(norm_threads), (const float*)(x.p + (long long)(S - 1) * H),
                (const float*)m.t[final_norm_index(c)], last.p, 1, H, float(c.rms_eps));
   gsys::launch(logits_kernel, dim3(launch_blocks((V + 7) / 8)), dim3(256), (const float*)last.p,
-               (const float*)m.t[lm_head_index(c)], o.device_logits ? o.device_logits : logits.p, V, H);
+               (const float*)m.t[lm_head_index(c)], out_logits, V, H);
   gsys::synchronize();
   r.head_s = secs(t0);
-  r.logits = logits.download();
-  if (o.device_logits) copy_to_host(r.logits.data(), o.device_logits, r.logits.size() * sizeof(float));
+  r.logits.resize(std::size_t(V));
+  copy_to_host(r.logits.data(), out_logits, r.logits.size() * sizeof(float));
   if (o.keep_hidden) r.hidden = x.download();
   return r;
 }
