@@ -25,24 +25,30 @@ std::string errno_text(const char* what)
   return std::string(what) + ": " + std::strerror(errno);
 }
 
-// Published rings of processes that died without cleaning up (SIGKILL):
-// /dev/shm/genesys.<pid>.<n> whose pid no longer runs. Removing the name
-// frees the memory once nothing maps it. Another user's objects cannot be
-// removed (/dev/shm is sticky) and are left alone. A pid is judged in this
-// process's pid namespace.
+// Removes the rings of processes that died without cleaning up (SIGKILL).
+// Removing the name frees the memory once nothing maps it. Another user's
+// objects cannot be removed (/dev/shm is sticky) and are left alone.
 void prune_stale_rings()
 {
-  DIR* d = opendir("/dev/shm");
-  if (!d) return;
-  while (dirent* e = readdir(d)) {
-    int pid = 0, n = 0, end = 0;
-    if (std::sscanf(e->d_name, "genesys.%d.%d%n", &pid, &n, &end) != 2 || e->d_name[end] || pid <= 0) continue;
-    if (kill(pid, 0) != 0 && errno == ESRCH) shm_unlink(("/" + std::string(e->d_name)).c_str());
-  }
-  closedir(d);
+  for (const published_ring& r : published_rings())
+    if (r.stale) shm_unlink(("/" + r.name).c_str());
 }
 
 }  // namespace
+
+std::vector<published_ring> published_rings()
+{
+  std::vector<published_ring> out;
+  DIR* d = opendir("/dev/shm");
+  if (!d) return out;
+  while (dirent* e = readdir(d)) {
+    int pid = 0, n = 0, end = 0;
+    if (std::sscanf(e->d_name, "genesys.%d.%d%n", &pid, &n, &end) != 2 || e->d_name[end] || pid <= 0) continue;
+    out.push_back({e->d_name, pid, kill(pid, 0) != 0 && errno == ESRCH});
+  }
+  closedir(d);
+  return out;
+}
 
 ring_geometry geometry_for(gsys_u32 slots)
 {

@@ -6,6 +6,7 @@
 
 #include <cstddef>
 #include <string>
+#include <vector>
 
 namespace gsys::detail {
 
@@ -26,6 +27,16 @@ void init_ring(void* mem, const ring_geometry& g, gsys_u64 timeout_ns, gsys_u64 
 // Checks a header found in memory of `bytes` bytes. Empty string: good;
 // otherwise what is wrong, for an error message.
 std::string check_ring(const gsys_ring_header* h, std::size_t bytes);
+
+// The rings published in /dev/shm ("genesys.<pid>.<n>"); stale: the
+// process that published it is gone (killed before it could clean up), as
+// judged in this process's pid namespace.
+struct published_ring {
+  std::string name;  // as in /dev/shm
+  int pid = 0;
+  bool stale = false;
+};
+std::vector<published_ring> published_rings();
 
 // A mapping that holds the ring and, after it, `extra` bytes (the stats page).
 class ring_memory {

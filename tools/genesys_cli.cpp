@@ -5,9 +5,7 @@
 //   genesys ring PID [--slots]        ring header (and non-free slots)
 //   genesys kmod [--json]             genesys.ko status and counters
 //   genesys info [--json]             the GPU, its link to the host, the executor
-#include <dirent.h>
 #include <fcntl.h>
-#include <signal.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -33,24 +31,14 @@ namespace {
 
 using namespace gsys::detail;
 
-struct published_ring {
-  std::string name;  // as in /dev/shm
-  int pid = 0;
-};
+using gsys::detail::published_ring;
 
+// The live rings (stale ones: their process is gone), of one pid or all.
 std::vector<published_ring> list_rings(int only_pid)
 {
   std::vector<published_ring> out;
-  DIR* d = opendir("/dev/shm");
-  if (!d) return out;
-  while (dirent* e = readdir(d)) {
-    int pid = 0, n = 0;
-    if (std::sscanf(e->d_name, "genesys.%d.%d", &pid, &n) != 2) continue;
-    if (only_pid && pid != only_pid) continue;
-    if (kill(pid, 0) != 0 && errno == ESRCH) continue;  // stale: its process is gone
-    out.push_back({e->d_name, pid});
-  }
-  closedir(d);
+  for (published_ring& r : gsys::detail::published_rings())
+    if (!r.stale && (!only_pid || r.pid == only_pid)) out.push_back(std::move(r));
   return out;
 }
 
