@@ -47,12 +47,32 @@ TEST(SimResident, AnOrdinaryGridRunsAFewBlocksAtATime)
   EXPECT_EQ(running, 0u);
   EXPECT_LE(peak, k) << "more blocks ran at once than are resident";
   for (std::size_t i = 0; i < seen.size(); ++i) EXPECT_EQ(seen[i], 32u) << "block " << i << " ran other than once";
-  // Co-resident, every block starts at once.
-  std::vector<unsigned long long> seen2(3 * k, 0);
-  peak = 0;
-  launch(count_and_track, dim3(3 * k), 32, gsys::sim::coresident{}, &running, &peak, seen2.data());
+}
+
+// Each block counts itself in and waits (a bounded while) until every block
+// has: only a co-resident grid has them all running at once.
+__global__ void arrive_and_wait(unsigned long long* arrived, unsigned long long* running, unsigned long long total,
+                                unsigned long long* most)
+{
+  if (threadIdx.x != 0) return;
+  atomicAdd(arrived, 1ull);
+  atomicAdd(running, 1ull);
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  while (load(arrived) < total && std::chrono::steady_clock::now() < deadline) __nanosleep(100000);
+  atomicMax(most, load(running));
+  atomicAdd(running, ~0ull);  // -1
+}
+
+// Every block of a co-resident grid is running at once. (This used to sleep
+// 20 us per block and hope they overlapped; under a loaded CI machine one
+// thread could finish before the third started, and it failed 2 vs 2.)
+TEST(SimResident, ACoResidentGridStartsEveryBlockAtOnce)
+{
+  const unsigned k = gsys::sim::resident_blocks();
+  unsigned long long arrived = 0, running = 0, most = 0;
+  launch(arrive_and_wait, dim3(3 * k), 32, gsys::sim::coresident{}, &arrived, &running, 3ull * k, &most);
   synchronize();
-  EXPECT_GT(peak, k);
+  EXPECT_EQ(most, 3ull * k);
 }
 
 __global__ void add_index(unsigned long long* sum) { atomicAdd(sum, (unsigned long long)blockIdx.x); }
@@ -111,9 +131,10 @@ __global__ void short_nap() { __nanosleep(2000000); }
 
 TEST(SimResident, ALongGridOfShortBlocksIsNotReported)
 {
-  gsys::sim::detail::set_stall_report_after(std::chrono::milliseconds(300));
+  // A second without a block ending is a stall; the grid takes twice that.
+  gsys::sim::detail::set_stall_report_after(std::chrono::seconds(1));
   const unsigned long long before = gsys::sim::stall_reports();
-  launch(short_nap, dim3(gsys::sim::resident_blocks() * 300), 1);  // about 0.6 s
+  launch(short_nap, dim3(gsys::sim::resident_blocks() * 1000), 1);  // about 2 s
   synchronize();
   EXPECT_EQ(gsys::sim::stall_reports(), before);
   gsys::sim::detail::set_stall_report_after(std::chrono::seconds(10));
