@@ -7,6 +7,13 @@
 //                                               the gsys::ring arguments: what
 //                                               grid-granularity calls need
 //   gsys::synchronize()                         waits for launched kernels
+//   gsys::stream s;                             a stream of its own (non-blocking:
+//   gsys::launch(kernel, grid, block, s, args...)  independent of the default
+//   gsys::synchronize(s)                        stream); waits for s alone
+//   gsys::synchronize(gsys::default_stream)     waits for the default stream alone
+//                                               (cudaDeviceSynchronize would also
+//                                               wait for a kernel that never ends,
+//                                               such as a server's receiver)
 //   gsys::device_present()                       whether kernels can run here: always
 //                                               on the simulator; under nvcc, when the
 //                                               CUDA runtime sees a GPU
@@ -30,6 +37,10 @@ namespace gsys {
 
 // Tag: launch the grid co-resident, with grid-call state (see above).
 struct cooperative {};
+
+// Tag: the default stream, for synchronize().
+struct default_stream_t {};
+inline constexpr default_stream_t default_stream{};
 
 namespace detail {
 
@@ -99,6 +110,33 @@ void launch(void (*kernel)(P...), dim3 grid, dim3 block, cooperative, A&&... arg
 
 inline void synchronize() { check_cuda(cudaDeviceSynchronize(), "kernel execution"); }
 
+// A non-blocking stream: its kernels neither wait for the default stream's
+// nor make them wait. Copies name the same stream; the last one destroys it.
+class stream {
+ public:
+  stream()
+  {
+    cudaStream_t s = nullptr;
+    check_cuda(cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking), "stream creation");
+    s_ = std::shared_ptr<CUstream_st>(s, [](cudaStream_t p) { cudaStreamDestroy(p); });
+  }
+  cudaStream_t get() const { return s_.get(); }
+
+ private:
+  std::shared_ptr<CUstream_st> s_;
+};
+
+template <class... P, class... A>
+  requires(sizeof...(P) == sizeof...(A))
+void launch(void (*kernel)(P...), dim3 grid, dim3 block, const stream& s, A&&... args)
+{
+  kernel<<<grid, block, 0, s.get()>>>(std::forward<A>(args)...);
+  check_cuda(cudaGetLastError(), "kernel launch");
+}
+
+inline void synchronize(const stream& s) { check_cuda(cudaStreamSynchronize(s.get()), "kernel execution"); }
+inline void synchronize(default_stream_t) { check_cuda(cudaStreamSynchronize(0), "kernel execution"); }
+
 inline bool device_present()
 {
   int n = 0;
@@ -119,7 +157,9 @@ inline std::string device_name()
 namespace gsys {
 
 using sim::launch;
+using sim::stream;
 using sim::synchronize;
+inline void synchronize(default_stream_t) { sim::synchronize_default_stream(); }
 
 // The tag makes every block resident at once (an ordinary simulated launch
 // runs a few at a time) and adds the grid-call state, owned by the launch

@@ -43,7 +43,8 @@ struct running_grid;
 // A stream's grids: at most one runs; the others wait in launch order.
 struct stream_state {
   std::mutex m;
-  bool busy = false;  // a grid of the stream runs
+  std::condition_variable idle;  // busy became false (synchronize(stream))
+  bool busy = false;             // a grid of the stream runs
   std::deque<std::shared_ptr<running_grid>> waiting;
 };
 
@@ -115,6 +116,7 @@ void grid_finished(const std::shared_ptr<running_grid>& grid)
     std::lock_guard lock(grid->stream->m);
     if (grid->stream->waiting.empty()) {
       grid->stream->busy = false;
+      grid->stream->idle.notify_all();
     } else {
       next = std::move(grid->stream->waiting.front());
       grid->stream->waiting.pop_front();
@@ -381,6 +383,18 @@ void synchronize()
   std::unique_lock lock(g.m);
   g.all_done.wait(lock, [&] { return g.running == 0; });
 }
+
+namespace {
+void wait_idle(detail::stream_state& s)
+{
+  std::unique_lock lock(s.m);
+  s.idle.wait(lock, [&] { return !s.busy; });  // busy stays true while grids wait
+}
+}  // namespace
+
+void synchronize(const stream& s) { wait_idle(*s.state()); }
+
+void synchronize_default_stream() { wait_idle(*detail::default_stream()); }
 
 std::string device_name()
 {

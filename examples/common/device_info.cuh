@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <new>
@@ -34,12 +35,27 @@ inline unsigned default_blocks()
 }
 
 // Zeroed memory for kernels only. Throws std::runtime_error when there is none.
+//
+// On a GPU it comes from the stream-ordered allocator on the default stream
+// (cudaMallocAsync / cudaFreeAsync), not cudaMalloc / cudaFree: cudaFree
+// waits for every kernel on the device, so a server whose receiver kernel
+// never ends could not free a request's activations. The default pool keeps
+// what is freed (release threshold: all), so a server's steady state
+// allocates nothing from the driver.
 inline void* scratch_alloc(std::size_t bytes)
 {
 #if GSYS_CUDA
+  static const bool pool_kept = [] {
+    cudaMemPool_t pool = nullptr;
+    std::uint64_t keep = ~0ull;
+    return cudaDeviceGetDefaultMemPool(&pool, 0) == cudaSuccess &&
+           cudaMemPoolSetAttribute(pool, cudaMemPoolAttrReleaseThreshold, &keep) == cudaSuccess;
+  }();
+  (void)pool_kept;
   void* p = nullptr;
-  cudaError_t e = cudaMalloc(&p, bytes);
-  if (e == cudaSuccess) e = cudaMemset(p, 0, bytes);
+  cudaError_t e = cudaMallocAsync(&p, bytes ? bytes : 1, 0);
+  if (e == cudaSuccess) e = cudaMemsetAsync(p, 0, bytes, 0);
+  if (e == cudaSuccess) e = cudaStreamSynchronize(0);  // zeroed before any stream uses it
   if (e != cudaSuccess) throw std::runtime_error(std::string("device memory: ") + cudaGetErrorString(e));
   return p;
 #else
@@ -52,7 +68,7 @@ inline void* scratch_alloc(std::size_t bytes)
 inline void scratch_free(void* p)
 {
 #if GSYS_CUDA
-  cudaFree(p);
+  cudaFreeAsync(p, 0);  // after the default stream's work: a free in use elsewhere is the caller's bug
 #else
   std::free(p);
 #endif

@@ -123,12 +123,53 @@ struct load_options {
   unsigned blocks = 0;            // 0: launch_blocks(chunks)
 };
 
+// The loader's pinned memory (its job list, one chunk-sized window per block,
+// its results), for `jobs` jobs on up to `blocks` blocks. A server makes one
+// before its receiver starts and reuses it: allocating and freeing pinned
+// memory (cudaHostAlloc, cudaFreeHost) waits for every kernel on the device,
+// and a resident receiver never ends.
+struct loader_workspace {
+  loader_workspace(gsys::runtime& rt, std::size_t jobs, unsigned blocks, load_options o = {})
+      : rt_(rt), max_jobs(std::max<std::size_t>(jobs, 1)), max_blocks(std::max(blocks, 1u)), chunk(chunk_bytes(o))
+  {
+    job_mem = static_cast<load_job*>(rt.alloc(max_jobs * sizeof(load_job)));
+    windows = static_cast<char*>(rt.alloc(std::size_t(max_blocks) * chunk));
+    checksums = static_cast<unsigned long long*>(rt.alloc(max_jobs * 8));
+    bytes_read = static_cast<unsigned long long*>(rt.alloc(8));
+    error = static_cast<long long*>(rt.alloc(8));
+    failed_job = static_cast<int*>(rt.alloc(sizeof(int)));
+  }
+  loader_workspace(const loader_workspace&) = delete;
+  loader_workspace& operator=(const loader_workspace&) = delete;
+  ~loader_workspace()
+  {
+    for (void* q : {(void*)job_mem, (void*)windows, (void*)checksums, (void*)bytes_read, (void*)error, (void*)failed_job})
+      rt_.free(q);
+  }
+  // 4 MiB on a GPU, 256 KiB on the simulator, unless the options say.
+  static std::uint64_t chunk_bytes(const load_options& o)
+  {
+    return o.chunk_bytes ? (o.chunk_bytes + 3) / 4 * 4 : (GSYS_CUDA ? 4u << 20 : 256u << 10);
+  }
+
+  gsys::runtime& rt_;
+  const std::size_t max_jobs;
+  const unsigned max_blocks;
+  const std::uint64_t chunk;
+  load_job* job_mem;
+  char* windows;
+  unsigned long long* checksums;
+  unsigned long long* bytes_read;
+  long long* error;
+  int* failed_job;
+};
+
 // One loader launch: the files it reads, its jobs (a byte range of a file
 // into fp32 device memory), then run(). Throws std::runtime_error naming the
 // file (and tensor) on failure; closes its files either way.
 class load_batch {
  public:
-  explicit load_batch(load_options o) : o_(o), chunk_(o.chunk_bytes ? (o.chunk_bytes + 3) / 4 * 4 : (GSYS_CUDA ? 4u << 20 : 256u << 10)) {}
+  explicit load_batch(load_options o) : o_(o), chunk_(loader_workspace::chunk_bytes(o)) {}
   load_batch(const load_batch&) = delete;
   load_batch& operator=(const load_batch&) = delete;
   ~load_batch()
@@ -179,46 +220,60 @@ class load_batch {
     }
   }
 
+  // Runs the loader on its own pinned memory, allocated for this batch.
   load_report run(gsys::runtime& rt)
   {
+    loader_workspace ws(rt, jobs_.size(), wanted_blocks(), o_);
+    return run(ws);
+  }
+
+  // Runs it in `ws` (made with the same chunk size). Throws when the batch
+  // has more jobs than the workspace holds.
+  load_report run(loader_workspace& ws)
+  {
+    if (jobs_.size() > ws.max_jobs)
+      throw std::runtime_error(std::to_string(jobs_.size()) + " files to read: the loader takes at most " +
+                               std::to_string(ws.max_jobs));
+    if (ws.chunk != chunk_) throw std::logic_error("load_batch::run: the workspace has another chunk size");
     load_report r;
     r.chunks = chunks_;
-    // Each block holds one chunk-sized window of pinned memory: 64 blocks of
-    // 4 MiB keep 64 preads in flight on a GPU without pinning gigabytes.
-    r.blocks = o_.blocks ? o_.blocks : std::min(launch_blocks((long long)chunks_), GSYS_CUDA ? 64u : 16u);
-    auto* job_mem = static_cast<load_job*>(rt.alloc(std::max<std::size_t>(jobs_.size(), 1) * sizeof(load_job)));
-    std::copy(jobs_.begin(), jobs_.end(), job_mem);
+    r.blocks = std::min(wanted_blocks(), ws.max_blocks);
+    std::copy(jobs_.begin(), jobs_.end(), ws.job_mem);
+    *ws.bytes_read = 0, *ws.error = 0, *ws.failed_job = 0;
+    std::fill(ws.checksums, ws.checksums + jobs_.size(), 0ull);
     load_args a{};
-    a.ring = rt.ring();
-    a.jobs = job_mem;
+    a.ring = ws.rt_.ring();
+    a.jobs = ws.job_mem;
     a.njobs = int(jobs_.size());
     a.chunks = chunks_;
     a.chunk_bytes = chunk_;
-    a.windows = static_cast<char*>(rt.alloc(std::size_t(r.blocks) * chunk_));
-    a.checksums = static_cast<unsigned long long*>(rt.alloc(std::max<std::size_t>(jobs_.size(), 1) * 8));
-    a.bytes_read = static_cast<unsigned long long*>(rt.alloc(8));
-    a.error = static_cast<long long*>(rt.alloc(8));
-    a.failed_job = static_cast<int*>(rt.alloc(sizeof(int)));
+    a.windows = ws.windows;
+    a.checksums = ws.checksums;
+    a.bytes_read = ws.bytes_read;
+    a.error = ws.error;
+    a.failed_job = ws.failed_job;
     const auto t0 = std::chrono::steady_clock::now();
     if (chunks_) {
       gsys::launch(load_kernel, dim3(r.blocks), dim3(256), a);
-      gsys::synchronize();
+      gsys::synchronize(gsys::default_stream);
     }
     r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    r.bytes = *a.bytes_read;
-    r.checksums.assign(a.checksums, a.checksums + jobs_.size());
-    const long long err = *a.error;
-    const int failed = *a.failed_job;
-    for (void* q : {(void*)job_mem, (void*)a.windows, (void*)a.checksums, (void*)a.bytes_read, (void*)a.error,
-                    (void*)a.failed_job})
-      rt.free(q);
-    if (err)
-      throw std::runtime_error(names_[std::size_t(failed)] + ": " +
+    r.bytes = *ws.bytes_read;
+    r.checksums.assign(ws.checksums, ws.checksums + jobs_.size());
+    if (const long long err = *ws.error)
+      throw std::runtime_error(names_[std::size_t(*ws.failed_job)] + ": " +
                                (err == -EIO ? std::string("short read (truncated file?)") : std::strerror(int(-err))));
     return r;
   }
 
  private:
+  // Each block holds one chunk-sized window of pinned memory: 64 blocks of
+  // 4 MiB keep 64 preads in flight on a GPU without pinning gigabytes.
+  unsigned wanted_blocks() const
+  {
+    return o_.blocks ? o_.blocks : std::min(launch_blocks((long long)chunks_), GSYS_CUDA ? 64u : 16u);
+  }
+
   load_options o_;
   std::uint64_t chunk_;
   std::vector<int> fds_;
@@ -273,13 +328,15 @@ inline load_report load_weights(gsys::runtime& rt, const checkpoint& ck, const w
   return b.run(rt);
 }
 
-// ...and each request's images into m.images, replacing the last request's.
-inline load_report load_images(gsys::runtime& rt, const prompt& p, device_model& m, load_options o = {})
+// ...and each request's images into m.images, replacing the last request's
+// (in the server's workspace when it gives one).
+inline load_report load_images(gsys::runtime& rt, const prompt& p, device_model& m, load_options o = {},
+                               loader_workspace* ws = nullptr)
 {
   alloc_images(m.c, p, m);
   load_batch b(o);
   b.add_images(m.c, p, m);
-  return b.run(rt);
+  return ws ? b.run(*ws) : b.run(rt);
 }
 
 // ------------------------------------------------------------ the prompt on the device
@@ -355,7 +412,7 @@ inline prefill_report run_prefill(const device_model& m, const device_prompt& dp
   auto t0 = clock::now();
   gsys::launch(embed_kernel, dim3(launch_blocks(S)), dim3(128), (const int*)dp.tokens.p,
                (const long long*)dp.image_row.p, (const float*)m.t[0], (const float*)m.images.p, x.p, S, H);
-  gsys::synchronize();
+  gsys::synchronize(gsys::default_stream);
   r.embed_s = secs(t0);
   const unsigned norm_threads = H >= 256 ? 256 : 64;
   for (int l = 0; l < c.layers; ++l) {
@@ -369,13 +426,13 @@ inline prefill_report run_prefill(const device_model& m, const device_prompt& dp
                  int(c.mrope_section[1]), float(c.rope_theta)};
     const long long pairs = (long long)S * (c.heads + c.kv_heads) * (D / 2);
     gsys::launch(rope_kernel, dim3(launch_blocks((pairs + 255) / 256)), dim3(256), ra);
-    gsys::synchronize();
+    gsys::synchronize(gsys::default_stream);
     if (o.mass_out) {
       const int nT = (S + 31) / 32;
       mass_args ma{q.p, k.p, S, int(c.heads), int(c.kv_heads), D, 1.0f / std::sqrt(float(D)), o.roles, o.role_image,
                    o.mass_out + (long long)l * c.heads * nT * (kMassClasses + 1)};
       gsys::launch(attention_mass_kernel, dim3(launch_blocks((long long)c.heads * nT)), dim3(32), ma);
-      gsys::synchronize();
+      gsys::synchronize(gsys::default_stream);
     }
     const auto ta = clock::now();
     attention_args aa{q.p, k.p, v.p, att.p, S, int(c.heads), int(c.kv_heads), D, 1.0f / std::sqrt(float(D)),
@@ -383,10 +440,10 @@ inline prefill_report run_prefill(const device_model& m, const device_prompt& dp
                       o.tile_cols};
     const long long items = (long long)c.heads * ((S + kAttnTileQ - 1) / kAttnTileQ);
     gsys::launch(attention_kernel, dim3(launch_blocks(items)), dim3(kAttnThreads), aa);
-    gsys::synchronize();
+    gsys::synchronize(gsys::default_stream);
     r.attn_kernel_s += secs(ta);
     mm(att.p, m.layer(l, kO), nullptr, x.p, S, H, QD, 1);
-    gsys::synchronize();
+    gsys::synchronize(gsys::default_stream);
     r.attention_s += secs(t0);
 
     t0 = clock::now();
@@ -397,7 +454,7 @@ inline prefill_report run_prefill(const device_model& m, const device_prompt& dp
     const long long n = (long long)S * F;
     gsys::launch(swiglu_kernel, dim3(launch_blocks((n + 255) / 256)), dim3(256), g.p, (const float*)u.p, n);
     mm(g.p, m.layer(l, kDown), nullptr, x.p, S, H, F, 1);
-    gsys::synchronize();
+    gsys::synchronize(gsys::default_stream);
     r.mlp_s += secs(t0);
     if (o.progress) o.progress(l + 1, int(c.layers), secs(start));
   }
@@ -406,7 +463,7 @@ inline prefill_report run_prefill(const device_model& m, const device_prompt& dp
                (const float*)m.t[final_norm_index(c)], last.p, 1, H, float(c.rms_eps));
   gsys::launch(logits_kernel, dim3(launch_blocks((V + 7) / 8)), dim3(256), (const float*)last.p,
                (const float*)m.t[lm_head_index(c)], out_logits, V, H);
-  gsys::synchronize();
+  gsys::synchronize(gsys::default_stream);
   r.head_s = secs(t0);
   r.logits.resize(std::size_t(V));
   copy_to_host(r.logits.data(), out_logits, r.logits.size() * sizeof(float));

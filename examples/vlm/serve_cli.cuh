@@ -1,17 +1,21 @@
 // gsys-vlm serve and gsys-vlm client (included by vlm.cu, which provides
 // kProg, bad_usage, fail, count_arg, load_config, human_bytes).
 //
-// serve: the weights are read once by the loader kernel; then, per request,
-// receive_kernel takes a datagram off the socket (gsys::recvfrom), the host
-// parses it and builds the prompt, the loader kernel reads the request's
-// images (gsys::pread), the prefill runs, and reply_kernel ranks the logits
-// and sends the reply (gsys::sendto) and logs it (gsys::write). A bad
-// request gets an error reply (send_kernel) and the server goes on.
+// serve: the weights are read once by the loader kernel; then the receiver
+// kernel starts on a stream of its own and stays resident, taking each
+// datagram off the socket (gsys::recvfrom) into a queue of request slots.
+// The host serves the queue in order: it parses a request and builds the
+// prompt, the loader kernel reads the request's images (gsys::pread), the
+// prefill runs, and reply_kernel ranks the logits, sends the reply
+// (gsys::sendto) and logs it (gsys::write). A bad request gets an error
+// reply (send_kernel) and the server goes on.
 //
-// Why a receive kernel per request and not one resident receiver: the
-// engine allocates and frees device memory around each prefill, and
-// cudaFree / cudaDeviceSynchronize wait for every kernel on the device, a
-// resident one included; a kernel that never ends would hang them.
+// A kernel that never ends constrains everything else on the device: the
+// serving path waits for the default stream only (cudaDeviceSynchronize
+// would wait for the receiver), and allocates nothing that a free would have
+// to wait for (cudaFree, cudaFreeHost wait for every kernel): activations
+// come from the stream-ordered pool (ex::scratch_alloc), the loader's pinned
+// windows from one loader_workspace made before the receiver starts.
 
 // Its headers are included by vlm.cu, before its anonymous namespace.
 
@@ -36,6 +40,8 @@ void serve_usage(FILE* to)
                "  --requests=N       stop after answering N requests (errors included; default: never)\n"
                "  --max-request=N    largest request datagram in bytes (default 16384, at most 65507)\n"
                "  --max-tokens=N     longest prompt served (default 32768)\n"
+               "  --max-images=N     most images in one prompt (default 64)\n"
+               "  --queue=N          requests the GPU receives ahead while one is served (default 8)\n"
                "  --log=FILE         append the replies here (default: standard output; \"-\": none)\n"
                "  --executor=KIND    sync, uring, kmod or auto (default)\n"
                "  --help             this text\n"
@@ -47,8 +53,17 @@ namespace serve_detail {
 
 std::atomic<bool> stopping{false};
 
-// Runs on its own thread: the first SIGINT/SIGTERM stops the server and
-// wakes its receive kernel with a datagram to its own address.
+// An empty datagram to the server's own socket: its receiver's recvfrom
+// returns and sees the stop flag.
+void wake(const sockaddr_in& self)
+{
+  const int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return;
+  sendto(fd, "", 0, 0, reinterpret_cast<const sockaddr*>(&self), sizeof self);
+  close(fd);
+}
+
+// Runs on its own thread: the first SIGINT/SIGTERM stops the server.
 void watch_signals(sigset_t sigs, sockaddr_in self, volatile unsigned* stop_flag)
 {
   int sig = 0;
@@ -56,11 +71,7 @@ void watch_signals(sigset_t sigs, sockaddr_in self, volatile unsigned* stop_flag
     if (sig != SIGINT && sig != SIGTERM) continue;
     stopping = true;
     std::atomic_ref<unsigned>(*const_cast<unsigned*>(stop_flag)).store(1);
-    const int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-    if (fd >= 0) {
-      sendto(fd, "", 0, 0, reinterpret_cast<const sockaddr*>(&self), sizeof self);
-      close(fd);
-    }
+    wake(self);
     return;
   }
 }
@@ -77,16 +88,17 @@ double percentile(std::vector<double> v, double q)
 int cmd_serve(int argc, char** argv)
 {
   const char* cmd = "serve";
-  enum { kModel = 256, kPort, kBind, kData, kRequests, kMaxRequest, kMaxTokens, kLog, kExecutor, kHelp };
+  enum { kModel = 256, kPort, kBind, kData, kRequests, kMaxRequest, kMaxTokens, kMaxImages, kQueue, kLog, kExecutor, kHelp };
   static const option opts[] = {
       {"model", required_argument, nullptr, kModel},         {"port", required_argument, nullptr, kPort},
       {"bind", required_argument, nullptr, kBind},           {"data", required_argument, nullptr, kData},
       {"requests", required_argument, nullptr, kRequests},   {"max-request", required_argument, nullptr, kMaxRequest},
-      {"max-tokens", required_argument, nullptr, kMaxTokens}, {"log", required_argument, nullptr, kLog},
+      {"max-tokens", required_argument, nullptr, kMaxTokens}, {"max-images", required_argument, nullptr, kMaxImages},
+      {"queue", required_argument, nullptr, kQueue},         {"log", required_argument, nullptr, kLog},
       {"executor", required_argument, nullptr, kExecutor},   {"help", no_argument, nullptr, kHelp},
       {nullptr, 0, nullptr, 0}};
   std::string model, bind_addr = "127.0.0.1", data = ".", log_file;
-  std::uint64_t port = 7700, requests = 0, max_request = 16384, max_tokens = 32768;
+  std::uint64_t port = 7700, requests = 0, max_request = 16384, max_tokens = 32768, max_images = 64, queue = 8;
   gsys::executor_kind executor = gsys::executor_kind::automatic;
   for (int ch; (ch = getopt_long(argc, argv, "", opts, nullptr)) != -1;) {
     switch (ch) {
@@ -97,6 +109,8 @@ int cmd_serve(int argc, char** argv)
       case kRequests: requests = count_arg(cmd, "request count", optarg, 1, ~0ull); break;
       case kMaxRequest: max_request = count_arg(cmd, "request size", optarg, 64, 65507); break;
       case kMaxTokens: max_tokens = count_arg(cmd, "token limit", optarg, 1, 1u << 24); break;
+      case kMaxImages: max_images = count_arg(cmd, "image limit", optarg, 1, 4096); break;
+      case kQueue: queue = count_arg(cmd, "queue length", optarg, 1, 1024); break;
       case kLog: log_file = optarg; break;
       case kExecutor:
         if (!ex::parse_executor_arg(optarg, executor)) bad_usage(cmd, "invalid executor", optarg);
@@ -164,45 +178,60 @@ int cmd_serve(int argc, char** argv)
     io.fd = fd;
     io.log_fd = log_fd;
     io.rx_cap = 65536;
-    io.rx = static_cast<char*>(rt.alloc(io.rx_cap));
     io.max_request = unsigned(max_request);
     io.tx_cap = 8192;
     io.tx = static_cast<char*>(rt.alloc(io.tx_cap));
-    io.peer = static_cast<sockaddr_storage*>(rt.alloc(sizeof(sockaddr_storage)));
-    io.peer_len = static_cast<unsigned*>(rt.alloc(sizeof(unsigned)));
     io.stop = stop_flag;
-    io.rx_len = static_cast<long long*>(rt.alloc(sizeof(long long)));
     io.refused = static_cast<unsigned long long*>(rt.alloc(sizeof(unsigned long long)));
+    vlm::request_queue q{};
+    q.slots = unsigned(queue);
+    q.state = static_cast<unsigned*>(rt.alloc(q.slots * sizeof(unsigned)));
+    q.len = static_cast<long long*>(rt.alloc(q.slots * sizeof(long long)));
+    q.rx = static_cast<char*>(rt.alloc(std::size_t(q.slots) * io.rx_cap));
+    q.peer = static_cast<sockaddr_storage*>(rt.alloc(q.slots * sizeof(sockaddr_storage)));
+    q.peer_len = static_cast<unsigned*>(rt.alloc(q.slots * sizeof(unsigned)));
     auto* sent = static_cast<long long*>(rt.alloc(sizeof(long long)));
     vlm::device_array<float> logits(std::size_t(c.vocab));
+    vlm::loader_workspace images_ws(rt, std::size_t(max_images), GSYS_CUDA ? 64u : 16u);
     std::thread watcher(serve_detail::watch_signals, sigs, self, stop_flag);
     watcher.detach();
 
+    // The receiver answers oversized datagrams from a reply buffer of its own.
+    vlm::serve_io rx_io = io;
+    rx_io.tx = static_cast<char*>(rt.alloc(io.tx_cap));
+    gsys::stream receiver_stream;
+    gsys::launch(vlm::receiver_kernel, dim3(1), dim3(1), receiver_stream, rx_io, q);
+
     std::uint64_t answered = 0, errors = 0;
     std::vector<double> server_ms;
-    auto send_error = [&](std::optional<std::int64_t> id, const std::string& msg) {
+    auto send_error = [&](const vlm::serve_io& to, std::optional<std::int64_t> id, const std::string& msg) {
       // Room for the log's newline too (send_and_log).
       const std::string text = vlm::error_reply(id, msg, io.tx_cap - 1);
       std::memcpy(io.tx, text.data(), text.size());
       std::fflush(stdout);
-      gsys::launch(vlm::send_kernel, dim3(1), dim3(1), io, unsigned(text.size()), sent);
-      gsys::synchronize();
+      gsys::launch(vlm::send_kernel, dim3(1), dim3(1), to, unsigned(text.size()), sent);
+      gsys::synchronize(gsys::default_stream);
       ++errors;
     };
+    auto stop_requested = [&] { return std::atomic_ref<unsigned>(*stop_flag).load() != 0; };
     int status = 0;
-    for (;;) {
-      if (std::atomic_ref<unsigned>(*stop_flag).load()) break;
-      gsys::launch(vlm::receive_kernel, dim3(1), dim3(1), io);
-      gsys::synchronize();
-      if (std::atomic_ref<unsigned>(*stop_flag).load()) break;  // (an empty datagram is a bad request)
-      if (*io.rx_len < 0) {
-        std::fprintf(stderr, "%s serve: receiving failed: %s\n", kProg, std::strerror(int(-*io.rx_len)));
+    for (std::uint64_t n = 0;; ++n) {
+      const unsigned slot = unsigned(n % q.slots);
+      std::atomic_ref<unsigned> state(q.state[slot]);
+      while (state.load(std::memory_order_acquire) != 1 && !stop_requested())
+        std::this_thread::sleep_for(std::chrono::microseconds(50));
+      if (stop_requested()) break;
+      const long long len = q.len[slot];
+      if (len < 0) {
+        std::fprintf(stderr, "%s serve: receiving failed: %s\n", kProg, std::strerror(int(-len)));
         status = 1;
         break;
       }
+      const vlm::serve_io to = vlm::slot_io(io, q, slot);
       const auto t0 = std::chrono::steady_clock::now();
       *sent = 0;
-      vlm::request_result rq = vlm::parse_request(std::string_view(io.rx, std::size_t(*io.rx_len)), data);
+      // (an empty datagram is a bad request)
+      vlm::request_result rq = vlm::parse_request(std::string_view(to.rx, std::size_t(len)), data);
       std::optional<vlm::prompt_result> pr;
       std::string err = rq.error;
       if (err.empty()) err = vlm::confine_images(rq.req.spec, data);
@@ -213,15 +242,18 @@ int cmd_serve(int argc, char** argv)
       if (err.empty() && std::uint64_t(pr->p.size()) > max_tokens)
         err = "prompt of " + std::to_string(pr->p.size()) + " tokens: the server takes at most " +
               std::to_string(max_tokens);
+      if (err.empty() && pr->p.images.size() > max_images)
+        err = "prompt with " + std::to_string(pr->p.images.size()) + " images: the server takes at most " +
+              std::to_string(max_images);
       if (err.empty()) {
         try {
-          const vlm::load_report li = vlm::load_images(rt, pr->p, m);
+          const vlm::load_report li = vlm::load_images(rt, pr->p, m, {}, &images_ws);
           vlm::device_prompt dp(pr->p);
           vlm::prefill_options po;
           po.device_logits = logits.p;
           const vlm::prefill_report r = vlm::run_prefill(m, dp, po);
           vlm::reply_args a{};
-          a.io = io;
+          a.io = to;
           a.logits = logits.p;
           a.vocab = int(c.vocab);
           a.top_k = rq.req.top_k;
@@ -233,22 +265,27 @@ int cmd_serve(int argc, char** argv)
           a.sent = sent;
           std::fflush(stdout);
           gsys::launch(vlm::reply_kernel, dim3(1), dim3(vlm::kReplyThreads), a);
-          gsys::synchronize();
+          gsys::synchronize(gsys::default_stream);
         } catch (const std::exception& e) {
           err = e.what();
         }
       }
-      if (!err.empty()) send_error(rq.id, err);
+      if (!err.empty()) send_error(to, rq.id, err);
       if (*sent < 0)
         std::fprintf(stderr, "%s serve: reply to request %lld not sent: %s\n", kProg, (long long)rq.req.id,
                      std::strerror(int(-*sent)));
+      state.store(0, std::memory_order_release);  // the receiver may fill the slot again
       server_ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
       ++answered;
-      // The receive kernel answered the oversized ones itself: they count too.
-      if (requests && answered + *io.refused >= requests) break;
+      // The receiver answered the oversized ones itself: they count too.
+      if (requests && answered + std::atomic_ref<unsigned long long>(*io.refused).load() >= requests) break;
     }
+    // Stop the receiver: the flag, then a datagram to wake its recvfrom.
+    std::atomic_ref<unsigned>(*stop_flag).store(1);
+    serve_detail::wake(self);
+    gsys::synchronize(receiver_stream);
     std::printf("%s serve: stopped (%s): %llu requests answered (%llu errors, of which %llu oversized datagrams "
-                "the receive kernel answered itself); server time p50 %.1f ms, max %.1f ms\n",
+                "the receiver answered itself); server time p50 %.1f ms, max %.1f ms\n",
                 kProg, serve_detail::stopping ? "signal" : status ? "socket error" : "--requests reached",
                 (unsigned long long)(answered + *io.refused), (unsigned long long)(errors + *io.refused),
                 (unsigned long long)*io.refused,
@@ -267,13 +304,14 @@ void client_usage(FILE* to)
 {
   std::fprintf(to,
                "usage: %s client --port=N --prompt=FILE [OPTION]...\n"
-               "Sends prefill requests to a gsys-vlm server, one at a time, and prints each reply's top\n"
-               "tokens and the latency percentiles. The prompt's image paths are sent absolute: the\n"
-               "server reads the files itself (they must lie in its --data directory).\n\n"
+               "Sends prefill requests to a gsys-vlm server, --in-flight at a time, and prints each\n"
+               "reply's top tokens and the latency percentiles. The prompt's image paths are sent\n"
+               "absolute: the server reads the files itself (they must lie in its --data directory).\n\n"
                "  --port=N           the server's UDP port\n"
                "  --host=ADDR        the server's IPv4 address (default 127.0.0.1)\n"
                "  --prompt=FILE      prompt spec (see make-prompt)\n"
                "  --requests=N       how many times to send it (default 1)\n"
+               "  --in-flight=N      requests sent before waiting for a reply (default 1)\n"
                "  --top-k=N          tokens to ask for (default 5, at most 64)\n"
                "  --timeout=SECONDS  wait this long for each reply (default 120)\n"
                "  --raw=TEXT         send TEXT as the request instead (for testing a server) and print\n"
@@ -286,22 +324,24 @@ void client_usage(FILE* to)
 int cmd_client(int argc, char** argv)
 {
   const char* cmd = "client";
-  enum { kPort = 256, kHost, kPrompt, kRequests, kTopK, kTimeout, kRaw, kHelp };
+  enum { kPort = 256, kHost, kPrompt, kRequests, kInFlight, kTopK, kTimeout, kRaw, kHelp };
   static const option opts[] = {
       {"port", required_argument, nullptr, kPort},         {"host", required_argument, nullptr, kHost},
       {"prompt", required_argument, nullptr, kPrompt},     {"requests", required_argument, nullptr, kRequests},
-      {"top-k", required_argument, nullptr, kTopK},        {"timeout", required_argument, nullptr, kTimeout},
+      {"in-flight", required_argument, nullptr, kInFlight}, {"top-k", required_argument, nullptr, kTopK},
+      {"timeout", required_argument, nullptr, kTimeout},
       {"raw", required_argument, nullptr, kRaw},           {"help", no_argument, nullptr, kHelp},
       {nullptr, 0, nullptr, 0}};
   std::string host = "127.0.0.1", prompt_file;
   std::optional<std::string> raw;
-  std::uint64_t port = 0, requests = 1, topk = 5, timeout_s = 120;
+  std::uint64_t port = 0, requests = 1, in_flight = 1, topk = 5, timeout_s = 120;
   for (int ch; (ch = getopt_long(argc, argv, "", opts, nullptr)) != -1;) {
     switch (ch) {
       case kPort: port = count_arg(cmd, "port", optarg, 1, 65535); break;
       case kHost: host = optarg; break;
       case kPrompt: prompt_file = optarg; break;
       case kRequests: requests = count_arg(cmd, "request count", optarg, 1, 1000000); break;
+      case kInFlight: in_flight = count_arg(cmd, "requests in flight", optarg, 1, 1024); break;
       case kTopK: topk = count_arg(cmd, "top-k", optarg, 1, vlm::kMaxTopK); break;
       case kTimeout: timeout_s = count_arg(cmd, "timeout", optarg, 1, 86400); break;
       case kRaw: raw = optarg; break;
@@ -334,54 +374,63 @@ int cmd_client(int argc, char** argv)
   std::vector<double> rtt_ms;
   int status = 0;
   std::vector<char> buf(65536);
-  for (std::uint64_t i = 0; i < requests; ++i) {
-    const std::int64_t id = base + std::int64_t(i);
-    const std::string text = raw ? *raw : vlm::request_json(id, int(topk), spec);
-    const auto t0 = std::chrono::steady_clock::now();
-    if (send(fd, text.data(), text.size(), 0) < 0) fail(std::string("send: ") + std::strerror(errno));
-    // Wait for this request's reply; a stale reply (an earlier id) is skipped.
-    std::optional<vlm::reply> got;
-    std::string got_raw;
-    const auto deadline = t0 + std::chrono::seconds(timeout_s);
-    while (!got) {
-      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
-      pollfd p{fd, POLLIN, 0};
-      if (left.count() <= 0 || poll(&p, 1, int(left.count())) <= 0) break;
-      const ssize_t n = recv(fd, buf.data(), buf.size(), 0);
-      if (n < 0) {
-        std::fprintf(stderr, "%s client: %s\n", kProg, std::strerror(errno));
-        break;
-      }
-      got_raw.assign(buf.data(), std::size_t(n));
-      vlm::reply_result rr = vlm::parse_reply(got_raw);
-      if (!rr.ok()) {
-        std::fprintf(stderr, "%s client: not a reply: %s\n", kProg, rr.error.c_str());
-        continue;
-      }
-      if (raw || rr.r.id == id || rr.r.id < 0) got = rr.r;
+  using clock = std::chrono::steady_clock;
+  std::map<std::int64_t, clock::time_point> pending;  // id -> when it was sent (ids grow: oldest first)
+  std::uint64_t sent = 0;
+  while (sent < requests || !pending.empty()) {
+    for (; sent < requests && pending.size() < in_flight; ++sent) {
+      const std::int64_t id = base + std::int64_t(sent);
+      const std::string text = raw ? *raw : vlm::request_json(id, int(topk), spec);
+      pending.emplace(id, clock::now());
+      if (send(fd, text.data(), text.size(), 0) < 0) fail(std::string("send: ") + std::strerror(errno));
     }
-    const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
-    if (!got) {
-      std::printf("request %llu: no reply within %llu s\n", (unsigned long long)i, (unsigned long long)timeout_s);
+    // A reply, or the oldest request's deadline.
+    const auto deadline = pending.begin()->second + std::chrono::seconds(timeout_s);
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - clock::now());
+    pollfd p{fd, POLLIN, 0};
+    if (left.count() <= 0 || poll(&p, 1, int(left.count())) <= 0) {
+      std::printf("request %llu: no reply within %llu s\n", (unsigned long long)(pending.begin()->first - base),
+                  (unsigned long long)timeout_s);
       status = 1;
+      pending.erase(pending.begin());
       continue;
     }
+    const ssize_t n = recv(fd, buf.data(), buf.size(), 0);
+    if (n < 0) {
+      std::fprintf(stderr, "%s client: %s\n", kProg, std::strerror(errno));
+      status = 1;
+      break;
+    }
+    const std::string got_raw(buf.data(), std::size_t(n));
+    vlm::reply_result rr = vlm::parse_reply(got_raw);
+    if (!rr.ok()) {
+      std::fprintf(stderr, "%s client: not a reply: %s\n", kProg, rr.error.c_str());
+      continue;
+    }
+    const vlm::reply& got = rr.r;
+    // A reply names its request; one without an id (raw text, an oversized
+    // request) is the oldest's. A stale id (an earlier run's) is skipped.
+    auto it = raw || got.id < 0 ? pending.begin() : pending.find(got.id);
+    if (it == pending.end()) continue;
+    const std::uint64_t i = std::uint64_t(it->first - base);
+    const double ms = std::chrono::duration<double, std::milli>(clock::now() - it->second).count();
+    pending.erase(it);
     if (raw) std::printf("%s\n", got_raw.c_str());
-    if (!got->ok) {
-      std::printf("request %llu: error: %s\n", (unsigned long long)i, got->error.c_str());
+    if (!got.ok) {
+      std::printf("request %llu: error: %s\n", (unsigned long long)i, got.error.c_str());
       status = 1;
       continue;
     }
     rtt_ms.push_back(ms);
     std::string top;
-    for (const auto& [tok, logit] : got->top) {
+    for (const auto& [tok, logit] : got.top) {
       char b[48];
       std::snprintf(b, sizeof b, "%s%lld (%.4f)", top.empty() ? "" : ", ", (long long)tok, logit);
       top += b;
     }
     std::printf("request %llu: %lld tokens, %lld images: top %s; load %.2f ms, prefill %.2f ms, round trip %.2f ms\n",
-                (unsigned long long)i, (long long)got->tokens, (long long)got->images, top.c_str(), got->load_ms,
-                got->prefill_ms, ms);
+                (unsigned long long)i, (long long)got.tokens, (long long)got.images, top.c_str(), got.load_ms,
+                got.prefill_ms, ms);
   }
   close(fd);
   if (!rtt_ms.empty())

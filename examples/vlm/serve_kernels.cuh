@@ -1,17 +1,22 @@
 // The server's kernels (gsys-vlm serve): the GPU receives each request and
 // sends each reply itself.
 //
-//   receive_kernel   gsys::recvfrom into runtime memory; a datagram over the
-//                    size limit is answered (gsys::sendto) and dropped right
-//                    there, so the host only sees requests it can parse
+//   receiver_kernel  resident for the server's whole life, on a stream of its
+//                    own: gsys::recvfrom of each datagram into the next free
+//                    slot of a request queue the host serves in order; a
+//                    datagram over the size limit is answered (gsys::sendto)
+//                    and dropped right there, so the host only sees requests
+//                    it can parse. Requests that arrive while one is served
+//                    wait in the queue, received.
 //   reply_kernel     the top-k of the logits (a block-wide argmax per rank),
 //                    the reply JSON (request.h), gsys::sendto to the client
 //                    and gsys::write of the same line to the server's log
 //   send_kernel      an error reply the host formatted, sent and logged
 //
-// Each is one block; the host launches them around the prefill (engine.cuh).
-// Everything the calls touch (buffers, the peer's address and its length)
-// is runtime::alloc memory, as the ring's confinement asks.
+// Each is one block; the host launches the last two on the default stream
+// after the prefill (engine.cuh). Everything the calls touch (buffers, the
+// peers' addresses and their lengths) is runtime::alloc memory, as the
+// ring's confinement asks.
 #pragma once
 
 #include <errno.h>
@@ -37,10 +42,31 @@ struct serve_io {
   unsigned tx_cap;
   sockaddr_storage* peer;  // the request's sender
   unsigned* peer_len;
-  const volatile unsigned* stop;  // set by the host: return at the next datagram
-  long long* rx_len;       // out: the request's bytes (0: empty, or stopped: the host checks stop); -errno
-  unsigned long long* refused;  // out: datagrams answered here for being too long
+  const volatile unsigned* stop;  // set by the host: the receiver returns at its next datagram
+  unsigned long long* refused;  // out: datagrams the receiver answered for being too long
 };
+
+// Requests taken off the socket and not yet answered: `slots` datagram
+// buffers of io.rx_cap bytes, used in turn. Slot i's state is 0 while the
+// host has it (answered, free to fill) and 1 once the receiver filled it:
+// len[i] bytes from peer[i], or len[i] < 0, the socket's -errno.
+struct request_queue {
+  unsigned slots;
+  unsigned* state;
+  long long* len;
+  char* rx;                 // slots x io.rx_cap
+  sockaddr_storage* peer;   // per slot
+  unsigned* peer_len;       // per slot
+};
+
+// The serve_io of slot i: its datagram and its sender (the reply's peer).
+__host__ __device__ inline serve_io slot_io(serve_io io, const request_queue& q, unsigned i)
+{
+  io.rx = q.rx + (unsigned long long)i * io.rx_cap;
+  io.peer = q.peer + i;
+  io.peer_len = q.peer_len + i;
+  return io;
+}
 
 // Sends tx[0, len) to the peer and logs it (a newline is added in tx).
 __device__ inline long send_and_log(const serve_io& io, unsigned len)
@@ -54,22 +80,20 @@ __device__ inline long send_and_log(const serve_io& io, unsigned len)
   return sent;
 }
 
-__global__ void receive_kernel(serve_io io)
+// One datagram into io.rx: its length, or the socket's -errno. False when
+// the host has asked the receiver to stop (its wake-up datagram).
+__device__ inline bool receive_one(const serve_io& io, long long& got)
 {
-  if (threadIdx.x != 0) return;
   for (;;) {
     *io.peer_len = sizeof(sockaddr_storage);
     // MSG_TRUNC: a UDP socket then returns the datagram's real length.
     const long n = gsys::recvfrom<gsys::thread, gsys::strong>(io.ring, io.fd, io.rx, io.rx_cap, MSG_TRUNC,
                                                               reinterpret_cast<sockaddr*>(io.peer), io.peer_len);
-    if (*io.stop) {
-      *io.rx_len = 0;
-      return;
-    }
+    if (*io.stop) return false;
     if (n == -EINTR || n == -EAGAIN) continue;
     if (n < 0) {
-      *io.rx_len = n;
-      return;
+      got = n;
+      return true;
     }
     if ((unsigned long)n > io.max_request) {
       // {"id":null,"ok":false,"error":"request of N bytes: the server takes at most M"}
@@ -87,8 +111,29 @@ __global__ void receive_kernel(serve_io io)
       atomicAdd(io.refused, 1ull);
       continue;
     }
-    *io.rx_len = n;
-    return;
+    got = n;
+    return true;
+  }
+}
+
+// Resident: one thread takes datagrams into the queue's slots in turn,
+// waiting while the next slot is still the host's, until the host sets
+// io.stop (and wakes it with a datagram) or the socket fails. io.tx is the
+// receiver's own, for the oversized-request answers.
+__global__ void receiver_kernel(serve_io io, request_queue q)
+{
+  if (threadIdx.x != 0) return;
+  for (unsigned long long n = 0;; ++n) {
+    const unsigned i = unsigned(n % q.slots);
+    while (gsys::detail::load_acquire(&q.state[i]) != 0) {
+      if (*io.stop) return;
+      __nanosleep(20000);
+    }
+    long long got = 0;
+    if (!receive_one(slot_io(io, q, i), got)) return;
+    q.len[i] = got;
+    gsys::detail::store_release(&q.state[i], 1u);
+    if (got < 0) return;  // the host reports it and stops
   }
 }
 

@@ -29,6 +29,7 @@
 #include <random>
 #include <thread>
 #include <fstream>
+#include <map>
 #include <memory>
 #include <sstream>
 #include <string>

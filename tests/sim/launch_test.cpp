@@ -198,6 +198,27 @@ TEST(SimLaunch, GridsOnDifferentStreamsRunConcurrently)
   EXPECT_EQ(seen, 1);
 }
 
+// Waiting for one stream (or the default stream) leaves the others running,
+// as cudaStreamSynchronize does: a server's receiver that never ends must
+// not hold up the work that answers its requests.
+TEST(SimLaunch, SynchronizingAStreamWaitsForThatStreamAlone)
+{
+  int flag = 0, seen = 0, flag2 = 0;
+  gsys::sim::stream receiver, work;
+  launch(wait_for_flag, 1, 32, receiver, &flag, &seen);  // runs until the host lets it go
+  launch(set_flag_later, 1, 1, work, &flag2);
+  gsys::sim::synchronize(work);
+  EXPECT_EQ(load(&flag2), 1) << "the stream's grid had not finished";
+  flag2 = 0;
+  launch(set_flag_later, 1, 1, &flag2);
+  gsys::sim::synchronize_default_stream();
+  EXPECT_EQ(load(&flag2), 1) << "the default stream's grid had not finished";
+  EXPECT_EQ(load(&seen), 0) << "the receiver ended while it waited";
+  store(&flag, 1);
+  gsys::sim::synchronize(receiver);
+  EXPECT_EQ(load(&seen), 1);
+}
+
 __global__ void large_block_reduce(unsigned long long* total)
 {
   __shared__ unsigned long long sum;

@@ -1,7 +1,8 @@
 // gsys-vlm serve's kernels on the simulator: the reply kernel's top-k
 // against vlm::top_k and its JSON against parse_reply, over a real UDP
-// socket; the receive kernel answering an oversized datagram itself and
-// handing the next one over; the fixed-point formatter the kernels use.
+// socket; the resident receiver answering an oversized datagram itself,
+// queueing the next ones in turn, waiting for the host's slots, and
+// stopping when told; the fixed-point formatter the kernels use.
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -9,10 +10,13 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <atomic>
+#include <chrono>
 #include <cmath>
 #include <limits>
 #include <random>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <gtest/gtest.h>
@@ -91,7 +95,7 @@ serve_io make_io(gsys::runtime& rt, const udp_pair& u, int log_fd)
   io.fd = u.server;
   io.log_fd = log_fd;
   io.rx_cap = 65536;
-  io.rx = static_cast<char*>(rt.alloc(io.rx_cap));
+  io.rx = static_cast<char*>(rt.alloc(io.rx_cap));  // (the reply kernels' tests' peer is set here)
   io.max_request = 1024;
   io.tx_cap = 8192;
   io.tx = static_cast<char*>(rt.alloc(io.tx_cap));
@@ -100,7 +104,6 @@ serve_io make_io(gsys::runtime& rt, const udp_pair& u, int log_fd)
   io.peer_len = static_cast<unsigned*>(rt.alloc(sizeof(unsigned)));
   *io.peer_len = sizeof u.client_addr;
   io.stop = static_cast<unsigned*>(rt.alloc(sizeof(unsigned)));
-  io.rx_len = static_cast<long long*>(rt.alloc(sizeof(long long)));
   io.refused = static_cast<unsigned long long*>(rt.alloc(sizeof(unsigned long long)));
   return io;
 }
@@ -183,30 +186,82 @@ TEST(Serve, ReplyKernelAsksNoMoreThanTheVocabulary)
   EXPECT_EQ(r.r.top[2].first, 0);
 }
 
-TEST(Serve, ReceiveKernelAnswersOversizedDatagramsAndHandsOverTheNext)
+request_queue make_queue(gsys::runtime& rt, unsigned slots, unsigned rx_cap)
 {
-  gsys::runtime rt;
+  request_queue q{};
+  q.slots = slots;
+  q.state = static_cast<unsigned*>(rt.alloc(slots * sizeof(unsigned)));
+  q.len = static_cast<long long*>(rt.alloc(slots * sizeof(long long)));
+  q.rx = static_cast<char*>(rt.alloc(std::size_t(slots) * rx_cap));
+  q.peer = static_cast<sockaddr_storage*>(rt.alloc(slots * sizeof(sockaddr_storage)));
+  q.peer_len = static_cast<unsigned*>(rt.alloc(slots * sizeof(unsigned)));
+  return q;
+}
+
+unsigned slot_state(const request_queue& q, unsigned i) { return std::atomic_ref<unsigned>(q.state[i]).load(); }
+
+// Waits (10 s at most) until slot i holds a request.
+bool filled(const request_queue& q, unsigned i)
+{
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (slot_state(q, i) != 1 && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  return slot_state(q, i) == 1;
+}
+
+std::string slot_text(const serve_io& io, const request_queue& q, unsigned i)
+{
+  return std::string(slot_io(io, q, i).rx, std::size_t(q.len[i]));
+}
+
+// One receiver for the server's life: it answers an oversized datagram
+// itself, queues the next requests in the free slots in turn (while the host
+// is still busy with the first), waits when every slot is the host's, and
+// ends when told to stop, without a kernel launch per request.
+TEST(Serve, ResidentReceiverQueuesRequestsInTurnAndStopsWhenTold)
+{
+  gsys::runtime_options ro;
+  ro.timeout = std::chrono::seconds(60);
+  gsys::runtime rt(ro);
   udp_pair u;
   serve_io io = make_io(rt, u, -1);
+  const request_queue q = make_queue(rt, 2, io.rx_cap);
   u.send_to_server(std::string(2000, 'x'));
   u.send_to_server("{\"id\": 1}");
-  gsys::launch(receive_kernel, dim3(1), dim3(1), io);
-  gsys::synchronize();
-  ASSERT_EQ(*io.rx_len, 9);
-  EXPECT_EQ(std::string(io.rx, 9), "{\"id\": 1}");
-  EXPECT_EQ(*io.refused, 1u);
-  const sockaddr_in* from = reinterpret_cast<const sockaddr_in*>(io.peer);
+  u.send_to_server("{\"id\": 22}");
+  u.send_to_server("{\"id\": 333}");
+  gsys::stream receiver;
+  gsys::launch(receiver_kernel, dim3(1), dim3(1), receiver, io, q);
+  ASSERT_TRUE(filled(q, 0));
+  ASSERT_TRUE(filled(q, 1));
+  EXPECT_EQ(slot_text(io, q, 0), "{\"id\": 1}");
+  EXPECT_EQ(slot_text(io, q, 1), "{\"id\": 22}");
+  EXPECT_EQ(std::atomic_ref<unsigned long long>(*io.refused).load(), 1u);
+  const sockaddr_in* from = reinterpret_cast<const sockaddr_in*>(slot_io(io, q, 1).peer);
   EXPECT_EQ(from->sin_port, u.client_addr.sin_port);
   const reply_result r = parse_reply(u.client_receive());
   ASSERT_TRUE(r.ok()) << r.error;
   EXPECT_FALSE(r.r.ok);
   EXPECT_EQ(r.r.error, "request of 2000 bytes: the server takes at most 1024");
-  // Once stop is set, the next datagram (the host's wake-up) ends it.
+  // Both slots are the host's: the third request waits, received or not,
+  // until slot 0 is handed back.
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  EXPECT_EQ(slot_text(io, q, 0), "{\"id\": 1}");
+  std::atomic_ref<unsigned>(q.state[0]).store(0);
+  ASSERT_TRUE(filled(q, 0));
+  EXPECT_EQ(slot_text(io, q, 0), "{\"id\": 333}");
+  // Meanwhile the host's own kernels run and finish on the default stream.
+  unsigned long long* flag = static_cast<unsigned long long*>(rt.alloc(8));
+  gsys::launch(send_kernel, dim3(1), dim3(1), slot_io(io, q, 1), 0u, reinterpret_cast<long long*>(flag));
+  gsys::synchronize(gsys::default_stream);
+  // Stop: the flag, then a datagram to wake its recvfrom. Slot 1 is handed
+  // back first so the receiver is in recvfrom, not waiting for a slot.
+  std::atomic_ref<unsigned>(q.state[1]).store(0);
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
   *const_cast<unsigned*>(io.stop) = 1;
   u.send_to_server("");
-  gsys::launch(receive_kernel, dim3(1), dim3(1), io);
-  gsys::synchronize();
-  EXPECT_EQ(*io.rx_len, 0);
+  gsys::synchronize(receiver);
+  EXPECT_EQ(slot_state(q, 1), 0u) << "the wake-up datagram is not a request";
 }
 
 }  // namespace

@@ -33,11 +33,12 @@ mkdir -p "$dir/data"
 expect 0 "vocab 320" "$vlm" make-weights --preset=tiny --out="$dir/m"
 expect 0 "2 images" "$vlm" make-prompt --model="$dir/m" --images=2 --grid=1,8,8 --out="$dir/data/p.json"
 expect 0 "3 images" "$vlm" make-prompt --model="$dir/m" --images=3 --grid=1,16,16 --out="$dir/data/long.json"
+expect 0 "3 images" "$vlm" make-prompt --model="$dir/m" --images=3 --grid=1,8,8 --out="$dir/data/three.json"
 want=$("$vlm" prefill --model="$dir/m" --prompt="$dir/data/p.json" --top-k=3 | awk '/^top-3/ {on = 1; next} on {printf "%s ", $1}')
 [ -n "$want" ] || fail "prefill printed no top-3"
 
-start_server "$dir/serve.out" --model="$dir/m" --port=0 --data="$dir/data" --requests=12 --max-request=10000 \
-  --max-tokens=150 --log="$dir/serve.log"
+start_server "$dir/serve.out" --model="$dir/m" --port=0 --data="$dir/data" --requests=19 --max-request=10000 \
+  --max-tokens=150 --max-images=2 --queue=4 --log="$dir/serve.log"
 
 # A second server cannot have the port.
 expect 1 "cannot bind 127.0.0.1:$port: Address already in use" "$vlm" serve --model="$dir/m" --port="$port"
@@ -47,7 +48,19 @@ out=$("$vlm" client --port="$port" --prompt="$dir/data/p.json" --top-k=3 2>&1) |
 got=$(sed -n 's/^request 0: .*top \(.*\); load.*/\1/p' <<<"$out" | sed 's/ ([^)]*)//g; s/,//g')
 [ "$got " = "$want" ] || fail "client's top-3 '$got' differs from prefill's '$want': $out"
 
-# 2-9: bad requests (an empty datagram too: it does not stop the server), each answered with its reason.
+# 2-7: six requests at once, more than the server's queue of 4: the GPU's
+# receiver takes them while the first is served, and each is answered, with
+# prefill's answer. (A serving path that waited for the whole device, not
+# just its own stream, would wait for the resident receiver: no reply.)
+out=$("$vlm" client --port="$port" --prompt="$dir/data/p.json" --top-k=3 --requests=6 --in-flight=6 --timeout=60 2>&1) ||
+  fail "client --in-flight=6: $out"
+grep -q "6 of 6 answered" <<<"$out" || fail "client --in-flight=6: $out"
+for i in 0 1 2 3 4 5; do
+  got=$(sed -n "s/^request $i: .*top \(.*\); load.*/\1/p" <<<"$out" | sed 's/ ([^)]*)//g; s/,//g')
+  [ "$got " = "$want" ] || fail "request $i of the burst: top-3 '$got', prefill's '$want': $out"
+done
+
+# 8-16: bad requests (an empty datagram too: it does not stop the server), each answered with its reason.
 expect 1 "error: request: line 1, column 21: unexpected end of input" "$vlm" client --port="$port" --raw='{"id": 5, "prompt": '
 expect 1 "error: request: line 1, column 1: unexpected end of input" "$vlm" client --port="$port" --raw=''
 expect 1 "error: request of 12000 bytes: the server takes at most 10000" "$vlm" client --port="$port" --raw="$(head -c 12000 /dev/zero | tr '\0' x)"
@@ -68,18 +81,20 @@ long=$(printf '\\u0001%.0s' $(seq 1500))
 expect 1 "error: image .*\.\.\.$" "$vlm" client --port="$port" \
   --raw='{"id": 10, "prompt": {"content": [{"image": "'"$long"'", "grid": [1, 8, 8]}]}}'
 
-# 11-12: and it still serves.
+expect 1 "error: prompt with 3 images: the server takes at most 2" "$vlm" client --port="$port" --prompt="$dir/data/three.json"
+
+# 18-19: and it still serves.
 expect 0 "2 of 2 answered" "$vlm" client --port="$port" --prompt="$dir/data/p.json" --requests=2
 
 wait "$server"
 rc=$?
 [ "$rc" = 0 ] || fail "server exited $rc: $(cat "$dir/serve.out")"
-grep -q "stopped (--requests reached): 12 requests answered (9 errors, of which 1 oversized" "$dir/serve.out" ||
+grep -q "stopped (--requests reached): 19 requests answered (10 errors, of which 1 oversized" "$dir/serve.out" ||
   fail "server summary: $(cat "$dir/serve.out")"
-[ "$(wc -l <"$dir/serve.log")" = 12 ] || fail "the log has $(wc -l <"$dir/serve.log") lines, not 12"
-[ "$(grep -c '"ok":true' "$dir/serve.log")" = 3 ] || fail "the log has not 3 ok replies: $(cat "$dir/serve.log")"
+[ "$(wc -l <"$dir/serve.log")" = 19 ] || fail "the log has $(wc -l <"$dir/serve.log") lines, not 19"
+[ "$(grep -c '"ok":true' "$dir/serve.log")" = 9 ] || fail "the log has not 9 ok replies: $(cat "$dir/serve.log")"
 
-# SIGTERM while the receive kernel waits: a clean stop.
+# SIGTERM while the receiver waits: a clean stop.
 start_server "$dir/serve2.out" --model="$dir/m" --port=0 --data="$dir/data" --log=-
 kill -TERM "$server"
 wait "$server"
@@ -89,5 +104,7 @@ grep -q "stopped (signal): 0 requests answered" "$dir/serve2.out" || fail "after
 
 expect 2 "required" "$vlm" client --raw=x
 expect 2 "invalid top-k" "$vlm" client --port=1 --raw=x --top-k=65
+expect 2 "invalid requests in flight" "$vlm" client --port=1 --raw=x --in-flight=0
+expect 2 "invalid queue length" "$vlm" serve --model="$dir/m" --queue=0
 
 finish "gsys-vlm serve"

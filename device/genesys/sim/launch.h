@@ -158,6 +158,11 @@ void set_stall_report_after(std::chrono::milliseconds after);
 // stream) has finished.
 void synchronize();
 
+// Waits until the grids launched so far on `s` (cudaStreamSynchronize(s)),
+// or on the default stream, have finished; other streams' grids may go on.
+void synchronize(const stream& s);
+void synchronize_default_stream();
+
 // "SIMT simulator (N host cores)".
 std::string device_name();
 
