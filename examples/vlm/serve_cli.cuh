@@ -76,6 +76,35 @@ void watch_signals(sigset_t sigs, sockaddr_in self, volatile unsigned* stop_flag
   }
 }
 
+// Stops the resident receiver (the flag, then a datagram to wake its
+// recvfrom) and waits for it: explicitly, or when an exception leaves the
+// server, before the memory it uses is freed (cudaFreeHost would wait for it
+// for good).
+struct receiver_guard {
+  gsys::stream stream;
+  sockaddr_in self;
+  unsigned* flag;
+  bool stopped = false;
+  receiver_guard(sockaddr_in s, unsigned* f) : self(s), flag(f) {}
+  receiver_guard(const receiver_guard&) = delete;
+  receiver_guard& operator=(const receiver_guard&) = delete;
+  void stop()
+  {
+    if (stopped) return;
+    stopped = true;
+    std::atomic_ref<unsigned>(*flag).store(1);
+    wake(self);
+    gsys::synchronize(stream);
+  }
+  ~receiver_guard()
+  {
+    try {
+      stop();
+    } catch (...) {
+    }
+  }
+};
+
 double percentile(std::vector<double> v, double q)
 {
   if (v.empty()) return 0;
@@ -199,8 +228,8 @@ int cmd_serve(int argc, char** argv)
     // The receiver answers oversized datagrams from a reply buffer of its own.
     vlm::serve_io rx_io = io;
     rx_io.tx = static_cast<char*>(rt.alloc(io.tx_cap));
-    gsys::stream receiver_stream;
-    gsys::launch(vlm::receiver_kernel, dim3(1), dim3(1), receiver_stream, rx_io, q);
+    serve_detail::receiver_guard receiver(self, stop_flag);
+    gsys::launch(vlm::receiver_kernel, dim3(1), dim3(1), receiver.stream, rx_io, q);
 
     std::uint64_t answered = 0, errors = 0;
     std::vector<double> server_ms;
@@ -280,10 +309,7 @@ int cmd_serve(int argc, char** argv)
       // The receiver answered the oversized ones itself: they count too.
       if (requests && answered + std::atomic_ref<unsigned long long>(*io.refused).load() >= requests) break;
     }
-    // Stop the receiver: the flag, then a datagram to wake its recvfrom.
-    std::atomic_ref<unsigned>(*stop_flag).store(1);
-    serve_detail::wake(self);
-    gsys::synchronize(receiver_stream);
+    receiver.stop();
     std::printf("%s serve: stopped (%s): %llu requests answered (%llu errors, of which %llu oversized datagrams "
                 "the receiver answered itself); server time p50 %.1f ms, max %.1f ms\n",
                 kProg, serve_detail::stopping ? "signal" : status ? "socket error" : "--requests reached",
