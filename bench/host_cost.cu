@@ -1,8 +1,9 @@
 // gsys-host-cost: what serving GPU system calls costs the host CPU.
 //
 //   idle     CPU time of the executor's threads (threads the runtime
-//            started) with nothing to serve: right after start, and after a
-//            burst of calls (once the executor has backed off to sleeping)
+//            started) with nothing to serve: right after start, right after
+//            a burst of calls (the first second of quiet: 1 ms naps), and
+//            settled (after more than a second of quiet: longer naps)
 //   rate     a paced kernel makes getppid calls at a target rate; measured:
 //            the executor's CPU, the simulated device's CPU (simulator
 //            only: a GPU would not spend it), the calls' round trip, and how
@@ -313,6 +314,12 @@ int main(int argc, char** argv)
       std::this_thread::sleep_for(std::chrono::milliseconds(100));
       w = idle_window(ex_tids, co, c.window_s);
       idle_row("after_burst", w);
+      // Idle, settled: the first second of quiet naps 1 ms at a time (a
+      // burst's next call is served sooner); after it, naps grow to
+      // runtime_options::idle_nap_max. This is what an idle executor costs.
+      std::this_thread::sleep_for(std::chrono::milliseconds(1200));
+      w = idle_window(ex_tids, co, c.window_s);
+      idle_row("settled", w);
 
       for (double rate : c.rates) {
         // Interleaved windows, `rounds` times: co-runner alone, generator
