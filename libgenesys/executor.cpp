@@ -148,11 +148,34 @@ void wake_sleepers(gsys_ring_header* h)
   ::syscall(SYS_futex, &h->doorbell, FUTEX_WAKE, INT_MAX, nullptr, nullptr, 0);
 }
 
+void idle_waiter::stop_polling()
+{
+  if (!polling_) return;
+  polling_ = false;
+  std::atomic_ref<gsys_u32>(ctx_.header->pollers).fetch_sub(1, std::memory_order_seq_cst);
+}
+
+// Runs right after stop_polling(): its seq_cst decrement precedes this look
+// at the queue, and a device that saw this thread counted published its
+// entry before it looked (platform.h, sim_wake_executors), so the entry is
+// seen here or by the device's own check.
+void idle_waiter::pass_on_wake(ring_access& ring)
+{
+  gsys_ring_header* h = ctx_.header;
+  if (std::atomic_ref<gsys_u32>(h->sleepers).load(std::memory_order_seq_cst) == 0 || !ring.queue_nonempty()) return;
+  std::atomic_ref<gsys_u32>(h->doorbell).fetch_add(1, std::memory_order_seq_cst);
+  ::syscall(SYS_futex, &h->doorbell, FUTEX_WAKE, 1, nullptr, nullptr, 0);
+}
+
 void idle_waiter::idle(ring_access& ring)
 {
   const std::uint64_t now = monotonic_ns();
   if (idle_since_ == 0) idle_since_ = now;
   if (now - idle_since_ < (std::uint64_t)ctx_.opt.spin.count()) {
+    if (!polling_) {
+      polling_ = true;
+      std::atomic_ref<gsys_u32>(ctx_.header->pollers).fetch_add(1, std::memory_order_seq_cst);
+    }
     __builtin_ia32_pause();
     return;
   }
@@ -166,6 +189,9 @@ void idle_waiter::idle(ring_access& ring)
   std::atomic_ref<gsys_u32> bell(h->doorbell), sleepers(h->sleepers);
   const gsys_u32 seen = bell.load(std::memory_order_seq_cst);
   sleepers.fetch_add(1, std::memory_order_seq_cst);
+  // After announcing the sleep: a device sees this thread as a poller or a
+  // sleeper, never as neither, and the queue check below follows both.
+  stop_polling();
   // Checked after announcing ourselves: a producer that submitted before it
   // could see us is visible here; one after it will bump the doorbell.
   if (!ring.queue_nonempty() && !ctx_.stopping.load(std::memory_order_relaxed)) {

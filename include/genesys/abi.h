@@ -193,7 +193,15 @@ struct gsys_ring_header {
 
 	/* line 1: consumers (executors) */
 	gsys_u64 sq_head;        /* free-running; advanced by CAS */
-	gsys_u64 pad1[7];
+	gsys_u32 pollers;        /* executors polling the queue now (between two
+	                          * calls, before they sleep): the simulator's
+	                          * device skips its futex wake while one is,
+	                          * and a poller that takes work wakes a sleeper
+	                          * if more is queued. 0 from executors that do
+	                          * not count themselves: the device then wakes
+	                          * sleepers on every submit, as before. */
+	gsys_u32 pad1a;
+	gsys_u64 pad1[6];
 
 	/* line 2: sleeping, stopping and liveness of executors */
 	gsys_u32 doorbell;       /* futex word: bumped to wake sleepers (never by a GPU) */
@@ -250,6 +258,7 @@ GSYS_STATIC_ASSERT(GSYS_OFFSETOF(struct gsys_request, arg) == 8, "request.arg");
 GSYS_STATIC_ASSERT(sizeof(struct gsys_ring_header) == GSYS_HEADER_BYTES, "header is a page");
 GSYS_STATIC_ASSERT(GSYS_OFFSETOF(struct gsys_ring_header, timeout_ns) == 56, "line 0");
 GSYS_STATIC_ASSERT(GSYS_OFFSETOF(struct gsys_ring_header, sq_head) == 64, "line 1");
+GSYS_STATIC_ASSERT(GSYS_OFFSETOF(struct gsys_ring_header, pollers) == 72, "line 1");
 GSYS_STATIC_ASSERT(GSYS_OFFSETOF(struct gsys_ring_header, doorbell) == 128, "line 2");
 GSYS_STATIC_ASSERT(GSYS_OFFSETOF(struct gsys_ring_header, heartbeat_ns) == 144, "line 2");
 GSYS_STATIC_ASSERT(GSYS_OFFSETOF(struct gsys_ring_header, completed) == 192, "line 3");
