@@ -27,6 +27,8 @@
 
 #include <genesys/runtime.h>
 
+#include "../examples/common/percentile.h"
+
 namespace bench {
 
 using u64 = unsigned long long;
@@ -63,12 +65,7 @@ inline u64 host_ns()
       .count();
 }
 
-inline double percentile(std::vector<u64> v, double p)
-{
-  if (v.empty()) return 0;
-  std::sort(v.begin(), v.end());
-  return (double)v[std::min(v.size() - 1, (size_t)(p / 100.0 * (double)v.size()))];
-}
+using ex::percentile;  // examples/common/percentile.h
 
 // A tag value safe inside the flat JSON and the CSV: no quotes, commas,
 // backslashes or control characters; runs of blanks become one.

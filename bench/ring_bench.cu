@@ -141,13 +141,6 @@ struct direct_numbers {
 // the protocol can reach here. Reported as "pingpong_ns".
 double measure_pingpong(int n);
 
-double percentile(std::vector<u64> v, double p)
-{
-  if (v.empty()) return 0;
-  std::sort(v.begin(), v.end());
-  return (double)v[std::min(v.size() - 1, (size_t)(p / 100.0 * (double)v.size()))];
-}
-
 u64 host_ns()
 {
   return (u64)std::chrono::duration_cast<std::chrono::nanoseconds>(
@@ -174,7 +167,7 @@ direct_numbers measure_direct(int n, op_kind k, int fd)
   u64 t0 = host_ns();
   for (int i = 0; i < m; ++i) call(i);
   double secs = (double)(host_ns() - t0) / 1e9;
-  return {percentile(s, 50), percentile(s, 99), m / secs};
+  return {bench::percentile(s, 50), bench::percentile(s, 99), m / secs};
 }
 
 double measure_pingpong(int n)
@@ -194,7 +187,7 @@ double measure_pingpong(int n)
     s[i] = host_ns() - t0;
   }
   peer.join();
-  return percentile(s, 50);
+  return bench::percentile(s, 50);
 }
 
 std::string device_label()
@@ -266,7 +259,7 @@ void run_one(const config& c, gsys::runtime& rt, op_kind k, const direct_numbers
                           "\"direct_ns\":%.0f,\"direct_p99_ns\":%.0f,\"direct_calls_per_s\":%.0f,\"pingpong_ns\":%.0f,\"grid\":\"%dx%d\","
                           "\"errors\":%d,\"kernel_confinement\":%s",
                           device_label().c_str(), gran_name<G>(), O::is_strong ? "strong" : "relaxed",
-                          gsys::to_string(rt.executor()), op_name(k), calls, percentile(v, 50), percentile(v, 99),
+                          gsys::to_string(rt.executor()), op_name(k), calls, bench::percentile(v, 50), bench::percentile(v, 99),
                           calls / secs, d.p50_ns, d.p99_ns, d.calls_per_s, c.pingpong_ns, blocks, threads, *errors,
                           rt.options().policy.kernel_confinement ? "true" : "false");
 #if !GSYS_CUDA

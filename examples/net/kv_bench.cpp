@@ -28,6 +28,7 @@
 
 #define EX_CLI_NO_RUNTIME  // a plain host program: no genesys
 #include "common/cli.h"
+#include "common/percentile.h"
 #include "net/udp_client.h"
 
 namespace {
@@ -266,14 +267,6 @@ void client(const options& o, unsigned id, std::atomic<unsigned>& ready, const s
   }
 }
 
-double percentile_us(std::vector<std::uint64_t>& v, double p)
-{
-  if (v.empty()) return 0;
-  const std::size_t i = std::min(v.size() - 1, (std::size_t)(p / 100.0 * (double)v.size()));
-  std::nth_element(v.begin(), v.begin() + (std::ptrdiff_t)i, v.end());
-  return (double)v[i] / 1000.0;
-}
-
 }  // namespace
 
 int main(int argc, char** argv)
@@ -309,7 +302,7 @@ int main(int argc, char** argv)
     all.latency_ns.insert(all.latency_ns.end(), t.latency_ns.begin(), t.latency_ns.end());
   }
   const std::uint64_t ops = all.gets + all.sets;
-  const double p50 = percentile_us(all.latency_ns, 50), p99 = percentile_us(all.latency_ns, 99);
+  const double p50 = ex::percentile(all.latency_ns, 50) / 1000.0, p99 = ex::percentile(all.latency_ns, 99) / 1000.0;
 
   bool shutdown_ok = true;
   if (o.shutdown) {

@@ -25,10 +25,11 @@ void serve_usage(FILE* to)
 {
   std::fprintf(to,
                "usage: %s serve --model=DIR [OPTION]...\n"
-               "Serves prefill requests over UDP. The GPU receives each request (gsys::recvfrom), reads\n"
-               "the request's images (gsys::pread), runs the prefill and sends back the top-k next\n"
-               "tokens with their logits and the timings (gsys::sendto); each reply is also written to\n"
-               "the log (gsys::write). A request is one datagram of JSON:\n"
+               "Serves prefill requests over UDP. A GPU kernel resident for the server's life receives\n"
+               "the requests (gsys::recvfrom) into a queue; for each, the GPU reads the request's images\n"
+               "(gsys::pread), runs the prefill and sends back the top-k next tokens with their logits\n"
+               "and the timings (gsys::sendto); each reply is also written to the log (gsys::write).\n"
+               "A request is one datagram of JSON:\n"
                "  {\"id\": 7, \"top_k\": 5, \"prompt\": {a prompt spec, see make-prompt}}\n"
                "Image paths are relative to --data or absolute inside it; nothing outside is read.\n"
                "A malformed, oversized or failing request gets {\"id\": .., \"ok\": false, \"error\": ..}\n"
@@ -104,13 +105,6 @@ struct receiver_guard {
     }
   }
 };
-
-double percentile(std::vector<double> v, double q)
-{
-  if (v.empty()) return 0;
-  std::sort(v.begin(), v.end());
-  return v[std::min(v.size() - 1, std::size_t(q * double(v.size() - 1) + 0.5))];
-}
 
 }  // namespace serve_detail
 
@@ -315,7 +309,7 @@ int cmd_serve(int argc, char** argv)
                 kProg, serve_detail::stopping ? "signal" : status ? "socket error" : "--requests reached",
                 (unsigned long long)(answered + *io.refused), (unsigned long long)(errors + *io.refused),
                 (unsigned long long)*io.refused,
-                serve_detail::percentile(server_ms, 0.5), serve_detail::percentile(server_ms, 1.0));
+                ex::percentile(server_ms, 50), ex::percentile(server_ms, 100));
     std::fflush(stdout);
     ::close(fd);
     return status;
@@ -461,8 +455,8 @@ int cmd_client(int argc, char** argv)
   close(fd);
   if (!rtt_ms.empty())
     std::printf("%s client: %zu of %llu answered; round trip p50 %.2f ms, p90 %.2f ms, p99 %.2f ms, max %.2f ms\n",
-                kProg, rtt_ms.size(), (unsigned long long)requests, serve_detail::percentile(rtt_ms, 0.5),
-                serve_detail::percentile(rtt_ms, 0.9), serve_detail::percentile(rtt_ms, 0.99),
-                serve_detail::percentile(rtt_ms, 1.0));
+                kProg, rtt_ms.size(), (unsigned long long)requests, ex::percentile(rtt_ms, 50),
+                ex::percentile(rtt_ms, 90), ex::percentile(rtt_ms, 99),
+                ex::percentile(rtt_ms, 100));
   return status;
 }

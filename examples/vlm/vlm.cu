@@ -39,6 +39,7 @@
 #include <genesys/runtime.h>
 
 #include "common/cli.h"
+#include "common/percentile.h"
 #include "common/device_info.cuh"
 #include "vlm/blindsight.h"
 #include "vlm/cpu_forward.h"

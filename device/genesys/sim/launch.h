@@ -53,6 +53,11 @@ struct grid_launch {
   std::size_t shared_bytes;
   std::function<void()> body;  // runs the kernel with the launch's copy of the arguments
   bool coresident = false;     // every block at once (else a few resident blocks at a time)
+  grid_launch&& make_coresident() &&
+  {
+    coresident = true;
+    return std::move(*this);
+  }
 };
 
 struct stream_state;
@@ -126,18 +131,14 @@ template <class... P, class... A>
   requires(sizeof...(P) == sizeof...(A))
 void launch(void (*kernel)(P...), dim3 grid, dim3 block, coresident, A&&... args)
 {
-  detail::grid_launch l = detail::make_launch(kernel, grid, block, 0, std::forward<A>(args)...);
-  l.coresident = true;
-  detail::start_grid(std::move(l));
+  detail::start_grid(detail::make_launch(kernel, grid, block, 0, std::forward<A>(args)...).make_coresident());
 }
 
 template <class... P, class... A>
   requires(sizeof...(P) == sizeof...(A))
 void launch(void (*kernel)(P...), dim3 grid, dim3 block, const stream& s, coresident, A&&... args)
 {
-  detail::grid_launch l = detail::make_launch(kernel, grid, block, 0, std::forward<A>(args)...);
-  l.coresident = true;
-  detail::start_grid(std::move(l), s);
+  detail::start_grid(detail::make_launch(kernel, grid, block, 0, std::forward<A>(args)...).make_coresident(), s);
 }
 
 // Blocks of an ordinary launch resident at once: GSYS_SIM_RESIDENT_BLOCKS,
