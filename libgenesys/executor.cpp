@@ -142,10 +142,10 @@ bool install_interrupt_handler()
   return ours;
 }
 
-void wake_sleepers(gsys_ring_header* h)
+void wake_sleepers(gsys_ring_header* h, int how_many)
 {
   std::atomic_ref<gsys_u32>(h->doorbell).fetch_add(1, std::memory_order_seq_cst);
-  ::syscall(SYS_futex, &h->doorbell, FUTEX_WAKE, INT_MAX, nullptr, nullptr, 0);
+  ::syscall(SYS_futex, &h->doorbell, FUTEX_WAKE, how_many, nullptr, nullptr, 0);
 }
 
 void idle_waiter::stop_polling()
@@ -162,9 +162,8 @@ void idle_waiter::stop_polling()
 void idle_waiter::pass_on_wake(ring_access& ring)
 {
   gsys_ring_header* h = ctx_.header;
-  if (std::atomic_ref<gsys_u32>(h->sleepers).load(std::memory_order_seq_cst) == 0 || !ring.queue_nonempty()) return;
-  std::atomic_ref<gsys_u32>(h->doorbell).fetch_add(1, std::memory_order_seq_cst);
-  ::syscall(SYS_futex, &h->doorbell, FUTEX_WAKE, 1, nullptr, nullptr, 0);
+  if (std::atomic_ref<gsys_u32>(h->sleepers).load(std::memory_order_seq_cst) != 0 && ring.queue_nonempty())
+    wake_sleepers(h, 1);
 }
 
 void idle_waiter::idle(ring_access& ring)

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <atomic>
+#include <climits>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -85,8 +86,9 @@ long check_and_run(policy& pol, request_copy& q, bool& denied);
 int interrupt_signal();
 bool install_interrupt_handler();
 
-// Wakes every executor thread sleeping on the ring's doorbell.
-void wake_sleepers(gsys_ring_header* h);
+// Wakes executor threads sleeping on the ring's doorbell (all of them, or
+// how_many): bumps the futex word, then wakes.
+void wake_sleepers(gsys_ring_header* h, int how_many = INT_MAX);
 
 // The threads of an executor that may sit in a blocking system call (sync
 // workers, kmod SERVE threads). join() pokes each one with the interrupt

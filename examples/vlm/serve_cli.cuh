@@ -54,10 +54,11 @@ namespace serve_detail {
 
 std::atomic<bool> stopping{false};
 
-// An empty datagram to the server's own socket: its receiver's recvfrom
-// returns and sees the stop flag.
-void wake(const sockaddr_in& self)
+// Sets the stop flag, then sends an empty datagram to the server's own
+// socket: the receiver's recvfrom returns and it sees the flag.
+void ask_to_stop(const sockaddr_in& self, unsigned* stop_flag)
 {
+  std::atomic_ref<unsigned>(*stop_flag).store(1);
   const int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
   if (fd < 0) return;
   sendto(fd, "", 0, 0, reinterpret_cast<const sockaddr*>(&self), sizeof self);
@@ -65,14 +66,13 @@ void wake(const sockaddr_in& self)
 }
 
 // Runs on its own thread: the first SIGINT/SIGTERM stops the server.
-void watch_signals(sigset_t sigs, sockaddr_in self, volatile unsigned* stop_flag)
+void watch_signals(sigset_t sigs, sockaddr_in self, unsigned* stop_flag)
 {
   int sig = 0;
   while (sigwait(&sigs, &sig) == 0) {
     if (sig != SIGINT && sig != SIGTERM) continue;
     stopping = true;
-    std::atomic_ref<unsigned>(*const_cast<unsigned*>(stop_flag)).store(1);
-    wake(self);
+    ask_to_stop(self, stop_flag);
     return;
   }
 }
@@ -93,8 +93,7 @@ struct receiver_guard {
   {
     if (stopped) return;
     stopped = true;
-    std::atomic_ref<unsigned>(*flag).store(1);
-    wake(self);
+    ask_to_stop(self, flag);
     gsys::synchronize(stream);
   }
   ~receiver_guard()
@@ -238,8 +237,10 @@ int cmd_serve(int argc, char** argv)
     };
     auto stop_requested = [&] { return std::atomic_ref<unsigned>(*stop_flag).load() != 0; };
     int status = 0;
-    for (std::uint64_t n = 0;; ++n) {
-      const unsigned slot = unsigned(n % q.slots);
+    for (;;) {
+      // Slots are filled in turn and each pass answers one: the next is
+      // answered % slots.
+      const unsigned slot = unsigned(answered % q.slots);
       std::atomic_ref<unsigned> state(q.state[slot]);
       while (state.load(std::memory_order_acquire) != 1 && !stop_requested())
         std::this_thread::sleep_for(std::chrono::microseconds(50));
