@@ -3,6 +3,19 @@
 # is missing: on a machine that has everything it prints one line and exits.
 set -euo pipefail
 
+# The Debian mirror the system's apt sources use (one-line lists or deb822
+# .sources), else deb.debian.org. APT_DIR (default /etc/apt) is for the test.
+# grep exits 2 for a file that is absent (no sources.list, no *.list on a
+# deb822-only system): under pipefail that must not end the script, as it
+# once did on a fresh Debian 12 before installing anything.
+apt_mirror() {
+  local d=${APT_DIR:-/etc/apt} m
+  m=$({ grep -hsE '^[^#]*(URIs:|deb )' "$d/sources.list" "$d"/sources.list.d/*.sources "$d"/sources.list.d/*.list || true; } |
+    { grep -oE 'https?://[^ ]+/debian/?( |$)' || true; } | head -n 1 | tr -d ' ')
+  echo "${m:-http://deb.debian.org/debian}"
+}
+if [ "${1:-}" = "--print-mirror" ]; then apt_mirror; exit 0; fi
+
 pkgs=(
   build-essential cmake ninja-build pkg-config git
   liburing-dev libnuma-dev libboost-context-dev libseccomp-dev
@@ -39,9 +52,7 @@ sudo=""
 export DEBIAN_FRONTEND=noninteractive
 
 if [ $need_612 -eq 1 ] && ! grep -rqsE '^[^#]*bookworm-backports' /etc/apt/sources.list /etc/apt/sources.list.d/; then
-  mirror=$(grep -hsE '^[^#]*(URIs:|deb )' /etc/apt/sources.list /etc/apt/sources.list.d/*.sources /etc/apt/sources.list.d/*.list |
-    grep -oE 'https?://[^ ]+/debian/?( |$)' | head -n 1 | tr -d ' ')
-  mirror=${mirror:-http://deb.debian.org/debian}
+  mirror=$(apt_mirror)
   echo "deps: adding bookworm-backports (${mirror%/}) for Linux 6.12"
   echo "deb ${mirror%/} bookworm-backports main" | $sudo tee /etc/apt/sources.list.d/bookworm-backports.list >/dev/null
 fi
