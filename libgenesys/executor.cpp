@@ -82,10 +82,26 @@ void run_and_complete(ring_access& ring, policy& pol, stats_shard& shard, reques
 
 }  // namespace
 
-void serve_one(ring_access& ring, policy& pol, stats_shard& shard, gsys_u32 idx)
+void serve_one(ring_access& ring, policy& pol, stats_shard& shard, idle_waiter& waiter, gsys_u32 idx)
 {
   request_copy q;
-  if (ring.begin(idx, q)) run_and_complete(ring, pol, shard, q);
+  const bool valid = ring.begin(idx, q);
+  waiter.worked(ring, valid && !finishes_promptly(q.nr));
+  if (valid) run_and_complete(ring, pol, shard, q);
+}
+
+bool finishes_promptly(unsigned nr)
+{
+  switch (nr) {
+    case GSYS_NR_NOP:
+    case __NR_getpid:
+    case __NR_getppid:
+    case __NR_getrusage:
+    case __NR_munmap:
+      return true;
+    default:
+      return false;
+  }
 }
 
 void serve_fallback(ring_access& ring, policy& pol, stats_shard& shard, request_copy q)

@@ -70,8 +70,18 @@ std::unique_ptr<executor> make_kmod_executor(executor_context& ctx);
 // Runs a request that passed the policy with syscall(2).
 long run_syscall(const request_copy& q);
 
-// The whole path for one popped slot, run on the calling thread.
-void serve_one(ring_access& ring, policy& pol, stats_shard& shard, gsys_u32 idx);
+class idle_waiter;
+
+// The whole path for one popped slot, run on the calling thread; `waiter`
+// learns which call it took before it runs.
+void serve_one(ring_access& ring, policy& pol, stats_shard& shard, idle_waiter& waiter, gsys_u32 idx);
+
+// Opcodes that return within microseconds whatever their arguments and
+// whatever the file system (nop, getpid, getppid, getrusage, munmap): an
+// executor running one is as good as polling. Everything else may block (a
+// socket read, a FIFO open, disk or network file system I/O) and hands the
+// polling over.
+bool finishes_promptly(unsigned nr);
 
 // The same for a request genesys.ko left to userspace (a fall-back), run
 // from the copy the module validated.
@@ -116,15 +126,18 @@ class idle_waiter {
   idle_waiter(const idle_waiter&) = delete;
   idle_waiter& operator=(const idle_waiter&) = delete;
   ~idle_waiter() { stop_polling(); }
-  // After a poll that found work. A thread that was polling stops counting
-  // itself (the header's pollers) and, if more work is queued while an
-  // executor sleeps, wakes one: the device skipped the wake because this
-  // thread was polling.
-  void worked(ring_access& ring)
+  // After a poll that found work, before running it. For work that cannot
+  // block (a call that finishes_promptly, a submission to io_uring) a
+  // polling thread stays counted in the header's pollers: it is back at the
+  // queue in a moment, and the count is not written per call. Before a
+  // call that may block for as long as it likes, it stops counting itself
+  // and, if more work is queued while an executor sleeps, wakes one: the
+  // device skipped the wake because this thread was polling.
+  void worked(ring_access& ring, bool may_block)
   {
     idle_since_ = 0;
     sleep_us_ = 0;
-    if (polling_) {
+    if (polling_ && may_block) {
       stop_polling();
       pass_on_wake(ring);
     }

@@ -82,8 +82,9 @@ class kmod_executor final : public executor {
     // finished, so what is queued now is all there is: run it here.
     ring_access ring = ctx_.access();
     stats_shard& shard = ctx_.take_shard();
+    idle_waiter waiter(ctx_);
     gsys_u32 idx;
-    while (ring.pop(idx)) serve_one(ring, *ctx_.pol, shard, idx);
+    while (ring.pop(idx)) serve_one(ring, *ctx_.pol, shard, waiter, idx);
     if (::ioctl(fd_, GSYS_IOC_UNREGISTER) != 0)
       std::fprintf(stderr, "genesys: kmod: unregister failed: %s\n", errno_text(errno).c_str());
   }
@@ -184,8 +185,7 @@ class kmod_executor final : public executor {
         // moving from userspace rather than lose requests.
         gsys_u32 idx;
         if (ring.pop(idx)) {
-          waiter.worked(ring);
-          serve_one(ring, *ctx_.pol, shard, idx);
+          serve_one(ring, *ctx_.pol, shard, waiter, idx);
         } else {
           waiter.idle(ring);
         }

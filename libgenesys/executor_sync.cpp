@@ -44,8 +44,7 @@ class sync_executor final : public executor {
     gsys_u32 idx;
     for (;;) {
       if (ring.pop(idx)) {
-        waiter.worked(ring);
-        serve_one(ring, *ctx_.pol, shard, idx);
+        serve_one(ring, *ctx_.pol, shard, waiter, idx);
         continue;
       }
       // Stopping: everything that could be popped was served (kernels

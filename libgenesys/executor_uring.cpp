@@ -218,7 +218,10 @@ class uring_executor final : public executor {
           ++queued;
           continue;
         }
-        if (err == 0) err = ctx_.pol->finish(op.q, run_syscall(op.q), denied);
+        if (err == 0) {
+          waiter.worked(ring_, !finishes_promptly(op.q.nr));  // run here, on this thread
+          err = ctx_.pol->finish(op.q, run_syscall(op.q), denied);
+        }
         if (denied) ring_.count_denied();
         record(shard, op.q.nr, err, monotonic_ns() - op.t0, denied, op.q.flags & GSYS_SLOT_F_NONBLOCK);
         ring_.complete(op.q, err);
@@ -230,7 +233,7 @@ class uring_executor final : public executor {
         reap_ready(shard);
       }
       if (popped) {
-        waiter.worked(ring_);
+        waiter.worked(ring_, false);  // io_uring runs what was submitted
         continue;
       }
       if (!empty) {

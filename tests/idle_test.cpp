@@ -72,4 +72,27 @@ TEST(Doorbell, TheSimulatedDeviceWakesSleepersOnlyWhenNoExecutorPolls)
       << "not woken with nobody polling";
 }
 
+// Finding (session 7): the simulated device bumped the doorbell with a
+// locked add on every submit, so the header line it reads (sleepers,
+// pollers) moved to the device's core and back to the executor's on every
+// call. It now writes the header only to wake a sleeper.
+TEST(Doorbell, TheSimulatedDeviceWritesTheHeaderOnlyToWakeASleeper)
+{
+  alignas(64) static gsys_ring_header h{};
+  const auto bell = [] { return std::atomic_ref<gsys_u32>(h.doorbell).load(); };
+  const gsys_u32 before = bell();
+  h.sleepers = 0;
+  h.pollers = 0;
+  gsys::detail::sim_wake_executors(&h);
+  EXPECT_EQ(bell(), before) << "doorbell written with nobody asleep";
+  h.sleepers = 1;
+  h.pollers = 1;
+  gsys::detail::sim_wake_executors(&h);
+  EXPECT_EQ(bell(), before) << "doorbell written while an executor polls";
+  h.pollers = 0;
+  gsys::detail::sim_wake_executors(&h);
+  EXPECT_NE(bell(), before) << "a sleeper must be woken through the doorbell";
+  h.sleepers = 0;
+}
+
 }  // namespace

@@ -323,7 +323,7 @@ TEST(IdleWaiter, APollerThatTakesWorkWakesASleeperForWhatIsLeft)
       t.device_submit(0, __NR_getppid);
       if (more) t.device_submit(1, __NR_getppid);
       ASSERT_TRUE(t.ring.pop(idx));
-      w.worked(t.ring);
+      w.worked(t.ring, /*may_block=*/true);
     });
     EXPECT_EQ(std::atomic_ref<gsys_u32>(t.h()->pollers).load(), 0u) << "a working executor is not polling";
     if (more) EXPECT_EQ(seen, 0) << "a second entry was queued and the sleeper was not woken";
@@ -332,4 +332,47 @@ TEST(IdleWaiter, APollerThatTakesWorkWakesASleeperForWhatIsLeft)
     while (t.ring.pop(idx)) {
     }
   }
+}
+
+// Finding (session 7): every call moved the header's pollers word between
+// the executor (a decrement when it took work, an increment when it polled
+// again) and the simulated device (which reads it on every submit): two
+// cache-line transfers per call for a getppid. A poller taking a call that
+// finishes promptly now stays counted, writes nothing, and wakes nobody:
+// it is back at the queue in a moment.
+TEST(IdleWaiter, APollerTakingAPromptCallStaysCountedAndWakesNobody)
+{
+  test_ring t;
+  gsys::detail::executor_context ctx;
+  ctx.header = t.h();
+  ctx.opt.spin = std::chrono::seconds(10);
+  gsys::detail::idle_waiter w(ctx);
+  const int seen = gsys_test::doorbell_sleeper_sees(*t.h(), [&] {
+    w.idle(t.ring);
+    t.device_submit(0, __NR_getppid);
+    t.device_submit(1, __NR_getppid);
+    gsys_u32 idx;
+    ASSERT_TRUE(t.ring.pop(idx));
+    w.worked(t.ring, /*may_block=*/false);
+    EXPECT_EQ(std::atomic_ref<gsys_u32>(t.h()->pollers).load(), 1u) << "stopped counting itself for a prompt call";
+  });
+  EXPECT_EQ(seen, ETIMEDOUT) << "woke a sleeper although it is back at the queue in a moment";
+  gsys_u32 idx;
+  while (t.ring.pop(idx)) {
+  }
+}
+
+// Which calls count as prompt: the ones that return within microseconds on
+// any file system. A read, an open (a FIFO), a pread (disk, NFS) or an
+// unknown system call may block, and must hand the polling over.
+TEST(IdleWaiter, OnlyCallsThatCannotBlockArePrompt)
+{
+  using gsys::detail::finishes_promptly;
+  for (unsigned nr : {(unsigned)GSYS_NR_NOP, (unsigned)__NR_getpid, (unsigned)__NR_getppid, (unsigned)__NR_getrusage,
+                      (unsigned)__NR_munmap})
+    EXPECT_TRUE(finishes_promptly(nr)) << nr;
+  for (unsigned nr : {(unsigned)__NR_read, (unsigned)__NR_recvfrom, (unsigned)__NR_sendto, (unsigned)__NR_openat,
+                      (unsigned)__NR_pread64, (unsigned)__NR_pwrite64, (unsigned)__NR_fsync, (unsigned)__NR_close,
+                      (unsigned)__NR_mmap, (unsigned)__NR_nanosleep, (unsigned)GSYS_NR_PRIVATE_BASE + 1})
+    EXPECT_FALSE(finishes_promptly(nr)) << nr;
 }

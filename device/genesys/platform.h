@@ -105,20 +105,27 @@ GSYS_DEVICE void fence_system() { __threadfence_system(); }
 
 #if !GSYS_CUDA
 // The simulator's device threads are host threads, so they can do what a GPU
-// cannot: wake executors asleep on the ring's doorbell futex. The locked add
-// orders the queue entry before the sleepers check (an executor announces
-// itself, then re-checks the queue), and changes the futex word. No wake
-// while an executor polls the queue: it will take the entry, or, if it
-// takes other work first, see this one queued and wake a sleeper itself
-// (idle_waiter::worked; it stops counting itself before it looks). With two
-// sync workers, one polling and one asleep, this saved a futex system call
-// per call: a thread-level nop went from 2.1 to about 0.8 µs.
+// cannot: wake executors asleep on the ring's doorbell futex. The fence
+// orders the queue entry before the looks at sleepers and pollers (an
+// executor announces itself in one of them, then re-checks the queue, so
+// the entry is seen by it or here). No wake while an executor polls: it
+// will take the entry, or, if it takes a call that may block first, see
+// this one queued and wake a sleeper itself (idle_waiter::worked; it stops
+// counting itself before it looks). The doorbell is bumped only for a wake:
+// line 2 of the header is then written by nobody per call, and the read
+// here stays a cache hit (a locked add on every submit had moved the line
+// to this core and back each call). With two sync workers, one polling and
+// one asleep, skipping the wake saved a futex system call per call (a
+// thread-level nop: 2.1 to about 0.8 µs).
 inline void sim_wake_executors(gsys_ring_header* h)
 {
+  std::atomic_thread_fence(std::memory_order_seq_cst);
+  if (std::atomic_ref<gsys_u32>(h->sleepers).load(std::memory_order_seq_cst) == 0 ||
+      std::atomic_ref<gsys_u32>(h->pollers).load(std::memory_order_seq_cst) != 0)
+    return;
+  // seq_cst: a sleeper that reads the new value sees the entry too
   std::atomic_ref<gsys_u32>(h->doorbell).fetch_add(1, std::memory_order_seq_cst);
-  if (std::atomic_ref<gsys_u32>(h->sleepers).load(std::memory_order_seq_cst) != 0 &&
-      std::atomic_ref<gsys_u32>(h->pollers).load(std::memory_order_seq_cst) == 0)
-    ::syscall(SYS_futex, &h->doorbell, FUTEX_WAKE, INT_MAX, nullptr, nullptr, 0);
+  ::syscall(SYS_futex, &h->doorbell, FUTEX_WAKE, INT_MAX, nullptr, nullptr, 0);
 }
 #endif
 

@@ -54,8 +54,11 @@
  *    timed out may still be written until then.
  *  - Doorbell: a GPU never touches the header. The simulator, whose device
  *    threads are host threads, may wake sleeping executors through the futex
- *    on `doorbell` (a stand-in for the interrupt a GPU lacks); executors
- *    otherwise poll the entry at sq_head, backing off to short timed sleeps.
+ *    on `doorbell` (a stand-in for the interrupt a GPU lacks): after its
+ *    queue entry it reads sleepers and pollers, and only if someone sleeps
+ *    and nobody polls does it bump the doorbell and wake (device/genesys/
+ *    platform.h). Executors otherwise poll the entry at sq_head, backing off
+ *    to short timed sleeps.
  *
  * Nothing an executor reads from the ring is trusted: slot indices, states
  * and arguments are validated before use, every loop is bounded, and
@@ -174,8 +177,10 @@ struct gsys_sq_entry {
 
 /*
  * The ring header: one page of host memory. Cache line 0 is written once at
- * setup and read by everyone; the others are the executors' (the device
- * never reads or writes the header: its handle carries the geometry).
+ * setup and read by everyone; the others are the executors' (a GPU never
+ * reads or writes the header: its handle carries the geometry; the
+ * simulated device reads line 2 on every submit and bumps the doorbell when
+ * it wakes a sleeper, so nothing in line 2 is written per call).
  */
 struct gsys_ring_header {
 	/* line 0: identity and geometry (read-only after setup) */
@@ -191,25 +196,29 @@ struct gsys_ring_header {
 	gsys_u64 device_bytes;   /* size of the ring's device-memory part (information) */
 	gsys_u64 timeout_ns;     /* device gives up, host skips a stuck hole, after this */
 
-	/* line 1: consumers (executors) */
+	/* line 1: consumers (executors; written on every call, never read by the device) */
 	gsys_u64 sq_head;        /* free-running; advanced by CAS */
-	gsys_u32 pollers;        /* executors polling the queue now (between two
-	                          * calls, before they sleep): the simulator's
-	                          * device skips its futex wake while one is,
-	                          * and a poller that takes work wakes a sleeper
-	                          * if more is queued. 0 from executors that do
-	                          * not count themselves: the device then wakes
-	                          * sleepers on every submit, as before. */
-	gsys_u32 pad1a;
-	gsys_u64 pad1[6];
+	gsys_u64 pad1[7];
 
-	/* line 2: sleeping, stopping and liveness of executors */
+	/* line 2: sleeping, stopping and liveness of executors (written when an
+	 * executor falls asleep or wakes, not per call: the simulated device
+	 * reads sleepers and pollers on every submit) */
 	gsys_u32 doorbell;       /* futex word: bumped to wake sleepers (never by a GPU) */
 	gsys_u32 sleepers;       /* executors asleep on the doorbell */
 	gsys_u32 stop;           /* host asks executors (and SERVE) to return */
 	gsys_u32 executor;       /* GSYS_EXECUTOR_* of the running executor */
 	gsys_u64 heartbeat_ns;   /* CLOCK_MONOTONIC of the executor's last poll */
-	gsys_u64 pad2[5];
+	gsys_u32 pollers;        /* executors polling the queue now, or running a
+	                          * call that finishes promptly (they are back at
+	                          * the queue in a moment): the simulator's device
+	                          * skips its futex wake while one is. A poller
+	                          * that takes a call which may block stops
+	                          * counting itself and wakes a sleeper if more is
+	                          * queued. 0 from executors that do not count
+	                          * themselves: the device then wakes sleepers on
+	                          * every submit. */
+	gsys_u32 pad2a;
+	gsys_u64 pad2[4];
 
 	/* line 3: executor-maintained totals, for tools (relaxed adds) */
 	gsys_u64 completed;
@@ -258,9 +267,9 @@ GSYS_STATIC_ASSERT(GSYS_OFFSETOF(struct gsys_request, arg) == 8, "request.arg");
 GSYS_STATIC_ASSERT(sizeof(struct gsys_ring_header) == GSYS_HEADER_BYTES, "header is a page");
 GSYS_STATIC_ASSERT(GSYS_OFFSETOF(struct gsys_ring_header, timeout_ns) == 56, "line 0");
 GSYS_STATIC_ASSERT(GSYS_OFFSETOF(struct gsys_ring_header, sq_head) == 64, "line 1");
-GSYS_STATIC_ASSERT(GSYS_OFFSETOF(struct gsys_ring_header, pollers) == 72, "line 1");
 GSYS_STATIC_ASSERT(GSYS_OFFSETOF(struct gsys_ring_header, doorbell) == 128, "line 2");
 GSYS_STATIC_ASSERT(GSYS_OFFSETOF(struct gsys_ring_header, heartbeat_ns) == 144, "line 2");
+GSYS_STATIC_ASSERT(GSYS_OFFSETOF(struct gsys_ring_header, pollers) == 152, "line 2");
 GSYS_STATIC_ASSERT(GSYS_OFFSETOF(struct gsys_ring_header, completed) == 192, "line 3");
 GSYS_STATIC_ASSERT(GSYS_OFFSETOF(struct gsys_ring_header, reserved) == 256, "reserved");
 GSYS_STATIC_ASSERT(sizeof(struct gsys_ring_device) == 64, "device part header is a line");
