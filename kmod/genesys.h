@@ -202,10 +202,8 @@ void gsys_ring_put(struct gsys_ring *ring);
 
 /* queue.c: the executor's half of the protocol (ring_exec.h), counted */
 bool gsys_sq_pop(struct gsys_ring *ring, struct gsys_x_cursor *cur,
-		 struct gsys_tally *t, u32 *slot);
+		 struct gsys_tally *t, struct gsys_request *req);
 bool gsys_sq_nonempty(struct gsys_ring *ring);
-bool gsys_slot_begin(struct gsys_ring *ring, u32 idx, struct gsys_request *req,
-		     struct gsys_tally *t);
 void gsys_slot_complete(struct gsys_ring *ring, const struct gsys_request *req,
 			s64 ret, struct gsys_tally *t);
 

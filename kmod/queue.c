@@ -32,23 +32,29 @@ static struct gsys_x_ring gsys_x_of(struct gsys_ring *ring)
 }
 
 /*
- * Pops one slot index. False when nothing is published at the head or the
- * head stayed contended; the caller polls again. A lost entry (overwritten,
- * or a dead producer's hole older than the ring's timeout) is skipped and
- * counted.
+ * Pops one request, copied out of its queue entry once, its slot index in
+ * range (and clamped under speculation). False when nothing is published at
+ * the head or the head stayed contended; the caller polls again. A lost
+ * entry (overwritten, or a dead producer's hole older than the ring's
+ * timeout) is skipped and counted, and so is one naming a slot past the
+ * ring (garbage).
  */
 bool gsys_sq_pop(struct gsys_ring *ring, struct gsys_x_cursor *cur,
-		 struct gsys_tally *t, u32 *slot)
+		 struct gsys_tally *t, struct gsys_request *req)
 {
 	struct gsys_x_ring x = gsys_x_of(ring);
 	int i;
 
 	for (i = 0; i < 4; i++) {
-		switch (gsys_x_pop(&x, cur, slot)) {
+		switch (gsys_x_pop(&x, cur, req)) {
 		case GSYS_X_POPPED:
+			req->slot = array_index_nospec(req->slot, ring->nslots);
 			return true;
 		case GSYS_X_SKIPPED:
 			t->skipped++;
+			continue;
+		case GSYS_X_GARBAGE:
+			t->garbage++;
 			continue;
 		default:
 			return false;
@@ -63,21 +69,6 @@ bool gsys_sq_nonempty(struct gsys_ring *ring)
 	struct gsys_x_ring x = gsys_x_of(ring);
 
 	return gsys_x_nonempty(&x);
-}
-
-/*
- * READY -> BUSY and copy the request out once. False for an index out of
- * range or a slot not READY (counted as garbage).
- */
-bool gsys_slot_begin(struct gsys_ring *ring, u32 idx, struct gsys_request *req,
-		     struct gsys_tally *t)
-{
-	struct gsys_x_ring x = gsys_x_of(ring);
-
-	if (gsys_x_begin(&x, idx, req))
-		return true;
-	t->garbage++;
-	return false;
 }
 
 /* Publishes a result: ret, then DONE; the device frees the slot when it sees it. */

@@ -19,8 +19,8 @@
  *     release of a file a request closed), which only runs on the way back to
  *     userspace; the caller simply calls SERVE again;
  * and -EINTR when a signal is pending. completed and fallback_count are
- * written back on every return, -EINTR included: the slots of the requests
- * in the fallback array are BUSY and the caller must complete them.
+ * written back on every return, -EINTR included: the requests in the
+ * fallback array are taken and the caller must complete their slots.
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
@@ -63,23 +63,19 @@ static bool gsys_serve_fallback_full(const struct gsys_serve *sv)
 	return sv->fallback_max && sv->fallback_count == sv->fallback_max;
 }
 
-/* Runs one popped slot index to completion, or hands it to userspace. */
-static void gsys_serve_one(struct gsys_serve *sv, u32 idx)
+/* Runs one popped request (c->req) to completion, or hands it to userspace. */
+static void gsys_serve_one(struct gsys_serve *sv, struct gsys_call *c)
 {
-	struct gsys_call c = { .ctx = sv->ctx, .ring = sv->ring };
 	int outcome;
 
-	if (!gsys_slot_begin(sv->ring, idx, &c.req, &sv->tally))
-		return;
-
-	outcome = gsys_exec(&c);
+	outcome = gsys_exec(c);
 	switch (outcome) {
 	case GSYS_RUN_FALLBACK:
 		if (sv->fallback_count < sv->fallback_max && !sv->error) {
-			/* the copy we validated, never the live slot: userspace runs that */
-			if (!copy_to_user(sv->fallback + sv->fallback_count, &c.req,
-					  sizeof(c.req))) {
-				/* stays BUSY: userspace runs it and completes it */
+			/* the copy we validated, never the live entry: userspace runs that */
+			if (!copy_to_user(sv->fallback + sv->fallback_count, &c->req,
+					  sizeof(c->req))) {
+				/* taken: userspace runs it and completes its slot */
 				sv->fallback_count++;
 				sv->tally.fallback++;
 				return;
@@ -87,7 +83,7 @@ static void gsys_serve_one(struct gsys_serve *sv, u32 idx)
 			sv->error = -EFAULT;
 		}
 		/* nowhere to hand it over (fallback_max == 0): not implemented here */
-		c.ret = -ENOSYS;
+		c->ret = -ENOSYS;
 		break;
 	case GSYS_RUN_DENIED:
 		sv->tally.denied++;
@@ -95,8 +91,8 @@ static void gsys_serve_one(struct gsys_serve *sv, u32 idx)
 	default:
 		break;
 	}
-	gsys_tally_call(&sv->tally, &c.req, c.ret, outcome == GSYS_RUN_DENIED);
-	gsys_slot_complete(sv->ring, &c.req, c.ret, &sv->tally);
+	gsys_tally_call(&sv->tally, &c->req, c->ret, outcome == GSYS_RUN_DENIED);
+	gsys_slot_complete(sv->ring, &c->req, c->ret, &sv->tally);
 	sv->completed++;
 }
 
@@ -104,14 +100,15 @@ static void gsys_serve_one(struct gsys_serve *sv, u32 idx)
 static unsigned int gsys_serve_batch(struct gsys_serve *sv, unsigned int max)
 {
 	unsigned int n;
-	u32 idx;
 
 	for (n = 0; n < max; n++) {
+		struct gsys_call c = { .ctx = sv->ctx, .ring = sv->ring };
+
 		if (gsys_serve_fallback_full(sv) || sv->error)
 			break;
-		if (!gsys_sq_pop(sv->ring, &sv->cursor, &sv->tally, &idx))
+		if (!gsys_sq_pop(sv->ring, &sv->cursor, &sv->tally, &c.req))
 			break;
-		gsys_serve_one(sv, idx);
+		gsys_serve_one(sv, &c);
 		cond_resched();
 	}
 	return n;
@@ -241,7 +238,7 @@ long gsys_serve(struct gsys_ctx *ctx, void __user *uarg)
 	ret = gsys_serve_loop(&sv, &a);
 	gsys_ring_put_after_serve(ctx, sv.ring);
 
-	/* written back on every return: the listed slots are BUSY and now the caller's */
+	/* written back on every return: the listed calls are taken and now the caller's */
 	a.fallback_count = sv.fallback_count;
 	a.completed = sv.completed;
 	if (copy_to_user(uarg, &a, sizeof(a)))

@@ -82,12 +82,10 @@ void run_and_complete(ring_access& ring, policy& pol, stats_shard& shard, reques
 
 }  // namespace
 
-void serve_one(ring_access& ring, policy& pol, stats_shard& shard, idle_waiter& waiter, gsys_u32 idx)
+void serve_one(ring_access& ring, policy& pol, stats_shard& shard, idle_waiter& waiter, request_copy& q)
 {
-  request_copy q;
-  const bool valid = ring.begin(idx, q);
-  waiter.worked(ring, valid && !finishes_promptly(q.nr));
-  if (valid) run_and_complete(ring, pol, shard, q);
+  waiter.worked(ring, !finishes_promptly(q.nr));
+  run_and_complete(ring, pol, shard, q);
 }
 
 bool finishes_promptly(unsigned nr)

@@ -72,9 +72,9 @@ long run_syscall(const request_copy& q);
 
 class idle_waiter;
 
-// The whole path for one popped slot, run on the calling thread; `waiter`
-// learns which call it took before it runs.
-void serve_one(ring_access& ring, policy& pol, stats_shard& shard, idle_waiter& waiter, gsys_u32 idx);
+// The whole path for one popped request, run on the calling thread;
+// `waiter` learns which call it took before it runs.
+void serve_one(ring_access& ring, policy& pol, stats_shard& shard, idle_waiter& waiter, request_copy& q);
 
 // Opcodes that return within microseconds whatever their arguments and
 // whatever the file system (nop, getpid, getppid, getrusage, munmap): an

@@ -1,7 +1,7 @@
 // The `kmod` executor: threads that sit in genesys.ko's SERVE ioctl, so the
 // GPU's requests run inside the kernel in this process's context, with no
 // system call entry per request. What the module does not run natively it
-// leaves BUSY and hands over as the copy it validated (the fall-back array;
+// takes off the queue and hands over as the copy it validated (the fall-back array;
 // SERVE returns after the batch that met one); those run here, from the copy,
 // through the same policy and path as the userspace executors, so `kmod`
 // supports every operation.
@@ -83,8 +83,7 @@ class kmod_executor final : public executor {
     ring_access ring = ctx_.access();
     stats_shard& shard = ctx_.take_shard();
     idle_waiter waiter(ctx_);
-    gsys_u32 idx;
-    while (ring.pop(idx)) serve_one(ring, *ctx_.pol, shard, waiter, idx);
+    for (request_copy q; ring.pop(q); q = request_copy()) serve_one(ring, *ctx_.pol, shard, waiter, q);
     if (::ioctl(fd_, GSYS_IOC_UNREGISTER) != 0)
       std::fprintf(stderr, "genesys: kmod: unregister failed: %s\n", errno_text(errno).c_str());
   }
@@ -183,9 +182,9 @@ class kmod_executor final : public executor {
       if (broken) {
         // SERVE failed for a reason other than a signal: keep the ring
         // moving from userspace rather than lose requests.
-        gsys_u32 idx;
-        if (ring.pop(idx)) {
-          serve_one(ring, *ctx_.pol, shard, waiter, idx);
+        request_copy q;
+        if (ring.pop(q)) {
+          serve_one(ring, *ctx_.pol, shard, waiter, q);
         } else {
           waiter.idle(ring);
         }

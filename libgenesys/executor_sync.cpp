@@ -41,10 +41,10 @@ class sync_executor final : public executor {
     stats_shard& shard = ctx_.take_shard();
     ring_access ring = ctx_.access();
     idle_waiter waiter(ctx_);
-    gsys_u32 idx;
     for (;;) {
-      if (ring.pop(idx)) {
-        serve_one(ring, *ctx_.pol, shard, waiter, idx);
+      request_copy q;
+      if (ring.pop(q)) {
+        serve_one(ring, *ctx_.pol, shard, waiter, q);
         continue;
       }
       // Stopping: everything that could be popped was served (kernels

@@ -39,8 +39,12 @@ constexpr unsigned kBatch = 32;
 // cancels them (a recv that may never see data).
 constexpr std::uint64_t kStopGraceNs = 500'000'000ull;
 
-// Per-slot state of a request in flight (the slot is BUSY, so it is ours).
+// Per-slot state of a request in flight. in_flight keeps a slot's second
+// queue entry (a buggy kernel queuing a slot twice) from overwriting the
+// state io_uring is still using: the ring's slot is never read or CASed by
+// the host (abi.h), so the executor keeps this in its own memory.
 struct uring_op {
+  std::atomic<bool> in_flight{false};
   request_copy q;
   std::uint64_t t0 = 0;
   msghdr msg{};
@@ -88,10 +92,7 @@ class uring_executor final : public executor {
     // Calls still queued behind ones that never finished: refused, not
     // lost (a waiting device sees -ECANCELED; posted ones are counted).
     stats_shard& shard = ctx_.take_shard();
-    gsys_u32 idx;
-    while (ring_.pop(idx)) {
-      request_copy q;
-      if (!ring_.begin(idx, q)) continue;
+    for (request_copy q; ring_.pop(q); q = request_copy()) {
       record(shard, q.nr, -ECANCELED, 0, false, q.flags & GSYS_SLOT_F_NONBLOCK);
       ring_.complete(q, -ECANCELED);
     }
@@ -188,7 +189,17 @@ class uring_executor final : public executor {
   {
     if (op.q.nr == __NR_recvfrom) ret = finish_recvfrom(op, ret);
     record(shard, op.q.nr, ret, monotonic_ns() - op.t0, false, op.q.flags & GSYS_SLOT_F_NONBLOCK);
-    ring_.complete(op.q, ret);
+    complete(op, ret);
+  }
+
+  // Lets go of the op, then publishes DONE: the device may queue the slot
+  // again only after DONE, and its next entry must find the op free.
+  void complete(uring_op& op, long ret)
+  {
+    gsys_request done{};
+    done.slot = op.q.slot;
+    op.in_flight.store(false, std::memory_order_release);
+    ring_.complete(done, ret);
   }
 
   void submit_loop()
@@ -199,17 +210,20 @@ class uring_executor final : public executor {
     for (;;) {
       unsigned queued = 0, popped = 0;
       bool empty = false;  // the ring's queue, not the completion queue, ran dry
-      gsys_u32 idx;
       while (popped < kBatch && inflight_.load(std::memory_order_acquire) < cq_capacity_) {
-        if (!ring_.pop(idx)) {
+        request_copy q;
+        if (!ring_.pop(q)) {
           empty = true;
           break;
         }
         ++popped;
-        request_copy q;
-        if (!ring_.begin(idx, q)) continue;  // validated: q.slot < nslots
-        uring_op& op = ops_[q.slot];
-        op.q = q;
+        uring_op& op = ops_[q.slot];  // validated: q.slot < nslots
+        // acquire: the reaper finished with this op before it let go
+        if (op.in_flight.exchange(true, std::memory_order_acquire)) {
+          ring_.count_garbage();
+          continue;
+        }
+        op.q = std::move(q);
         op.t0 = monotonic_ns();
         bool denied = false;
         long err = ctx_.pol->check(op.q, denied);
@@ -224,7 +238,7 @@ class uring_executor final : public executor {
         }
         if (denied) ring_.count_denied();
         record(shard, op.q.nr, err, monotonic_ns() - op.t0, denied, op.q.flags & GSYS_SLOT_F_NONBLOCK);
-        ring_.complete(op.q, err);
+        complete(op, err);
       }
       if (queued) {
         io_uring_submit(&uring_);

@@ -80,32 +80,25 @@ class ring_access {
   bool queue_nonempty() { return gsys_x_nonempty(&r_); }
   gsys_u64 queue_depth() { return gsys_x_depth(&r_, r_.sq_entries); }
 
-  // Pops one slot index (MPMC). False when nothing is published at the
-  // head. A lost entry, or a hole a dead producer left for longer than the
-  // ring's timeout, is skipped and counted.
-  bool pop(gsys_u32& slot)
+  // Pops one request (MPMC), copied out of its queue entry, its slot index
+  // in range. False when nothing is published at the head. A lost entry, or
+  // a hole a dead producer left for longer than the ring's timeout, is
+  // skipped and counted; so is an entry naming a slot past the ring.
+  bool pop(request_copy& q)
   {
     for (int i = 0; i < 4; ++i) {
-      switch (gsys_x_pop(&r_, &cur_, &slot)) {
+      switch (gsys_x_pop(&r_, &cur_, &q)) {
         case GSYS_X_POPPED: return true;
         case GSYS_X_SKIPPED: ref(r_.hdr->skipped).fetch_add(1, std::memory_order_relaxed); continue;
+        case GSYS_X_GARBAGE: count_garbage(); continue;
         default: return false;
       }
     }
     return false;
   }
 
-  // READY -> BUSY and copy the request out. False (and counted) for an index
-  // out of range or a slot not in READY.
-  bool begin(gsys_u32 idx, request_copy& q)
-  {
-    if (gsys_x_begin(&r_, idx, &q)) return true;
-    count_garbage();
-    return false;
-  }
-
-  // A request genesys.ko validated and left BUSY for userspace, as the copy
-  // it handed over (never re-read from the live slot). False (and counted)
+  // A request genesys.ko took and validated but left to userspace, as the
+  // copy it handed over (never re-read from the live queue entry). False (and counted)
   // for a slot index out of range.
   bool adopt_copy(const request_copy& q)
   {
@@ -115,7 +108,7 @@ class ring_access {
   }
 
   // Publishes the result (DONE, for every call: the device frees the slot).
-  void complete(const request_copy& q, int64_t ret)
+  void complete(const gsys_request& q, int64_t ret)
   {
     ref(r_.hdr->completed).fetch_add(1, std::memory_order_relaxed);
     if (ret < 0) ref(r_.hdr->failed).fetch_add(1, std::memory_order_relaxed);
@@ -123,9 +116,11 @@ class ring_access {
   }
 
   void count_denied() { ref(r_.hdr->denied).fetch_add(1, std::memory_order_relaxed); }
+  // A request refused before it ran for what the ring holds (a slot already
+  // in flight, queued again by a buggy kernel).
+  void count_garbage() { ref(r_.hdr->garbage).fetch_add(1, std::memory_order_relaxed); }
 
  private:
-  void count_garbage() { ref(r_.hdr->garbage).fetch_add(1, std::memory_order_relaxed); }
 
   gsys_x_ring r_{};
   gsys_x_cursor cur_{};

@@ -14,7 +14,7 @@ extern "C" int gsys_abi_c_header_size(void);
 TEST(Abi, SlotIsOneCacheLine)
 {
   EXPECT_EQ(sizeof(gsys_slot), 64u);
-  EXPECT_EQ(offsetof(gsys_slot, ret), 56u);
+  EXPECT_EQ(offsetof(gsys_slot, ret), 8u);
   EXPECT_EQ(alignof(gsys_slot), 8u);
 }
 
@@ -32,13 +32,17 @@ TEST(Abi, ConsumerAndSleepLinesAreApart)
 }
 
 // v2: one 64-bit store publishes an entry; the executor's one 64-bit load
-// must see the same seq and slot fields the struct names.
+// must see the same seq and slot fields the struct names. The request is in
+// the same cache line (the executor reads one line per call).
 TEST(Abi, QueueEntryWordMatchesItsFields)
 {
   gsys_sq_entry e{};
   const gsys_u64 w = GSYS_SQ_WORD(41, 7);
-  static_assert(sizeof w == sizeof e);
-  std::memcpy(&e, &w, sizeof e);
+  EXPECT_EQ(sizeof e, 64u);
+  EXPECT_EQ(offsetof(gsys_sq_entry, seq), 0u);
+  EXPECT_EQ(offsetof(gsys_sq_entry, slot), 4u);
+  EXPECT_EQ(offsetof(gsys_sq_entry, arg) + sizeof e.arg, 64u);
+  std::memcpy(&e, &w, sizeof w);
   EXPECT_EQ(e.seq, 42u);
   EXPECT_EQ(e.slot, 7u);
   EXPECT_EQ(GSYS_SQ_SEQ(w), 42u);

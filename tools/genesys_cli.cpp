@@ -2,7 +2,7 @@
 //
 //   genesys list                      rings published by live processes
 //   genesys stat [PID] [--json]       per-operation calls, errors, latency
-//   genesys ring PID [--slots]        ring header (and non-free slots)
+//   genesys ring PID [--slots]        ring header (and non-free slots, waiting requests)
 //   genesys kmod [--json]             genesys.ko status and counters
 //   genesys info [--json]             the GPU, its link to the host, the executor
 #include <fcntl.h>
@@ -76,6 +76,13 @@ class ring_view {
   {
     return reinterpret_cast<const gsys_slot*>(static_cast<const char*>(base_) + gsys_ring_slots_offset());
   }
+  // The queue entry of position pos (the checked geometry, not the live header's).
+  const gsys_sq_entry& entry(gsys_u64 pos) const
+  {
+    const auto* sq = reinterpret_cast<const gsys_sq_entry*>(static_cast<const char*>(base_) +
+                                                            gsys_ring_sq_offset(nslots_));
+    return sq[pos & (sq_entries_ - 1)];
+  }
 
  private:
   void* base_ = nullptr;
@@ -87,8 +94,8 @@ class ring_view {
 
 const char* state_name(gsys_u32 s)
 {
-  // 1 and 5 were v1's CLAIMED and ORPHANED; v2 keeps ownership in device memory.
-  static const char* names[] = {"FREE", "GARBAGE", "READY", "BUSY", "DONE", "GARBAGE"};
+  // 1, 3 and 5 were CLAIMED, BUSY and ORPHANED; v2 keeps ownership in device memory.
+  static const char* names[] = {"FREE", "GARBAGE", "READY", "GARBAGE", "DONE", "GARBAGE"};
   return s < 6 ? names[s] : "GARBAGE";
 }
 
@@ -164,10 +171,15 @@ int cmd_ring(int pid, bool slots)
     for (gsys_u32 i = 0; i < v.nslots(); ++i) {
       const gsys_slot& s = v.slots()[i];
       if (s.state == GSYS_SLOT_FREE) continue;
-      const op_info* op = find_op(s.nr);
-      std::printf("  [%5u] %-8s %-9s flags %#06x args %#llx %#llx %#llx ret %lld\n", i, state_name(s.state),
-                  op ? op->name : "?", s.flags, (unsigned long long)s.arg[0], (unsigned long long)s.arg[1],
-                  (unsigned long long)s.arg[2], (long long)s.ret);
+      std::printf("  slot [%5u] %-8s ret %lld\n", i, state_name(s.state), (long long)s.ret);
+    }
+    // The requests travel in the queue: the ones published and not yet taken.
+    for (gsys_u64 n = 0; n < s.queue_depth; ++n) {
+      const gsys_sq_entry& e = v.entry(h->sq_head + n);
+      const op_info* op = find_op(e.nr);
+      std::printf("  queued [pos %llu] slot %u %-9s flags %#06x args %#llx %#llx %#llx\n",
+                  (unsigned long long)(h->sq_head + n), e.slot, op ? op->name : "?", e.flags,
+                  (unsigned long long)e.arg[0], (unsigned long long)e.arg[1], (unsigned long long)e.arg[2]);
     }
   }
   return 0;
@@ -294,7 +306,8 @@ void usage()
       "usage: genesys <command> [args]\n"
       "  list                  rings published by live processes\n"
       "  stat [PID] [--json]   per-operation calls, errors, denials and latency\n"
-      "  ring PID [--slots]    ring header, queue and slot states (--slots: each busy slot)\n"
+      "  ring PID [--slots]    ring header, queue and slot states (--slots: each slot in use\n"
+      "                        and each request waiting in the queue)\n"
       "  kmod [--json]         genesys.ko status and counters\n"
       "  info [--json]         the GPU and its link to the host (atomics, PCIe), CUDA\n"
       "                        versions, the executor the runtime would choose\n"

@@ -5,8 +5,8 @@
 // warp by the lowest lane: one claim for the whole warp's slots, one
 // fetch_add for its queue positions, one release per claim word. Those
 // atomics are on device memory; across the link the way in is posted stores
-// only (the request, then its queue entry), and the way back is polling the
-// slot's state until the host stores DONE. A single-thread call is the same
+// only (the slot's READY, then the queue entry with the request in it), and
+// the way back is polling the slot's state until the host stores DONE. A single-thread call is the same
 // code with a one-lane mask.
 #pragma once
 
@@ -177,16 +177,13 @@ GSYS_DEVICE u32 claim_round(const ring& r, u32 mask, u32 pending, bool& timed_ou
   return got_word * 32 + nth_set_bit(got, __popc(assigned & lanemask_lt()));
 }
 
-// Writes the request into this lane's claimed slot: posted stores only. The
-// queue entry's release (submit) orders them, and the caller's buffer
-// writes, before the executor sees the request.
-GSYS_DEVICE void publish(const ring& r, u32 idx, const request& q)
+// Marks this lane's claimed slot READY (a posted store): the DONE of its
+// previous call is gone before the new call can be answered. The request
+// itself goes into the queue entry (submit), whose release orders this
+// store too.
+GSYS_DEVICE void publish(const ring& r, u32 idx)
 {
-  gsys_slot* s = &r.slots[idx];
-  store_relaxed(&s->nr, q.nr);
-  store_relaxed(&s->flags, q.flags);
-  for (int i = 0; i < GSYS_SLOT_ARGS; ++i) store_relaxed(&s->arg[i], q.arg[i]);
-  store_relaxed(&s->state, GSYS_SLOT_READY);
+  store_relaxed(&r.slots[idx].state, GSYS_SLOT_READY);
 }
 
 // The simulator's stand-in for an interrupt: wakes executors asleep on the
@@ -201,11 +198,13 @@ GSYS_DEVICE void ring_doorbell(const ring& r)
 #endif
 }
 
-// Pushes the lanes' published slots (idx != kNoSlot) onto the submission
-// queue: one reservation for the warp in device memory, then one posted
-// 64-bit store per lane. Nothing here waits for the host: an entry's
-// previous lap was consumed before its slot could be claimed again (abi.h).
-GSYS_DEVICE void submit(const ring& r, u32 mask, u32 idx)
+// Pushes the lanes' requests for their published slots (idx != kNoSlot)
+// onto the submission queue: one reservation for the warp in device memory,
+// then per lane the request and one 64-bit store with release into the
+// entry's line, posted stores only. Nothing here waits for the host: an
+// entry's previous lap was consumed before its slot could be claimed again
+// (abi.h).
+GSYS_DEVICE void submit(const ring& r, u32 mask, u32 idx, const request& q)
 {
   const u32 have = lanes_ballot(mask, idx != kNoSlot);
   if (!have) return;
@@ -216,8 +215,12 @@ GSYS_DEVICE void submit(const ring& r, u32 mask, u32 idx)
   base = lanes_shfl(mask, base, leader);
   if (idx != kNoSlot) {
     const u64 pos = base + __popc(have & lanemask_lt());
-    // release: the executor that acquires the entry sees the slot and the buffers
-    store_release(reinterpret_cast<u64*>(&r.sq[pos & r.sq_mask]), (u64)GSYS_SQ_WORD(pos, idx));
+    gsys_sq_entry* e = &r.sq[pos & r.sq_mask];
+    store_relaxed(&e->nr, q.nr);
+    store_relaxed(&e->flags, q.flags);
+    for (int i = 0; i < GSYS_SLOT_ARGS; ++i) store_relaxed(&e->arg[i], q.arg[i]);
+    // release: the executor that acquires the entry sees the request, the slot and the buffers
+    store_release(reinterpret_cast<u64*>(e), (u64)GSYS_SQ_WORD(pos, idx));
   }
   lanes_sync(mask);
   if (lane == leader) ring_doorbell(r);
@@ -272,8 +275,8 @@ GSYS_DEVICE long call_lanes(const ring& r, u32 mask, const request& q, bool* aba
     const u32 idx = claim_round(r, mask, pending, timed_out);
     if (timed_out) break;
     pending &= ~lanes_ballot(mask, idx != kNoSlot);
-    if (idx != kNoSlot) publish(r, idx, q);
-    submit(r, mask, idx);
+    if (idx != kNoSlot) publish(r, idx);
+    submit(r, mask, idx, q);
     bool park = false;
     if (idx != kNoSlot) {
       if (nonblock) {

@@ -7,7 +7,7 @@
  * Protocol v2. A ring has two parts, each with one home:
  *
  *   host memory (pinned, mapped for the GPU; genesys.ko pins and vmaps it):
- *     [ header: 4096 bytes ][ slots: nslots x 64 ][ sq entries: sq_entries x 8 ]
+ *     [ header: 4096 bytes ][ slots: nslots x 64 ][ sq entries: sq_entries x 64 ]
  *   device memory (cudaMalloc; on the simulator a region marked as device):
  *     [ struct gsys_ring_device ][ claim words ][ pending words ]
  *     [ slot_chunk: u32 x nslots ][ staging claim words ]
@@ -32,22 +32,29 @@
  *    the slot (a timed-out staged call) and freed with it; GSYS_NO_CHUNK if
  *    none.
  *  - sq_tail (device memory, D fetch_add): queue positions reserved.
- *  - slot.nr, flags, arg[] (host memory, D plain stores) and slot.state =
- *    READY (D plain store): the request, written while the slot is claimed.
- *  - sq entry (host memory, D one 64-bit store with release): seq = pos + 1
- *    (low word) and the slot index (high word). The release orders the
- *    slot's stores and the caller's buffer writes before it. sq_entries >=
+ *  - slot.state = READY (host memory, D plain store): written while the
+ *    slot is claimed, before the call is queued; the device writes nothing
+ *    else in the slot.
+ *  - sq entry (host memory, one cache line, D plain stores): the request
+ *    itself (nr, flags, arg[]), then, last, one 64-bit store with release of
+ *    seq = pos + 1 (low word) and the slot index (high word). The release
+ *    orders the request, the slot's READY and the caller's buffer writes
+ *    before it. An executor thus reads one line per call, not two (issue
+ *    #9: the second was a cache-line transfer on every call). sq_entries >=
  *    nslots and a slot is queued at most once per claim, so a position's
  *    entry is never overwritten before the host consumed the previous lap.
  *  - sq_head (host memory, H CAS among executors): the next position to
- *    consume. An executor that acquires an entry with seq == head + 1 takes
- *    it by CAS on the head. An entry overwritten by a later lap, or a hole a
- *    producer reserved and never filled (a killed kernel) for longer than
- *    timeout_ns while later entries are published, is skipped and counted.
- *  - slot.state READY -> BUSY (H CAS, among executors only; the device does
- *    not write the state while it is READY or BUSY), then ret (H store) and
- *    state = DONE (H store with release): the device that acquires DONE sees
- *    ret and every byte the call wrote. The host never frees a slot.
+ *    consume. An executor that acquires an entry with seq == head + 1 copies
+ *    the request out, then takes the entry by CAS on the head (the copy is
+ *    its own only if the CAS succeeds). An entry overwritten by a later lap,
+ *    or a hole a producer reserved and never filled (a killed kernel) for
+ *    longer than timeout_ns while later entries are published, is skipped
+ *    and counted.
+ *  - slot.ret (H store), then slot.state = DONE (H store with release), by
+ *    the executor that took the entry, once per entry: the device that
+ *    acquires DONE sees ret and every byte the call wrote. The host neither
+ *    reads nor CASes the slot (an executor keeps what it needs to know about
+ *    a call in flight in its own memory), and never frees one.
  *  - Timeout: a device caller that stops waiting sets its pending bit and
  *    returns -ETIMEDOUT; the slot and its staging chunk stay quarantined
  *    until the host stores DONE. Buffers of a plain (unstaged) call that
@@ -100,7 +107,12 @@ typedef int64_t gsys_s64;
 #endif
 
 #define GSYS_RING_MAGIC 0x53595347u /* "GSYS" little-endian */
-#define GSYS_ABI_VERSION 2u
+/*
+ * Bumped on every layout change, so that a module and a library built from
+ * different sources refuse each other: 2 was protocol v2 with the request in
+ * the slot, 3 moves it into the 64-byte queue entry.
+ */
+#define GSYS_ABI_VERSION 3u
 
 #define GSYS_SLOT_BYTES 64u
 #define GSYS_HEADER_BYTES 4096u
@@ -109,15 +121,15 @@ typedef int64_t gsys_s64;
 #define GSYS_SLOT_ARGS 6
 
 /*
- * Slot states. FREE must be zero so a zeroed ring is an idle ring. Values 1
- * and 5 were v1's CLAIMED and ORPHANED: v2 keeps ownership in device memory.
+ * Slot states. FREE must be zero so a zeroed ring is an idle ring. Values 1,
+ * 3 and 5 were CLAIMED, BUSY and ORPHANED: v2 keeps ownership in device
+ * memory, and what an executor runs in its own.
  */
 #define GSYS_SLOT_FREE 0u
-#define GSYS_SLOT_READY 2u    /* published by the device, waiting for an executor */
-#define GSYS_SLOT_BUSY 3u     /* an executor runs it */
+#define GSYS_SLOT_READY 2u    /* queued by the device; the host has not finished it */
 #define GSYS_SLOT_DONE 4u     /* ret is valid; the host is finished with the call */
 
-/* Slot flags (gsys_slot.flags). */
+/* Request flags (gsys_sq_entry.flags, gsys_request.flags). */
 #define GSYS_SLOT_F_NONBLOCK (1u << 0)   /* fire-and-forget: nobody waits for ret */
 #define GSYS_SLOT_F_FIXED_FILE (1u << 1) /* arg[0] indexes the registered files */
 #define GSYS_SLOT_F_GRAN_SHIFT 8         /* granularity of the call, for stats */
@@ -125,14 +137,14 @@ typedef int64_t gsys_s64;
 #define GSYS_SLOT_F_KNOWN (GSYS_SLOT_F_NONBLOCK | GSYS_SLOT_F_FIXED_FILE | \
                            GSYS_SLOT_F_GRAN_MASK)
 
-/* Granularity codes as stored in the slot flags. */
+/* Granularity codes as stored in the request flags. */
 #define GSYS_GRAN_THREAD 0u
 #define GSYS_GRAN_WARP 1u
 #define GSYS_GRAN_BLOCK 2u
 #define GSYS_GRAN_GRID 3u
 
 /*
- * Opcode numbers (gsys_slot.nr). Below GSYS_NR_PRIVATE_BASE an opcode is the
+ * Opcode numbers (gsys_sq_entry.nr, gsys_request.nr). Below GSYS_NR_PRIVATE_BASE an opcode is the
  * host's native Linux system call number (<asm/unistd.h>), so gsys::syscall
  * reaches any call the host policy allows. Opcodes from GSYS_NR_PRIVATE_BASE
  * up are genesys's own and never reach the kernel's syscall table.
@@ -141,18 +153,22 @@ typedef int64_t gsys_s64;
 #define GSYS_NR_NOP 0x8000u /* returns 0 without a system call */
 #define GSYS_NR_MAX 0xffffu
 
+/*
+ * Where a call's result comes back: one cache line per slot, so device
+ * threads polling different slots do not share a line. The request itself
+ * travels in the queue entry.
+ */
 struct gsys_slot {
 	gsys_u32 state;                 /* GSYS_SLOT_* */
-	gsys_u16 nr;                    /* opcode */
-	gsys_u16 flags;                 /* GSYS_SLOT_F_* */
-	gsys_u64 arg[GSYS_SLOT_ARGS];   /* raw syscall arguments */
+	gsys_u32 pad0;
 	gsys_s64 ret;                   /* result or -errno, valid in DONE */
+	gsys_u64 pad[6];
 };
 
 /*
- * A request as an executor copied it out of its slot, once, before
+ * A request as an executor copied it out of its queue entry, once, before
  * validating it: what executors run, and what GSYS_IOC_SERVE hands to
- * userspace for the calls it leaves to it (never the live slot, which the
+ * userspace for the calls it leaves to it (never the live entry, which the
  * device side could rewrite in between).
  */
 struct gsys_request {
@@ -163,13 +179,19 @@ struct gsys_request {
 };
 
 /*
- * One submission-queue entry: the position's lap sequence (pos + 1) and the
- * slot index, written by the device as one 64-bit store (GSYS_SQ_WORD) and
- * read by executors as one 64-bit load, so it is never seen half written.
+ * One submission-queue entry, one cache line: the request, and the
+ * position's lap sequence (pos + 1) with the slot index its result goes to.
+ * seq and slot are written by the device as one 64-bit store (GSYS_SQ_WORD),
+ * after the request and with release, and read by executors as one 64-bit
+ * load with acquire, so they are never seen half written.
  */
 struct gsys_sq_entry {
 	gsys_u32 seq;
 	gsys_u32 slot;
+	gsys_u16 nr;                    /* opcode */
+	gsys_u16 flags;                 /* GSYS_SLOT_F_* */
+	gsys_u32 pad;
+	gsys_u64 arg[GSYS_SLOT_ARGS];   /* raw syscall arguments */
 };
 #define GSYS_SQ_WORD(pos, slot) (((gsys_u64)(slot) << 32) | (gsys_u32)((pos) + 1))
 #define GSYS_SQ_SEQ(word) ((gsys_u32)(word))
@@ -257,11 +279,11 @@ struct gsys_ring_device {
 
 GSYS_STATIC_ASSERT(sizeof(struct gsys_slot) == GSYS_SLOT_BYTES, "slot is 64 bytes");
 GSYS_STATIC_ASSERT(GSYS_OFFSETOF(struct gsys_slot, state) == 0, "slot.state");
-GSYS_STATIC_ASSERT(GSYS_OFFSETOF(struct gsys_slot, nr) == 4, "slot.nr");
-GSYS_STATIC_ASSERT(GSYS_OFFSETOF(struct gsys_slot, flags) == 6, "slot.flags");
-GSYS_STATIC_ASSERT(GSYS_OFFSETOF(struct gsys_slot, arg) == 8, "slot.arg");
-GSYS_STATIC_ASSERT(GSYS_OFFSETOF(struct gsys_slot, ret) == 56, "slot.ret");
-GSYS_STATIC_ASSERT(sizeof(struct gsys_sq_entry) == 8, "sq entry is 8 bytes");
+GSYS_STATIC_ASSERT(GSYS_OFFSETOF(struct gsys_slot, ret) == 8, "slot.ret");
+GSYS_STATIC_ASSERT(sizeof(struct gsys_sq_entry) == 64, "sq entry is a cache line");
+GSYS_STATIC_ASSERT(GSYS_OFFSETOF(struct gsys_sq_entry, nr) == 8, "sq entry.nr");
+GSYS_STATIC_ASSERT(GSYS_OFFSETOF(struct gsys_sq_entry, flags) == 10, "sq entry.flags");
+GSYS_STATIC_ASSERT(GSYS_OFFSETOF(struct gsys_sq_entry, arg) == 16, "sq entry.arg");
 GSYS_STATIC_ASSERT(sizeof(struct gsys_request) == 56, "request copy is 56 bytes");
 GSYS_STATIC_ASSERT(GSYS_OFFSETOF(struct gsys_request, arg) == 8, "request.arg");
 GSYS_STATIC_ASSERT(sizeof(struct gsys_ring_header) == GSYS_HEADER_BYTES, "header is a page");
@@ -385,9 +407,10 @@ GSYS_STATIC_ASSERT(sizeof(struct gsys_ioc_register_files) == 40, "register_files
  * `stop` is set in the ring header, a signal arrives (-EINTR), or requests
  * could not run in the kernel: SERVE returns after the batch in which it met
  * the first of them (at most fallback_max), so they wait for userspace no
- * longer than one batch. Those slots are left BUSY and the copies the
- * kernel validated are written to fallback_ptr (struct gsys_request each):
- * the caller runs the copies, never the live slots, and completes them. fallback_count and completed are
+ * longer than one batch. Those calls are taken (the queue head moved past
+ * them) and the copies the kernel validated are written to fallback_ptr
+ * (struct gsys_request each): the caller runs the copies, never the live
+ * queue entries, and completes their slots. fallback_count and completed are
  * written back on every return, EINTR included. With fallback_max == 0 such
  * requests complete with -ENOSYS. SERVE also returns 0 early when the thread
  * has deferred kernel work (e.g. the final release of a file a request

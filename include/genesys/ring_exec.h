@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: (GPL-2.0 OR MIT) */
 /*
  * The executor's half of the ring protocol (abi.h), written once for
- * libgenesys and genesys.ko: pop a queue entry, validate the slot index and
- * state, copy the request out once, complete it. The two sides supply the
+ * libgenesys and genesys.ko: pop a queue entry with the request copied out
+ * of it once and its slot index validated, complete it. The two sides supply the
  * memory accesses before including this file:
  *
  *   GSYS_X_LOAD(p)              plain single-copy load (READ_ONCE)
@@ -20,7 +20,8 @@
  * in device memory; the host only signals DONE).
  *
  * Barrier pairing (device = producer and slot owner):
- *   device: slot stores, 64-bit entry store-release -> us: entry load-acquire
+ *   device: request and READY stores, 64-bit entry word store-release
+ *                                                   -> us: entry word load-acquire
  *   us: ret, store-release state = DONE             -> device: load-acquire DONE
  */
 #ifndef GENESYS_RING_EXEC_H
@@ -67,14 +68,34 @@ struct gsys_x_cursor {
 };
 
 /* What a pop found. */
-#define GSYS_X_POPPED 0  /* *slot holds an index (not yet validated) */
+#define GSYS_X_POPPED 0  /* *q holds the request, its slot index in range */
 #define GSYS_X_EMPTY 1   /* nothing published at the head (or contended: poll again) */
 #define GSYS_X_SKIPPED 2 /* the head entry was lost (overwritten or a dead hole): count it */
+#define GSYS_X_GARBAGE 3 /* the head entry was taken, its slot index out of range: count it */
+
+static inline struct gsys_sq_entry *gsys_x_sqe(const struct gsys_x_ring *r, gsys_u64 pos)
+{
+	return &r->sq[pos & (r->sq_entries - 1)];
+}
 
 static inline gsys_u64 gsys_x_entry(const struct gsys_x_ring *r, gsys_u64 pos)
 {
-	/* acquire: pairs with the device's release of the entry (slot and buffers) */
-	return GSYS_X_LOAD_ACQUIRE((gsys_u64 *)&r->sq[pos & (r->sq_entries - 1)]);
+	/* acquire: pairs with the device's release of the entry (request, slot and buffers) */
+	return GSYS_X_LOAD_ACQUIRE((gsys_u64 *)gsys_x_sqe(r, pos));
+}
+
+/* The request of the entry at pos, as it is now (the caller checks it is still its own). */
+static inline void gsys_x_copy_out(const struct gsys_x_ring *r, gsys_u64 pos, gsys_u32 slot,
+				   struct gsys_request *q)
+{
+	const struct gsys_sq_entry *e = gsys_x_sqe(r, pos);
+	int i;
+
+	q->slot = slot;
+	q->nr = GSYS_X_LOAD(&e->nr);
+	q->flags = GSYS_X_LOAD(&e->flags);
+	for (i = 0; i < GSYS_SLOT_ARGS; i++)
+		q->arg[i] = GSYS_X_LOAD(&e->arg[i]);
 }
 
 static inline int gsys_x_published(gsys_u64 word, gsys_u64 pos)
@@ -91,11 +112,16 @@ static inline int gsys_x_advance(struct gsys_x_ring *r, gsys_u64 pos)
 }
 
 /*
- * Pops one slot index. An unfilled entry at the head, with later entries
+ * Pops one request into *q. It is copied out before the head CAS: once the
+ * head has moved past an entry, the device may reuse its position (a later
+ * lap), so a copy made after it could mix two requests. A successful CAS
+ * means nobody consumed the entry before, so the position was not reused
+ * while it was copied. An unfilled entry at the head, with later entries
  * published, that stays so longer than the ring's timeout was reserved by a
  * producer that died before filling it: the head moves past it (SKIPPED).
+ * The caller that has a speculation barrier applies it to q->slot.
  */
-static inline int gsys_x_pop(struct gsys_x_ring *r, struct gsys_x_cursor *cur, gsys_u32 *slot)
+static inline int gsys_x_pop(struct gsys_x_ring *r, struct gsys_x_cursor *cur, struct gsys_request *q)
 {
 	gsys_u64 pos = GSYS_X_LOAD(&r->hdr->sq_head);
 	gsys_u64 now_ns;
@@ -108,11 +134,11 @@ static inline int gsys_x_pop(struct gsys_x_ring *r, struct gsys_x_cursor *cur, g
 		gsys_u32 i;
 
 		if (dif == 0) {
+			gsys_x_copy_out(r, pos, GSYS_SQ_SLOT(word), q);
 			if (GSYS_X_CAS(&r->hdr->sq_head, &pos, pos + 1)) {
-				*slot = GSYS_SQ_SLOT(word);
 				cur->hole_seen = 0;
 				cur->empty_polls = 0;
-				return GSYS_X_POPPED;
+				return q->slot < r->nslots ? GSYS_X_POPPED : GSYS_X_GARBAGE;
 			}
 			continue; /* pos now holds the head another consumer left */
 		}
@@ -171,46 +197,17 @@ static inline gsys_u64 gsys_x_depth(struct gsys_x_ring *r, gsys_u64 max)
 	return n;
 }
 
-static inline void gsys_x_copy_out(const struct gsys_x_ring *r, gsys_u32 idx,
-				   struct gsys_request *q)
-{
-	const struct gsys_slot *s = &r->slots[idx];
-	int i;
-
-	q->slot = idx;
-	q->nr = GSYS_X_LOAD(&s->nr);
-	q->flags = GSYS_X_LOAD(&s->flags);
-	for (i = 0; i < GSYS_SLOT_ARGS; i++)
-		q->arg[i] = GSYS_X_LOAD(&s->arg[i]);
-}
-
-/*
- * READY -> BUSY and copy the request out once. False for an index out of
- * range or a slot not READY (the caller counts it as garbage). The caller
- * that has a speculation barrier applies it to idx after the bounds check.
- */
-static inline int gsys_x_begin(struct gsys_x_ring *r, gsys_u32 idx, struct gsys_request *q)
-{
-	gsys_u32 st = GSYS_SLOT_READY;
-
-	if (idx >= r->nslots)
-		return 0;
-	idx = GSYS_X_INDEX_NOSPEC(idx, r->nslots);
-	/* acquire: with the entry's, orders the args after the device's stores */
-	if (!GSYS_X_CAS(&r->slots[idx].state, &st, GSYS_SLOT_BUSY))
-		return 0;
-	gsys_x_copy_out(r, idx, q);
-	return 1;
-}
-
 /*
  * Publishes a result: ret, then DONE with release, for every call,
  * fire-and-forget included: the device frees the slot when it sees DONE.
  */
 static inline void gsys_x_complete(struct gsys_x_ring *r, const struct gsys_request *q, gsys_s64 ret)
 {
-	struct gsys_slot *s = &r->slots[q->slot];
+	struct gsys_slot *s;
 
+	if (q->slot >= r->nslots)
+		return; /* callers pass popped (validated) requests; never index past the ring */
+	s = &r->slots[GSYS_X_INDEX_NOSPEC(q->slot, r->nslots)];
 	GSYS_X_STORE(&s->ret, ret);
 	/* release: the device that acquires DONE sees ret and the call's writes */
 	GSYS_X_STORE_RELEASE(&s->state, GSYS_SLOT_DONE);

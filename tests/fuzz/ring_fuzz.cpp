@@ -2,7 +2,7 @@
 // (include/genesys/ring_exec.h) against ring memory a buggy or hostile GPU
 // kernel filled. The input becomes the ring's geometry, its head, the bytes
 // of its slots and queue entries, and a sequence of executor calls (pop,
-// begin, complete, depth), device-side writes between them, clock steps,
+// complete, depth), device-side writes between them, clock steps,
 // and writes made *during* a call (another executor or the device racing
 // it, injected at the N-th ring access of that call).
 //
@@ -10,21 +10,21 @@
 // ring access is checked as it happens:
 //  - it lies inside the ring's host memory, aligned (ASan also guards the
 //    allocation, which is exactly the ring's size);
-//  - loads touch only sq_head, slots and queue entries (never the header's
-//    geometry: the executor keeps its own validated copy);
-//  - stores touch only ret and state of a slot this executor made BUSY,
-//    and a CAS only sq_head or a slot's state (the host never writes a word
-//    the device owns);
+//  - loads touch only sq_head and queue entries (never the header's
+//    geometry: the executor keeps its own validated copy; never a slot);
+//  - stores touch only ret and state of a slot whose call this executor
+//    popped and has not completed, and a CAS only sq_head (the host never
+//    writes a word the device owns, nor reads a slot);
 //  - one call makes a bounded number of accesses (no hang, whatever the
 //    memory holds).
 // And against a model of the protocol, for calls nothing raced:
 //  - pop returns POPPED only for the entry published at the head (seq =
-//    head + 1), with its slot index, moving the head by one; SKIPPED only
+//    head + 1), with its slot index in range and its request as the entry
+//    held, moving the head by one; GARBAGE for such an entry whose index is
+//    past the ring (head moved, nothing else touched); SKIPPED only
 //    for an entry of a later lap, or a hole older than the timeout with a
 //    published entry behind it; EMPTY only when the head entry is unfilled,
 //    leaving the head alone;
-//  - begin accepts exactly an in-range READY slot, makes it BUSY and copies
-//    out what the slot held; otherwise nothing changes;
 //  - complete stores ret and DONE; depth and nonempty agree with the queue.
 #include <genesys/abi.h>
 
@@ -50,7 +50,7 @@ struct ring_bounds {
 };
 
 ring_bounds g_ring;
-std::vector<std::uint8_t> g_busy;  // slots this executor made BUSY and has not completed
+std::vector<std::uint8_t> g_busy;  // slots whose call this executor popped and has not completed
 std::uint64_t g_now_ns = 0;        // the fake CLOCK_MONOTONIC the executor reads
 
 // A write injected during the next call, before its `at`-th ring access.
@@ -65,8 +65,9 @@ tamper g_tamper;
 unsigned g_accesses = 0;  // in the current call
 
 // Accesses one call may make: a pop looks at most GSYS_X_POP_TRIES times,
-// each time at the head entry, the head, and up to GSYS_X_HOLE_PEEK entries.
-constexpr unsigned kMaxAccesses = 64 * (8 + 64) + 64;
+// each time at the head entry and its request, the head, and up to
+// GSYS_X_HOLE_PEEK entries.
+constexpr unsigned kMaxAccesses = 64 * (8 + 8 + 64) + 64;
 
 [[noreturn]] void fail(const char* what, const void* p)
 {
@@ -96,14 +97,14 @@ void check_access(const void* p, std::size_t size, access_kind kind)
     return;
   }
   if (off < sq) {
+    // v2: the host only answers in a slot (ret, then DONE); the request
+    // came in the queue entry, and a read or CAS here would move the
+    // slot's line across the link on every call.
     const std::size_t slot = (off - slots) / GSYS_SLOT_BYTES, in = (off - slots) % GSYS_SLOT_BYTES;
-    if (kind == kLoad) return;
-    if (kind == kCas && in != GSYS_OFFSETOF(struct gsys_slot, state)) fail("CAS on a slot word other than state", p);
-    if (kind == kStore) {
-      if (in != GSYS_OFFSETOF(struct gsys_slot, state) && in != GSYS_OFFSETOF(struct gsys_slot, ret))
-        fail("store to a slot word the device owns", p);
-      if (!g_busy[slot]) fail("store to a slot this executor does not hold", p);
-    }
+    if (kind != kStore) fail("the executor read or CASed a slot", p);
+    if (in != GSYS_OFFSETOF(struct gsys_slot, state) && in != GSYS_OFFSETOF(struct gsys_slot, ret))
+      fail("store to a slot word other than state and ret", p);
+    if (!g_busy[slot]) fail("store to a slot this executor does not hold", p);
     return;
   }
   if (kind != kLoad) fail("write to a queue entry (the device's)", p);
@@ -135,34 +136,35 @@ std::uint64_t entry_at(std::uint64_t pos)
 }
 
 // A write by someone else: the device (slots, entries) or another executor
-// (the head). word: 0 = sq_head, then per slot 8 words (state|nr|flags,
-// arg0..5, ret), then one per queue entry.
+// (the head). word: 0 = sq_head, then per slot 8 words (state, ret, pad),
+// then per queue entry 8 words (seq|slot, nr|flags, arg0..5).
 void poke(std::uint32_t word, std::uint64_t value)
 {
   const std::uint32_t nslot_words = g_r.nslots * 8;
-  word %= 1 + nslot_words + g_r.sq_entries;
+  word %= 1 + nslot_words + g_r.sq_entries * 8;
   if (word == 0) {
     __atomic_store_n(&g_r.hdr->sq_head, value, __ATOMIC_RELAXED);
   } else if (word <= nslot_words) {
     const std::uint32_t s = (word - 1) / 8, w = (word - 1) % 8;
     std::uint64_t* p = reinterpret_cast<std::uint64_t*>(&slot_at(s));
-    // A slot this executor made BUSY stays its to complete, whatever the
-    // device writes over it meanwhile (a protocol error on its side).
+    // A popped call stays this executor's to complete, whatever the device
+    // writes over its slot meanwhile (a protocol error on its side).
     __atomic_store_n(&p[w], value, __ATOMIC_RELAXED);
   } else {
-    __atomic_store_n((std::uint64_t*)&g_r.sq[word - 1 - nslot_words], value, __ATOMIC_RELAXED);
+    __atomic_store_n(reinterpret_cast<std::uint64_t*>(g_r.sq) + (word - 1 - nslot_words), value, __ATOMIC_RELAXED);
   }
 }
 
-// What a well-behaved device does: fill slot s, mark it READY, publish it at pos.
+// What a well-behaved device does: mark slot s READY, write the request
+// into the entry at pos, publish it.
 void publish(std::uint64_t pos, std::uint32_t s, std::uint16_t nr)
 {
-  gsys_slot& sl = slot_at(s);
-  sl.nr = nr;
-  sl.flags = 0;
-  for (int i = 0; i < GSYS_SLOT_ARGS; ++i) sl.arg[i] = pos * 7 + (std::uint64_t)i;
-  __atomic_store_n(&sl.state, GSYS_SLOT_READY, __ATOMIC_RELAXED);
-  __atomic_store_n((std::uint64_t*)&g_r.sq[pos & (g_r.sq_entries - 1)], GSYS_SQ_WORD(pos, s), __ATOMIC_RELEASE);
+  __atomic_store_n(&slot_at(s).state, GSYS_SLOT_READY, __ATOMIC_RELAXED);
+  gsys_sq_entry& e = g_r.sq[pos & (g_r.sq_entries - 1)];
+  e.nr = nr;
+  e.flags = 0;
+  for (int i = 0; i < GSYS_SLOT_ARGS; ++i) e.arg[i] = pos * 7 + (std::uint64_t)i;
+  __atomic_store_n((std::uint64_t*)&e, GSYS_SQ_WORD(pos, s), __ATOMIC_RELEASE);
 }
 
 bool end_call()
@@ -178,25 +180,38 @@ void model_fail(const char* what)
   std::abort();
 }
 
-void do_pop(gsys_x_cursor& cur)
+// Pops; a popped request's slot is then this executor's to complete.
+// Returns the slot index, or nslots when nothing was popped.
+std::uint32_t do_pop(gsys_x_cursor& cur)
 {
   const std::uint64_t pos = head();
   const std::uint64_t word = entry_at(pos);
+  gsys_sq_entry entry;
+  std::memcpy(&entry, &g_r.sq[pos & (g_r.sq_entries - 1)], sizeof entry);
   const gsys_x_cursor before = cur;
   const std::int32_t dif = (std::int32_t)(GSYS_SQ_SEQ(word) - (std::uint32_t)(pos + 1));
-  std::uint32_t s = 0xdeadbeef;
+  gsys_request q;
+  std::memset(&q, 0xa5, sizeof q);
   g_accesses = 0;
   g_tamper.fired = false;
-  const int r = gsys_x_pop(&g_r, &cur, &s);
+  const int r = gsys_x_pop(&g_r, &cur, &q);
   const bool raced = end_call();
-  if (r != GSYS_X_POPPED && r != GSYS_X_EMPTY && r != GSYS_X_SKIPPED) model_fail("pop returned an unknown value");
-  if (raced) return;  // someone else moved things mid-call: only the access checks apply
+  if (r != GSYS_X_POPPED && r != GSYS_X_EMPTY && r != GSYS_X_SKIPPED && r != GSYS_X_GARBAGE)
+    model_fail("pop returned an unknown value");
+  if (r == GSYS_X_POPPED && q.slot >= g_r.nslots) model_fail("popped a slot index out of range");
+  const std::uint32_t got = r == GSYS_X_POPPED ? q.slot : g_r.nslots;
+  if (r == GSYS_X_POPPED) g_busy[q.slot] = 1;
+  if (raced) return got;  // someone else moved things mid-call: only the access checks apply
   const std::uint64_t now_head = head();
   switch (r) {
     case GSYS_X_POPPED:
+    case GSYS_X_GARBAGE:
       if (dif != 0) model_fail("popped an entry not published for the head's position");
-      if (s != GSYS_SQ_SLOT(word)) model_fail("popped slot index is not the entry's");
+      if (q.slot != GSYS_SQ_SLOT(word)) model_fail("popped slot index is not the entry's");
+      if (r == GSYS_X_GARBAGE && q.slot < g_r.nslots) model_fail("refused an index in range");
       if (now_head != pos + 1) model_fail("pop did not move the head by one");
+      if (q.nr != entry.nr || q.flags != entry.flags || std::memcmp(q.arg, entry.arg, sizeof q.arg))
+        model_fail("the request copy differs from the entry");
       break;
     case GSYS_X_SKIPPED: {
       if (now_head != pos + 1) model_fail("skip did not move the head by one");
@@ -216,32 +231,7 @@ void do_pop(gsys_x_cursor& cur)
       if (dif >= 0) model_fail("reported empty with an entry at the head to pop or skip");
       break;
   }
-}
-
-void do_begin(std::uint32_t idx)
-{
-  gsys_request q;
-  std::memset(&q, 0xa5, sizeof q);
-  const bool in_range = idx < g_r.nslots;
-  gsys_slot before{};
-  if (in_range) std::memcpy(&before, &slot_at(idx), sizeof before);
-  g_accesses = 0;
-  g_tamper.fired = false;
-  const int ok = gsys_x_begin(&g_r, idx, &q);
-  const bool raced = end_call();
-  if (ok && !in_range) model_fail("began a slot index out of range");
-  if (ok) g_busy[idx] = 1;
-  if (raced) return;
-  if (!ok) {
-    if (in_range && before.state == GSYS_SLOT_READY) model_fail("refused a READY slot");
-    if (in_range && std::memcmp(&before, &slot_at(idx), sizeof before)) model_fail("a refused begin changed the slot");
-    return;
-  }
-  if (before.state != GSYS_SLOT_READY) model_fail("began a slot that was not READY");
-  if (slot_at(idx).state != GSYS_SLOT_BUSY) model_fail("begin did not leave the slot BUSY");
-  if (q.slot != idx || q.nr != before.nr || q.flags != before.flags ||
-      std::memcmp(q.arg, before.arg, sizeof q.arg))
-    model_fail("the request copy differs from the slot");
+  return got;
 }
 
 void do_complete(std::uint32_t pick, std::int64_t ret)
@@ -320,8 +310,14 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       case 1:
         for (unsigned i = 0; i < reps; ++i) do_pop(cursors[op & 1]);
         break;
-      case 2: do_begin(in.u8() % (nslots + 2)); break;  // near the bound
-      case 3: do_begin(in.u32()); break;                  // anything
+      case 2:
+      case 3: {  // a slot index near the bound, or anything, at the head
+        const std::uint64_t h = head();
+        const std::uint32_t s = (op & 1) ? in.u32() : in.u8() % (nslots + 2);
+        __atomic_store_n((std::uint64_t*)&g_r.sq[h & (sq_entries - 1)], GSYS_SQ_WORD(h, s), __ATOMIC_RELEASE);
+        do_pop(cursors[0]);
+        break;
+      }
       case 4: do_complete(in.u8(), (std::int64_t)in.u64()); break;
       case 5: {  // raw device write between calls
         const std::uint32_t w = in.u32();
@@ -345,17 +341,10 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         g_tamper.value = in.u64();
         break;
       }
-      case 11: {  // the executor's normal cycle: pop, begin, complete
-        std::uint32_t s;
+      case 11: {  // the executor's normal cycle: pop, complete
         for (unsigned i = 0; i < reps; ++i) {
-          g_accesses = 0;
-          g_tamper.fired = false;
-          const int r = gsys_x_pop(&g_r, &cursors[0], &s);
-          end_call();
-          if (r == GSYS_X_POPPED) {
-            do_begin(s);
-            do_complete(s, (std::int64_t)i);
-          }
+          const std::uint32_t s = do_pop(cursors[0]);
+          if (s < nslots) do_complete(s, (std::int64_t)i);
         }
         break;
       }

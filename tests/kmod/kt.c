@@ -36,10 +36,12 @@ int kt_ring_alloc(struct kt_ring *r, uint32_t nslots, uint32_t sq_entries)
 	memset(r->mem, 0, bytes);
 	r->claim = calloc(nslots / 32, sizeof(uint32_t));
 	r->pending = calloc(nslots / 32, sizeof(uint32_t));
-	if (!r->claim || !r->pending) {
+	r->req = calloc(nslots, sizeof(*r->req));
+	if (!r->claim || !r->pending || !r->req) {
 		munmap(r->mem, bytes);
 		free(r->claim);
 		free(r->pending);
+		free(r->req);
 		return -ENOMEM;
 	}
 	r->bytes = bytes;
@@ -72,7 +74,9 @@ void kt_ring_free(struct kt_ring *r)
 		munmap(r->mem, r->bytes);
 	free(r->claim);
 	free(r->pending);
+	free(r->req);
 	r->claim = r->pending = NULL;
+	r->req = NULL;
 	r->mem = NULL;
 	r->fd = -1;
 }
@@ -185,23 +189,30 @@ int kt_claim(struct kt_ring *r, uint32_t hint)
 void kt_fill(struct kt_ring *r, uint32_t idx, uint16_t nr, uint16_t flags,
 	     const uint64_t a[GSYS_SLOT_ARGS])
 {
-	struct gsys_slot *s = &r->slots[idx];
+	struct gsys_request *q = &r->req[idx];
 	int i;
 
-	s->nr = nr;
-	s->flags = flags;
+	q->nr = nr;
+	q->flags = flags;
 	for (i = 0; i < GSYS_SLOT_ARGS; i++)
-		s->arg[i] = a ? a[i] : 0;
-	__atomic_store_n(&s->state, GSYS_SLOT_READY, __ATOMIC_RELAXED);
+		q->arg[i] = a ? a[i] : 0;
+	__atomic_store_n(&r->slots[idx].state, GSYS_SLOT_READY, __ATOMIC_RELAXED);
 }
 
 void kt_push(struct kt_ring *r, uint32_t idx)
 {
 	uint64_t pos = __atomic_fetch_add(&r->tail, 1, __ATOMIC_RELAXED);
+	struct gsys_sq_entry *e = &r->sq[pos & (r->sq_entries - 1)];
+	/* what kt_fill wrote (a garbage index gets a nop) */
+	const struct gsys_request *q = idx < r->nslots ? &r->req[idx] : NULL;
+	int i;
 
-	/* release: the executor that acquires the entry sees the slot and buffers */
-	__atomic_store_n((uint64_t *)&r->sq[pos & (r->sq_entries - 1)], GSYS_SQ_WORD(pos, idx),
-			 __ATOMIC_RELEASE);
+	e->nr = q ? q->nr : GSYS_NR_NOP;
+	e->flags = q ? q->flags : 0;
+	for (i = 0; i < GSYS_SLOT_ARGS; i++)
+		e->arg[i] = q ? q->arg[i] : 0;
+	/* release: the executor that acquires the entry sees the request, the slot and buffers */
+	__atomic_store_n((uint64_t *)e, GSYS_SQ_WORD(pos, idx), __ATOMIC_RELEASE);
 	/* a CPU "device" may wake a napping SERVE, as the simulator does */
 	__atomic_fetch_add(&r->h->doorbell, 1, __ATOMIC_SEQ_CST);
 }

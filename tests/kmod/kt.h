@@ -34,6 +34,7 @@ struct kt_ring {
 	/* the device part (device memory on a GPU): the module never sees it */
 	uint32_t *claim;        /* one word per 32 slots */
 	uint32_t *pending;      /* parked: fire-and-forget or timed out */
+	struct gsys_request *req; /* per slot: the request kt_fill wrote, for kt_push's entry */
 	uint64_t tail;          /* queue positions reserved */
 	uint32_t nslots;
 	uint32_t sq_entries;
@@ -59,8 +60,8 @@ long kt_proc_value(const char *key);                     /* /proc/genesys, -1 if
 /* device side (what a GPU thread does) */
 int kt_claim(struct kt_ring *r, uint32_t hint);          /* slot index or -1 */
 void kt_fill(struct kt_ring *r, uint32_t idx, uint16_t nr, uint16_t flags,
-	     const uint64_t a[GSYS_SLOT_ARGS]);           /* CLAIMED..READY */
-void kt_push(struct kt_ring *r, uint32_t idx);           /* SQ entry + doorbell */
+	     const uint64_t a[GSYS_SLOT_ARGS]);           /* slot READY, request kept for kt_push */
+void kt_push(struct kt_ring *r, uint32_t idx);           /* SQ entry (with the request) + doorbell */
 /* claim+fill+push: idx or -1; a NONBLOCK slot is parked right away */
 int kt_submit(struct kt_ring *r, uint32_t hint, uint16_t nr, uint16_t flags,
 	      const uint64_t a[GSYS_SLOT_ARGS]);

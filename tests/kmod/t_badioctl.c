@@ -265,14 +265,15 @@ static void test_garbage(void)
 			head = r.h->sq_head;
 			for (i = 0; i < 8; i++) {
 				uint32_t s = (uint32_t)kt_rand(&seed) % r.nslots;
+				struct gsys_sq_entry *e = &r.sq[(head + i) & 63];
 
 				fill_random(&r.slots[s], sizeof(r.slots[s]), &seed);
-				r.slots[s].nr = (i & 1) ? GSYS_NR_NOP : (uint16_t)kt_rand(&seed);
-				r.slots[s].flags &= 0xff;
-				r.slots[s].flags &= (uint16_t)~GSYS_SLOT_F_NONBLOCK;
+				fill_random(e, sizeof(*e), &seed);
+				e->nr = (i & 1) ? GSYS_NR_NOP : (uint16_t)kt_rand(&seed);
+				e->flags &= 0xff;
+				e->flags &= (uint16_t)~GSYS_SLOT_F_NONBLOCK;
 				__atomic_store_n(&r.slots[s].state, GSYS_SLOT_READY, __ATOMIC_RELEASE);
-				__atomic_store_n((uint64_t *)&r.sq[(head + i) & 63],
-						 GSYS_SQ_WORD(head + i, s), __ATOMIC_RELEASE);
+				__atomic_store_n((uint64_t *)e, GSYS_SQ_WORD(head + i, s), __ATOMIC_RELEASE);
 			}
 			break;
 		case 3: /* everything past the header at once */

@@ -462,11 +462,16 @@ static void test_policy(void)
 		KT_EQ(fb[0].nr, __NR_getrusage);
 		KT_EQ(fb[0].arg[0], RUSAGE_SELF);
 		KT_EQ(fb[0].arg[1], P(&ru));
-		KT_EQ(kt_state(&R, (uint32_t)idx), GSYS_SLOT_BUSY);
-		/* a hostile kernel rewrites the slot while userspace has it */
-		R.slots[idx].nr = __NR_munmap;
-		R.slots[idx].arg[0] = P(&ru) & ~4095ull;
-		R.slots[idx].arg[1] = 4096;
+		KT_EQ(kt_state(&R, (uint32_t)idx), GSYS_SLOT_READY);   /* taken, not done */
+		/* a hostile kernel rewrites the request while userspace has it */
+		{
+			uint64_t h = __atomic_load_n(&R.h->sq_head, __ATOMIC_ACQUIRE);
+			struct gsys_sq_entry *e = &R.sq[(h - 1) & (R.sq_entries - 1)];
+
+			e->nr = __NR_munmap;
+			e->arg[0] = P(&ru) & ~4095ull;
+			e->arg[1] = 4096;
+		}
 		kt_run_fallback(&R, &fb[0]);
 		KT_EQ(kt_wait(&R, (uint32_t)idx, 5000), 0);
 		KT_CHECK(ru.ru_maxrss > 0);       /* getrusage ran, and we are alive */
