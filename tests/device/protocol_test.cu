@@ -49,6 +49,42 @@ __global__ void recv_nothing(gsys::ring r, int sock, char* buf, long* out)
   out[0] = gsys::recvfrom(r, sock, buf, 16, 0);
 }
 
+// A recvfrom on a silent UDP socket, launched and taken by the executor:
+// the call stays in flight until a datagram comes to `addr`.
+struct recv_in_flight {
+  int sock = -1;
+  sockaddr_in addr{};
+  char* buf = nullptr;
+  long* out = nullptr;
+  gsys_u32 slot = 0;  // its slot (READY: queued, not answered)
+  ~recv_in_flight()
+  {
+    if (sock >= 0) ::close(sock);
+  }
+};
+
+// Starts one; false (with a test failure) if the executor never took it.
+bool start_recv_in_flight(gsys::runtime& rt, recv_in_flight& c)
+{
+  c.sock = gsys_test::bound_udp_socket(c.addr);
+  EXPECT_GE(c.sock, 0);
+  if (c.sock < 0) return false;
+  c.buf = static_cast<char*>(rt.alloc(16));
+  c.out = static_cast<long*>(rt.alloc(sizeof(long)));
+  c.out[0] = 1;
+  const gsys::ring r = rt.ring();
+  gsys::launch(recv_nothing, dim3(1), dim3(1), r, c.sock, c.buf, c.out);
+  c.slot = r.nslots;
+  const bool taken = gsys_test::eventually([&] {
+    if (rt.usage().consumed != 1) return false;
+    for (gsys_u32 i = 0; i < r.nslots; ++i)
+      if (std::atomic_ref<gsys_u32>(r.slots[i].state).load() == GSYS_SLOT_READY) c.slot = i;
+    return c.slot < r.nslots;
+  });
+  EXPECT_TRUE(taken) << "the executor never took the recvfrom";
+  return taken;
+}
+
 __global__ void nops(gsys::ring r, int n, int* fails)
 {
   for (int i = 0; i < n; ++i)
@@ -272,31 +308,17 @@ TEST_P(Protocol, AGarbageSlotStateStillTimesOut)
   auto o = small_ring(32);
   o.timeout = std::chrono::milliseconds(300);
   gsys::runtime rt(o);
-  sockaddr_in a{};
-  const int sock = gsys_test::bound_udp_socket(a);
-  ASSERT_GE(sock, 0);
-  char* buf = static_cast<char*>(rt.alloc(16));
-  long* out = static_cast<long*>(rt.alloc(sizeof(long)));
-  out[0] = 1;
-  gsys::ring r = rt.ring();
-  gsys::launch(recv_nothing, dim3(1), dim3(1), r, sock, buf, out);
   // Wait for the executor to take the call, then scribble on its state.
-  gsys_slot* busy = nullptr;
-  ASSERT_TRUE(gsys_test::eventually([&] {
-    if (rt.usage().consumed != 1) return false;
-    for (unsigned i = 0; i < r.nslots; ++i)
-      if (std::atomic_ref<gsys_u32>(r.slots[i].state).load() == GSYS_SLOT_READY) busy = &r.slots[i];
-    return busy != nullptr;
-  }));
-  std::atomic_ref<gsys_u32>(busy->state).store(0xdeadbeefu);
+  recv_in_flight c;
+  ASSERT_TRUE(start_recv_in_flight(rt, c));
+  std::atomic_ref<gsys_u32>(rt.ring().slots[c.slot].state).store(0xdeadbeefu);
   auto done = std::async(std::launch::async, [] { gsys::synchronize(); });
   if (done.wait_for(std::chrono::seconds(10)) != std::future_status::ready) {
     std::fprintf(stderr, "the kernel hangs on a garbage slot state\n");
     std::_Exit(1);  // cannot join a hung kernel: fail loudly
   }
-  EXPECT_EQ(out[0], -ETIMEDOUT);
+  EXPECT_EQ(c.out[0], -ETIMEDOUT);
   EXPECT_EQ(rt.usage().parked, 1u) << "the slot stays quarantined: the host still runs the call";
-  ::close(sock);
 }
 
 __global__ void post_recvs(gsys::ring r, int sock, char* buf)
@@ -394,35 +416,22 @@ TEST_P(Protocol, ASlotQueuedAgainWhileItsCallIsInFlightIsRefused)
   if (GetParam() != gsys::executor_kind::uring)
     GTEST_SKIP() << "only io_uring keeps per-slot state while a call is in flight";
   gsys::runtime rt(small_ring(32));
-  sockaddr_in a{};
-  const int sock = gsys_test::bound_udp_socket(a);
-  ASSERT_GE(sock, 0);
-  char* buf = static_cast<char*>(rt.alloc(16));
-  long* out = static_cast<long*>(rt.alloc(sizeof(long)));
-  out[0] = 1;
-  gsys::ring r = rt.ring();
-  gsys::launch(recv_nothing, dim3(1), dim3(1), r, sock, buf, out);
-  gsys_u32 idx = r.nslots;
-  ASSERT_TRUE(gsys_test::eventually([&] {
-    if (rt.usage().consumed != 1) return false;
-    for (gsys_u32 i = 0; i < r.nslots; ++i)
-      if (std::atomic_ref<gsys_u32>(r.slots[i].state).load() == GSYS_SLOT_READY) idx = i;
-    return idx < r.nslots;
-  }));
+  recv_in_flight c;
+  ASSERT_TRUE(start_recv_in_flight(rt, c));
+  const gsys::ring r = rt.ring();
   gsys::stream side;
-  gsys::launch(queue_slot_again, dim3(1), dim3(1), side, r, idx);
+  gsys::launch(queue_slot_again, dim3(1), dim3(1), side, r, c.slot);
   gsys::synchronize(side);
   ASSERT_TRUE(gsys_test::eventually([&] { return rt.usage().consumed == 2; }));
   EXPECT_EQ(rt.stats().garbage, 1u) << "the second entry for a slot in flight was run";
-  EXPECT_EQ(std::atomic_ref<gsys_u32>(r.slots[idx].state).load(), (gsys_u32)GSYS_SLOT_READY)
+  EXPECT_EQ(std::atomic_ref<gsys_u32>(r.slots[c.slot].state).load(), (gsys_u32)GSYS_SLOT_READY)
       << "the duplicate answered the pending call";
   const int tx = ::socket(AF_INET, SOCK_DGRAM, 0);
-  ASSERT_EQ(::sendto(tx, "hello", 5, 0, reinterpret_cast<sockaddr*>(&a), sizeof a), 5);
+  ASSERT_EQ(::sendto(tx, "hello", 5, 0, reinterpret_cast<sockaddr*>(&c.addr), sizeof c.addr), 5);
   gsys::synchronize();
-  EXPECT_EQ(out[0], 5) << "the call in flight lost its own result";
-  EXPECT_EQ(std::memcmp(buf, "hello", 5), 0);
+  EXPECT_EQ(c.out[0], 5) << "the call in flight lost its own result";
+  EXPECT_EQ(std::memcmp(c.buf, "hello", 5), 0);
   ::close(tx);
-  ::close(sock);
 }
 
 TEST_P(Protocol, GarbageInTheQueueIsCountedAndSkipped)
