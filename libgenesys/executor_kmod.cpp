@@ -1,10 +1,10 @@
 // The `kmod` executor: threads that sit in genesys.ko's SERVE ioctl, so the
 // GPU's requests run inside the kernel in this process's context, with no
 // system call entry per request. What the module does not run natively it
-// takes off the queue and hands over as the copy it validated (the fall-back array;
-// SERVE returns after the batch that met one); those run here, from the copy,
-// through the same policy and path as the userspace executors, so `kmod`
-// supports every operation.
+// takes off the queue and hands over as the copy it validated (the
+// fall-back array; SERVE returns after the batch that met one); those run
+// here, from the copy, through the same policy and path as the userspace
+// executors, so `kmod` supports every operation.
 //
 // Policy split: the module enforces the allow-list (the bitmap registered
 // with the ring), the length cap, the executor's own descriptors and the

@@ -98,8 +98,8 @@ class ring_access {
   }
 
   // A request genesys.ko took and validated but left to userspace, as the
-  // copy it handed over (never re-read from the live queue entry). False (and counted)
-  // for a slot index out of range.
+  // copy it handed over (never re-read from the live queue entry). False
+  // (and counted) for a slot index out of range.
   bool adopt_copy(const request_copy& q)
   {
     if (q.slot < r_.nslots) return true;
@@ -121,7 +121,6 @@ class ring_access {
   void count_garbage() { ref(r_.hdr->garbage).fetch_add(1, std::memory_order_relaxed); }
 
  private:
-
   gsys_x_ring r_{};
   gsys_x_cursor cur_{};
 };

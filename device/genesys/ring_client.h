@@ -6,8 +6,8 @@
 // fetch_add for its queue positions, one release per claim word. Those
 // atomics are on device memory; across the link the way in is posted stores
 // only (the slot's READY, then the queue entry with the request in it), and
-// the way back is polling the slot's state until the host stores DONE. A single-thread call is the same
-// code with a one-lane mask.
+// the way back is polling the slot's state until the host stores DONE. A
+// single-thread call is the same code with a one-lane mask.
 #pragma once
 
 #include <cerrno>

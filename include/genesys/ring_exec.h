@@ -2,8 +2,8 @@
 /*
  * The executor's half of the ring protocol (abi.h), written once for
  * libgenesys and genesys.ko: pop a queue entry with the request copied out
- * of it once and its slot index validated, complete it. The two sides supply the
- * memory accesses before including this file:
+ * of it once and its slot index validated, complete it. The two sides
+ * supply the memory accesses before including this file:
  *
  *   GSYS_X_LOAD(p)              plain single-copy load (READ_ONCE)
  *   GSYS_X_LOAD_ACQUIRE(p)      load-acquire
