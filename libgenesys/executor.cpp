@@ -1,5 +1,7 @@
 #include "executor.h"
 
+#include <genesys/sim/cpu_share.h>
+
 #include <linux/futex.h>
 #include <pthread.h>
 #include <signal.h>
@@ -162,6 +164,15 @@ void wake_sleepers(gsys_ring_header* h, int how_many)
   ::syscall(SYS_futex, &h->doorbell, FUTEX_WAKE, how_many, nullptr, nullptr, 0);
 }
 
+// No spinning on a CPU a simulated device thread needs (cpu_share.h),
+// looked at on every kShareCheckEvery-th poll: a block thread that shares
+// it gets the CPU while this one sleeps on the doorbell.
+bool idle_waiter::cpu_needed_by_device()
+{
+  if (polling_ && ++polls_ % kShareCheckEvery != 0) return false;
+  return sim::block_thread_on_my_cpu();
+}
+
 void idle_waiter::stop_polling()
 {
   if (!polling_) return;
@@ -184,7 +195,7 @@ void idle_waiter::idle(ring_access& ring)
 {
   const std::uint64_t now = monotonic_ns();
   if (idle_since_ == 0) idle_since_ = now;
-  if (now - idle_since_ < (std::uint64_t)ctx_.opt.spin.count()) {
+  if (now - idle_since_ < (std::uint64_t)ctx_.opt.spin.count() && !cpu_needed_by_device()) {
     if (!polling_) {
       polling_ = true;
       std::atomic_ref<gsys_u32>(ctx_.header->pollers).fetch_add(1, std::memory_order_seq_cst);

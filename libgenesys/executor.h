@@ -151,9 +151,12 @@ class idle_waiter {
  private:
   void stop_polling();
   void pass_on_wake(ring_access& ring);
+  bool cpu_needed_by_device();
 
+  static constexpr unsigned kShareCheckEvery = 16;
   const executor_context& ctx_;
   std::uint64_t idle_since_ = 0;
+  unsigned polls_ = 0;
   unsigned sleep_us_ = 0;
   bool polling_ = false;
 };

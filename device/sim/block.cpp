@@ -525,6 +525,7 @@ void block::release_barrier()
 
 void block::sleep(u64 ns)
 {
+  cpu_.note();
   const u32 t = current_;
   const u64 wake = now_ns() + ns;
   threads_[t].wake_ns = wake;
@@ -537,6 +538,7 @@ void block::sleep(u64 ns)
 
 void block::yield()
 {
+  cpu_.note();
   set_bit(runnable_, current_);  // still running as far as its warp is concerned
   switch_away();
 }
@@ -578,6 +580,7 @@ void block::wait_for_sleeper()
     for (u64 now = yielded; now < next_wake_; now = now_ns()) {
       if (next_wake_ - now > kYieldAboveNs || now - yielded > kYieldEveryNs) {
         sched_yield();
+        cpu_.note();
         yielded = now;
       } else {
         cpu_relax();

@@ -19,6 +19,7 @@
 #include <string>
 #include <vector>
 
+#include "cpu_share.h"
 #include "launch.h"
 #include "link_model.h"
 #include "sync.h"
@@ -192,6 +193,7 @@ class block {
   barrier_result last_barrier_{};  // what the last completed barrier returns
   u32 sleepers_ = 0;
   u64 next_wake_ = 0;  // earliest deadline among the sleepers
+  cpu_presence cpu_;  // noted where threads wait, for executors (cpu_share.h)
 };
 
 // The block running on this OS thread, or null outside a kernel.
