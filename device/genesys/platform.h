@@ -101,6 +101,20 @@ GSYS_DEVICE u64 now_ns()
 
 GSYS_DEVICE void sleep_ns(u32 ns) { __nanosleep(ns); }
 
+// The pause between two polls while a wait spins: a short __nanosleep on
+// the GPU; on the simulator a yield to the other threads of the block. A
+// simulated __nanosleep's bookkeeping (three clock reads, the sleeper scan)
+// cost more than the poll, and a result was seen up to a poll period late.
+GSYS_DEVICE void spin_pause(u32 ns)
+{
+#if GSYS_CUDA
+  __nanosleep(ns);
+#else
+  (void)ns;
+  gsys::sim::yield();
+#endif
+}
+
 GSYS_DEVICE void fence_system() { __threadfence_system(); }
 
 #if !GSYS_CUDA

@@ -26,20 +26,24 @@ struct request {
 };
 
 // Polling with backoff, bounded by the ring's timeout: every backoff_min_ns
-// for the first backoff_spin_ns of a wait (a round trip is usually over by
-// then), then doubling up to backoff_max_ns. Backing off at once made both
-// sides fall asleep in turn on the simulator (the device past its spin
-// threshold, the executor past its own) and locked a busy ring into a ~70 µs
-// round trip. pause() returns false, without sleeping, once the timeout has
-// passed since the wait's first pause: the one clock read per poll serves
-// both.
+// (spin_pause) for the first backoff_spin_ns of a wait (a round trip is
+// usually over by then), then doubling up to backoff_max_ns. Backing off at
+// once made both sides fall asleep in turn on the simulator (the device past
+// its spin threshold, the executor past its own) and locked a busy ring into
+// a ~70 µs round trip. pause() returns false, without sleeping, once the
+// timeout has passed since the wait's first pause; one clock read serves
+// both. On the simulator, whose spinning pause is a yield much shorter than
+// a clock read, the clock is read on every kClockEvery-th pause of a spin.
 struct backoff {
+  static constexpr u32 kClockEvery = GSYS_CUDA ? 1 : 16;
   u32 ns;
   u32 min_ns;
   u32 max_ns;
   u32 spin_ns;
   u64 timeout_ns;
   u64 start = 0;
+  u32 pauses = 0;
+  bool spinning = false;
   GSYS_DEVICE explicit backoff(const ring& r)
       : ns(r.backoff_min_ns), min_ns(r.backoff_min_ns), max_ns(r.backoff_max_ns), spin_ns(r.backoff_spin_ns),
         timeout_ns(r.timeout_ns)
@@ -47,11 +51,16 @@ struct backoff {
   }
   GSYS_DEVICE bool pause()
   {
+    if (spinning && ++pauses % kClockEvery != 0) {
+      spin_pause(min_ns);
+      return true;
+    }
     const u64 now = now_ns();
     if (start == 0) start = now;
     if (now - start >= timeout_ns) return false;
-    if (now - start < spin_ns) {
-      sleep_ns(min_ns);
+    spinning = now - start < spin_ns;
+    if (spinning) {
+      spin_pause(min_ns);
       return true;
     }
     sleep_ns(ns);
