@@ -151,12 +151,13 @@ class idle_waiter {
  private:
   void stop_polling();
   void pass_on_wake(ring_access& ring);
-  bool cpu_needed_by_device();
+  bool move_off_this_cpu(std::uint64_t now);
 
-  static constexpr unsigned kShareCheckEvery = 16;
+  static constexpr unsigned kLookEvery = 16;
   const executor_context& ctx_;
   std::uint64_t idle_since_ = 0;
   unsigned polls_ = 0;
+  std::uint64_t last_move_ns_ = 0;  // move_off_this_cpu's last try
   unsigned sleep_us_ = 0;
   bool polling_ = false;
 };

@@ -115,6 +115,10 @@ void sandbox::build_filter(const policy& pol)
   // (or MAP_FIXED_NOREPLACE): it could replace the proxy's memory.
   const std::uint64_t fixed = MAP_FIXED | MAP_FIXED_NOREPLACE;
   if (seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(mmap), 1, SCMP_A3(SCMP_CMP_MASKED_EQ, fixed, 0)) != 0) ok = false;
+  // sched_setaffinity for the calling thread only: an executor thread moves
+  // off a CPU the simulator's device needs (executor.cpp, idle_waiter).
+  if (seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(sched_setaffinity), 1, SCMP_A0(SCMP_CMP_EQ, 0)) != 0)
+    ok = false;
   // ioctl only to serve a genesys.ko ring (the kmod executor's threads).
   if (seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(ioctl), 1,
                        SCMP_A1(SCMP_CMP_MASKED_EQ, 0xffffffffull, (scmp_datum_t)GSYS_IOC_SERVE)) != 0)

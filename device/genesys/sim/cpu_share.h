@@ -7,8 +7,8 @@
 // CPU (a loaded machine), a round trip grew to the executor's whole spin
 // (the simulator's "slow mode": 68-81 µs per nop instead of under one).
 // Block threads note their CPU here when their threads wait or yield; an
-// executor that finds one on its own CPU sleeps on the doorbell instead of
-// spinning, and the device's next submit wakes it.
+// executor that finds one on its own CPU moves to another CPU, or sleeps on
+// the doorbell where it cannot (idle_waiter::idle).
 //
 // Header-only, like link_model.h: libgenesys reads it without depending on
 // genesys_sim. With a GPU nothing is noted and the check is one load.
