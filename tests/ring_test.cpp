@@ -370,8 +370,9 @@ TEST(IdleWaiter, APollerTakingAPromptCallStaysCountedAndWakesNobody)
 // CPU (a loaded machine), the executor spun its whole spin time (50 µs)
 // after every call while the device, which needed that CPU to queue the
 // next one, waited: 68-81 µs per nop, the benchmark's "slow mode". An
-// executor now sleeps on the doorbell instead of spinning where a block
-// thread has noted its CPU (cpu_share.h), and polls as before elsewhere.
+// executor that cannot leave that CPU (pinned to it here) now sleeps on the
+// doorbell instead of spinning where a block thread has noted its CPU
+// (cpu_share.h), and polls as before elsewhere.
 TEST(IdleWaiter, AnExecutorDoesNotSpinOnTheCpuOfABlockThread)
 {
   gsys_test::pinned_here pin;
