@@ -70,6 +70,20 @@ long check_and_run(policy& pol, request_copy& q, bool& denied)
   return ret;
 }
 
+void finish_call(ring_access& ring, stats_shard& shard, const gsys_request& q, long ret, std::uint64_t t0,
+                 bool denied)
+{
+  // Copied first: once DONE is out, the slot (and a uring op's copy of the
+  // request) may belong to the device's next call.
+  const unsigned nr = q.nr;
+  const bool nonblocking = q.flags & GSYS_SLOT_F_NONBLOCK;
+  begin_recording(shard);
+  ring.complete(q, ret);
+  if (denied) ring.count_denied();
+  record(shard, nr, ret, t0 ? monotonic_ns() - t0 : 0, denied, nonblocking);
+  end_recording(shard);
+}
+
 namespace {
 
 void run_and_complete(ring_access& ring, policy& pol, stats_shard& shard, request_copy& q)
@@ -77,9 +91,7 @@ void run_and_complete(ring_access& ring, policy& pol, stats_shard& shard, reques
   const std::uint64_t t0 = monotonic_ns();
   bool denied = false;
   long ret = check_and_run(pol, q, denied);
-  if (denied) ring.count_denied();
-  record(shard, q.nr, ret, monotonic_ns() - t0, denied, q.flags & GSYS_SLOT_F_NONBLOCK);
-  ring.complete(q, ret);
+  finish_call(ring, shard, q, ret, t0, denied);
 }
 
 }  // namespace

@@ -87,6 +87,14 @@ bool finishes_promptly(unsigned nr);
 // from the copy the module validated.
 void serve_fallback(ring_access& ring, policy& pol, stats_shard& shard, request_copy q);
 
+// Publishes a call's result (DONE), then counts it: in the header's totals,
+// and in `shard` with its service time since t0 (0: it never ran). DONE
+// goes first because the device waits for it and not for the statistics
+// (they had taken ~0.1 of a ping-pong of the thread-level round trip);
+// begin_recording/end_recording (stats.h) keep a snapshot from missing it.
+void finish_call(ring_access& ring, stats_shard& shard, const gsys_request& q, long ret, std::uint64_t t0,
+                 bool denied);
+
 // Policy, then run; what serve_one and the kmod fall-back path share.
 long check_and_run(policy& pol, request_copy& q, bool& denied);
 

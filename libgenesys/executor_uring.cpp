@@ -92,10 +92,7 @@ class uring_executor final : public executor {
     // Calls still queued behind ones that never finished: refused, not
     // lost (a waiting device sees -ECANCELED; posted ones are counted).
     stats_shard& shard = ctx_.take_shard();
-    for (request_copy q; ring_.pop(q); q = request_copy()) {
-      record(shard, q.nr, -ECANCELED, 0, false, q.flags & GSYS_SLOT_F_NONBLOCK);
-      ring_.complete(q, -ECANCELED);
-    }
+    for (request_copy q; ring_.pop(q); q = request_copy()) finish_call(ring_, shard, q, -ECANCELED, 0, false);
   }
 
  private:
@@ -188,18 +185,18 @@ class uring_executor final : public executor {
   void finish(uring_op& op, long ret, stats_shard& shard)
   {
     if (op.q.nr == __NR_recvfrom) ret = finish_recvfrom(op, ret);
-    record(shard, op.q.nr, ret, monotonic_ns() - op.t0, false, op.q.flags & GSYS_SLOT_F_NONBLOCK);
-    complete(op, ret);
+    complete(op, ret, shard, false);
   }
 
-  // Lets go of the op, then publishes DONE: the device may queue the slot
-  // again only after DONE, and its next entry must find the op free.
-  void complete(uring_op& op, long ret)
+  // Lets go of the op, then publishes DONE and counts the call: the device
+  // may queue the slot again only after DONE, and its next entry must find
+  // the op free, so what finish_call reads is copied out of the op first.
+  void complete(uring_op& op, long ret, stats_shard& shard, bool denied)
   {
-    gsys_request done{};
-    done.slot = op.q.slot;
+    const gsys_request q = op.q;
+    const std::uint64_t t0 = op.t0;
     op.in_flight.store(false, std::memory_order_release);
-    ring_.complete(done, ret);
+    finish_call(ring_, shard, q, ret, t0, denied);
   }
 
   void submit_loop()
@@ -236,9 +233,7 @@ class uring_executor final : public executor {
           waiter.worked(ring_, !finishes_promptly(op.q.nr));  // run here, on this thread
           err = ctx_.pol->finish(op.q, run_syscall(op.q), denied);
         }
-        if (denied) ring_.count_denied();
-        record(shard, op.q.nr, err, monotonic_ns() - op.t0, denied, op.q.flags & GSYS_SLOT_F_NONBLOCK);
-        complete(op, err);
+        complete(op, err, shard, denied);
       }
       if (queued) {
         io_uring_submit(&uring_);

@@ -107,12 +107,13 @@ class ring_access {
     return false;
   }
 
-  // Publishes the result (DONE, for every call: the device frees the slot).
+  // Publishes the result (DONE, for every call: the device frees the slot),
+  // then counts it in the header's totals: the device does not wait for those.
   void complete(const gsys_request& q, int64_t ret)
   {
+    gsys_x_complete(&r_, &q, ret);
     ref(r_.hdr->completed).fetch_add(1, std::memory_order_relaxed);
     if (ret < 0) ref(r_.hdr->failed).fetch_add(1, std::memory_order_relaxed);
-    gsys_x_complete(&r_, &q, ret);
   }
 
   void count_denied() { ref(r_.hdr->denied).fetch_add(1, std::memory_order_relaxed); }

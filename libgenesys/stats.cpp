@@ -3,9 +3,11 @@
 #include "ring_access.h"
 
 #include <algorithm>
+#include <chrono>
 #include <cstdio>
 #include <cstring>
 #include <sstream>
+#include <thread>
 
 namespace gsys::detail {
 
@@ -14,6 +16,20 @@ namespace {
 std::uint64_t rd(const std::uint64_t& v)
 {
   return std::atomic_ref<std::uint64_t>(const_cast<std::uint64_t&>(v)).load(std::memory_order_relaxed);
+}
+
+// Waits until no shard has a call between DONE and its record, or until a
+// deadline: a record takes nanoseconds, unless its thread was preempted.
+void wait_for_records(const stats_page& page, unsigned nshards)
+{
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(100);
+  for (unsigned i = 0; i < nshards; ++i) {
+    std::atomic_ref<std::uint32_t> r(const_cast<std::uint32_t&>(page.shard[i].recording));
+    while (r.load(std::memory_order_acquire) != 0) {
+      if (std::chrono::steady_clock::now() > deadline) return;
+      std::this_thread::yield();
+    }
+  }
 }
 
 }  // namespace
@@ -26,6 +42,7 @@ stats_snapshot summarize(const stats_page& page, const gsys_ring_header* h, gsys
   const std::uint32_t nshards =
       std::atomic_ref<std::uint32_t>(const_cast<std::uint32_t&>(page.nshards)).load(std::memory_order_relaxed);
   const unsigned n = nshards < kMaxShards ? nshards : kMaxShards;
+  wait_for_records(page, n);
   for (unsigned o = 0; o < kOpSlots; ++o) {
     op_stats op;
     op.name = o < GSYS_OP_COUNT ? kOps[o].name : "other";

@@ -30,6 +30,10 @@ struct alignas(64) stats_shard {
   // Nonzero when several executor threads record here (more threads than
   // shards share the last one). Fits the padding: the layout is unchanged.
   std::uint32_t shared;
+  // Calls published DONE but not yet recorded here (finish_call, in
+  // executor.cpp, counts after DONE so that the device does not wait for
+  // the statistics). summarize() waits for it to be 0. In the padding too.
+  std::uint32_t recording;
 };
 static_assert(sizeof(stats_shard) == sizeof(op_counters) * kOpSlots + 64, "a shard is its counters and one line");
 
@@ -74,11 +78,30 @@ inline void record(stats_shard& s, unsigned nr, std::int64_t ret, std::uint64_t 
   if (op_index(nr) == kOtherOp) std::atomic_ref<std::uint64_t>(s.other_nr_last).store(nr, std::memory_order_relaxed);
 }
 
+// Bracket a call's DONE and its record(): a snapshot taken by a thread that
+// saw the call finish waits for the record. The mark is set before DONE
+// (whose release store orders it) and cleared with release after the
+// counts, so a reader that sees it cleared sees them. A shared shard has
+// several writers and counts with atomic adds.
+inline void begin_recording(stats_shard& s)
+{
+  std::atomic_ref<std::uint32_t> r(s.recording);
+  if (std::atomic_ref<std::uint32_t>(s.shared).load(std::memory_order_relaxed)) r.fetch_add(1, std::memory_order_relaxed);
+  else r.store(1, std::memory_order_relaxed);
+}
+inline void end_recording(stats_shard& s)
+{
+  std::atomic_ref<std::uint32_t> r(s.recording);
+  if (std::atomic_ref<std::uint32_t>(s.shared).load(std::memory_order_relaxed)) r.fetch_sub(1, std::memory_order_release);
+  else r.store(0, std::memory_order_release);
+}
+
 // Sums the shards of a stats page (and the ring header's totals). For the
 // kmod executor it adds one "in-kernel" pseudo-op: the header's excess over
 // the shards, i.e. what genesys.ko ran, estimated without a breakdown.
 // `nslots`/`sq_entries`: the ring's geometry as the caller validated it
-// (never re-read from the header, which the device side can write).
+// (never re-read from the header, which the device side can write). It
+// first waits, up to 100 ms in all, for records in progress (begin_recording).
 stats_snapshot summarize(const stats_page& page, const gsys_ring_header* h, gsys_u32 nslots, gsys_u32 sq_entries);
 
 constexpr const char* kInKernelOp = "in-kernel";

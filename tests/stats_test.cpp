@@ -2,6 +2,7 @@
 // the snapshot, also when there are more executor threads than shards and
 // several of them record into the same (last) shard at once.
 #include <atomic>
+#include <chrono>
 #include <memory>
 #include <thread>
 #include <vector>
@@ -83,6 +84,50 @@ TEST(Stats, ThreadsSharingTheLastShardLoseNoCounts)
   EXPECT_EQ(page->shard[kMaxShards - 2].shared, 0u);
   EXPECT_NE(page->shard[kMaxShards - 1].shared, 0u);
   expect_exact(*page, threads, calls);
+}
+
+// finish_call publishes DONE before it counts the call (the device waits
+// for DONE, not for the statistics). A snapshot taken in between, by a
+// thread that saw the call finish, waits for the count rather than miss it.
+TEST(Stats, ASnapshotWaitsForACallPublishedButNotYetCounted)
+{
+  auto page = std::make_unique<stats_page>();
+  executor_context ctx;
+  ctx.stats = page.get();
+  stats_shard& shard = ctx.take_shard();
+  begin_recording(shard);  // DONE is out
+  std::thread late([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    record(shard, GSYS_NR_NOP, 0, 100, false, false);
+    end_recording(shard);
+  });
+  const gsys::stats_snapshot s = summarize(*page, nullptr, 0, 0);
+  late.join();
+  EXPECT_EQ(s.calls, 1u);
+}
+
+// Threads sharing the last shard can be between DONE and their record at
+// the same time: the first one done must not clear the mark of the other.
+TEST(Stats, TheSharedShardWaitsForEveryCallNotYetCounted)
+{
+  auto page = std::make_unique<stats_page>();
+  executor_context ctx;
+  ctx.stats = page.get();
+  for (unsigned i = 0; i + 1 < kMaxShards; ++i) ctx.take_shard();
+  stats_shard& shared = ctx.take_shard();
+  ASSERT_NE(shared.shared, 0u);
+  begin_recording(shared);  // two threads published DONE
+  begin_recording(shared);
+  record(shared, GSYS_NR_NOP, 0, 100, false, false);  // the first counts its call
+  end_recording(shared);
+  std::thread late([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    record(shared, GSYS_NR_NOP, 0, 100, false, false);
+    end_recording(shared);
+  });
+  const gsys::stats_snapshot s = summarize(*page, nullptr, 0, 0);
+  late.join();
+  EXPECT_EQ(s.calls, 2u);
 }
 
 TEST(Stats, LatencyBuckets)
