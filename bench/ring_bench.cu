@@ -33,6 +33,7 @@ using u64 = unsigned long long;
 enum class op_kind { nop, getppid, pread4k };
 constexpr int kPreadBytes = 4096;
 constexpr int kPreadFileBlocks = 256;  // 1 MiB file, read block by block
+constexpr int kLinkPassCalls = 400;    // simulator: calls the link-cost pass counts, after its warm-up
 
 const char* op_name(op_kind k)
 {
@@ -69,7 +70,8 @@ struct link_sums {
 
 // Latency: one group makes `iters` calls back to back; its first thread
 // records each round trip. On the simulator every lane also sums its
-// link-cost counts per call into link[lane] (calls from `warm` on).
+// link-cost counts per call into link[lane] (calls from `warm` on), unless
+// link is null (a timed pass, run with the model off).
 template <class G, class O>
 __global__ void latency_kernel(gsys::ring r, op_args a, int iters, int warm, u64* samples, int* errors,
                                link_sums* link)
@@ -100,7 +102,7 @@ __global__ void latency_kernel(gsys::ring r, op_args a, int iters, int warm, u64
     if (rec) samples[i] = t1 - t0;
   }
 #if !GSYS_CUDA
-  link[threadIdx.x] = mine;
+  if (link) link[threadIdx.x] = mine;
 #else
   (void)warm, (void)link;
 #endif
@@ -236,8 +238,16 @@ void run_one(const config& c, gsys::runtime& rt, op_kind k, const direct_numbers
   const int lat_threads = G::code == GSYS_GRAN_THREAD ? 1 : 32;
   const int warm = (int)std::min<size_t>((size_t)c.latency_iters / 10, 100);
   link_sums* link = GSYS_CUDA ? nullptr : static_cast<link_sums*>(rt.alloc(sizeof(link_sums) * lat_threads));
+#if !GSYS_CUDA
+  // The link-cost counts come from a pass of their own; the timed loops run
+  // with the model off: its bookkeeping is the simulator's, not the ring's.
+  launch_for<G>(latency_kernel<G, O>, dim3(1), dim3(lat_threads), rt.ring(), a,
+                std::min(c.latency_iters, warm + kLinkPassCalls), warm, samples, errors, link);
+  gsys::synchronize();
+  gsys::sim::link_enable(false);
+#endif
   launch_for<G>(latency_kernel<G, O>, dim3(1), dim3(lat_threads), rt.ring(), a, c.latency_iters, warm, samples,
-                errors, link);
+                errors, nullptr);
   gsys::synchronize();
   std::vector<u64> v(samples, samples + c.latency_iters);
   v.erase(v.begin(), v.begin() + warm);
@@ -247,6 +257,9 @@ void run_one(const config& c, gsys::runtime& rt, op_kind k, const direct_numbers
   launch_for<G>(throughput_kernel<G, O>, dim3(blocks), dim3(threads), rt.ring(), a, c.throughput_iters, errors);
   gsys::synchronize();
   double secs = (double)(host_ns() - t0) / 1e9;
+#if !GSYS_CUDA
+  gsys::sim::link_enable(true);
+#endif
   long groups = G::code == GSYS_GRAN_THREAD ? (long)blocks * threads
                 : G::code == GSYS_GRAN_WARP ? (long)blocks * ((threads + 31) / 32)
                 : G::code == GSYS_GRAN_BLOCK ? blocks : 1;
@@ -340,8 +353,9 @@ void usage(const char* argv0)
       "Fields of each line: p50_ns/p99_ns (latency loop: one group calling back to back),\n"
       "calls_per_s (throughput grid), direct_* (the same call made by a CPU thread),\n"
       "pingpong_ns (two CPU threads handing a cache line back and forth).\n"
-      "Simulator only, from the link-cost model (docs/simulator.md), per call of the\n"
-      "latency loop after its warm-up, summed over the latency group's lanes (at warp,\n"
+      "Simulator only, from the link-cost model (docs/simulator.md), per call of a\n"
+      "counting pass of the latency loop (up to 400 calls after its warm-up; the timed\n"
+      "loops run with the model off), summed over the latency group's lanes (at warp,\n"
       "block and grid granularity only the calling lane crosses the link):\n"
       "  link_rtts_submit_per_call   non-posted operations (loads, atomics on host\n"
       "                              memory) before the call's first completion poll\n"

@@ -286,6 +286,35 @@ TEST_P(Link, DeviceAtomicOnAHostCasWordIsAProtocolError)
   }
 }
 
+// Off (gsys-ring-bench times its loops so), the model neither counts nor
+// checks; on again, it does both.
+TEST_P(Link, OffItCountsAndChecksNothing)
+{
+  struct turn_on_again {
+    ~turn_on_again() { gsys::sim::link_enable(true); }
+  } restore;
+  gsys::runtime rt(opts());
+  const uint64_t before = gsys::sim::link_protocol_errors();
+  gsys::sim::link_enable(false);
+  EXPECT_FALSE(gsys::sim::link_enabled());
+  lane_counts* off = run(rt, nop_counts<gsys::thread, gsys::relaxed>, 1, 1);
+  EXPECT_EQ(off[0].ret, 0);
+  EXPECT_EQ(off[0].c.posted_stores, 0u);
+  EXPECT_EQ(off[0].c.nonposted(), 0u);
+  run(rt, rmw_sq_head, 1, 1);  // the protocol error, unseen
+  EXPECT_EQ(gsys::sim::link_protocol_errors(), before);
+
+  gsys::sim::link_enable(true);
+  lane_counts* on = run(rt, nop_counts<gsys::thread, gsys::relaxed>, 1, 1);
+  EXPECT_EQ(on[0].ret, 0);
+  EXPECT_GT(on[0].c.posted_stores, 0u);
+  EXPECT_GT(on[0].c.completion_polls, 0u);
+  testing::internal::CaptureStderr();
+  run(rt, rmw_sq_head, 1, 1);
+  testing::internal::GetCapturedStderr();
+  EXPECT_EQ(gsys::sim::link_protocol_errors(), before + 1);
+}
+
 TEST_P(Link, ProtocolErrorAbortsOnRequest)
 {
   GTEST_FLAG_SET(death_test_style, "threadsafe");

@@ -95,6 +95,7 @@ struct registry {
 };
 
 inline registry g_registry;
+inline std::atomic<bool> g_enabled{true};  // link_enable()
 
 // Each OS thread's last answer: the range (or the gap between ranges) that
 // held the address, valid while the table's sequence number is unchanged.
@@ -315,6 +316,14 @@ inline void link_unregister(const void* base)
   if (sh) munmap(sh, len);
 }
 
+// Turns the whole model on or off, process-wide; it is on by default. Off,
+// nothing is counted or checked. gsys-ring-bench times its loops with it off
+// and counts in a pass of its own: the model's bookkeeping (~30 ns per
+// thread-level call on the build VM) is the simulator's cost, not the
+// ring's. Set it while no kernel runs.
+inline void link_enable(bool on) { link_detail::g_enabled.store(on, std::memory_order_relaxed); }
+inline bool link_enabled() { return link_detail::g_enabled.load(std::memory_order_relaxed); }
+
 // What the model takes the memory at p for.
 inline link_memory link_classify(const void* p) { return link_detail::lookup((std::uintptr_t)p).kind; }
 
@@ -323,6 +332,7 @@ inline void link_note_host_rmw(const volatile void* p, std::size_t size)
 {
   using namespace link_detail;
   if (g_registry.count.load(std::memory_order_relaxed) == 0) return;  // a GPU runtime registers nothing
+  if (!link_enabled()) return;
   const std::uintptr_t a = (std::uintptr_t)p;
   const found f = lookup(a);
   if (f.kind == link_memory::host) note_rmw(f, a, size, kHostRmw);
