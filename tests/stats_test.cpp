@@ -86,6 +86,24 @@ TEST(Stats, ThreadsSharingTheLastShardLoseNoCounts)
   expect_exact(*page, threads, calls);
 }
 
+namespace {
+
+// A snapshot of `page` taken while another thread, 20 ms later, records one
+// call in `shard` and ends its recording (what finish_call does after DONE).
+gsys::stats_snapshot snapshot_while_a_call_is_recorded(const stats_page& page, stats_shard& shard)
+{
+  std::thread late([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    record(shard, GSYS_NR_NOP, 0, 100, false, false);
+    end_recording(shard);
+  });
+  gsys::stats_snapshot s = summarize(page, nullptr, 0, 0);
+  late.join();
+  return s;
+}
+
+}  // namespace
+
 // finish_call publishes DONE before it counts the call (the device waits
 // for DONE, not for the statistics). A snapshot taken in between, by a
 // thread that saw the call finish, waits for the count rather than miss it.
@@ -96,14 +114,7 @@ TEST(Stats, ASnapshotWaitsForACallPublishedButNotYetCounted)
   ctx.stats = page.get();
   stats_shard& shard = ctx.take_shard();
   begin_recording(shard);  // DONE is out
-  std::thread late([&] {
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    record(shard, GSYS_NR_NOP, 0, 100, false, false);
-    end_recording(shard);
-  });
-  const gsys::stats_snapshot s = summarize(*page, nullptr, 0, 0);
-  late.join();
-  EXPECT_EQ(s.calls, 1u);
+  EXPECT_EQ(snapshot_while_a_call_is_recorded(*page, shard).calls, 1u);
 }
 
 // Threads sharing the last shard can be between DONE and their record at
@@ -120,14 +131,7 @@ TEST(Stats, TheSharedShardWaitsForEveryCallNotYetCounted)
   begin_recording(shared);
   record(shared, GSYS_NR_NOP, 0, 100, false, false);  // the first counts its call
   end_recording(shared);
-  std::thread late([&] {
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    record(shared, GSYS_NR_NOP, 0, 100, false, false);
-    end_recording(shared);
-  });
-  const gsys::stats_snapshot s = summarize(*page, nullptr, 0, 0);
-  late.join();
-  EXPECT_EQ(s.calls, 2u);
+  EXPECT_EQ(snapshot_while_a_call_is_recorded(*page, shared).calls, 2u);
 }
 
 TEST(Stats, LatencyBuckets)
