@@ -176,9 +176,13 @@ GSYS_DEVICE u32 claim_round(const ring& r, u32 mask, u32 pending, bool& timed_ou
       }
     }
   }
-  got = lanes_shfl(mask, got, leader);
-  got_word = lanes_shfl(mask, got_word, leader);
-  timed_out = lanes_shfl(mask, give_up, leader) != 0;
+  // One shuffle for the three answers (a word index fits 31 bits): on the
+  // simulator each collective switches every lane.
+  const u64 answer =
+      lanes_shfl(mask, (u64)got | ((u64)got_word << 32) | ((u64)give_up << 63), leader);
+  got = (u32)answer;
+  got_word = (u32)(answer >> 32) & 0x7fffffffu;
+  timed_out = (answer >> 63) != 0;
 
   // The lowest popc(got) pending lanes take the claimed bits, in order.
   const u32 assigned = lowest_bits(pending, __popc(got));
@@ -212,10 +216,9 @@ GSYS_DEVICE void ring_doorbell(const ring& r)
 // then per lane the request and one 64-bit store with release into the
 // entry's line, posted stores only. Nothing here waits for the host: an
 // entry's previous lap was consumed before its slot could be claimed again
-// (abi.h).
-GSYS_DEVICE void submit(const ring& r, u32 mask, u32 idx, const request& q)
+// (abi.h). `have`: the lanes of mask with a slot (the caller's ballot).
+GSYS_DEVICE void submit(const ring& r, u32 mask, u32 have, u32 idx, const request& q)
 {
-  const u32 have = lanes_ballot(mask, idx != kNoSlot);
   if (!have) return;
   const u32 lane = lane_id();
   const u32 leader = __ffs(have) - 1;
@@ -283,9 +286,10 @@ GSYS_DEVICE long call_lanes(const ring& r, u32 mask, const request& q, bool* aba
     bool timed_out;
     const u32 idx = claim_round(r, mask, pending, timed_out);
     if (timed_out) break;
-    pending &= ~lanes_ballot(mask, idx != kNoSlot);
+    const u32 have = lanes_ballot(mask, idx != kNoSlot);
+    pending &= ~have;
     if (idx != kNoSlot) publish(r, idx);
-    submit(r, mask, idx, q);
+    submit(r, mask, have, idx, q);
     bool park = false;
     if (idx != kNoSlot) {
       if (nonblock) {
