@@ -73,14 +73,10 @@ long check_and_run(policy& pol, request_copy& q, bool& denied)
 void finish_call(ring_access& ring, stats_shard& shard, const gsys_request& q, long ret, std::uint64_t t0,
                  bool denied)
 {
-  // Copied first: once DONE is out, the slot (and a uring op's copy of the
-  // request) may belong to the device's next call.
-  const unsigned nr = q.nr;
-  const bool nonblocking = q.flags & GSYS_SLOT_F_NONBLOCK;
   begin_recording(shard);
   ring.complete(q, ret);
   if (denied) ring.count_denied();
-  record(shard, nr, ret, t0 ? monotonic_ns() - t0 : 0, denied, nonblocking);
+  record(shard, q.nr, ret, t0 ? monotonic_ns() - t0 : 0, denied, q.flags & GSYS_SLOT_F_NONBLOCK);
   end_recording(shard);
 }
 

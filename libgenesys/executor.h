@@ -92,6 +92,9 @@ void serve_fallback(ring_access& ring, policy& pol, stats_shard& shard, request_
 // goes first because the device waits for it and not for the statistics
 // (they had taken ~0.1 of a ping-pong of the thread-level round trip);
 // begin_recording/end_recording (stats.h) keep a snapshot from missing it.
+// q is read after DONE, when the device may already reuse the slot: it must
+// be the caller's own copy of the request (never memory the next call of the
+// slot can rewrite, such as a uring op).
 void finish_call(ring_access& ring, stats_shard& shard, const gsys_request& q, long ret, std::uint64_t t0,
                  bool denied);
 

@@ -83,18 +83,14 @@ inline void record(stats_shard& s, unsigned nr, std::int64_t ret, std::uint64_t 
 // (whose release store orders it) and cleared with release after the
 // counts, so a reader that sees it cleared sees them. A shared shard has
 // several writers and counts with atomic adds.
-inline void begin_recording(stats_shard& s)
+inline void add_recording(stats_shard& s, std::uint32_t delta, std::memory_order order)
 {
   std::atomic_ref<std::uint32_t> r(s.recording);
-  if (std::atomic_ref<std::uint32_t>(s.shared).load(std::memory_order_relaxed)) r.fetch_add(1, std::memory_order_relaxed);
-  else r.store(1, std::memory_order_relaxed);
+  if (std::atomic_ref<std::uint32_t>(s.shared).load(std::memory_order_relaxed)) r.fetch_add(delta, order);
+  else r.store(r.load(std::memory_order_relaxed) + delta, order);
 }
-inline void end_recording(stats_shard& s)
-{
-  std::atomic_ref<std::uint32_t> r(s.recording);
-  if (std::atomic_ref<std::uint32_t>(s.shared).load(std::memory_order_relaxed)) r.fetch_sub(1, std::memory_order_release);
-  else r.store(0, std::memory_order_release);
-}
+inline void begin_recording(stats_shard& s) { add_recording(s, 1, std::memory_order_relaxed); }
+inline void end_recording(stats_shard& s) { add_recording(s, ~0u, std::memory_order_release); }  // minus one
 
 // Sums the shards of a stats page (and the ring header's totals). For the
 // kmod executor it adds one "in-kernel" pseudo-op: the header's excess over

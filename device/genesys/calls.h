@@ -195,12 +195,8 @@ GSYS_DEVICE future submit(const ring& r, long nr, A... args)
   u32 mine = detail::kNoSlot, pending = mask;
   while (pending) {
     bool timed_out;
-    u32 idx = detail::claim_round(r, mask, pending, timed_out);
+    const u32 idx = detail::queue_round(r, mask, pending, q, timed_out);
     if (timed_out) break;
-    const u32 have = __ballot_sync(mask, idx != detail::kNoSlot);
-    pending &= ~have;
-    if (idx != detail::kNoSlot) detail::publish(r, idx);
-    detail::submit(r, mask, have, idx, q);
     if (idx != detail::kNoSlot) mine = idx;
   }
   return mine == detail::kNoSlot ? future(r, mine, -ETIMEDOUT) : future(r, mine, 0);

@@ -238,6 +238,22 @@ GSYS_DEVICE void submit(const ring& r, u32 mask, u32 have, u32 idx, const reques
   if (lane == leader) ring_doorbell(r);
 }
 
+// One round of a warp's calls (a warp collective over mask): a claim for the
+// `pending` lanes, READY in each slot got, the requests queued. Lanes that
+// got a slot leave `pending`; returns this lane's slot, or kNoSlot if it got
+// none this round. `timed_out` (the same in every lane): the ring stayed
+// full too long, nothing was queued.
+GSYS_DEVICE u32 queue_round(const ring& r, u32 mask, u32& pending, const request& q, bool& timed_out)
+{
+  const u32 idx = claim_round(r, mask, pending, timed_out);
+  if (timed_out) return kNoSlot;
+  const u32 have = lanes_ballot(mask, idx != kNoSlot);
+  pending &= ~have;
+  if (idx != kNoSlot) publish(r, idx);
+  submit(r, mask, have, idx, q);
+  return idx;
+}
+
 // Waits for this lane's slot, whatever the ring holds, at most the ring's
 // timeout. Returns the result; on timeout returns -ETIMEDOUT and sets
 // `park`: the slot (and q.chunk) stay quarantined until the host is done.
@@ -284,12 +300,8 @@ GSYS_DEVICE long call_lanes(const ring& r, u32 mask, const request& q, bool* aba
   long ret = -ETIMEDOUT;
   while (pending) {
     bool timed_out;
-    const u32 idx = claim_round(r, mask, pending, timed_out);
+    const u32 idx = queue_round(r, mask, pending, q, timed_out);
     if (timed_out) break;
-    const u32 have = lanes_ballot(mask, idx != kNoSlot);
-    pending &= ~have;
-    if (idx != kNoSlot) publish(r, idx);
-    submit(r, mask, have, idx, q);
     bool park = false;
     if (idx != kNoSlot) {
       if (nonblock) {
