@@ -171,7 +171,7 @@ class future {
     if (!valid()) return early_;
     bool park = false;
     long ret = detail::wait_slot(r_, idx_, park);
-    detail::settle_slots(r_, 1u << detail::lane_id(), idx_, park, GSYS_NO_CHUNK);
+    detail::settle_slots(r_, 1u << detail::lane_id(), detail::single_claim(idx_), park, GSYS_NO_CHUNK);
     idx_ = detail::kNoSlot;
     early_ = ret;
     return ret;
@@ -194,10 +194,9 @@ GSYS_DEVICE future submit(const ring& r, long nr, A... args)
   const detail::request q = detail::with_granularity(detail::make_request((u32)nr, 0, (long)args...), G::code);
   u32 mine = detail::kNoSlot, pending = mask;
   while (pending) {
-    bool timed_out;
-    const u32 idx = detail::queue_round(r, mask, pending, q, timed_out);
-    if (timed_out) break;
-    if (idx != detail::kNoSlot) mine = idx;
+    const detail::claim c = detail::queue_round(r, mask, pending, q);
+    if (c.timed_out) break;
+    if (c.idx != detail::kNoSlot) mine = c.idx;
   }
   return mine == detail::kNoSlot ? future(r, mine, -ETIMEDOUT) : future(r, mine, 0);
 }

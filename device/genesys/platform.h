@@ -66,23 +66,29 @@ GSYS_DEVICE void lanes_sync(u32 mask)
 GSYS_DEVICE u32 lanes_match(u32 mask, u32 v) { return one_lane(mask) ? mask : __match_any_sync(mask, v); }
 GSYS_DEVICE u32 lanes_or(u32 group, u32 v) { return one_lane(group) ? v : __reduce_or_sync(group, v); }
 
-// The n-th (0-based) set bit of x; x must have more than n bits set.
+// The position of the n-th (0-based) set bit of x; x must have more than n
+// bits set. Halving the window: five popcounts whatever n is (a claim round
+// runs it in every lane).
 GSYS_DEVICE u32 nth_set_bit(u32 x, u32 n)
 {
-  for (u32 i = 0; i < n; ++i) x &= x - 1;
-  return __ffs(x) - 1;
+  u32 pos = 0;
+  for (u32 half = 16; half; half /= 2) {
+    const u32 low = __popc(x & ((1u << half) - 1u));
+    if (n >= low) {
+      n -= low;
+      x >>= half;
+      pos += half;
+    }
+  }
+  return pos;
 }
 
 // The lowest `want` set bits of x (all of them if x has fewer).
 GSYS_DEVICE u32 lowest_bits(u32 x, u32 want)
 {
-  u32 out = 0;
-  for (u32 i = 0; i < want && x; ++i) {
-    u32 b = x & (~x + 1u);
-    out |= b;
-    x ^= b;
-  }
-  return out;
+  if (want >= (u32)__popc(x)) return x;
+  if (want == 0) return 0;
+  return x & ((2u << nth_set_bit(x, want - 1)) - 1u);  // 2u << 31 wraps to 0: every bit
 }
 
 // Monotonic nanoseconds: %globaltimer on the GPU, CLOCK_MONOTONIC on the host.

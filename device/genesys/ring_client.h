@@ -136,13 +136,31 @@ GSYS_DEVICE u32 reclaim_parked(const ring& r)
   return freed;
 }
 
+// What one claim round gave a warp: the same in every lane but idx.
+struct claim {
+  u32 idx = kNoSlot;        // this lane's slot, or kNoSlot: none this round
+  u32 word = 0;             // the claim word all of the round's slots are in
+  u32 bits = 0;             // those slots, as bits of that word
+  u32 lanes = 0;            // the lanes that got one: the k-th lowest took the k-th lowest bit
+  bool timed_out = false;   // the ring stayed full too long; nothing was claimed
+};
+
+// One lane's claim of slot idx alone (a future's).
+GSYS_DEVICE claim single_claim(u32 idx)
+{
+  claim c;
+  c.idx = idx;
+  c.word = idx / 32;
+  c.bits = 1u << (idx % 32);
+  c.lanes = 1u << lane_id();
+  return c;
+}
+
 // One claim for the `pending` lanes of mask (a warp collective over mask):
 // the leader takes as many free slots as one claim word offers, at least one,
 // waiting while the ring is full. A warp never holds slots while it waits for
 // more, so warps competing for a small ring cannot deadlock each other.
-// Returns this lane's slot, or kNoSlot if it got none this round;
-// `timed_out` (the same in every lane) says the ring stayed full too long.
-GSYS_DEVICE u32 claim_round(const ring& r, u32 mask, u32 pending, bool& timed_out)
+GSYS_DEVICE claim claim_round(const ring& r, u32 mask, u32 pending)
 {
   const u32 lane = lane_id();
   const u32 leader = __ffs(mask) - 1;
@@ -180,14 +198,14 @@ GSYS_DEVICE u32 claim_round(const ring& r, u32 mask, u32 pending, bool& timed_ou
   // simulator each collective switches every lane.
   const u64 answer =
       lanes_shfl(mask, (u64)got | ((u64)got_word << 32) | ((u64)give_up << 63), leader);
-  got = (u32)answer;
-  got_word = (u32)(answer >> 32) & 0x7fffffffu;
-  timed_out = (answer >> 63) != 0;
-
-  // The lowest popc(got) pending lanes take the claimed bits, in order.
-  const u32 assigned = lowest_bits(pending, __popc(got));
-  if (!(assigned & (1u << lane))) return kNoSlot;
-  return got_word * 32 + nth_set_bit(got, __popc(assigned & lanemask_lt()));
+  claim c;
+  c.bits = (u32)answer;
+  c.word = (u32)(answer >> 32) & 0x7fffffffu;
+  c.timed_out = (answer >> 63) != 0;
+  // Every lane knows who got what: no ballot needed.
+  c.lanes = lowest_bits(pending, __popc(c.bits));
+  if (c.lanes & (1u << lane)) c.idx = c.word * 32 + nth_set_bit(c.bits, __popc(c.lanes & lanemask_lt()));
+  return c;
 }
 
 // Marks this lane's claimed slot READY (a posted store): the DONE of its
@@ -216,9 +234,10 @@ GSYS_DEVICE void ring_doorbell(const ring& r)
 // then per lane the request and one 64-bit store with release into the
 // entry's line, posted stores only. Nothing here waits for the host: an
 // entry's previous lap was consumed before its slot could be claimed again
-// (abi.h). `have`: the lanes of mask with a slot (the caller's ballot).
-GSYS_DEVICE void submit(const ring& r, u32 mask, u32 have, u32 idx, const request& q)
+// (abi.h).
+GSYS_DEVICE void submit(const ring& r, u32 mask, const claim& c, const request& q)
 {
+  const u32 have = c.lanes, idx = c.idx;
   if (!have) return;
   const u32 lane = lane_id();
   const u32 leader = __ffs(have) - 1;
@@ -234,24 +253,26 @@ GSYS_DEVICE void submit(const ring& r, u32 mask, u32 have, u32 idx, const reques
     // release: the executor that acquires the entry sees the request, the slot and the buffers
     store_release(reinterpret_cast<u64*>(e), (u64)GSYS_SQ_WORD(pos, idx));
   }
+#if !GSYS_CUDA
+  // Every entry is in before the doorbell wakes a sleeping executor (a GPU
+  // has no doorbell: its executors poll).
   lanes_sync(mask);
   if (lane == leader) ring_doorbell(r);
+#endif
 }
 
 // One round of a warp's calls (a warp collective over mask): a claim for the
 // `pending` lanes, READY in each slot got, the requests queued. Lanes that
-// got a slot leave `pending`; returns this lane's slot, or kNoSlot if it got
-// none this round. `timed_out` (the same in every lane): the ring stayed
-// full too long, nothing was queued.
-GSYS_DEVICE u32 queue_round(const ring& r, u32 mask, u32& pending, const request& q, bool& timed_out)
+// got a slot leave `pending`. If the claim timed out (the ring stayed full
+// too long), nothing was queued.
+GSYS_DEVICE claim queue_round(const ring& r, u32 mask, u32& pending, const request& q)
 {
-  const u32 idx = claim_round(r, mask, pending, timed_out);
-  if (timed_out) return kNoSlot;
-  const u32 have = lanes_ballot(mask, idx != kNoSlot);
-  pending &= ~have;
-  if (idx != kNoSlot) publish(r, idx);
-  submit(r, mask, have, idx, q);
-  return idx;
+  const claim c = claim_round(r, mask, pending);
+  if (c.timed_out) return c;
+  pending &= ~c.lanes;
+  if (c.idx != kNoSlot) publish(r, c.idx);
+  submit(r, mask, c, q);
+  return c;
 }
 
 // Waits for this lane's slot, whatever the ring holds, at most the ring's
@@ -272,20 +293,26 @@ GSYS_DEVICE long wait_slot(const ring& r, u32 idx, bool& park)
   return (long)load_relaxed(&s->ret);
 }
 
-// Ends the lanes' use of their slots (idx != kNoSlot), one atomic per claim
-// word: a parked slot (fire-and-forget, timed out) joins pending[] for a
-// later reclaim_word; any other is released at once.
-GSYS_DEVICE void settle_slots(const ring& r, u32 mask, u32 idx, bool park, u32 chunk)
+// Ends the lanes' use of the slots of claim c (a warp collective over mask):
+// parked slots (fire-and-forget, timed out) join pending[] for a later
+// reclaim_word, the others are released at once; one atomic for each. The
+// ballot waits for every lane (and, on a GPU, __syncwarp orders their slot
+// reads first), so the leader releases slots nobody reads any more.
+GSYS_DEVICE void settle_slots(const ring& r, u32 mask, const claim& c, bool park, u32 chunk)
 {
-  if (idx != kNoSlot && park && chunk != GSYS_NO_CHUNK) r.slot_chunk[idx] = chunk;
-  const u32 key = idx == kNoSlot ? kNoSlot : (idx / 32) * 2 + (park ? 1 : 0);
-  const u32 group = lanes_match(mask, key);
-  const u32 bits = lanes_or(group, idx == kNoSlot ? 0u : 1u << (idx % 32));
-  if (key == kNoSlot || lane_id() != (u32)(__ffs(group) - 1)) return;
+  if (c.idx != kNoSlot && park && chunk != GSYS_NO_CHUNK) r.slot_chunk[c.idx] = chunk;
+#if GSYS_CUDA
+  lanes_sync(mask);  // the simulator's memory is coherent: its ballot is the barrier
+#endif
+  const u32 parked_lanes = lanes_ballot(mask, c.idx != kNoSlot && park);
+  if (!c.lanes || lane_id() != (u32)(__ffs(mask) - 1)) return;
+  u32 parked = 0;  // the k-th lane of c.lanes holds the k-th bit of c.bits
+  for (u32 l = c.lanes, b = c.bits; l; l &= l - 1, b &= b - 1)
+    if (parked_lanes & l & (~l + 1u)) parked |= b & (~b + 1u);
   // release: a parked slot's READY store and chunk precede the sweeper's
   // acquire; a released slot's last access precedes the next claim
-  if (park) fetch_or_release(&r.pending[idx / 32], bits);
-  else fetch_and_release(&r.claim[idx / 32], ~bits);
+  if (parked) fetch_or_release(&r.pending[c.word], parked);
+  if (c.bits & ~parked) fetch_and_release(&r.claim[c.word], ~(c.bits & ~parked));
 }
 
 // Every lane in mask makes its own call (a warp collective over mask). The
@@ -299,21 +326,19 @@ GSYS_DEVICE long call_lanes(const ring& r, u32 mask, const request& q, bool* aba
   u32 pending = mask;
   long ret = -ETIMEDOUT;
   while (pending) {
-    bool timed_out;
-    const u32 idx = queue_round(r, mask, pending, q, timed_out);
-    if (timed_out) break;
+    const claim c = queue_round(r, mask, pending, q);
+    if (c.timed_out) break;
     bool park = false;
-    if (idx != kNoSlot) {
+    if (c.idx != kNoSlot) {
       if (nonblock) {
         ret = 0;
         park = true;  // nobody waits: freed once the host is done with it
       } else {
-        ret = wait_slot(r, idx, park);
+        ret = wait_slot(r, c.idx, park);
         if (park && abandoned) *abandoned = true;
       }
     }
-    lanes_sync(mask);
-    settle_slots(r, mask, idx, park, nonblock ? GSYS_NO_CHUNK : q.chunk);
+    settle_slots(r, mask, c, park, nonblock ? GSYS_NO_CHUNK : q.chunk);
   }
   return ret;
 }

@@ -49,6 +49,15 @@ __global__ void recv_nothing(gsys::ring r, int sock, char* buf, long* out)
   out[0] = gsys::recvfrom(r, sock, buf, 16, 0);
 }
 
+// One thread-level call per lane, aggregated: lanes 0, 3, 6... read a
+// socket nobody has written to yet (their calls time out), the others read
+// a file.
+__global__ void every_third_lane_times_out(gsys::ring r, int sock, int file, char* buf, long* out)
+{
+  const unsigned t = threadIdx.x;
+  out[t] = gsys::read(r, t % 3 == 0 ? sock : file, buf + 16 * t, 1);
+}
+
 // A recvfrom on a silent UDP socket, launched and taken by the executor:
 // the call stays in flight until a datagram comes to `addr`.
 struct recv_in_flight {
@@ -237,6 +246,49 @@ TEST_P(Protocol, UnansweredCallTimesOutAndItsSlotIsReclaimed)
   EXPECT_EQ(*fails, 0);
   EXPECT_TRUE(all_slots_free(rt));
   ::close(s2);
+  ::close(sock);
+}
+
+// A warp settles its round's slots with one atomic for the parked ones and
+// one for the rest, from the claim: the k-th lane that got a slot holds the
+// k-th bit claimed. The second launch claims around the first one's parked
+// slots, so its bits are not its lanes; parking a lane's bit instead of its
+// slot's would free slots whose calls the host still runs.
+TEST_P(Protocol, AWarpParksExactlyTheSlotsOfItsTimedOutCalls)
+{
+  auto o = small_ring(32);
+  o.timeout = std::chrono::milliseconds(1000);
+  o.workers = 24;  // the sync executor: each unanswered read holds a worker
+  gsys::runtime rt(o);
+  sockaddr_in a{};
+  const int sock = gsys_test::bound_udp_socket(a);
+  ASSERT_GE(sock, 0);
+  gsys_test::write_file(dir.file("f"), std::string(64, 'x'));
+  const int file = ::open(dir.file("f").c_str(), O_RDONLY);
+  ASSERT_GE(file, 0);
+  char* buf = static_cast<char*>(rt.alloc(16 * 32));
+  long* out = static_cast<long*>(rt.alloc(32 * sizeof(long)));
+  constexpr unsigned kTimedOutPerLaunch = 11;  // lanes 0, 3, ..., 30
+  for (unsigned launch = 1; launch <= 2; ++launch) {
+    gsys::launch(every_third_lane_times_out, dim3(1), dim3(32), rt.ring(), sock, file, buf, out);
+    gsys::synchronize();
+    for (int t = 0; t < 32; ++t) EXPECT_EQ(out[t], t % 3 == 0 ? -ETIMEDOUT : 1) << "launch " << launch << ", lane " << t;
+    const gsys::ring_usage u = rt.usage();
+    EXPECT_EQ(u.parked, kTimedOutPerLaunch * launch) << "launch " << launch;
+    EXPECT_EQ(u.claimed, u.parked) << "launch " << launch << ": the finished calls' slots are free";
+    EXPECT_EQ(u.parked_done, 0u) << "launch " << launch << ": a parked slot's call is still running";
+  }
+  int s2 = ::socket(AF_INET, SOCK_DGRAM, 0);
+  for (unsigned i = 0; i < 2 * kTimedOutPerLaunch; ++i) ::sendto(s2, "late", 4, 0, (sockaddr*)&a, sizeof a);
+  EXPECT_TRUE(gsys_test::eventually(
+      [&] { return quiescent(rt) && rt.usage().parked_done == 2 * kTimedOutPerLaunch; }));
+  int* fails = static_cast<int*>(rt.alloc(sizeof(int)));
+  gsys::launch(nops, dim3(1), dim3(32), rt.ring(), 10, fails);  // needs every slot back
+  gsys::synchronize();
+  EXPECT_EQ(*fails, 0);
+  EXPECT_TRUE(all_slots_free(rt));
+  ::close(s2);
+  ::close(file);
   ::close(sock);
 }
 

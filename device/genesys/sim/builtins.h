@@ -44,7 +44,14 @@ inline thread_local dim3 gridDim{1, 1, 1};
 constexpr int warpSize = 32;
 
 // Bit intrinsics, with CUDA's results for zero inputs.
-inline int __popc(unsigned int x) { return __builtin_popcount(x); }
+// Bit tricks rather than __builtin_popcount, which is a libgcc call unless
+// the build targets a CPU with popcnt; the ring's claim counts bits per lane.
+inline int __popc(unsigned int x)
+{
+  x -= (x >> 1) & 0x55555555u;
+  x = (x & 0x33333333u) + ((x >> 2) & 0x33333333u);
+  return (int)((((x + (x >> 4)) & 0x0f0f0f0fu) * 0x01010101u) >> 24);
+}
 inline int __popcll(unsigned long long x) { return __builtin_popcountll(x); }
 inline int __ffs(int x) { return __builtin_ffs(x); }
 inline int __ffsll(long long x) { return __builtin_ffsll(x); }
