@@ -63,8 +63,21 @@ GSYS_DEVICE void lanes_sync(u32 mask)
 {
   if (!one_lane(mask)) __syncwarp(mask);
 }
-GSYS_DEVICE u32 lanes_match(u32 mask, u32 v) { return one_lane(mask) ? mask : __match_any_sync(mask, v); }
-GSYS_DEVICE u32 lanes_or(u32 group, u32 v) { return one_lane(group) ? v : __reduce_or_sync(group, v); }
+// Two words from lane src: two shuffles on a GPU, one collective on the
+// simulator.
+struct u64_pair {
+  u64 first, second;
+};
+GSYS_DEVICE u64_pair lanes_shfl2(u32 mask, u64 first, u64 second, u32 src)
+{
+  if (one_lane(mask)) return {first, second};
+#if GSYS_CUDA
+  return {__shfl_sync(mask, first, src), __shfl_sync(mask, second, src)};
+#else
+  const gsys::sim::detail::word_pair p = gsys::sim::detail::warp_shuffle_pair(mask, first, second, src);
+  return {p.first, p.second};
+#endif
+}
 
 // The position of the n-th (0-based) set bit of x; x must have more than n
 // bits set. Halving the window: five popcounts whatever n is (a claim round

@@ -142,6 +142,7 @@ struct claim {
   u32 word = 0;             // the claim word all of the round's slots are in
   u32 bits = 0;             // those slots, as bits of that word
   u32 lanes = 0;            // the lanes that got one: the k-th lowest took the k-th lowest bit
+  u64 sq_base = 0;          // their queue positions, one each from here, in lane order
   bool timed_out = false;   // the ring stayed full too long; nothing was claimed
 };
 
@@ -158,14 +159,16 @@ GSYS_DEVICE claim single_claim(u32 idx)
 
 // One claim for the `pending` lanes of mask (a warp collective over mask):
 // the leader takes as many free slots as one claim word offers, at least one,
-// waiting while the ring is full. A warp never holds slots while it waits for
-// more, so warps competing for a small ring cannot deadlock each other.
+// waiting while the ring is full, and reserves as many queue positions. A
+// warp never holds slots while it waits for more, so warps competing for a
+// small ring cannot deadlock each other.
 GSYS_DEVICE claim claim_round(const ring& r, u32 mask, u32 pending)
 {
   const u32 lane = lane_id();
   const u32 leader = __ffs(mask) - 1;
   const u32 nwords = r.nslots / 32;
   u32 got = 0, got_word = 0, give_up = 0;
+  u64 base = 0;
   if (lane == leader) {
     const u32 want = __popc(pending);
     u32 word = global_warp_id() % nwords;  // warps start apart to avoid contention
@@ -193,15 +196,17 @@ GSYS_DEVICE claim claim_round(const ring& r, u32 mask, u32 pending)
         break;
       }
     }
+    if (got) base = fetch_add_relaxed(&r.dev->sq_tail, (u64)__popc(got));
   }
-  // One shuffle for the three answers (a word index fits 31 bits): on the
-  // simulator each collective switches every lane.
-  const u64 answer =
-      lanes_shfl(mask, (u64)got | ((u64)got_word << 32) | ((u64)give_up << 63), leader);
+  // One collective for the four answers (a word index fits 31 bits): on the
+  // simulator each one switches every lane.
+  const u64_pair answer =
+      lanes_shfl2(mask, (u64)got | ((u64)got_word << 32) | ((u64)give_up << 63), base, leader);
   claim c;
-  c.bits = (u32)answer;
-  c.word = (u32)(answer >> 32) & 0x7fffffffu;
-  c.timed_out = (answer >> 63) != 0;
+  c.bits = (u32)answer.first;
+  c.word = (u32)(answer.first >> 32) & 0x7fffffffu;
+  c.timed_out = (answer.first >> 63) != 0;
+  c.sq_base = answer.second;
   // Every lane knows who got what: no ballot needed.
   c.lanes = lowest_bits(pending, __popc(c.bits));
   if (c.lanes & (1u << lane)) c.idx = c.word * 32 + nth_set_bit(c.bits, __popc(c.lanes & lanemask_lt()));
@@ -229,35 +234,32 @@ GSYS_DEVICE void ring_doorbell(const ring& r)
 #endif
 }
 
-// Pushes the lanes' requests for their published slots (idx != kNoSlot)
-// onto the submission queue: one reservation for the warp in device memory,
-// then per lane the request and one 64-bit store with release into the
-// entry's line, posted stores only. Nothing here waits for the host: an
-// entry's previous lap was consumed before its slot could be claimed again
-// (abi.h).
-GSYS_DEVICE void submit(const ring& r, u32 mask, const claim& c, const request& q)
+// Pushes this lane's request for its published slot (c.idx) onto the
+// submission queue, at the position its claim reserved: the request, then
+// one 64-bit store with release into the entry's line, posted stores only.
+// Nothing here waits for the host: an entry's previous lap was consumed
+// before its slot could be claimed again (abi.h).
+GSYS_DEVICE void submit(const ring& r, const claim& c, const request& q)
 {
-  const u32 have = c.lanes, idx = c.idx;
-  if (!have) return;
-  const u32 lane = lane_id();
-  const u32 leader = __ffs(have) - 1;
-  unsigned long long base = 0;
-  if (lane == leader) base = fetch_add_relaxed(&r.dev->sq_tail, (u64)__popc(have));
-  base = lanes_shfl(mask, base, leader);
-  if (idx != kNoSlot) {
-    const u64 pos = base + __popc(have & lanemask_lt());
-    gsys_sq_entry* e = &r.sq[pos & r.sq_mask];
-    store_relaxed(&e->nr, q.nr);
-    store_relaxed(&e->flags, q.flags);
-    for (int i = 0; i < GSYS_SLOT_ARGS; ++i) store_relaxed(&e->arg[i], q.arg[i]);
-    // release: the executor that acquires the entry sees the request, the slot and the buffers
-    store_release(reinterpret_cast<u64*>(e), (u64)GSYS_SQ_WORD(pos, idx));
-  }
+  if (c.idx == kNoSlot) return;
+  const u64 pos = c.sq_base + __popc(c.lanes & lanemask_lt());
+  gsys_sq_entry* e = &r.sq[pos & r.sq_mask];
+  store_relaxed(&e->nr, q.nr);
+  store_relaxed(&e->flags, q.flags);
+  for (int i = 0; i < GSYS_SLOT_ARGS; ++i) store_relaxed(&e->arg[i], q.arg[i]);
+  // release: the executor that acquires the entry sees the request, the slot and the buffers
+  store_release(reinterpret_cast<u64*>(e), (u64)GSYS_SQ_WORD(pos, c.idx));
 #if !GSYS_CUDA
-  // Every entry is in before the doorbell wakes a sleeping executor (a GPU
-  // has no doorbell: its executors poll).
-  lanes_sync(mask);
-  if (lane == leader) ring_doorbell(r);
+  // The lane that queues the round's last entry rings the doorbell, so a
+  // woken executor finds them all (a GPU has no doorbell: its executors
+  // poll). A block's threads share one OS thread here: a count per warp
+  // needs no atomics, and no collective.
+  __shared__ u32 queued[32];
+  u32& n = queued[thread_rank_in_block() / 32];
+  if (++n == (u32)__popc(c.lanes)) {
+    n = 0;
+    ring_doorbell(r);
+  }
 #endif
 }
 
@@ -271,7 +273,7 @@ GSYS_DEVICE claim queue_round(const ring& r, u32 mask, u32& pending, const reque
   if (c.timed_out) return c;
   pending &= ~c.lanes;
   if (c.idx != kNoSlot) publish(r, c.idx);
-  submit(r, mask, c, q);
+  submit(r, c, q);
   return c;
 }
 

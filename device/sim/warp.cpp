@@ -90,7 +90,7 @@ u32 reduce(warp_op op, u32 a, u32 b)
 
 }  // namespace
 
-u64 block::collective(warp_op op, u32 mask, u64 value, u32 param, u32 width)
+u64 block::collective(warp_op op, u32 mask, u64 value, u32 param, u32 width, u64 value2)
 {
   const u32 t = current_, w = t / 32, bit = 1u << (t % 32);
   sim_thread& th = threads_[t];
@@ -104,6 +104,7 @@ u64 block::collective(warp_op op, u32 mask, u64 value, u32 param, u32 width)
   th.op = op;
   th.mask = mask;
   th.value = value;
+  th.value2 = value2;
   th.param = param;
   th.width = width;
   park(t, wait_kind::warp);
@@ -134,7 +135,7 @@ u64 block::collective(warp_op op, u32 mask, u64 value, u32 param, u32 width)
 void block::complete(const warp_state::group& g, u32 w)
 {
   sim_thread* lanes = &threads_[w * 32];
-  u64 in[32];
+  u64 in[32], in2[32];
   u32 ballot = 0;
   bool all_equal = true;
   const bool reduction = g.op >= warp_op::reduce_add;
@@ -142,6 +143,7 @@ void block::complete(const warp_state::group& g, u32 w)
   for (u32 m = g.mask; m; m &= m - 1) {
     const u32 l = lowest(m);
     in[l] = lanes[l].value;
+    in2[l] = lanes[l].value2;
     if (in[l]) ballot |= 1u << l;
     all_equal = all_equal && in[l] == in[lowest(g.mask)];
     if (reduction && m != g.mask) folded = reduce(g.op, folded, (u32)in[l]);
@@ -154,9 +156,12 @@ void block::complete(const warp_state::group& g, u32 w)
       case warp_op::shfl_idx:
       case warp_op::shfl_up:
       case warp_op::shfl_down:
-      case warp_op::shfl_xor:
-        out = in[shuffle_source(g.op, l, lanes[l].param, lanes[l].width, g.mask)];
+      case warp_op::shfl_xor: {
+        const u32 src = shuffle_source(g.op, l, lanes[l].param, lanes[l].width, g.mask);
+        out = in[src];
+        lanes[l].value2 = in2[src];
         break;
+      }
       case warp_op::ballot: out = ballot; break;
       case warp_op::any: out = ballot != 0; break;
       case warp_op::all: out = ballot == g.mask; break;
@@ -222,6 +227,13 @@ std::string block::describe_collective(u32 t) const
 u64 warp_collective(warp_op op, unsigned mask, u64 value, unsigned param, unsigned width)
 {
   return running_block(op_name(op)).collective(op, mask, value, param, width);
+}
+
+word_pair warp_shuffle_pair(unsigned mask, u64 first, u64 second, unsigned src)
+{
+  block& b = running_block("__shfl_sync");
+  const u64 x = b.collective(warp_op::shfl_idx, mask, first, src, 32, second);
+  return {x, b.running_thread().value2};
 }
 
 }  // namespace gsys::sim::detail

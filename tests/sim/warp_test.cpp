@@ -40,6 +40,41 @@ TEST(SimShuffle, AllFourKindsMoveValuesBetweenLanes)
   }
 }
 
+// The device library's two-word shuffle (lanes_shfl2): both words of one
+// source lane, in one collective; the odd lanes shuffle among themselves
+// from their lowest lane, after a single-word shuffle over the same mask
+// (a pair and a plain shuffle do not mix their second words).
+__global__ void pair_shuffles(std::uint64_t* out)
+{
+  const unsigned t = threadIdx.x, lane = t % 32;
+  const std::uint64_t a = 1000 + t, b = (std::uint64_t)t << 40;
+  const auto all = gsys::sim::detail::warp_shuffle_pair(kFull, a, b, 7);
+  out[4 * t + 0] = all.first;
+  out[4 * t + 1] = all.second;
+  if (lane % 2) {
+    const unsigned odd = 0xaaaaaaaau;
+    out[4 * t + 2] = __shfl_sync(odd, a, 5);
+    out[4 * t + 3] = gsys::sim::detail::warp_shuffle_pair(odd, a, b, 1).second;
+  }
+}
+
+TEST(SimShuffle, APairComesFromOneLane)
+{
+  constexpr unsigned n = 64;
+  std::vector<std::uint64_t> out(4 * n, 0);
+  launch(pair_shuffles, 1, n, out.data());
+  synchronize();
+  for (unsigned t = 0; t < n; ++t) {
+    const unsigned warp = t / 32 * 32;
+    EXPECT_EQ(out[4 * t + 0], 1000 + warp + 7) << t;
+    EXPECT_EQ(out[4 * t + 1], (std::uint64_t)(warp + 7) << 40) << t;
+    if (lane_of(t) % 2) {
+      EXPECT_EQ(out[4 * t + 2], 1000 + warp + 5) << t;
+      EXPECT_EQ(out[4 * t + 3], (std::uint64_t)(warp + 1) << 40) << t;
+    }
+  }
+}
+
 __global__ void shuffles_in_segments_of_8(int* out)
 {
   const unsigned t = threadIdx.x, n = blockDim.x;

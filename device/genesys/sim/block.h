@@ -107,6 +107,7 @@ struct sim_thread {
   u32 param = 0;
   u32 width = 32;
   u64 value = 0;  // operand in, result out (also __activemask's result)
+  u64 value2 = 0;  // a pair shuffle's second word, in and out
   const void* site = nullptr;  // __activemask call site
   u64 wake_ns = 0;             // __nanosleep deadline
   link_counters link{};        // what it crossed the link for (link_model.h)
@@ -139,7 +140,7 @@ class block {
 
   // Scheduling points, called by the running simulated thread.
   barrier_result barrier(int predicate);
-  u64 collective(warp_op op, u32 mask, u64 value, u32 param, u32 width);
+  u64 collective(warp_op op, u32 mask, u64 value, u32 param, u32 width, u64 value2 = 0);
   u32 activemask(const void* site);
   void sleep(u64 ns);
   void yield();

@@ -51,6 +51,14 @@ enum class warp_op : std::uint8_t {
 std::uint64_t warp_collective(warp_op op, unsigned mask, std::uint64_t value, unsigned param = 0,
                               unsigned width = 32);
 
+// Two 64-bit words from lane `src` of mask, as one collective: what a GPU
+// does with two __shfl_sync (the device library's lanes_shfl2; one
+// collective here because each switches every lane of the warp).
+struct word_pair {
+  std::uint64_t first, second;
+};
+word_pair warp_shuffle_pair(unsigned mask, std::uint64_t first, std::uint64_t second, unsigned src);
+
 struct barrier_result {
   int arrived;         // threads that took part (exited threads do not)
   int with_predicate;  // of those, how many passed a nonzero predicate
