@@ -252,10 +252,12 @@ GSYS_DEVICE void submit(const ring& r, const claim& c, const request& q)
 #if !GSYS_CUDA
   // The lane that queues the round's last entry rings the doorbell, so a
   // woken executor finds them all (a GPU has no doorbell: its executors
-  // poll). A block's threads share one OS thread here: a count per warp
-  // needs no atomics, and no collective.
-  __shared__ u32 queued[32];
-  u32& n = queued[thread_rank_in_block() / 32];
+  // poll). A block's threads share one OS thread here: a count per round
+  // needs no atomics, and no collective. Rounds of one warp's diverged
+  // groups run at once, their lanes alternating: each counts under its own
+  // lowest lane.
+  __shared__ u32 queued[1024];
+  u32& n = queued[(thread_rank_in_block() & ~31u) + __ffs(c.lanes) - 1];
   if (++n == (u32)__popc(c.lanes)) {
     n = 0;
     ring_doorbell(r);

@@ -14,7 +14,6 @@ void note_device(const void* p, std::size_t size, link_access a)
 {
   detail::block* b = detail::current_block;
   if (!b) return;  // a host thread, not a simulated device thread
-  if (!link_enabled()) return;
   const std::uintptr_t addr = (std::uintptr_t)p;
   const found f = lookup(addr);
   if (f.kind != link_memory::host) return;  // device or local memory: no link crossing

@@ -131,6 +131,48 @@ bool all_slots_free(const gsys::runtime& rt)
   return u.claimed == 0 && u.reserved == u.consumed;
 }
 
+#if !GSYS_CUDA
+// The simulator's doorbell (a GPU has none): two diverged groups of one warp
+// (the even lanes, and lanes 1, 3 and 5) queue a round each, their lanes
+// running alternately. Each group's last lane to queue must ring, after
+// every entry of its group is in; after_submit[t] is the doorbell as lane t
+// left submit. A header with a sleeper and no poller makes every ring count.
+__global__ void two_groups_queue(gsys::ring r, unsigned* after_submit)
+{
+  const unsigned lane = threadIdx.x;
+  const bool even = lane % 2 == 0;
+  if (!even && lane > 5) return;
+  gsys::detail::claim c;
+  c.lanes = even ? 0x55555555u : 0x2au;
+  c.idx = lane;
+  c.sq_base = even ? 0 : 16;
+  gsys::detail::submit(r, c, gsys::detail::request{});
+  after_submit[lane] = __atomic_load_n(&r.hdr->doorbell, __ATOMIC_SEQ_CST);
+}
+
+TEST(SimDoorbell, EachGroupRingsOnceItsLastEntryIsIn)
+{
+  gsys_ring_header h{};
+  h.sleepers = 1;
+  std::vector<gsys_sq_entry> sq(64);
+  gsys::ring r;
+  r.hdr = &h;
+  r.sq = sq.data();
+  r.sq_mask = 63;
+  std::vector<unsigned> after(32, ~0u);
+  for (int launch = 0; launch < 2; ++launch) {  // the second finds the counts as the first left them
+    const unsigned before = h.doorbell;
+    gsys::launch(two_groups_queue, dim3(1), dim3(32), r, after.data());
+    gsys::synchronize();
+    EXPECT_EQ(h.doorbell - before, 2u) << "launch " << launch << ": one ring per group";
+    EXPECT_EQ(after[3] - before, 0u) << "launch " << launch << ": lane 5 queues the odd group's last entry";
+    EXPECT_EQ(after[5] - before, 1u) << "launch " << launch;
+    EXPECT_EQ(after[28] - before, 1u) << "launch " << launch << ": lane 30 queues the even group's last entry";
+    EXPECT_EQ(after[30] - before, 2u) << "launch " << launch;
+  }
+}
+#endif
+
 class Protocol : public testing::TestWithParam<gsys::executor_kind> {
  protected:
   void SetUp() override { GSYS_REQUIRE_DEVICE(); }

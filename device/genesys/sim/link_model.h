@@ -64,7 +64,8 @@ enum class link_access : std::uint8_t { load, poll, store, rmw };
 
 namespace link_detail {
 
-// Called by the gsys::detail helpers (atomic.h) for every access they make.
+// Called by the gsys::detail helpers (atomic.h, GSYS_LINK) for every access
+// they make while the model is on (link_enabled(), tested there).
 void note_device(const void* p, std::size_t size, link_access a);
 
 constexpr unsigned kMaxRanges = 256;
