@@ -1,7 +1,8 @@
 // gsys-ring-bench: round-trip latency and throughput of the ring, per
 // granularity x ordering x executor, for a null call (nop: the protocol
 // alone), getppid (the cheapest real system call) and a 4 KiB pread, with
-// the same call made directly by a CPU thread in the same run as yardstick.
+// the same call made directly by a CPU thread, and a cache-line ping-pong,
+// measured around each case as yardsticks.
 //
 // Output: one JSON object per line on stdout (and appended to --out). On
 // the simulator each line also carries the link-cost model's counts
@@ -134,7 +135,6 @@ struct config {
   std::vector<op_kind> ops = {op_kind::nop, op_kind::getppid};
   std::vector<std::string> grans = {"thread", "warp", "block", "grid"};
   int fd = -1;  // the pread4k file
-  double pingpong_ns = 0;
   unsigned workers = 0;  // 0: the runtime's default
   bool kernel_confinement = true;  // seccomp + Landlock on the executor threads
 };
@@ -145,9 +145,33 @@ struct direct_numbers {
 
 // The floor under any ring round trip on this host: two CPU threads handing
 // a flag back and forth through one shared cache line (p50, ns). A call
-// needs several such transfers (slot, queue, result), so this bounds what
-// the protocol can reach here. Reported as "pingpong_ns".
+// needs at least two such transfers (the request over, the result back), so
+// this bounds what the protocol can reach here. Reported as "pingpong_ns".
 double measure_pingpong(int n);
+
+// What a case's ratios are taken against, measured around that case: the
+// ping-pong right before its latency loop and right after its throughput
+// loop, the direct call right before. The build VM switches between states
+// (a ping-pong of ~160 or ~470 ns) within seconds, and a ratio of numbers
+// taken in different states says nothing: a case whose two ping-pongs
+// differ by more than kStableSpread runs again, up to kCaseTries times.
+struct yardstick {
+  double pingpong_before_ns = 0, pingpong_after_ns = 0;
+  int tries = 0;
+  double pingpong_ns() const { return (pingpong_before_ns + pingpong_after_ns) / 2; }
+  bool stable() const
+  {
+    const double lo = std::min(pingpong_before_ns, pingpong_after_ns);
+    return lo > 0 && std::max(pingpong_before_ns, pingpong_after_ns) <= kStableSpread * lo;
+  }
+  static constexpr double kStableSpread = 1.25;
+  static constexpr int kCaseTries = 3;
+  static constexpr int kPingpongs = 5000;
+};
+
+// Lets the executors stop spinning (they poll 50 us after their last call,
+// then nap) so that the two ping-pong threads have the CPUs to themselves.
+void quiet_executors() { std::this_thread::sleep_for(std::chrono::milliseconds(2)); }
 
 u64 host_ns()
 {
@@ -232,18 +256,21 @@ void launch_for(K kernel, dim3 grid, dim3 block, A... args)
   else gsys::launch(kernel, grid, block, args...);
 }
 
+// One case's measurements, in the ring's units.
+struct case_numbers {
+  std::vector<u64> latency;  // after the warm-up
+  double calls_per_s = 0;
+  long calls = 0;
+};
+
 template <class G, class O>
-void run_one(const config& c, gsys::runtime& rt, op_kind k, const direct_numbers& d)
+case_numbers measure_case(const config& c, gsys::runtime& rt, const op_args& a, u64* samples, int* errors,
+                          link_sums* link)
 {
   const int blocks = c.blocks, threads = c.threads;
-  op_args a{k, c.fd, nullptr};
-  if (k == op_kind::pread4k) a.bufs = static_cast<char*>(rt.alloc((size_t)kPreadBytes * blocks * threads));
-  auto* samples = static_cast<u64*>(rt.alloc(sizeof(u64) * c.latency_iters));
-  int* errors = static_cast<int*>(rt.alloc(sizeof(int)));
   // Latency: one thread (thread granularity) or one whole group.
   const int lat_threads = G::code == GSYS_GRAN_THREAD ? 1 : 32;
   const int warm = (int)std::min<size_t>((size_t)c.latency_iters / 10, 100);
-  link_sums* link = GSYS_CUDA ? nullptr : static_cast<link_sums*>(rt.alloc(sizeof(link_sums) * lat_threads));
 #if !GSYS_CUDA
   // The link-cost counts come from a pass of their own; the timed loops run
   // with the model off: its bookkeeping is the simulator's, not the ring's.
@@ -255,8 +282,8 @@ void run_one(const config& c, gsys::runtime& rt, op_kind k, const direct_numbers
   launch_for<G>(latency_kernel<G, O>, dim3(1), dim3(lat_threads), rt.ring(), a, c.latency_iters, warm, samples,
                 errors, nullptr);
   gsys::synchronize();
-  std::vector<u64> v(samples, samples + c.latency_iters);
-  v.erase(v.begin(), v.begin() + warm);
+  case_numbers out;
+  out.latency.assign(samples + warm, samples + c.latency_iters);
 
   // Throughput: a full grid.
   u64 t0 = host_ns();
@@ -269,18 +296,48 @@ void run_one(const config& c, gsys::runtime& rt, op_kind k, const direct_numbers
   long groups = G::code == GSYS_GRAN_THREAD ? (long)blocks * threads
                 : G::code == GSYS_GRAN_WARP ? (long)blocks * ((threads + 31) / 32)
                 : G::code == GSYS_GRAN_BLOCK ? blocks : 1;
-  long calls = groups * c.throughput_iters;
+  out.calls = groups * c.throughput_iters;
+  out.calls_per_s = (double)out.calls / secs;
+  return out;
+}
+
+template <class G, class O>
+void run_one(const config& c, gsys::runtime& rt, op_kind k)
+{
+  const int blocks = c.blocks, threads = c.threads;
+  op_args a{k, c.fd, nullptr};
+  if (k == op_kind::pread4k) a.bufs = static_cast<char*>(rt.alloc((size_t)kPreadBytes * blocks * threads));
+  auto* samples = static_cast<u64*>(rt.alloc(sizeof(u64) * c.latency_iters));
+  int* errors = static_cast<int*>(rt.alloc(sizeof(int)));
+  const int lat_threads = G::code == GSYS_GRAN_THREAD ? 1 : 32;
+  link_sums* link = GSYS_CUDA ? nullptr : static_cast<link_sums*>(rt.alloc(sizeof(link_sums) * lat_threads));
+
+  yardstick y;
+  direct_numbers d{};
+  case_numbers m;
+  do {
+    ++y.tries;
+    *errors = 0;
+    quiet_executors();
+    y.pingpong_before_ns = measure_pingpong(yardstick::kPingpongs);
+    d = measure_direct(c.latency_iters, k, c.fd);
+    m = measure_case<G, O>(c, rt, a, samples, errors, link);
+    quiet_executors();
+    y.pingpong_after_ns = measure_pingpong(yardstick::kPingpongs);
+  } while (!y.stable() && y.tries < yardstick::kCaseTries);
 
   char line[1280];
   int len = std::snprintf(line, sizeof line,
                           "{\"bench\":\"ring\",\"device\":\"%s\",\"granularity\":\"%s\",\"ordering\":\"%s\",\"executor\":\"%s\","
                           "\"op\":\"%s\",\"calls\":%ld,\"p50_ns\":%.0f,\"p99_ns\":%.0f,\"calls_per_s\":%.0f,"
-                          "\"direct_ns\":%.0f,\"direct_p99_ns\":%.0f,\"direct_calls_per_s\":%.0f,\"pingpong_ns\":%.0f,\"grid\":\"%dx%d\","
-                          "\"errors\":%d,\"kernel_confinement\":%s",
+                          "\"direct_ns\":%.0f,\"direct_p99_ns\":%.0f,\"direct_calls_per_s\":%.0f,\"pingpong_ns\":%.0f,"
+                          "\"pingpong_before_ns\":%.0f,\"pingpong_after_ns\":%.0f,\"pingpong_stable\":%s,\"tries\":%d,"
+                          "\"grid\":\"%dx%d\",\"errors\":%d,\"kernel_confinement\":%s",
                           device_label().c_str(), gran_name<G>(), O::is_strong ? "strong" : "relaxed",
-                          gsys::to_string(rt.executor()), op_name(k), calls, bench::percentile(v, 50), bench::percentile(v, 99),
-                          calls / secs, d.p50_ns, d.p99_ns, d.calls_per_s, c.pingpong_ns, blocks, threads, *errors,
-                          rt.options().policy.kernel_confinement ? "true" : "false");
+                          gsys::to_string(rt.executor()), op_name(k), m.calls, bench::percentile(m.latency, 50),
+                          bench::percentile(m.latency, 99), m.calls_per_s, d.p50_ns, d.p99_ns, d.calls_per_s, y.pingpong_ns(),
+                          y.pingpong_before_ns, y.pingpong_after_ns, y.stable() ? "true" : "false", y.tries, blocks, threads,
+                          *errors, rt.options().policy.kernel_confinement ? "true" : "false");
 #if !GSYS_CUDA
   // The link-cost model, per call of the latency group: its lanes' counts
   // summed (one lane at thread granularity; at warp, block and grid
@@ -313,12 +370,12 @@ void run_one(const config& c, gsys::runtime& rt, op_kind k, const direct_numbers
 }
 
 template <class G>
-void run_granularity(const config& c, gsys::runtime& rt, const std::vector<direct_numbers>& d)
+void run_granularity(const config& c, gsys::runtime& rt)
 {
   if (std::find(c.grans.begin(), c.grans.end(), gran_name<G>()) == c.grans.end()) return;
-  for (size_t i = 0; i < c.ops.size(); ++i) {
-    run_one<G, gsys::relaxed>(c, rt, c.ops[i], d[i]);
-    if (G::code != GSYS_GRAN_THREAD) run_one<G, gsys::strong>(c, rt, c.ops[i], d[i]);  // identical for a thread
+  for (op_kind k : c.ops) {
+    run_one<G, gsys::relaxed>(c, rt, k);
+    if (G::code != GSYS_GRAN_THREAD) run_one<G, gsys::strong>(c, rt, k);  // identical for a thread
   }
 }
 
@@ -358,8 +415,12 @@ void usage(const char* argv0)
       "                 (to measure what they cost; README \"Safety\")\n"
       "  --help         this text\n\n"
       "Fields of each line: p50_ns/p99_ns (latency loop: one group calling back to back),\n"
-      "calls_per_s (throughput grid), direct_* (the same call made by a CPU thread),\n"
-      "pingpong_ns (two CPU threads handing a cache line back and forth).\n"
+      "calls_per_s (throughput grid), direct_* (the same call made by a CPU thread,\n"
+      "right before the case), pingpong_ns (two CPU threads handing a cache line back\n"
+      "and forth: the mean of pingpong_before_ns, right before the latency loop, and\n"
+      "pingpong_after_ns, right after the throughput loop). A case whose two ping-pongs\n"
+      "differ by more than 25%% (the machine changed speed under it) runs again, up to\n"
+      "3 tries; pingpong_stable says whether the last one held, tries how many it took.\n"
       "Simulator only, from the link-cost model (docs/simulator.md), per call of a\n"
       "counting pass of the latency loop (up to 400 calls after its warm-up; the timed\n"
       "loops run with the model off), summed over the latency group's lanes (at warp,\n"
@@ -459,9 +520,6 @@ int main(int argc, char** argv)
     std::fprintf(stderr, "gsys-ring-bench: cannot create the pread file in /tmp: %s\n", std::strerror(errno));
     return 1;
   }
-  c.pingpong_ns = measure_pingpong(20000);
-  std::vector<direct_numbers> d;
-  for (op_kind k : c.ops) d.push_back(measure_direct(c.latency_iters * 5, k, c.fd));
   for (auto k : c.executors) {
     gsys::runtime_options o;
     o.executor = k;
@@ -471,10 +529,10 @@ int main(int argc, char** argv)
     try {
       gsys::runtime rt(o);
       std::fprintf(stderr, "gsys-ring-bench: executor %s on %s\n", gsys::to_string(k), device_label().c_str());
-      run_granularity<gsys::thread>(c, rt, d);
-      run_granularity<gsys::warp>(c, rt, d);
-      run_granularity<gsys::block>(c, rt, d);
-      run_granularity<gsys::grid>(c, rt, d);
+      run_granularity<gsys::thread>(c, rt);
+      run_granularity<gsys::warp>(c, rt);
+      run_granularity<gsys::block>(c, rt);
+      run_granularity<gsys::grid>(c, rt);
     } catch (const std::exception& e) {
       std::fprintf(stderr, "gsys-ring-bench: executor %s: %s\n", gsys::to_string(k), e.what());
       return 1;

@@ -103,23 +103,30 @@ link_targets() {
     }' "$1"
 }
 
-# Issue 9's timing targets, stated against numbers of the same run (direct
-# calls differ tenfold between machines): on the simulator the ring's own
-# cost (thread getppid p50 - direct) <= 1.5 cache-line ping-pongs and
-# aggregated thread nops >= 1 call per ping-pong time; on a GPU a thread
-# null round trip <= 2.5 us p50 and >= 10 M null calls/s warp-aggregated.
+# Issue 9's timing targets, stated against numbers of the same case (direct
+# calls differ tenfold between machines, and the build VM changes speed
+# within seconds): on the simulator the ring's own cost (thread getppid p50
+# - direct) <= 1.5 cache-line ping-pongs and aggregated thread nops >= 1
+# call per ping-pong time; on a GPU a thread null round trip <= 2.5 us p50
+# and >= 10 M null calls/s warp-aggregated. A case whose ping-pongs before
+# and after it still differed after its tries (gsys-ring-bench --help) is
+# a MISS whatever its ratio: that ratio mixes two machines.
 timing_targets() {
   awk -v gpu="$2" "$awk_field"'
     function say(ok, what) { printf "%s  %s\n", (ok ? "PASS" : "MISS"), what }
+    function yardstick() {
+      return sprintf("ping-pong %d ns: %d before, %d after%s", pp, field("pingpong_before_ns"), field("pingpong_after_ns"),
+                     stable ? "" : ", unstable after " field("tries") " tries")
+    }
     /^\{/ && field("granularity") == "thread" && field("ordering") == "relaxed" {
-      ex = field("executor"); op = field("op"); pp = field("pingpong_ns")
+      ex = field("executor"); op = field("op"); pp = field("pingpong_ns"); stable = field("pingpong_stable") == "true"
       if (gpu == "" && op == "getppid") {
         cost = field("p50_ns") - field("direct_ns")
-        say(cost <= 1.5 * pp, sprintf("sim %-5s thread getppid p50 - direct = %d ns = %.2f ping-pongs (target <= 1.5; ping-pong %d ns)", ex, cost, cost / pp, pp))
+        say(stable && cost <= 1.5 * pp, sprintf("sim %-5s thread getppid p50 - direct = %d ns = %.2f ping-pongs (target <= 1.5; %s)", ex, cost, cost / pp, yardstick()))
       }
       if (gpu == "" && op == "nop") {
         cps = field("calls_per_s")
-        say(cps * pp >= 1e9, sprintf("sim %-5s thread nop, %s threads aggregated: %.2f calls per ping-pong time (target >= 1; %d calls/s x %d ns)", ex, field("grid"), cps * pp / 1e9, cps, pp))
+        say(stable && cps * pp >= 1e9, sprintf("sim %-5s thread nop, %s threads aggregated: %.2f calls per ping-pong time (target >= 1; %d calls/s; %s)", ex, field("grid"), cps * pp / 1e9, cps, yardstick()))
       }
       if (gpu != "" && op == "nop") {
         say(field("p50_ns") <= 2500, sprintf("%s %-5s thread null round trip p50 %d ns (target <= 2500)", gpu, ex, field("p50_ns")))
