@@ -108,18 +108,18 @@ GSYS_DEVICE long block_call(const ring& r, const request& q, call_plan p)
 GSYS_DEVICE long long grid_barrier(const ring& r, grid_state* g, bool& last)
 {
   const u64 nb = grid_blocks();
-  const u64 gen = load_acquire(&g->gen);  // cannot advance without us
-  const u64 t = fetch_add_acq_rel(&g->arrive, (u64)1);
+  const u64 gen = load_acquire<device>(&g->gen);  // cannot advance without us
+  const u64 t = fetch_add_acq_rel<device>(&g->arrive, (u64)1);
   last = t + 1 == nb;
   if (last) {
-    store_relaxed(&g->arrive, (u64)0);
-    store_release(&g->gen, gen + 1);  // releases the waiters and the reset
+    store_relaxed<device>(&g->arrive, (u64)0);
+    store_release<device>(&g->gen, gen + 1);  // releases the waiters and the reset
     return (long long)gen;
   }
   backoff wait(r);
-  while (load_acquire(&g->gen) == gen) {
+  while (load_acquire<device>(&g->gen) == gen) {
     if (!wait.pause()) {
-      store_relaxed(&g->broken, 1u);
+      store_relaxed<device>(&g->broken, 1u);
       return -1;
     }
   }
@@ -143,7 +143,7 @@ GSYS_DEVICE long grid_leader_run(const ring& r, call_plan p, bool nonblock, F&& 
 {
   grid_state* g = r.grid;
   if (!g) return -EINVAL;  // not a cooperative gsys::launch: the blocks may not all be resident
-  if (load_relaxed(&g->broken)) return -ETIMEDOUT;
+  if (load_relaxed<device>(&g->broken)) return -ETIMEDOUT;
   bool elected = false;
   if (p.barrier_before) {
     if (grid_barrier(r, g, elected) < 0) return -ETIMEDOUT;
@@ -151,7 +151,7 @@ GSYS_DEVICE long grid_leader_run(const ring& r, call_plan p, bool nonblock, F&& 
     u64* mine = grid_block_calls(g);
     u64 k = *mine;
     *mine = k + 1;
-    elected = cas_acq_rel(&g->round, k, k + 1);
+    elected = cas_acq_rel<device>(&g->round, k, k + 1);
   }
   long ret = 0;
   if (elected) ret = act();
@@ -161,16 +161,16 @@ GSYS_DEVICE long grid_leader_run(const ring& r, call_plan p, bool nonblock, F&& 
   // barrier after; a leader released by that barrier waits for the stamp, so
   // a fast block starting the next round cannot be read by mistake.
   bool last = false;
-  const u64 gen = load_acquire(&g->gen);  // index of the barrier after
+  const u64 gen = load_acquire<device>(&g->gen);  // index of the barrier after
   if (elected) {
     g->ret[gen & 1] = ret;
-    store_release(&g->stamp[gen & 1], gen + 1);
+    store_release<device>(&g->stamp[gen & 1], gen + 1);
   }
   if (grid_barrier(r, g, last) < 0) return -ETIMEDOUT;
   backoff wait(r);
-  while (load_acquire(&g->stamp[gen & 1]) != gen + 1) {
+  while (load_acquire<device>(&g->stamp[gen & 1]) != gen + 1) {
     if (!wait.pause()) {
-      store_relaxed(&g->broken, 1u);
+      store_relaxed<device>(&g->broken, 1u);
       return -ETIMEDOUT;
     }
   }

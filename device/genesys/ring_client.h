@@ -74,12 +74,12 @@ struct backoff {
 // caller's copies) precedes the next owner's claim.
 GSYS_DEVICE void release_chunk(const ring& r, long c)
 {
-  fetch_and_release(&r.staging_bitmap[c / 32], ~(1u << (c % 32)));
+  fetch_and_release<device>(&r.staging_bitmap[c / 32], ~(1u << (c % 32)));
 }
 
 // Whether parked slot i is finished: the host released DONE (and with it
 // the buffers). acquire: pairs with that release.
-GSYS_DEVICE bool slot_done(const ring& r, u32 i) { return load_acquire(&r.slots[i].state) == GSYS_SLOT_DONE; }
+GSYS_DEVICE bool slot_done(const ring& r, u32 i) { return load_acquire<host>(&r.slots[i].state) == GSYS_SLOT_DONE; }
 
 // Takes the `candidates` bits of pending[w] (slots seen DONE) and frees
 // those still DONE once taken, with their quarantined staging chunks; a bit
@@ -92,12 +92,12 @@ GSYS_DEVICE bool slot_done(const ring& r, u32 i) { return load_acquire(&r.slots[
 // or reuse the slot, so the second look is the truth. Returns the bits freed.
 GSYS_DEVICE u32 reclaim_bits(const ring& r, u32 w, u32 candidates)
 {
-  u32 mine = fetch_and_acq_rel(&r.pending[w], ~candidates) & candidates;  // one sweeper per bit
+  u32 mine = fetch_and_acq_rel<device>(&r.pending[w], ~candidates) & candidates;  // one sweeper per bit
   u32 back = 0;
   for (u32 b = mine; b; b &= b - 1)
     if (!slot_done(r, w * 32 + __ffs(b) - 1)) back |= b & (~b + 1u);
   if (back) {
-    fetch_or_release(&r.pending[w], back);
+    fetch_or_release<device>(&r.pending[w], back);
     mine &= ~back;
   }
   for (u32 b = mine; b; b &= b - 1) {
@@ -108,7 +108,7 @@ GSYS_DEVICE u32 reclaim_bits(const ring& r, u32 w, u32 candidates)
       release_chunk(r, c);
     }
   }
-  if (mine) fetch_and_release(&r.claim[w], ~mine);
+  if (mine) fetch_and_release<device>(&r.claim[w], ~mine);
   return mine;
 }
 
@@ -119,7 +119,7 @@ GSYS_DEVICE u32 reclaim_bits(const ring& r, u32 w, u32 candidates)
 GSYS_DEVICE u32 reclaim_word(const ring& r, u32 w)
 {
   // acquire: pairs with the release that parked the slot after its READY store
-  const u32 parked = load_acquire(&r.pending[w]);
+  const u32 parked = load_acquire<device>(&r.pending[w]);
   u32 done = 0;
   for (u32 b = parked; b; b &= b - 1)
     if (slot_done(r, w * 32 + __ffs(b) - 1)) done |= b & (~b + 1u);
@@ -132,7 +132,7 @@ GSYS_DEVICE u32 reclaim_parked(const ring& r)
 {
   u32 freed = 0;
   for (u32 w = 0; w < r.nslots / 32; ++w)
-    if (load_relaxed(&r.pending[w])) freed += __popc(reclaim_word(r, w));
+    if (load_relaxed<device>(&r.pending[w])) freed += __popc(reclaim_word(r, w));
   return freed;
 }
 
@@ -176,13 +176,13 @@ GSYS_DEVICE claim claim_round(const ring& r, u32 mask, u32 pending)
     for (;;) {
       for (u32 i = 0; i < nwords && !got; ++i) {
         u32* w = &r.claim[word];
-        u32 cur = load_relaxed(w);
+        u32 cur = load_relaxed<device>(w);
         // Short of what the warp wants: first free what callers left behind.
-        if ((u32)__popc(~cur) < want && reclaim_word(r, word)) cur = load_relaxed(w);
+        if ((u32)__popc(~cur) < want && reclaim_word(r, word)) cur = load_relaxed<device>(w);
         while (~cur != 0u) {
           u32 take = lowest_bits(~cur, want);
           // acquire: the slots' previous owner saw DONE before releasing
-          if (cas_acq_rel(w, cur, cur | take)) {
+          if (cas_acq_rel<device>(w, cur, cur | take)) {
             got = take;
             got_word = word;
             break;
@@ -196,7 +196,7 @@ GSYS_DEVICE claim claim_round(const ring& r, u32 mask, u32 pending)
         break;
       }
     }
-    if (got) base = fetch_add_relaxed(&r.dev->sq_tail, (u64)__popc(got));
+    if (got) base = fetch_add_relaxed<device>(&r.dev->sq_tail, (u64)__popc(got));
   }
   // One collective for the four answers (a word index fits 31 bits): on the
   // simulator each one switches every lane.
@@ -219,7 +219,7 @@ GSYS_DEVICE claim claim_round(const ring& r, u32 mask, u32 pending)
 // store too.
 GSYS_DEVICE void publish(const ring& r, u32 idx)
 {
-  store_relaxed(&r.slots[idx].state, GSYS_SLOT_READY);
+  store_relaxed<host>(&r.slots[idx].state, GSYS_SLOT_READY);
 }
 
 // The simulator's stand-in for an interrupt: wakes executors asleep on the
@@ -244,11 +244,11 @@ GSYS_DEVICE void submit(const ring& r, const claim& c, const request& q)
   if (c.idx == kNoSlot) return;
   const u64 pos = c.sq_base + __popc(c.lanes & lanemask_lt());
   gsys_sq_entry* e = &r.sq[pos & r.sq_mask];
-  store_relaxed(&e->nr, q.nr);
-  store_relaxed(&e->flags, q.flags);
-  for (int i = 0; i < GSYS_SLOT_ARGS; ++i) store_relaxed(&e->arg[i], q.arg[i]);
+  store_relaxed<host>(&e->nr, q.nr);
+  store_relaxed<host>(&e->flags, q.flags);
+  for (int i = 0; i < GSYS_SLOT_ARGS; ++i) store_relaxed<host>(&e->arg[i], q.arg[i]);
   // release: the executor that acquires the entry sees the request, the slot and the buffers
-  store_release(reinterpret_cast<u64*>(e), (u64)GSYS_SQ_WORD(pos, c.idx));
+  store_release<host>(reinterpret_cast<u64*>(e), (u64)GSYS_SQ_WORD(pos, c.idx));
 #if !GSYS_CUDA
   // The lane that queues the round's last entry rings the doorbell, so a
   // woken executor finds them all (a GPU has no doorbell: its executors
@@ -290,11 +290,11 @@ GSYS_DEVICE long wait_slot(const ring& r, u32 idx, bool& park)
   while (poll_acquire(&s->state) != GSYS_SLOT_DONE) {
     if (!wait.pause()) {
       park = true;
-      fetch_add_relaxed(&r.dev->timeouts, (u64)1);
+      fetch_add_relaxed<device>(&r.dev->timeouts, (u64)1);
       return -ETIMEDOUT;
     }
   }
-  return (long)load_relaxed(&s->ret);
+  return (long)load_relaxed<host>(&s->ret);
 }
 
 // Ends the lanes' use of the slots of claim c (a warp collective over mask):
@@ -315,8 +315,8 @@ GSYS_DEVICE void settle_slots(const ring& r, u32 mask, const claim& c, bool park
     if (parked_lanes & l & (~l + 1u)) parked |= b & (~b + 1u);
   // release: a parked slot's READY store and chunk precede the sweeper's
   // acquire; a released slot's last access precedes the next claim
-  if (parked) fetch_or_release(&r.pending[c.word], parked);
-  if (c.bits & ~parked) fetch_and_release(&r.claim[c.word], ~(c.bits & ~parked));
+  if (parked) fetch_or_release<device>(&r.pending[c.word], parked);
+  if (c.bits & ~parked) fetch_and_release<device>(&r.claim[c.word], ~(c.bits & ~parked));
 }
 
 // Every lane in mask makes its own call (a warp collective over mask). The

@@ -64,11 +64,11 @@ GSYS_DEVICE long claim_chunk(const ring& r)
   for (;;) {
     for (u32 i = 0; i < nwords; ++i) {
       u32* w = &r.staging_bitmap[word];
-      u32 cur = load_relaxed(w);
+      u32 cur = load_relaxed<device>(w);
       while (~cur != 0u) {
         const u32 bit = ~cur & (cur + 1u);  // lowest clear bit
         // acquire: the chunk's previous owner finished with it before its release
-        if (cas_acq_rel(w, cur, cur | bit)) return (long)(word * 32 + __ffs(bit) - 1);
+        if (cas_acq_rel<device>(w, cur, cur | bit)) return (long)(word * 32 + __ffs(bit) - 1);
       }
       word = word + 1 == nwords ? 0 : word + 1;
     }

@@ -30,6 +30,7 @@ void note_device(const void* p, std::size_t size, link_access a)
       if (!c.completion_polls) ++c.nonposted_before_poll;
       note_rmw(f, addr, size, kDeviceRmw);
       break;
+    case link_access::device_scope: note_device_scope(f, addr); break;
   }
 }
 

@@ -91,7 +91,7 @@ __device__ inline void relay_wait(relay* r, u64 g)
 {
   if (threadIdx.x == 0) {
     spin_pause p;
-    while (gsys::detail::load_acquire(&r->next) != g) p.pause();
+    while (gsys::detail::load_acquire<gsys::detail::host>(&r->next) != g) p.pause();
   }
   __syncthreads();
 }
@@ -100,7 +100,7 @@ __device__ inline void relay_wait(relay* r, u64 g)
 __device__ inline void relay_pass(relay* r, u64 g)
 {
   __syncthreads();  // the whole block's writes come before the release
-  if (threadIdx.x == 0) gsys::detail::store_release(&r->next, g + 1);
+  if (threadIdx.x == 0) gsys::detail::store_release<gsys::detail::host>(&r->next, g + 1);
 }
 
 }  // namespace ex

@@ -67,7 +67,7 @@ template <class G>
 __device__ inline bool stop_requested(const kv_server& s)
 {
   u32 stop = 0;
-  if (group<G>::leader()) stop = gsys::detail::load_acquire(&s.shared->stop);
+  if (group<G>::leader()) stop = gsys::detail::load_acquire<gsys::detail::host>(&s.shared->stop);
   return group<G>::from_leader(stop) != 0;
 }
 
@@ -110,7 +110,7 @@ __global__ void kv_kernel(gsys::ring r, kv_server s)
       // -ETIMEDOUT: nobody sent anything for the ring's timeout; anything
       // else repeating means the socket is gone: stop rather than spin.
       if (n != -ETIMEDOUT && n != -EINTR && n != -EAGAIN && ++failures > 100) {
-        if (group<G>::leader()) gsys::detail::store_release(&s.shared->stop, 2u);  // 2: failed
+        if (group<G>::leader()) gsys::detail::store_release<gsys::detail::host>(&s.shared->stop, 2u);  // 2: failed
         break;
       }
       continue;

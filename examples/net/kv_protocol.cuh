@@ -323,8 +323,8 @@ __device__ inline void serve_flush(kv_shared& s, const kv_command& c, kv_clock& 
   clk.oldest_live = at - 1;
   if (clk.oldest_live <= clk.now) clk.oldest_cas = kv_next_cas(s);
   if ((threadIdx.x & 31) == 0) {
-    gsys::detail::store_relaxed(&s.oldest_live, clk.oldest_live);
-    if (clk.oldest_live <= clk.now) gsys::detail::store_relaxed(&s.oldest_cas, clk.oldest_cas);
+    gsys::detail::store_relaxed<gsys::detail::host>(&s.oldest_live, clk.oldest_live);
+    if (clk.oldest_live <= clk.now) gsys::detail::store_relaxed<gsys::detail::host>(&s.oldest_cas, clk.oldest_cas);
   }
   __syncwarp();
 }
@@ -399,9 +399,9 @@ __device__ inline u32 kv_serve(const kv_table& t, kv_shared& s, const char* req,
   kv_reply out{reply, 0, cap - (u32)sizeof cut, false, false, &s.stats.error_replies};
   kv_clock clk{};
   if ((threadIdx.x & 31) == 0) {
-    clk.now = gsys::detail::load_relaxed(&s.now);
-    clk.oldest_live = gsys::detail::load_relaxed(&s.oldest_live);
-    clk.oldest_cas = gsys::detail::load_relaxed(&s.oldest_cas);
+    clk.now = gsys::detail::load_relaxed<gsys::detail::host>(&s.now);
+    clk.oldest_live = gsys::detail::load_relaxed<gsys::detail::host>(&s.oldest_live);
+    clk.oldest_cas = gsys::detail::load_relaxed<gsys::detail::host>(&s.oldest_cas);
   }
   clk.now = __shfl_sync(kFullWarp, clk.now, 0);
   clk.oldest_live = __shfl_sync(kFullWarp, clk.oldest_live, 0);
@@ -466,7 +466,7 @@ __device__ inline u32 kv_serve(const kv_table& t, kv_shared& s, const char* req,
       case kv_op_shutdown:
         if (s.allow_shutdown) {
           say(out, kv_text_ok);
-          if ((threadIdx.x & 31) == 0) gsys::detail::store_release(&s.stop, 1u);
+          if ((threadIdx.x & 31) == 0) gsys::detail::store_release<gsys::detail::host>(&s.stop, 1u);
         } else {
           say(out, kv_text_shutdown_disabled);
         }

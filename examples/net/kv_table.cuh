@@ -75,7 +75,7 @@ __device__ inline void kv_lock(const kv_table& t, u32 bucket)
     spin_pause p;
     for (;;) {
       u32 expected = 0;
-      if (gsys::detail::cas_acq_rel(&t.locks[bucket], expected, 1u)) break;
+      if (gsys::detail::cas_acq_rel<gsys::detail::host>(&t.locks[bucket], expected, 1u)) break;
       p.pause();
     }
   }
@@ -85,7 +85,7 @@ __device__ inline void kv_lock(const kv_table& t, u32 bucket)
 __device__ inline void kv_unlock(const kv_table& t, u32 bucket)
 {
   __syncwarp();  // every lane's writes to the bucket come before the release
-  if ((threadIdx.x & 31) == 0) gsys::detail::store_release(&t.locks[bucket], 0u);
+  if ((threadIdx.x & 31) == 0) gsys::detail::store_release<gsys::detail::host>(&t.locks[bucket], 0u);
 }
 
 __device__ inline bool kv_live(const kv_entry* e, const kv_clock& c)

@@ -125,14 +125,14 @@ __global__ void receiver_kernel(serve_io io, request_queue q)
   if (threadIdx.x != 0) return;
   for (unsigned long long n = 0;; ++n) {
     const unsigned i = unsigned(n % q.slots);
-    while (gsys::detail::load_acquire(&q.state[i]) != 0) {
+    while (gsys::detail::load_acquire<gsys::detail::host>(&q.state[i]) != 0) {
       if (*io.stop) return;
       __nanosleep(20000);
     }
     long long got = 0;
     if (!receive_one(slot_io(io, q, i), got)) return;
     q.len[i] = got;
-    gsys::detail::store_release(&q.state[i], 1u);
+    gsys::detail::store_release<gsys::detail::host>(&q.state[i], 1u);
     if (got < 0) return;  // the host reports it and stops
   }
 }

@@ -18,7 +18,9 @@
  * by both sides; what only the device read-modify-writes lives in device
  * memory; across the link there are only plain stores and loads, one writer
  * per word or per transition, and the device never waits on a host-written
- * word on its way in.
+ * word on its way in. The device library names each word's home in every
+ * access it makes (device/genesys/atomic.h): system scope on host memory,
+ * device scope on device memory, so no atomic of a call is system-scope.
  *
  * Who writes what (D = device, H = host executor):
  *

@@ -56,7 +56,7 @@ __global__ void future_counts(gsys::ring r, lane_counts* out)
 __global__ void host_word_load(gsys::ring r, lane_counts* out)
 {
   gsys::sim::link_reset();
-  const long v = (long)gsys::detail::load_acquire(&r.slots[0].state);
+  const long v = (long)gsys::detail::load_acquire<gsys::detail::host>(&r.slots[0].state);
   const link_counters c = gsys::sim::link_now();
   out[0] = {c, v};
 }
@@ -66,12 +66,13 @@ __global__ void host_word_load(gsys::ring r, lane_counts* out)
 __global__ void device_words(gsys::ring r, lane_counts* out)
 {
   gsys::sim::link_reset();
-  (void)gsys::detail::load_relaxed(&r.claim[0]);
-  (void)gsys::detail::load_acquire(&r.dev->sq_tail);
-  (void)gsys::detail::fetch_add_relaxed(&r.dev->timeouts, (gsys_u64)0);
-  gsys_u32 w = gsys::detail::load_relaxed(&r.pending[0]);
-  (void)gsys::detail::cas_acq_rel(&r.pending[0], w, w);
-  gsys::detail::store_relaxed(&r.slot_chunk[0], gsys::detail::load_relaxed(&r.slot_chunk[0]));
+  (void)gsys::detail::load_relaxed<gsys::detail::device>(&r.claim[0]);
+  (void)gsys::detail::load_acquire<gsys::detail::device>(&r.dev->sq_tail);
+  (void)gsys::detail::fetch_add_relaxed<gsys::detail::device>(&r.dev->timeouts, (gsys_u64)0);
+  gsys_u32 w = gsys::detail::load_relaxed<gsys::detail::device>(&r.pending[0]);
+  (void)gsys::detail::cas_acq_rel<gsys::detail::device>(&r.pending[0], w, w);
+  const gsys_u32 chunk = gsys::detail::load_relaxed<gsys::detail::device>(&r.slot_chunk[0]);
+  gsys::detail::store_relaxed<gsys::detail::device>(&r.slot_chunk[0], chunk);
   const link_counters c = gsys::sim::link_now();
   out[0] = {c, 0};
 }
@@ -82,7 +83,19 @@ __global__ void device_words(gsys::ring r, lane_counts* out)
 __global__ void rmw_sq_head(gsys::ring r, lane_counts* out)
 {
   gsys::sim::link_reset();
-  (void)gsys::detail::fetch_add_relaxed(&r.hdr->sq_head, (gsys_u64)0);
+  (void)gsys::detail::fetch_add_relaxed<gsys::detail::host>(&r.hdr->sq_head, (gsys_u64)0);
+  const link_counters c = gsys::sim::link_now();
+  out[0] = {c, 0};
+}
+
+// The other protocol error on purpose: a slot's state (host memory, which
+// the executors write) read as if it were a device-memory word, i.e. with
+// device scope, whose order the host would not see. Twice: one word.
+__global__ void device_scope_on_slot(gsys::ring r, lane_counts* out)
+{
+  gsys::sim::link_reset();
+  (void)gsys::detail::load_acquire<gsys::detail::device>(&r.slots[1].state);
+  (void)gsys::detail::load_relaxed<gsys::detail::device>(&r.slots[1].state);
   const link_counters c = gsys::sim::link_now();
   out[0] = {c, 0};
 }
@@ -284,6 +297,26 @@ TEST_P(Link, DeviceAtomicOnAHostCasWordIsAProtocolError)
     // word's two 4-byte granules under load; link_model.h note_rmw).
     EXPECT_EQ(gsys::sim::link_protocol_errors(), before + 2);
   }
+}
+
+// A device-scope access to host memory is reported and counted once per
+// word; on device memory (device_words above) it is not.
+TEST_P(Link, DeviceScopeOnAHostWordIsAProtocolError)
+{
+  const uint64_t before = gsys::sim::link_protocol_errors();
+  gsys::runtime rt(opts());
+  run(rt, device_words, 1, 1);
+  ASSERT_EQ(gsys::sim::link_protocol_errors(), before) << "device scope on device memory is the rule";
+  testing::internal::CaptureStderr();
+  lane_counts* bad = run(rt, device_scope_on_slot, 1, 1);
+  const std::string err = testing::internal::GetCapturedStderr();
+  EXPECT_EQ(gsys::sim::link_protocol_errors(), before + 1);
+  EXPECT_EQ(bad[0].c.nonposted(), 0u) << "checked, not counted";
+  if (before == 0)
+    EXPECT_NE(err.find("accessed by the device with device scope"), std::string::npos) << err;
+  run(rt, device_scope_on_slot, 1, 1);
+  EXPECT_EQ(gsys::sim::link_protocol_errors(), before + 1) << "one word, counted once";
+  EXPECT_EQ(run(rt, nop_counts<gsys::thread, gsys::relaxed>, 1, 1)[0].ret, 0);
 }
 
 // Off (gsys-ring-bench times its loops so), the model neither counts nor

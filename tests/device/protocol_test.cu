@@ -104,11 +104,11 @@ __global__ void nops(gsys::ring r, int n, int* fails)
 // kernel could.
 GSYS_DEVICE void queue_raw(const gsys::ring& r, gsys_u32 idx)
 {
-  const gsys_u64 pos = gsys::detail::fetch_add_relaxed(&r.dev->sq_tail, (gsys_u64)1);
+  const gsys_u64 pos = gsys::detail::fetch_add_relaxed<gsys::detail::device>(&r.dev->sq_tail, (gsys_u64)1);
   gsys_sq_entry* e = &r.sq[pos & r.sq_mask];
   e->nr = GSYS_NR_NOP;
   e->flags = 0;
-  gsys::detail::store_release(reinterpret_cast<gsys_u64*>(e), (gsys_u64)GSYS_SQ_WORD(pos, idx));
+  gsys::detail::store_release<gsys::detail::host>(reinterpret_cast<gsys_u64*>(e), (gsys_u64)GSYS_SQ_WORD(pos, idx));
 }
 
 // Reserves queue positions and fills them with nonsense, as a broken kernel
@@ -453,12 +453,12 @@ TEST_P(Protocol, ShutdownWithTheExecutorFullOfEndlessCallsDoesNotHang)
 __global__ void scribble_header(gsys::ring r)
 {
   gsys_ring_header* h = r.hdr;
-  gsys::detail::store_relaxed(&h->nslots, 0xfffffff0u);
-  gsys::detail::store_relaxed(&h->sq_entries, 0x80000000u);
-  gsys::detail::store_relaxed(&h->slots_offset, (gsys_u64)1 << 40);
-  gsys::detail::store_relaxed(&h->sq_offset, (gsys_u64)1 << 41);
-  gsys::detail::store_relaxed(&h->ring_bytes, (gsys_u64)1 << 42);
-  gsys::detail::store_relaxed(&h->timeout_ns, (gsys_u64)1);
+  gsys::detail::store_relaxed<gsys::detail::host>(&h->nslots, 0xfffffff0u);
+  gsys::detail::store_relaxed<gsys::detail::host>(&h->sq_entries, 0x80000000u);
+  gsys::detail::store_relaxed<gsys::detail::host>(&h->slots_offset, (gsys_u64)1 << 40);
+  gsys::detail::store_relaxed<gsys::detail::host>(&h->sq_offset, (gsys_u64)1 << 41);
+  gsys::detail::store_relaxed<gsys::detail::host>(&h->ring_bytes, (gsys_u64)1 << 42);
+  gsys::detail::store_relaxed<gsys::detail::host>(&h->timeout_ns, (gsys_u64)1);
 }
 
 // Finding (v1): kmod's stop() rebuilt its view of the ring from the live

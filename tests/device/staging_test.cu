@@ -167,8 +167,8 @@ __global__ void udp_exchange(gsys::ring r, int sock, const sockaddr* peer, unsig
 // Sets or clears staging claim bits of word 0 from device code (they live in device memory).
 __global__ void chunk_bits(gsys::ring r, gsys_u32 bits, bool set)
 {
-  if (set) gsys::detail::fetch_or_release(&r.staging_bitmap[0], bits);
-  else gsys::detail::fetch_and_release(&r.staging_bitmap[0], ~bits);
+  if (set) gsys::detail::fetch_or_release<gsys::detail::device>(&r.staging_bitmap[0], bits);
+  else gsys::detail::fetch_and_release<gsys::detail::device>(&r.staging_bitmap[0], ~bits);
 }
 
 class Staging : public testing::TestWithParam<gsys::executor_kind> {

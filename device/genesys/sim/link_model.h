@@ -17,9 +17,11 @@
 //    since the thread's last link_reset();
 //  - protocol errors: a host word read-modify-written by the device (an
 //    atomic through the helpers) and by the host executor (GSYS_X_CAS in
-//    libgenesys/ring_access.h). Over PCIe such a word is not atomic between
-//    the two sides (abi.h); the model prints the first one to stderr, counts
-//    every such word once, and aborts with GSYS_SIM_LINK_ABORT=1.
+//    libgenesys/ring_access.h), over PCIe not atomic between the two sides
+//    (abi.h); and a host word the device accessed with device scope (a
+//    helper told home::device), whose order the executors would not see.
+//    The model prints the first one to stderr, counts every such word once,
+//    and aborts with GSYS_SIM_LINK_ABORT=1.
 //
 // Header-only registry: libgenesys (which must not depend on genesys_sim)
 // and the simulator share it through inline variables. Counting per device
@@ -60,7 +62,9 @@ link_counters link_now();  // the calling simulated thread's counters
 void link_reset();         // zeroes them
 
 enum class link_memory : std::uint8_t { local = 0, host = 1, device = 2 };
-enum class link_access : std::uint8_t { load, poll, store, rmw };
+// device_scope: any access the device library makes to a word it says lives
+// in device memory (atomic.h); only checked, never counted.
+enum class link_access : std::uint8_t { load, poll, store, rmw, device_scope };
 
 namespace link_detail {
 
@@ -70,7 +74,7 @@ void note_device(const void* p, std::size_t size, link_access a);
 
 constexpr unsigned kMaxRanges = 256;
 constexpr std::uintptr_t kGranule = 4;  // shadow resolution: an 8-byte word is two granules
-constexpr std::uint8_t kDeviceRmw = 1, kHostRmw = 2, kReported = 4;
+constexpr std::uint8_t kDeviceRmw = 1, kHostRmw = 2, kReported = 4, kScopeReported = 8;
 
 struct range {
   std::atomic<std::uintptr_t> begin{0};
@@ -180,14 +184,12 @@ inline std::uint8_t* remove_at(registry& g, std::uint32_t i, std::uintptr_t& sha
 }
 
 // The first protocol error is printed; each offending word is counted once.
-inline void report_error(std::uintptr_t word)
+inline void report_error(std::uintptr_t word, const char* what)
 {
   registry& g = g_registry;
   g.errors.fetch_add(1, std::memory_order_relaxed);
   if (!g.error_reported.exchange(true))
-    std::fprintf(stderr,
-                 "genesys sim: protocol error: host word 0x%lx read-modify-written by both the device and the host\n",
-                 (unsigned long)word);
+    std::fprintf(stderr, "genesys sim: protocol error: host word 0x%lx %s\n", (unsigned long)word, what);
   const char* a = std::getenv("GSYS_SIM_LINK_ABORT");
   if (a && *a && *a != '0') std::abort();
 }
@@ -239,7 +241,17 @@ inline void note_rmw(const found& f, std::uintptr_t a, std::size_t size, std::ui
   // only. (Claiming each granule let two racing accesses to an 8-byte word
   // each win one of its two granules, and the word was counted twice.)
   if (both && !(std::atomic_ref<std::uint8_t>(sh[first]).fetch_or(kReported, std::memory_order_relaxed) & kReported))
-    report_error(a);
+    report_error(a, "read-modify-written by both the device and the host");
+}
+
+// A device-scope access to host memory (a) is an error once per word.
+inline void note_device_scope(const found& f, std::uintptr_t a)
+{
+  std::uint8_t* sh = f.shadow ? f.shadow : shadow_of(a);
+  if (!sh) return;
+  std::atomic_ref<std::uint8_t> m(sh[(a - f.begin) / kGranule]);
+  if (!(m.fetch_or(kScopeReported, std::memory_order_relaxed) & kScopeReported))
+    report_error(a, "accessed by the device with device scope (a word the device library says is in device memory)");
 }
 
 }  // namespace link_detail
