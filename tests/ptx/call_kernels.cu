@@ -1,5 +1,6 @@
 // Every kind of device call, compiled to PTX only (never run): what
-// tests/ptx/check_scopes.sh reads to pin the atomics' scopes (atomic.h).
+// tests/ptx/check_ptx.sh reads to pin the atomics' scopes (atomic.h) and
+// the staged copies' width (staging.h).
 #include <genesys.cuh>
 
 __global__ void thread_calls(gsys::ring r, long* out)

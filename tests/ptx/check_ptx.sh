@@ -1,12 +1,15 @@
 #!/bin/bash
-# Reads the PTX of tests/ptx/scope_kernels.cu and checks the scopes of the
-# device library's memory operations (device/genesys/atomic.h, abi.h):
+# Reads the PTX of tests/ptx/call_kernels.cu (every kind of device call) and
+# checks what the device library makes of memory on a GPU:
 #  - no read-modify-write at system scope: protocol v2 makes none across the
-#    link, so every atomic is on device memory, at device scope (a release
-#    at system scope is a fence over the link on every claim and release);
+#    link, so every atomic is on device memory, at device scope (atomic.h;
+#    a release at system scope is a fence over the link on every claim and
+#    release);
 #  - device-scope atomics are there (the claim path was compiled at all);
-#  - system-scope loads and stores are there (the request, the polls).
-# usage: check_scopes.sh FILE.ptx...
+#  - system-scope loads and stores are there (the request, the polls);
+#  - staged calls copy 16 bytes per access where both sides are aligned
+#    (staging.h team_copy; nvcc once made 16 byte copies of it).
+# usage: check_ptx.sh FILE.ptx...
 set -euo pipefail
 [ $# -gt 0 ] || { echo "usage: $0 FILE.ptx..." >&2; exit 2; }
 fail=0
@@ -15,7 +18,10 @@ sys_rmw=$(count '\b(atom|red)(\.[a-z0-9_]+)*\.sys\b' "$@")
 gpu_rmw=$(count '\b(atom|red)(\.[a-z0-9_]+)*\.gpu\b' "$@")
 sys_st=$(count '\bst\.(relaxed|release)\.sys\b' "$@")
 sys_ld=$(count '\bld\.(relaxed|acquire)\.sys\b' "$@")
-echo "system-scope atomics: $sys_rmw, device-scope atomics: $gpu_rmw, system-scope stores: $sys_st, loads: $sys_ld"
+wide_ld=$(count '\bld\.global\.(v4\.u32|v2\.u64)\b' "$@")
+wide_st=$(count '\bst\.global\.(v4\.u32|v2\.u64)\b' "$@")
+echo "system-scope atomics: $sys_rmw, device-scope atomics: $gpu_rmw, system-scope stores: $sys_st, loads: $sys_ld;" \
+  "16-byte loads: $wide_ld, stores: $wide_st"
 if [ "$sys_rmw" -ne 0 ]; then
   echo "FAIL: read-modify-writes at system scope (abi.h: none crosses the link):"
   grep -hnE '\b(atom|red)(\.[a-z0-9_]+)*\.sys\b' "$@" | sort | uniq -c | head
@@ -24,5 +30,9 @@ fi
 [ "$gpu_rmw" -gt 0 ] || { echo "FAIL: no device-scope atomic: the calls' claim path is missing"; fail=1; }
 [ "$sys_st" -gt 0 ] || { echo "FAIL: no system-scope store: the requests are missing"; fail=1; }
 [ "$sys_ld" -gt 0 ] || { echo "FAIL: no system-scope load: the completion polls are missing"; fail=1; }
+if [ "$wide_ld" -eq 0 ] || [ "$wide_st" -eq 0 ]; then
+  echo "FAIL: no 16-byte global load or store: the staged copies go a byte at a time"
+  fail=1
+fi
 [ $fail -eq 0 ] && echo PASS
 exit $fail
