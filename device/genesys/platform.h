@@ -56,8 +56,6 @@ GSYS_DEVICE u32 warp_lanes(const ring& r)
 // (a lone thread's call, a group leader's): the simulator parks a fiber at
 // every collective, and the result for one lane is known.
 GSYS_DEVICE bool one_lane(u32 mask) { return (mask & (mask - 1)) == 0; }
-template <class T>
-GSYS_DEVICE T lanes_shfl(u32 mask, T v, u32 src) { return one_lane(mask) ? v : __shfl_sync(mask, v, src); }
 GSYS_DEVICE u32 lanes_ballot(u32 mask, bool p) { return one_lane(mask) ? (p ? mask : 0u) : __ballot_sync(mask, p); }
 GSYS_DEVICE void lanes_sync(u32 mask)
 {
