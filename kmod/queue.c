@@ -71,7 +71,7 @@ bool gsys_sq_nonempty(struct gsys_ring *ring)
 	return gsys_x_nonempty(&x);
 }
 
-/* Publishes a result: ret, then DONE; the device frees the slot when it sees it. */
+/* Publishes a result: DONE with the result (abi.h); the device frees the slot when it sees it. */
 void gsys_slot_complete(struct gsys_ring *ring, const struct gsys_request *req,
 			s64 ret, struct gsys_tally *t)
 {

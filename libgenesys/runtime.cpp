@@ -367,7 +367,7 @@ ring_usage runtime::usage() const
     u.parked += (std::uint32_t)std::popcount(pending[w] & claim[w]);
     for (gsys_u32 b = pending[w] & claim[w]; b; b &= b - 1) {
       const gsys_u32 i = w * 32 + (gsys_u32)std::countr_zero(b);
-      if (__atomic_load_n(&slots[i].state, __ATOMIC_ACQUIRE) == GSYS_SLOT_DONE)
+      if (GSYS_SLOT_FINISHED(__atomic_load_n(&slots[i].state, __ATOMIC_ACQUIRE)))
         ++u.parked_done;
     }
   }

@@ -174,11 +174,47 @@ TEST(SlotStateMachine, TheRequestComesInItsEntryAndOnlyDoneGoesToTheSlot)
   EXPECT_EQ(q.flags, GSYS_SLOT_F_NONBLOCK);
   EXPECT_EQ(q.arg[0], 0x1234u);
   EXPECT_EQ(t.slot(3)->state, GSYS_SLOT_READY) << "the executor wrote the slot before the result";
+  t.slot(3)->ret = 77;
   t.ring.complete(q, -ENOENT);
-  EXPECT_EQ(t.slot(3)->state, GSYS_SLOT_DONE);
-  EXPECT_EQ(t.slot(3)->ret, -ENOENT);
+  EXPECT_EQ(GSYS_SLOT_TAG(t.slot(3)->state), GSYS_SLOT_DONE);
+  EXPECT_EQ(GSYS_SLOT_INLINE_RET(t.slot(3)->state), -ENOENT) << "the result travels in the state word";
+  EXPECT_EQ(t.slot(3)->ret, 77) << "ret is written for a result too wide for the state only";
   EXPECT_EQ(t.h()->completed, 1u);
   EXPECT_EQ(t.h()->failed, 1u);
+}
+
+// A finished call's result comes back in the slot's state word, so the
+// device's poll that sees the call finished is its last load over the link
+// (v2 until ABI 4 stored ret, then DONE: a second round trip per call on a
+// GPU). Results past 61 bits (huge lseek offsets) go through ret, tagged
+// DONE_WIDE; every 64-bit value comes back exact.
+TEST(SlotStateMachine, TheResultTravelsInTheStateWordUnlessItIsTooWide)
+{
+  test_ring t;
+  const gsys_s64 lim = (gsys_s64)1 << 60;
+  const gsys_s64 inline_rets[] = {0, 1, -1, -EFAULT, 0x7fff12345000, lim - 1, -lim};
+  const gsys_s64 wide_rets[] = {lim, -lim - 1, INT64_MAX, INT64_MIN, (gsys_s64)1 << 62};
+  for (gsys_s64 ret : inline_rets) {
+    t.device_submit(5, GSYS_NR_NOP);
+    request_copy q;
+    ASSERT_TRUE(t.ring.pop(q));
+    t.ring.complete(q, ret);
+    const gsys_u64 st = t.slot(5)->state;
+    ASSERT_EQ(GSYS_SLOT_TAG(st), GSYS_SLOT_DONE) << ret;
+    EXPECT_TRUE(GSYS_SLOT_FINISHED(st));
+    EXPECT_EQ(GSYS_SLOT_INLINE_RET(st), ret);
+  }
+  for (gsys_s64 ret : wide_rets) {
+    t.device_submit(6, GSYS_NR_NOP);
+    request_copy q;
+    ASSERT_TRUE(t.ring.pop(q));
+    t.ring.complete(q, ret);
+    ASSERT_EQ(t.slot(6)->state, (gsys_u64)GSYS_SLOT_DONE_WIDE) << ret;
+    EXPECT_TRUE(GSYS_SLOT_FINISHED(t.slot(6)->state));
+    EXPECT_EQ(t.slot(6)->ret, ret);
+  }
+  EXPECT_FALSE(GSYS_SLOT_FINISHED((gsys_u64)GSYS_SLOT_READY));
+  EXPECT_FALSE(GSYS_SLOT_FINISHED((gsys_u64)GSYS_SLOT_FREE));
 }
 
 // v2: the host signals and the device reclaims. A fire-and-forget slot ends
@@ -191,7 +227,7 @@ TEST(SlotStateMachine, NonBlockingSlotEndsDoneForTheDeviceToReclaim)
   request_copy q;
   ASSERT_TRUE(t.ring.pop(q));
   t.ring.complete(q, 0);
-  EXPECT_EQ(t.slot(33)->state, GSYS_SLOT_DONE);
+  EXPECT_EQ(t.slot(33)->state, GSYS_SLOT_DONE_WORD(0));
 }
 
 // An entry naming a slot past the ring is consumed and counted, never used;
@@ -210,7 +246,7 @@ TEST(SlotStateMachine, AnIndexPastTheRingIsCountedNotUsed)
   EXPECT_EQ(t.h()->sq_head, 2u);
   EXPECT_EQ(t.slot(8)->state, 0xdeadbeefu);
   t.ring.complete(q, 0);
-  EXPECT_EQ(t.slot(8)->state, GSYS_SLOT_DONE);
+  EXPECT_EQ(t.slot(8)->state, GSYS_SLOT_DONE_WORD(0));
   request_copy bad;
   bad.slot = 100000;
   t.ring.complete(bad, 0);  // bounded even if a caller passes one: nothing written

@@ -164,7 +164,7 @@ class future {
   // True once the result is there (wait() will not block).
   GSYS_DEVICE bool ready() const
   {
-    return !valid() || detail::poll_acquire(&r_.slots[idx_].state) == GSYS_SLOT_DONE;
+    return !valid() || GSYS_SLOT_FINISHED(detail::poll_acquire(&r_.slots[idx_].state));
   }
   GSYS_DEVICE long wait()
   {

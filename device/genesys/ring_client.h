@@ -79,7 +79,16 @@ GSYS_DEVICE void release_chunk(const ring& r, long c)
 
 // Whether parked slot i is finished: the host released DONE (and with it
 // the buffers). acquire: pairs with that release.
-GSYS_DEVICE bool slot_done(const ring& r, u32 i) { return load_acquire<host>(&r.slots[i].state) == GSYS_SLOT_DONE; }
+GSYS_DEVICE bool slot_done(const ring& r, u32 i) { return GSYS_SLOT_FINISHED(load_acquire<host>(&r.slots[i].state)); }
+
+// The result of the call in slot s, whose finished state the caller
+// acquired: in the state word itself, or, in DONE_WIDE (a result past 61
+// bits: a huge lseek offset), in ret: the one case that costs a second load.
+GSYS_DEVICE long slot_result(gsys_slot* s, u64 state)
+{
+  if (GSYS_SLOT_TAG(state) == GSYS_SLOT_DONE) return (long)GSYS_SLOT_INLINE_RET(state);
+  return (long)load_relaxed<host>(&s->ret);
+}
 
 // Takes the `candidates` bits of pending[w] (slots seen DONE) and frees
 // those still DONE once taken, with their quarantined staging chunks; a bit
@@ -219,7 +228,7 @@ GSYS_DEVICE claim claim_round(const ring& r, u32 mask, u32 pending)
 // store too.
 GSYS_DEVICE void publish(const ring& r, u32 idx)
 {
-  store_relaxed<host>(&r.slots[idx].state, GSYS_SLOT_READY);
+  store_relaxed<host>(&r.slots[idx].state, (u64)GSYS_SLOT_READY);
 }
 
 // The simulator's stand-in for an interrupt: wakes executors asleep on the
@@ -244,9 +253,11 @@ GSYS_DEVICE void submit(const ring& r, const claim& c, const request& q)
   if (c.idx == kNoSlot) return;
   const u64 pos = c.sq_base + __popc(c.lanes & lanemask_lt());
   gsys_sq_entry* e = &r.sq[pos & r.sq_mask];
-  store_relaxed<host>(&e->nr, q.nr);
-  store_relaxed<host>(&e->flags, q.flags);
-  for (int i = 0; i < GSYS_SLOT_ARGS; ++i) store_relaxed<host>(&e->arg[i], q.arg[i]);
+  // Four posted writes: nr, flags and the pad as one 8-byte store, the
+  // arguments as three 16-byte ones (one store each was eight).
+  store_relaxed<host>(reinterpret_cast<u64*>(&e->nr), (u64)q.nr | ((u64)q.flags << 16));
+  static_assert(GSYS_SLOT_ARGS == 6, "three 16-byte stores");
+  for (int i = 0; i < GSYS_SLOT_ARGS; i += 2) store_relaxed_x2<host>(&e->arg[i], q.arg[i], q.arg[i + 1]);
   // release: the executor that acquires the entry sees the request, the slot and the buffers
   store_release<host>(reinterpret_cast<u64*>(e), (u64)GSYS_SQ_WORD(pos, c.idx));
 #if !GSYS_CUDA
@@ -286,15 +297,16 @@ GSYS_DEVICE long wait_slot(const ring& r, u32 idx, bool& park)
 {
   gsys_slot* s = &r.slots[idx];
   backoff wait(r);
-  // acquire: pairs with the executor's release of DONE (ret and buffers)
-  while (poll_acquire(&s->state) != GSYS_SLOT_DONE) {
+  // acquire: pairs with the executor's release of DONE (the result and buffers)
+  u64 state;
+  while (!GSYS_SLOT_FINISHED(state = poll_acquire(&s->state))) {
     if (!wait.pause()) {
       park = true;
       fetch_add_relaxed<device>(&r.dev->timeouts, (u64)1);
       return -ETIMEDOUT;
     }
   }
-  return (long)load_relaxed<host>(&s->ret);
+  return slot_result(s, state);
 }
 
 // Ends the lanes' use of the slots of claim c (a warp collective over mask):

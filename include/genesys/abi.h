@@ -38,7 +38,8 @@
  *    slot is claimed, before the call is queued; the device writes nothing
  *    else in the slot.
  *  - sq entry (host memory, one cache line, D plain stores): the request
- *    itself (nr, flags, arg[]), then, last, one 64-bit store with release of
+ *    itself (nr and flags in one 8-byte store, arg[] in three 16-byte ones:
+ *    few writes over the link), then, last, one 64-bit store with release of
  *    seq = pos + 1 (low word) and the slot index (high word). The release
  *    orders the request, the slot's READY and the caller's buffer writes
  *    before it. An executor thus reads one line per call, not two (issue
@@ -52,11 +53,15 @@
  *    or a hole a producer reserved and never filled (a killed kernel) for
  *    longer than timeout_ns while later entries are published, is skipped
  *    and counted.
- *  - slot.ret (H store), then slot.state = DONE (H store with release), by
- *    the executor that took the entry, once per entry: the device that
- *    acquires DONE sees ret and every byte the call wrote. The host neither
- *    reads nor CASes the slot (an executor keeps what it needs to know about
- *    a call in flight in its own memory), and never frees one.
+ *  - slot.state = DONE with the result in it (H store with release), by the
+ *    executor that took the entry, once per entry: one 64-bit word, so the
+ *    completion poll that sees DONE has the result too (a separate load of
+ *    ret was a second round trip over the link on every call). A result that
+ *    does not fit the word's 61 bits (only huge lseek offsets) goes into
+ *    slot.ret first, with DONE_WIDE. The device that acquires the state sees
+ *    every byte the call wrote. The host neither reads nor CASes the slot (an
+ *    executor keeps what it needs to know about a call in flight in its own
+ *    memory), and never frees one.
  *  - Timeout: a device caller that stops waiting sets its pending bit and
  *    returns -ETIMEDOUT; the slot and its staging chunk stay quarantined
  *    until the host stores DONE. Buffers of a plain (unstaged) call that
@@ -112,9 +117,10 @@ typedef int64_t gsys_s64;
 /*
  * Bumped on every layout change, so that a module and a library built from
  * different sources refuse each other: 2 was protocol v2 with the request in
- * the slot, 3 moves it into the 64-byte queue entry.
+ * the slot, 3 moved it into the 64-byte queue entry, 4 puts the result in
+ * the slot's 64-bit state word.
  */
-#define GSYS_ABI_VERSION 3u
+#define GSYS_ABI_VERSION 4u
 
 #define GSYS_SLOT_BYTES 64u
 #define GSYS_HEADER_BYTES 4096u
@@ -123,13 +129,25 @@ typedef int64_t gsys_s64;
 #define GSYS_SLOT_ARGS 6
 
 /*
- * Slot states. FREE must be zero so a zeroed ring is an idle ring. Values 1,
- * 3 and 5 were CLAIMED, BUSY and ORPHANED: v2 keeps ownership in device
- * memory, and what an executor runs in its own.
+ * Slot states: the low 3 bits of gsys_slot.state (GSYS_SLOT_TAG). FREE must
+ * be zero so a zeroed ring is an idle ring. v2 keeps ownership in device
+ * memory, and what an executor runs in its own; a finished call's state
+ * carries its result, so that the poll which sees it finished is the
+ * call's last load over the link.
  */
 #define GSYS_SLOT_FREE 0u
-#define GSYS_SLOT_READY 2u    /* queued by the device; the host has not finished it */
-#define GSYS_SLOT_DONE 4u     /* ret is valid; the host is finished with the call */
+#define GSYS_SLOT_READY 2u      /* queued by the device; the host has not finished it */
+#define GSYS_SLOT_DONE 4u       /* finished; the result is bits 3-63 of the state */
+#define GSYS_SLOT_DONE_WIDE 5u  /* finished; the result did not fit: it is in slot.ret */
+#define GSYS_SLOT_TAG(state) ((gsys_u32)((state) & 7u))
+#define GSYS_SLOT_FINISHED(state) \
+	(GSYS_SLOT_TAG(state) == GSYS_SLOT_DONE || GSYS_SLOT_TAG(state) == GSYS_SLOT_DONE_WIDE)
+/* Results in [-2^60, 2^60) travel in the state word (all but huge lseek offsets). */
+#define GSYS_SLOT_RET_FITS(ret) \
+	((gsys_s64)(ret) >= -((gsys_s64)1 << 60) && (gsys_s64)(ret) < ((gsys_s64)1 << 60))
+#define GSYS_SLOT_DONE_WORD(ret) (((gsys_u64)(ret) << 3) | GSYS_SLOT_DONE)
+/* The result of a state in DONE (an arithmetic shift: two's complement). */
+#define GSYS_SLOT_INLINE_RET(state) ((gsys_s64)(state) >> 3)
 
 /* Request flags (gsys_sq_entry.flags, gsys_request.flags). */
 #define GSYS_SLOT_F_NONBLOCK (1u << 0)   /* fire-and-forget: nobody waits for ret */
@@ -161,9 +179,8 @@ typedef int64_t gsys_s64;
  * travels in the queue entry.
  */
 struct gsys_slot {
-	gsys_u32 state;                 /* GSYS_SLOT_* */
-	gsys_u32 pad0;
-	gsys_s64 ret;                   /* result or -errno, valid in DONE */
+	gsys_u64 state;                 /* GSYS_SLOT_* in bits 0-2; in DONE, the result in bits 3-63 */
+	gsys_s64 ret;                   /* result or -errno, valid in DONE_WIDE only */
 	gsys_u64 pad[6];
 };
 

@@ -22,7 +22,7 @@
  * Barrier pairing (device = producer and slot owner):
  *   device: request and READY stores, 64-bit entry word store-release
  *                                                   -> us: entry word load-acquire
- *   us: ret, store-release state = DONE             -> device: load-acquire DONE
+ *   us: store-release state = DONE | result         -> device: load-acquire state
  */
 #ifndef GENESYS_RING_EXEC_H
 #define GENESYS_RING_EXEC_H
@@ -198,8 +198,10 @@ static inline gsys_u64 gsys_x_depth(struct gsys_x_ring *r, gsys_u64 max)
 }
 
 /*
- * Publishes a result: ret, then DONE with release, for every call,
- * fire-and-forget included: the device frees the slot when it sees DONE.
+ * Publishes a result: DONE with the result in the state word, with release,
+ * for every call, fire-and-forget included: the device frees the slot when
+ * it sees the call finished. A result too wide for the word goes into ret
+ * first, with DONE_WIDE.
  */
 static inline void gsys_x_complete(struct gsys_x_ring *r, const struct gsys_request *q, gsys_s64 ret)
 {
@@ -208,9 +210,13 @@ static inline void gsys_x_complete(struct gsys_x_ring *r, const struct gsys_requ
 	if (q->slot >= r->nslots)
 		return; /* callers pass popped (validated) requests; never index past the ring */
 	s = &r->slots[GSYS_X_INDEX_NOSPEC(q->slot, r->nslots)];
+	/* release: the device that acquires the state sees ret and the call's writes */
+	if (GSYS_SLOT_RET_FITS(ret)) {
+		GSYS_X_STORE_RELEASE(&s->state, GSYS_SLOT_DONE_WORD(ret));
+		return;
+	}
 	GSYS_X_STORE(&s->ret, ret);
-	/* release: the device that acquires DONE sees ret and the call's writes */
-	GSYS_X_STORE_RELEASE(&s->state, GSYS_SLOT_DONE);
+	GSYS_X_STORE_RELEASE(&s->state, (gsys_u64)GSYS_SLOT_DONE_WIDE);
 }
 
 #endif /* GENESYS_RING_EXEC_H */

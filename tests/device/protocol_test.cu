@@ -87,7 +87,7 @@ bool start_recv_in_flight(gsys::runtime& rt, recv_in_flight& c)
   const bool taken = gsys_test::eventually([&] {
     if (rt.usage().consumed != 1) return false;
     for (gsys_u32 i = 0; i < r.nslots; ++i)
-      if (std::atomic_ref<gsys_u32>(r.slots[i].state).load() == GSYS_SLOT_READY) c.slot = i;
+      if (std::atomic_ref<gsys_u64>(r.slots[i].state).load() == GSYS_SLOT_READY) c.slot = i;
     return c.slot < r.nslots;
   });
   EXPECT_TRUE(taken) << "the executor never took the recvfrom";
@@ -360,7 +360,7 @@ TEST_P(Protocol, ShutdownWithMorePostsThanTheCompletionQueueRunsThemAll)
 // Slot 5 of claim word 0, parked (claimed, in pending[]) with state `st`;
 // one sweep that had seen it DONE earlier. out: bits freed, then whether
 // the pending and claim bits are still set.
-__global__ void sweep_slot5(gsys::ring r, gsys_u32 st, long* out)
+__global__ void sweep_slot5(gsys::ring r, gsys_u64 st, long* out)
 {
   constexpr gsys_u32 bit = 1u << 5;
   r.claim[0] |= bit;
@@ -381,12 +381,12 @@ TEST_P(Protocol, SweeperFreesAParkedSlotOnlyIfItIsStillDone)
 {
   gsys::runtime rt(small_ring(32));
   long* out = static_cast<long*>(rt.alloc(3 * sizeof(long)));
-  gsys::launch(sweep_slot5, dim3(1), dim3(1), rt.ring(), (gsys_u32)GSYS_SLOT_READY, out);
+  gsys::launch(sweep_slot5, dim3(1), dim3(1), rt.ring(), (gsys_u64)GSYS_SLOT_READY, out);
   gsys::synchronize();
   EXPECT_EQ(out[0], 0) << "a running call's slot was freed";
   EXPECT_EQ(out[1], 1) << "its pending bit was lost: the slot would never be reclaimed";
   EXPECT_EQ(out[2], 1);
-  gsys::launch(sweep_slot5, dim3(1), dim3(1), rt.ring(), (gsys_u32)GSYS_SLOT_DONE, out);
+  gsys::launch(sweep_slot5, dim3(1), dim3(1), rt.ring(), GSYS_SLOT_DONE_WORD(0), out);
   gsys::synchronize();
   EXPECT_EQ(out[0], 1 << 5) << "a finished parked slot is freed";
   EXPECT_EQ(out[1], 0);
@@ -405,7 +405,7 @@ TEST_P(Protocol, AGarbageSlotStateStillTimesOut)
   // Wait for the executor to take the call, then scribble on its state.
   recv_in_flight c;
   ASSERT_TRUE(start_recv_in_flight(rt, c));
-  std::atomic_ref<gsys_u32>(rt.ring().slots[c.slot].state).store(0xdeadbeefu);
+  std::atomic_ref<gsys_u64>(rt.ring().slots[c.slot].state).store(0xdeadbeefu);
   auto done = std::async(std::launch::async, [] { gsys::synchronize(); });
   if (done.wait_for(std::chrono::seconds(10)) != std::future_status::ready) {
     std::fprintf(stderr, "the kernel hangs on a garbage slot state\n");
@@ -518,7 +518,7 @@ TEST_P(Protocol, ASlotQueuedAgainWhileItsCallIsInFlightIsRefused)
   gsys::synchronize(side);
   ASSERT_TRUE(gsys_test::eventually([&] { return rt.usage().consumed == 2; }));
   EXPECT_EQ(rt.stats().garbage, 1u) << "the second entry for a slot in flight was run";
-  EXPECT_EQ(std::atomic_ref<gsys_u32>(r.slots[c.slot].state).load(), (gsys_u32)GSYS_SLOT_READY)
+  EXPECT_EQ(std::atomic_ref<gsys_u64>(r.slots[c.slot].state).load(), (gsys_u64)GSYS_SLOT_READY)
       << "the duplicate answered the pending call";
   const int tx = ::socket(AF_INET, SOCK_DGRAM, 0);
   ASSERT_EQ(::sendto(tx, "hello", 5, 0, reinterpret_cast<sockaddr*>(&c.addr), sizeof c.addr), 5);

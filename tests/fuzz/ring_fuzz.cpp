@@ -25,7 +25,7 @@
 //    for an entry of a later lap, or a hole older than the timeout with a
 //    published entry behind it; EMPTY only when the head entry is unfilled,
 //    leaving the head alone;
-//  - complete stores ret and DONE; depth and nonempty agree with the queue.
+//  - complete publishes the result with DONE; depth and nonempty agree with the queue.
 #include <genesys/abi.h>
 
 #include <cstddef>
@@ -97,7 +97,7 @@ void check_access(const void* p, std::size_t size, access_kind kind)
     return;
   }
   if (off < sq) {
-    // v2: the host only answers in a slot (ret, then DONE); the request
+    // v2: the host only answers in a slot (its state, and ret if wide); the request
     // came in the queue entry, and a read or CAS here would move the
     // slot's line across the link on every call.
     const std::size_t slot = (off - slots) / GSYS_SLOT_BYTES, in = (off - slots) % GSYS_SLOT_BYTES;
@@ -253,7 +253,11 @@ void do_complete(std::uint32_t pick, std::int64_t ret)
   g_busy[idx] = 0;
   const bool raced = end_call();
   if (raced) return;
-  if (slot_at(idx).ret != ret || slot_at(idx).state != GSYS_SLOT_DONE) model_fail("complete did not publish ret and DONE");
+  // The result in the state word, or, too wide for it, in ret with DONE_WIDE.
+  const gsys_u64 st = slot_at(idx).state;
+  const bool published = GSYS_SLOT_RET_FITS(ret) ? st == GSYS_SLOT_DONE_WORD(ret) && GSYS_SLOT_INLINE_RET(st) == ret
+                                                 : st == GSYS_SLOT_DONE_WIDE && slot_at(idx).ret == ret;
+  if (!published) model_fail("complete did not publish the result with DONE");
 }
 
 void do_depth(std::uint64_t max)

@@ -254,7 +254,7 @@ uint32_t kt_reclaim(struct kt_ring *r)
 		for (b = parked; b; b &= b - 1) {
 			uint32_t bit = (uint32_t)__builtin_ctz(b);
 
-			if (kt_state(r, w * 32 + bit) == GSYS_SLOT_DONE)
+			if (GSYS_SLOT_FINISHED(kt_state(r, w * 32 + bit)))
 				done |= 1u << bit;
 		}
 		if (!done)
@@ -268,7 +268,7 @@ uint32_t kt_reclaim(struct kt_ring *r)
 		for (b = mine; b; b &= b - 1) {
 			uint32_t bit = (uint32_t)__builtin_ctz(b);
 
-			if (kt_state(r, w * 32 + bit) != GSYS_SLOT_DONE) {
+			if (!GSYS_SLOT_FINISHED(kt_state(r, w * 32 + bit))) {
 				__atomic_fetch_or(&r->pending[w], 1u << bit, __ATOMIC_RELEASE);
 				mine &= ~(1u << bit);
 			}
@@ -279,7 +279,7 @@ uint32_t kt_reclaim(struct kt_ring *r)
 	return freed;
 }
 
-uint32_t kt_state(struct kt_ring *r, uint32_t idx)
+uint64_t kt_state(struct kt_ring *r, uint32_t idx)
 {
 	return __atomic_load_n(&r->slots[idx].state, __ATOMIC_ACQUIRE);
 }
@@ -295,9 +295,10 @@ int64_t kt_wait(struct kt_ring *r, uint32_t idx, unsigned int timeout_ms)
 	uint64_t deadline = kt_now_ns() + (uint64_t)timeout_ms * 1000000ull;
 	unsigned int spins = 0;
 	int64_t ret;
+	uint64_t st;
 
-	/* acquire: pairs with the executor's release of DONE (ret and buffers) */
-	while (__atomic_load_n(&s->state, __ATOMIC_ACQUIRE) != GSYS_SLOT_DONE) {
+	/* acquire: pairs with the executor's release of DONE (the result and buffers) */
+	while (!GSYS_SLOT_FINISHED(st = __atomic_load_n(&s->state, __ATOMIC_ACQUIRE))) {
 		if (++spins % 256 == 0) {
 			if (kt_now_ns() > deadline) {
 				kt_park(r, idx);        /* freed by kt_reclaim once DONE */
@@ -306,7 +307,8 @@ int64_t kt_wait(struct kt_ring *r, uint32_t idx, unsigned int timeout_ms)
 			sched_yield();
 		}
 	}
-	ret = __atomic_load_n(&s->ret, __ATOMIC_RELAXED);
+	/* in the state word, or, too wide for it, in ret */
+	ret = GSYS_SLOT_TAG(st) == GSYS_SLOT_DONE ? GSYS_SLOT_INLINE_RET(st) : __atomic_load_n(&s->ret, __ATOMIC_RELAXED);
 	kt_free_slot(r, idx);
 	return ret;
 }
@@ -348,8 +350,12 @@ void kt_run_fallback(struct kt_ring *r, const struct gsys_request *q)
 		ret = kt_sys(q->nr, a[0], a[1], a[2], a[3], a[4], a[5]);
 	}
 	/* every call ends DONE; the "device" frees or reclaims the slot */
+	if (GSYS_SLOT_RET_FITS(ret)) {
+		__atomic_store_n(&s->state, GSYS_SLOT_DONE_WORD(ret), __ATOMIC_RELEASE);
+		return;
+	}
 	__atomic_store_n(&s->ret, ret, __ATOMIC_RELAXED);
-	__atomic_store_n(&s->state, GSYS_SLOT_DONE, __ATOMIC_RELEASE);
+	__atomic_store_n(&s->state, (uint64_t)GSYS_SLOT_DONE_WIDE, __ATOMIC_RELEASE);
 }
 
 struct kt_serve_result kt_serve_raw(struct kt_ring *r, uint64_t idle_ns, uint64_t spin_ns,

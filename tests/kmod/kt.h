@@ -70,7 +70,7 @@ int64_t kt_wait(struct kt_ring *r, uint32_t idx, unsigned int timeout_ms);
 void kt_free_slot(struct kt_ring *r, uint32_t idx);
 void kt_park(struct kt_ring *r, uint32_t idx);           /* left for kt_reclaim */
 uint32_t kt_reclaim(struct kt_ring *r);                  /* frees parked DONE slots: count */
-uint32_t kt_state(struct kt_ring *r, uint32_t idx);
+uint64_t kt_state(struct kt_ring *r, uint32_t idx);
 bool kt_claimed(struct kt_ring *r, uint32_t idx);
 
 /* host side */

@@ -76,6 +76,8 @@ static void test_file_io(void)
 	KT_CHECK(fstat((int)fd, &a) == 0 && (a.st_mode & 0777) == 0644);
 	KT_EQ(C(__NR_write, fd, P(pattern), sizeof(pattern), 0, 0, 0), sizeof(pattern));
 	KT_EQ(lseek((int)fd, 0, SEEK_CUR), sizeof(pattern));
+	/* a result past 61 bits comes back through slot.ret (DONE_WIDE), exact */
+	KT_EQ(C(__NR_lseek, fd, 1ull << 62, SEEK_SET, 0, 0, 0), 1ll << 62);
 	KT_EQ(C(__NR_lseek, fd, 100, SEEK_SET, 0, 0, 0), 100);
 	KT_EQ(C(__NR_read, fd, P(out), 50, 0, 0, 0), 50);
 	KT_CHECK(!memcmp(out, pattern + 100, 50));
@@ -525,9 +527,11 @@ static void test_nonblock_and_orphan(void)
 	KT_CHECK(i1 >= 0 && i2 >= 0 && i3 >= 0);
 	KT_EQ(kt_serve(&R, 0, 0, 0, 64).rc, 0);
 	/* v2: the host only signals DONE; the device frees its own claim bits */
-	KT_EQ(kt_state(&R, (uint32_t)i1), GSYS_SLOT_DONE);
-	KT_EQ(kt_state(&R, (uint32_t)i2), GSYS_SLOT_DONE);
-	KT_EQ(kt_state(&R, (uint32_t)i3), GSYS_SLOT_DONE);
+	KT_EQ(GSYS_SLOT_TAG(kt_state(&R, (uint32_t)i1)), GSYS_SLOT_DONE);
+	KT_EQ(GSYS_SLOT_TAG(kt_state(&R, (uint32_t)i2)), GSYS_SLOT_DONE);
+	KT_EQ(GSYS_SLOT_TAG(kt_state(&R, (uint32_t)i3)), GSYS_SLOT_DONE);
+	/* ABI 4: the result travels in the state word (pwrite of one byte) */
+	KT_EQ(GSYS_SLOT_INLINE_RET(kt_state(&R, (uint32_t)i1)), 1);
 	KT_CHECK(kt_claimed(&R, (uint32_t)i1) && kt_claimed(&R, (uint32_t)i2) &&
 		 kt_claimed(&R, (uint32_t)i3));
 	KT_EQ(kt_reclaim(&R), 3);

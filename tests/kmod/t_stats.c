@@ -93,7 +93,7 @@ static void test_per_op_counts(void)
 	/* outside the table, no fallback array: completed here with -ENOSYS */
 	KT_CHECK((blk = kt_submit(&R, 2, __NR_getuid, 0, NULL)) >= 0);
 	KT_EQ(kt_serve(&R, 0, 0, 0, 0).rc, 0);
-	KT_EQ(kt_state(&R, (uint32_t)idx), GSYS_SLOT_DONE);
+	KT_EQ(kt_state(&R, (uint32_t)idx), GSYS_SLOT_DONE_WORD(0));
 	KT_EQ(kt_wait(&R, (uint32_t)blk, 1000), -ENOSYS);
 	KT_EQ(kt_reclaim(&R), 2);
 

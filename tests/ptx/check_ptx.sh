@@ -7,6 +7,8 @@
 #    release);
 #  - device-scope atomics are there (the claim path was compiled at all);
 #  - system-scope loads and stores are there (the request, the polls);
+#  - a request crosses in few stores: its arguments 16 bytes per store, no
+#    store of a lone 16-bit field (nr, flags: ring_client.h submit);
 #  - staged calls copy 16 bytes per access where both sides are aligned
 #    (staging.h team_copy; nvcc once made 16 byte copies of it).
 # usage: check_ptx.sh FILE.ptx...
@@ -18,9 +20,12 @@ sys_rmw=$(count '\b(atom|red)(\.[a-z0-9_]+)*\.sys\b' "$@")
 gpu_rmw=$(count '\b(atom|red)(\.[a-z0-9_]+)*\.gpu\b' "$@")
 sys_st=$(count '\bst\.(relaxed|release)\.sys\b' "$@")
 sys_ld=$(count '\bld\.(relaxed|acquire)\.sys\b' "$@")
+sys_st16=$(count '\bst\.relaxed\.sys\.v2\.u64\b' "$@")
+sys_st2=$(count '\bst\.(relaxed|release)\.sys\.(b16|u16|s16)\b' "$@")
 wide_ld=$(count '\bld\.global\.(v4\.u32|v2\.u64)\b' "$@")
 wide_st=$(count '\bst\.global\.(v4\.u32|v2\.u64)\b' "$@")
-echo "system-scope atomics: $sys_rmw, device-scope atomics: $gpu_rmw, system-scope stores: $sys_st, loads: $sys_ld;" \
+echo "system-scope atomics: $sys_rmw, device-scope atomics: $gpu_rmw, system-scope stores: $sys_st" \
+  "(16-byte: $sys_st16, 2-byte: $sys_st2), loads: $sys_ld;" \
   "16-byte loads: $wide_ld, stores: $wide_st"
 if [ "$sys_rmw" -ne 0 ]; then
   echo "FAIL: read-modify-writes at system scope (abi.h: none crosses the link):"
@@ -29,6 +34,10 @@ if [ "$sys_rmw" -ne 0 ]; then
 fi
 [ "$gpu_rmw" -gt 0 ] || { echo "FAIL: no device-scope atomic: the calls' claim path is missing"; fail=1; }
 [ "$sys_st" -gt 0 ] || { echo "FAIL: no system-scope store: the requests are missing"; fail=1; }
+if [ "$sys_st16" -eq 0 ] || [ "$sys_st2" -ne 0 ]; then
+  echo "FAIL: requests cross the link in more stores than needed (want 16-byte argument stores, no 2-byte ones)"
+  fail=1
+fi
 [ "$sys_ld" -gt 0 ] || { echo "FAIL: no system-scope load: the completion polls are missing"; fail=1; }
 if [ "$wide_ld" -eq 0 ] || [ "$wide_st" -eq 0 ]; then
   echo "FAIL: no 16-byte global load or store: the staged copies go a byte at a time"
