@@ -74,10 +74,9 @@ GSYS_DEVICE long warp_call(const ring& r, const request& q, call_plan p)
   const bool me = lane_id() == leader;
   if (p.barrier_before) __syncwarp(mask);
   long ret = 0;
-  if (me) {
-    fence_system();  // the group's writes are visible before the request is
-    ret = call_one(r, q);
-  }
+  // No fence here: the request's release store (system scope) publishes
+  // the lanes' writes too, which the barrier ordered before the leader's.
+  if (me) ret = call_one(r, q);
   if (!p.others_wait) return me ? ret : (q.flags & GSYS_SLOT_F_NONBLOCK ? 0 : not_waited);
   // The shuffle is the barrier after: every lane waits for the leader's result.
   return (long)__shfl_sync(mask, (long long)ret, leader);
@@ -90,10 +89,7 @@ GSYS_DEVICE long block_call(const ring& r, const request& q, call_plan p)
   const bool me = thread_rank_in_block() == 0;
   if (p.barrier_before) __syncthreads();
   long ret = 0;
-  if (me) {
-    fence_system();
-    ret = call_one(r, q);
-  }
+  if (me) ret = call_one(r, q);  // its release publishes the block's writes (warp_call)
   if (!p.others_wait) return me ? ret : (q.flags & GSYS_SLOT_F_NONBLOCK ? 0 : not_waited);
   if (me) result = ret;
   __syncthreads();
@@ -197,10 +193,9 @@ GSYS_DEVICE long grid_run(const ring& r, call_plan p, bool nonblock, F&& act)
 template <class O>
 GSYS_DEVICE long grid_call(const ring& r, const request& q, call_plan p)
 {
-  return grid_run(r, p, (q.flags & GSYS_SLOT_F_NONBLOCK) != 0, [&]() -> long {
-    fence_system();  // the grid's writes are visible before the request is
-    return call_one(r, q);
-  });
+  // The grid's writes reach the elected leader through the barrier (device
+  // scope) and the host through the request's release (system scope).
+  return grid_run(r, p, (q.flags & GSYS_SLOT_F_NONBLOCK) != 0, [&]() -> long { return call_one(r, q); });
 }
 
 // The single entry point: granularity G, ordering O, direction from the op table.

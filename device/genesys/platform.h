@@ -132,8 +132,6 @@ GSYS_DEVICE void spin_pause(u32 ns)
 #endif
 }
 
-GSYS_DEVICE void fence_system() { __threadfence_system(); }
-
 #if !GSYS_CUDA
 // The simulator's device threads are host threads, so they can do what a GPU
 // cannot: wake executors asleep on the ring's doorbell futex. The fence

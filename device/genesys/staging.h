@@ -84,7 +84,9 @@ GSYS_DEVICE u64 chunk_host(const ring& r, long c) { return r.staging_host + (u64
 
 // Who takes part in a staged call. The leader claims and calls; every member
 // copies its share; sync() is the group's barrier; share() hands the
-// leader's values to all members (and is a barrier too).
+// leader's values to all members (and is a barrier too). call() needs no
+// fence: the request's release store (system scope) publishes the members'
+// copies, which sync() ordered before the leader's.
 struct solo_team {
   u32 code;        // granularity stamped on the requests
   bool aggregate;  // thread granularity: converged lanes share ring work
@@ -97,8 +99,7 @@ struct solo_team {
   GSYS_DEVICE long call(const ring& r, const request& q, bool* abandoned) const
   {
     const request g = with_granularity(q, code);
-    if (aggregate) return call_lanes(r, __activemask(), g, abandoned);  // submit orders this thread's copies
-    fence_system();  // the group's copies into the chunk are visible before the request is
+    if (aggregate) return call_lanes(r, __activemask(), g, abandoned);
     return call_one(r, g, abandoned);
   }
 };
@@ -118,7 +119,6 @@ struct warp_team {
   GSYS_DEVICE solo_team alone() const { return {GSYS_GRAN_WARP, false}; }
   GSYS_DEVICE long call(const ring& r, const request& q, bool* abandoned) const
   {
-    fence_system();  // the group's copies are visible before the request is
     return call_one(r, with_granularity(q, GSYS_GRAN_WARP), abandoned);
   }
 };
@@ -143,7 +143,6 @@ struct block_team {
   GSYS_DEVICE solo_team alone() const { return {GSYS_GRAN_BLOCK, false}; }
   GSYS_DEVICE long call(const ring& r, const request& q, bool* abandoned) const
   {
-    fence_system();
     return call_one(r, with_granularity(q, GSYS_GRAN_BLOCK), abandoned);
   }
 };

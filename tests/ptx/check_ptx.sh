@@ -7,6 +7,10 @@
 #    release);
 #  - device-scope atomics are there (the claim path was compiled at all);
 #  - system-scope loads and stores are there (the request, the polls);
+#  - no system-scope fence of its own (membar.sys, fence.sc.sys): a group
+#    call's request is published by its release store, which orders the
+#    group's writes as well (group.h); a fence before it waited on the link
+#    once more per call;
 #  - a request crosses in few stores: its arguments 16 bytes per store, no
 #    store of a lone 16-bit field (nr, flags: ring_client.h submit);
 #  - staged calls copy 16 bytes per access where both sides are aligned
@@ -20,11 +24,12 @@ sys_rmw=$(count '\b(atom|red)(\.[a-z0-9_]+)*\.sys\b' "$@")
 gpu_rmw=$(count '\b(atom|red)(\.[a-z0-9_]+)*\.gpu\b' "$@")
 sys_st=$(count '\bst\.(relaxed|release)\.sys\b' "$@")
 sys_ld=$(count '\bld\.(relaxed|acquire)\.sys\b' "$@")
+sys_fence=$(count '\b(membar\.sys|fence\.(sc|acq_rel)\.sys)\b' "$@")
 sys_st16=$(count '\bst\.relaxed\.sys\.v2\.u64\b' "$@")
 sys_st2=$(count '\bst\.(relaxed|release)\.sys\.(b16|u16|s16)\b' "$@")
 wide_ld=$(count '\bld\.global\.(v4\.u32|v2\.u64)\b' "$@")
 wide_st=$(count '\bst\.global\.(v4\.u32|v2\.u64)\b' "$@")
-echo "system-scope atomics: $sys_rmw, device-scope atomics: $gpu_rmw, system-scope stores: $sys_st" \
+echo "system-scope atomics: $sys_rmw, fences: $sys_fence, device-scope atomics: $gpu_rmw, system-scope stores: $sys_st" \
   "(16-byte: $sys_st16, 2-byte: $sys_st2), loads: $sys_ld;" \
   "16-byte loads: $wide_ld, stores: $wide_st"
 if [ "$sys_rmw" -ne 0 ]; then
@@ -32,6 +37,7 @@ if [ "$sys_rmw" -ne 0 ]; then
   grep -hnE '\b(atom|red)(\.[a-z0-9_]+)*\.sys\b' "$@" | sort | uniq -c | head
   fail=1
 fi
+[ "$sys_fence" -eq 0 ] || { echo "FAIL: $sys_fence system-scope fences (a request's release store is the only one needed)"; fail=1; }
 [ "$gpu_rmw" -gt 0 ] || { echo "FAIL: no device-scope atomic: the calls' claim path is missing"; fail=1; }
 [ "$sys_st" -gt 0 ] || { echo "FAIL: no system-scope store: the requests are missing"; fail=1; }
 if [ "$sys_st16" -eq 0 ] || [ "$sys_st2" -ne 0 ]; then
