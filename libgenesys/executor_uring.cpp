@@ -103,7 +103,26 @@ class uring_executor final : public executor {
     return sqe;
   }
 
-  // Prepares an SQE for the request, or returns false to run it inline.
+  // The calls prepare() hands to io_uring; the others run inline.
+  static bool async_op(unsigned nr)
+  {
+    switch (nr) {
+      case __NR_read:
+      case __NR_write:
+      case __NR_pread64:
+      case __NR_pwrite64:
+      case __NR_close:
+      case __NR_fsync:
+      case __NR_madvise:
+      case __NR_sendto:
+      case __NR_recvfrom:
+        return true;
+      default:
+        return false;
+    }
+  }
+
+  // Prepares an SQE for an async_op() request (false for any other).
   // openat runs inline: the policy inspects the opened file before any
   // other request can use its descriptor (policy::finish).
   bool prepare(uring_op& op)
@@ -215,6 +234,18 @@ class uring_executor final : public executor {
         }
         ++popped;
         uring_op& op = ops_[q.slot];  // validated: q.slot < nslots
+        if (!async_op(q.nr)) {
+          // Runs here, as the sync executor runs it, without taking the op
+          // (an exchange and a request copy fewer per call). Only this
+          // thread takes ops, so a slot whose op is free stays free; one
+          // still in flight is refused as below. acquire: as below.
+          if (op.in_flight.load(std::memory_order_acquire)) {
+            ring_.count_garbage();
+            continue;
+          }
+          serve_one(ring_, *ctx_.pol, shard, waiter, q);
+          continue;
+        }
         // acquire: the reaper finished with this op before it let go
         if (op.in_flight.exchange(true, std::memory_order_acquire)) {
           ring_.count_garbage();
@@ -229,11 +260,8 @@ class uring_executor final : public executor {
           ++queued;
           continue;
         }
-        if (err == 0) {
-          waiter.worked(ring_, !finishes_promptly(op.q.nr));  // run here, on this thread
-          err = ctx_.pol->finish(op.q, run_syscall(op.q), denied);
-        }
-        complete(op, err, shard, denied);
+        // Denied (prepare() takes every async_op(); -ENOSYS if it did not).
+        complete(op, err ? err : -ENOSYS, shard, denied);
       }
       if (queued) {
         io_uring_submit(&uring_);
