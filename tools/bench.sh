@@ -137,15 +137,23 @@ timing_targets() {
     }' "$1"
 }
 
-# The slow mode: nop p50 of repeated short runs; a run whose p50 is over 5x
-# the median of the runs is counted. The runs also time getppid: the ring's
-# own cost over the repetitions (median and spread, no verdict) shows how
-# far one run's verdict above can move with the machine.
-slow_mode() {
-  local out=$1 reps=$2 i
+# Repeated short runs, the executors taking turns (so that the machine
+# changing speed falls on both alike).
+short_runs() {
+  local out=$1 reps=$2 i ex
   for ((i = 0; i < reps; i++)); do
-    "$build/bench/gsys-ring-bench" --executor "$3" --ops nop,getppid --gran thread --iters 300 --tput-iters 5 >>"$out" 2>/dev/null
+    for ex in "${@:3}"; do
+      "$build/bench/gsys-ring-bench" --executor "$ex" --ops nop,getppid --gran thread --iters 300 --tput-iters 5 >>"$out" 2>/dev/null
+    done
   done
+}
+
+# The slow mode: nop p50 of the short runs; a run whose p50 is over 5x the
+# median of the runs is counted. The runs also time getppid: the ring's own
+# cost over the repetitions (median and spread, no verdict) shows how far
+# one run's verdict above can move with the machine.
+slow_mode() {
+  local out=$1 reps=$2
   awk -v reps="$reps" -v ex="$3" "$awk_field"'
     function sort(a, n,   i, j, t) { for (i = 1; i < n; i++) for (j = i; j > 0 && a[j - 1] > a[j]; j--) { t = a[j]; a[j] = a[j - 1]; a[j - 1] = t } }
     /^\{/ && field("granularity") == "thread" && field("ordering") == "relaxed" && field("executor") == ex && field("op") == "getppid" {
@@ -177,6 +185,7 @@ timing_targets "$ring_out" ""
 reps=20
 [ ${#quick[@]} -eq 0 ] || reps=5
 slow_out=$results/ring-sim-reps-$stamp.jsonl
+short_runs "$slow_out" $reps uring sync
 for ex in uring sync; do slow_mode "$slow_out" $reps $ex; done
 
 if [ -x "$build/bench/gsys-ring-bench-cuda" ] && command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L >/dev/null 2>&1; then
