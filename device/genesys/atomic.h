@@ -83,23 +83,21 @@ GSYS_DEVICE void store_relaxed(T* p, T v)
   GSYS_NOTE(H, p, store);
   scoped_atomic<H, T>(*p).store(v, mo::memory_order_relaxed);
 }
-// Two 8-byte words at a 16-byte aligned p as one 16-byte store: one write
-// over the link, where two stores would be two. Each word is a relaxed
-// store (the two are not one atomic unit, as in PTX's vector accesses).
-struct alignas(16) u64x2 {
-  u64 lo, hi;
-};
+// Two 8-byte words at a 16-byte aligned p in host memory as one 16-byte
+// store: one write over the link, where two stores would be two (a
+// request's arguments). Each word is a relaxed store (the two are not one
+// atomic unit, as in PTX's vector accesses).
 template <home H>
 GSYS_DEVICE void store_relaxed_x2(u64* p, u64 lo, u64 hi)
 {
+  static_assert(H == home::host, "only the request's stores, in host memory, need it");
 #if GSYS_CUDA
-  if constexpr (H == home::host)
-    asm volatile("st.relaxed.sys.v2.u64 [%0], {%1, %2};" ::"l"(p), "l"(lo), "l"(hi) : "memory");
-  else
-    asm volatile("st.relaxed.gpu.v2.u64 [%0], {%1, %2};" ::"l"(p), "l"(lo), "l"(hi) : "memory");
+  asm volatile("st.relaxed.sys.v2.u64 [%0], {%1, %2};" ::"l"(p), "l"(lo), "l"(hi) : "memory");
 #else
-  if (H == home::host) GSYS_LINK(reinterpret_cast<const u64x2*>(p), store);
-  else GSYS_LINK(reinterpret_cast<const u64x2*>(p), device_scope);
+  struct alignas(16) u64x2 {
+    u64 lo, hi;
+  };
+  GSYS_NOTE(H, reinterpret_cast<const u64x2*>(p), store);  // one posted store of 16 bytes
   std::atomic_ref<u64>(p[0]).store(lo, std::memory_order_relaxed);
   std::atomic_ref<u64>(p[1]).store(hi, std::memory_order_relaxed);
 #endif
