@@ -219,5 +219,4 @@ case_changing_file() {
   wait "$writer"
 }
 
-"case_$CASE"
-finish
+run_case "$CASE"

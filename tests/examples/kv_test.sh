@@ -228,5 +228,4 @@ clients() {
 case_clients_warp() { clients warp; }
 case_clients_block() { clients block; }
 
-"case_$CASE"
-finish
+run_case "$CASE"

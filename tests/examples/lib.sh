@@ -1,6 +1,7 @@
 # Helpers for the example tests (sourced). Each test gets a scratch
 # directory, removed on exit; `fail` reports and remembers a failure; the
-# script ends with `finish`, which exits 1 if anything failed.
+# script ends with `run_case CASE`, which runs case_CASE and exits 1 if
+# anything failed.
 set -u
 export LC_ALL=C  # GNU tools and the examples agree on bytes, not UTF-8
 SCRATCH=$(mktemp -d "${TMPDIR:-/tmp}/gsys-example-test.XXXXXX")
@@ -35,11 +36,25 @@ skip() {
   exit 77
 }
 
+# A case that checked nothing did not test anything: that is a failure too.
 finish() {
+  [ "$CHECKS" -ne 0 ] || fail "no checks were made"
   if [ "$FAILURES" -ne 0 ]; then
     echo "$FAILURES of $CHECKS checks failed" >&2
     exit 1
   fi
   echo "all $CHECKS checks passed"
   exit 0
+}
+
+# run_case CASE: the script's case_CASE, then finish. An unknown case is an
+# error (it once "passed" with "all 0 checks passed": a GPU check asked
+# kv_test.sh for a case it does not have).
+run_case() {
+  if ! declare -F "case_$1" > /dev/null; then
+    echo "FAIL: $(basename "$0") has no case '$1'; it has: $(declare -F | sed -n 's/^declare -f case_//p' | tr '\n' ' ')" >&2
+    exit 2
+  fi
+  "case_$1"
+  finish
 }

@@ -65,5 +65,4 @@ case_errors() {
   grep -q "^usage: gsys-mmap" help.out || fail "--help prints no usage line"
 }
 
-"case_$CASE"
-finish
+run_case "$CASE"

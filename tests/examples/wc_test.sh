@@ -84,5 +84,4 @@ case_errors() {
   grep -q "^usage: gsys-wc" help.out || fail "--help prints no usage line"
 }
 
-"case_$CASE"
-finish
+run_case "$CASE"
