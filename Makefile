@@ -5,7 +5,7 @@ JOBS    ?= $(shell nproc)
 CMAKE_FLAGS ?=
 FUZZ_SECONDS ?= 60
 
-.PHONY: all deps configure build test demo bench plots kmod kmod-install clean help fuzz soak
+.PHONY: all deps configure build test demo bench plots kmod kmod-install clean help fuzz soak gpu-bundle
 
 all: build
 
@@ -18,6 +18,7 @@ help:
 	@echo "make plots   redraw the benchmark PNGs (docs/plots/) from the newest bench/results/genesys-*.csv (CSV=...: another run)"
 	@echo "make fuzz    run each libFuzzer harness FUZZ_SECONDS (60) s; JSON lines to bench/results/fuzz-<date>.jsonl"
 	@echo "make soak    soak every executor SOAK_SECONDS (60) s, checked by counting; JSON lines to bench/results/soak-<date>.jsonl"
+	@echo "make gpu-bundle   copy what tools/gpu-check.sh runs into $(BUILD)-gpu, small enough to send to a GPU machine"
 	@echo "make kmod    build kmod/genesys.ko against KDIR (default: Debian's headers)"
 	@echo "make kmod-install   build and install the module for the running kernel (DKMS-free)"
 	@echo "make clean   remove build outputs"
@@ -67,6 +68,10 @@ soak: build
 	@$(BUILD)/tests/soak/gsys-soak --seconds $(SOAK_SECONDS) --executor all \
 	  --out bench/results/soak-$$(date +%Y%m%d-%H%M%S).jsonl
 
+# tools/gpu-bundle.sh: then, on the GPU machine, tools/gpu-check.sh $(BUILD)-gpu
+gpu-bundle: build
+	@tools/gpu-bundle.sh $(BUILD) $(BUILD)-gpu
+
 clean:
-	rm -rf $(BUILD)
+	rm -rf $(BUILD) $(BUILD)-gpu
 	-$(MAKE) -C kmod clean
