@@ -58,6 +58,21 @@ inline bool parse_executors(const std::string& list, const char* prog, std::vect
   return true;
 }
 
+// Leaves out of `executors` those that cannot start here, saying so on
+// stderr: kmod without a loaded module, uring where io_uring_setup is
+// refused (gVisor, a container's seccomp profile). Without this a run of
+// every executor failed at the uring one on such a machine.
+inline void drop_unavailable(std::vector<gsys::executor_kind>& executors, const char* prog)
+{
+  std::erase_if(executors, [prog](gsys::executor_kind k) {
+    const char* why = k == gsys::executor_kind::kmod && !gsys::kmod_available()     ? "no /dev/genesys"
+                      : k == gsys::executor_kind::uring && !gsys::io_uring_available() ? "io_uring_setup is refused"
+                                                                                       : nullptr;
+    if (why) std::fprintf(stderr, "%s: executor %s left out: %s here\n", prog, gsys::to_string(k), why);
+    return why != nullptr;
+  });
+}
+
 inline u64 host_ns()
 {
   return (u64)std::chrono::duration_cast<std::chrono::nanoseconds>(

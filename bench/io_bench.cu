@@ -341,7 +341,8 @@ void usage(const char* argv0)
   std::printf(
       "usage: %s [options]\n"
       "The GENESYS microbenchmarks on the genesys ring; JSON lines on stdout.\n\n"
-      "  --executor E   sync, uring, kmod or all (default: sync,uring)\n"
+      "  --executor E   sync, uring, kmod or all, or a list (default: sync,uring);\n"
+      "                 those that cannot run here are left out\n"
       "  --ops LIST     nop,read,pread,write,pwrite,open_close,lseek,mmap_munmap,madvise,getrusage\n"
       "                 (default: all)\n"
       "  --sizes LIST   transfer sizes, e.g. 4k,64k,1m (default 4k,16k,64k,256k,1m; --quick 4k,64k,1m)\n"
@@ -409,7 +410,11 @@ int main(int argc, char** argv)
     c.sizes.push_back(n);
   }
   if (!bench::parse_executors(exec == "all" ? "sync,uring,kmod" : exec, "gsys-io-bench", c.executors)) return 2;
-  std::erase_if(c.executors, [](gsys::executor_kind k) { return k == gsys::executor_kind::kmod && !gsys::kmod_available(); });
+  bench::drop_unavailable(c.executors, "gsys-io-bench");
+  if (c.executors.empty()) {
+    std::fprintf(stderr, "gsys-io-bench: none of the executors asked for can run here\n");
+    return 1;
+  }
   if (!gsys::device_present()) {
     std::fprintf(stderr, "gsys-io-bench: no CUDA device\n");
     return 1;

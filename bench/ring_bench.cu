@@ -503,8 +503,8 @@ int main(int argc, char** argv)
     c.threads = GSYS_CUDA ? 256 : 64;
   }
   if (exec == "all") {
-    c.executors = {gsys::executor_kind::sync, gsys::executor_kind::uring};
-    if (gsys::kmod_available()) c.executors.push_back(gsys::executor_kind::kmod);
+    c.executors = {gsys::executor_kind::sync, gsys::executor_kind::uring, gsys::executor_kind::kmod};
+    bench::drop_unavailable(c.executors, "gsys-ring-bench");
   } else if (auto k = gsys::parse_executor(exec); k && *k != gsys::executor_kind::automatic) {
     c.executors = {*k};
   } else {

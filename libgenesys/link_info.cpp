@@ -2,10 +2,6 @@
 // link from sysfs and the executor the runtime would choose.
 #include "link_info.h"
 
-#include <linux/io_uring.h>
-#include <sys/syscall.h>
-#include <unistd.h>
-
 #include <cctype>
 #include <cstdio>
 #include <fstream>
@@ -44,17 +40,6 @@ std::string sysfs_bus_id(std::string id)
   return id;
 }
 
-// Whether io_uring_setup works here: a kernel sysctl or a seccomp filter may
-// refuse it, and then the runtime falls back to the sync executor.
-bool io_uring_works()
-{
-  io_uring_params p{};
-  long fd = syscall(__NR_io_uring_setup, 1, &p);
-  if (fd < 0) return false;
-  close((int)fd);
-  return true;
-}
-
 }  // namespace
 
 std::string cuda_version_string(int v)
@@ -80,7 +65,7 @@ link_info query_link_info()
   // The automatic choice of runtime.cpp: kmod when the module is there,
   // else io_uring, else plain system calls.
   info.kmod = kmod_available();
-  info.io_uring = io_uring_works();
+  info.io_uring = io_uring_available();
   info.executor = info.kmod ? "kmod" : info.io_uring ? "uring" : "sync";
   return info;
 }

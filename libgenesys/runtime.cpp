@@ -2,6 +2,8 @@
 #include <genesys/sim/link_model.h>
 
 #include <fcntl.h>
+#include <linux/io_uring.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -43,6 +45,15 @@ bool kmod_available()
   int fd = ::open("/dev/genesys", O_RDWR | O_CLOEXEC);
   if (fd < 0) return false;
   ::close(fd);
+  return true;
+}
+
+bool io_uring_available()
+{
+  io_uring_params p{};
+  long fd = ::syscall(__NR_io_uring_setup, 1, &p);
+  if (fd < 0) return false;
+  ::close((int)fd);
   return true;
 }
 

@@ -172,4 +172,9 @@ class runtime {
 // True when /dev/genesys exists and can be opened.
 bool kmod_available();
 
+// True when io_uring_setup works here, which the uring executor needs: a
+// seccomp filter (containers, gVisor) or the kernel.io_uring_disabled
+// sysctl may refuse it.
+bool io_uring_available();
+
 }  // namespace gsys
