@@ -249,8 +249,12 @@ struct runtime::impl {
   void start_executor()
   {
     executor_kind want = opt.executor;
+    // An environment without the module or without io_uring (gVisor and
+    // many containers' seccomp profiles refuse io_uring_setup) is chosen
+    // around silently, as `genesys info` shows: a line on stderr from every
+    // program broke gsys-grep's and gsys-wc's parity with grep and wc there.
     if (want == executor_kind::automatic)
-      want = kmod_available() ? executor_kind::kmod : executor_kind::uring;
+      want = kmod_available() ? executor_kind::kmod : io_uring_available() ? executor_kind::uring : executor_kind::sync;
     try {
       start(want);
     } catch (const setup_error& e) {

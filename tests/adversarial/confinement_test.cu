@@ -275,6 +275,7 @@ TEST_P(Confinement, RecvfromWritesNoMoreThanTheCheckedAddrlen)
 // destruction. Executor descriptors are protected process-wide.
 TEST_P(Confinement, AnotherRuntimesExecutorFdCannotBeClosed)
 {
+  GSYS_REQUIRE_IO_URING();  // B is a uring runtime, whatever the parameter
   auto ob = gsys_test::options_for(gsys::executor_kind::uring);
   gsys::runtime b(ob);
   // B's io_uring descriptor, found the way a hostile kernel could guess it.

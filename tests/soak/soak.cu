@@ -23,6 +23,8 @@
 #include <genesys.cuh>
 #include <genesys/runtime.h>
 
+#include "../../bench/bench_common.h"  // drop_unavailable
+
 namespace {
 
 constexpr int kRecord = 16;  // bytes each thread owns in the data file
@@ -240,8 +242,8 @@ int main(int argc, char** argv)
     return 2;
   }
   if (exec == "all") {
-    o.executors = {gsys::executor_kind::sync, gsys::executor_kind::uring};
-    if (gsys::kmod_available()) o.executors.push_back(gsys::executor_kind::kmod);
+    o.executors = {gsys::executor_kind::sync, gsys::executor_kind::uring, gsys::executor_kind::kmod};
+    bench::drop_unavailable(o.executors, "gsys-soak");
   } else if (auto k = gsys::parse_executor(exec); k && *k != gsys::executor_kind::automatic) {
     o.executors = {*k};
   } else {
