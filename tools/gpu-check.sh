@@ -288,7 +288,7 @@ done
 if [ ! -x "$BUILD/examples/fs/gsys-grep-cuda" ]; then
   item demo demo SKIP 0.0 -1 "the -cuda examples are not built"
 elif ! no_cuda_device demo demo; then
-  run demo demo 120 demo_note "$ROOT/tools/demo.sh" "$BUILD"
+  run demo demo 120 demo_note bash "$ROOT/tools/demo.sh" "$BUILD"
 fi
 
 # --- summary --------------------------------------------------------------
