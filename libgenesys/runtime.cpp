@@ -248,28 +248,26 @@ struct runtime::impl {
 
   void start_executor()
   {
-    executor_kind want = opt.executor;
-    // An environment without the module or without io_uring (gVisor and
-    // many containers' seccomp profiles refuse io_uring_setup) is chosen
-    // around silently, as `genesys info` shows: a line on stderr from every
-    // program broke gsys-grep's and gsys-wc's parity with grep and wc there.
-    if (want == executor_kind::automatic)
-      want = kmod_available() ? executor_kind::kmod : io_uring_available() ? executor_kind::uring : executor_kind::sync;
-    try {
-      start(want);
-    } catch (const setup_error& e) {
-      if (opt.executor != executor_kind::automatic) throw;
-      // Automatic choice: a missing module or a disabled io_uring (seccomp,
-      // sysctl kernel.io_uring_disabled) is not fatal; say so and go on.
-      executor_kind next = want == executor_kind::kmod ? executor_kind::uring : executor_kind::sync;
-      std::fprintf(stderr, "genesys: %s executor unavailable (%s); using %s\n", to_string(want), e.what(),
-                   to_string(next));
+    if (opt.executor != executor_kind::automatic) return start(opt.executor);
+    // Automatic: kmod where the module is loaded, else io_uring where
+    // io_uring_setup works (gVisor and many containers' seccomp profiles
+    // refuse it), else sync, chosen without a word (`genesys info` shows
+    // it: a line on stderr from every program broke gsys-grep's and
+    // gsys-wc's parity with grep and wc there). One that is there but does
+    // not start is said, and the next is tried: kmod, uring, sync.
+    executor_kind k = kmod_available() ? executor_kind::kmod
+                      : io_uring_available() ? executor_kind::uring
+                                             : executor_kind::sync;
+    for (;;) {
       try {
-        start(next);
-      } catch (const setup_error&) {
-        if (next == executor_kind::sync) throw;
-        std::fprintf(stderr, "genesys: uring executor unavailable too; using sync\n");
-        start(executor_kind::sync);
+        return start(k);
+      } catch (const setup_error& e) {
+        if (k == executor_kind::sync) throw;
+        const executor_kind next =
+            k == executor_kind::kmod && io_uring_available() ? executor_kind::uring : executor_kind::sync;
+        std::fprintf(stderr, "genesys: %s executor unavailable (%s); using %s\n", to_string(k), e.what(),
+                     to_string(next));
+        k = next;
       }
     }
   }

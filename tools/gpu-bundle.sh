@@ -11,8 +11,8 @@
 # DEST keeps the build's layout: tools/genesys, every -cuda/_cuda program
 # of tests/, bench/ and examples/, the examples' simulator and host
 # programs (tools/demo.sh and the example tests call them), the test
-# helpers in tests/examples, the CTestTestfile.cmake files gpu-check reads
-# the example tests from, and in lib/ the shared libraries those programs
+# helpers in tests/examples, the CTestTestfile.cmake files (gpu-check reads
+# the example tests from them), and in lib/ the shared libraries those programs
 # need besides the C and C++ runtimes (liburing, libseccomp, libnuma,
 # libcudart), which gpu-check puts on LD_LIBRARY_PATH. Debug information is
 # stripped (it is most of each file).
@@ -70,10 +70,9 @@ for f in "${FILES[@]}"; do
     strip --strip-debug -o "$DEST/$f" "$BUILD/$f" ||
     { echo "gpu-bundle: could not copy $BUILD/$f" >&2; exit 2; }
 done
-for t in CTestTestfile.cmake tests/examples/CTestTestfile.cmake tests/vlm/CTestTestfile.cmake; do
-  [ -f "$BUILD/$t" ] || continue
+while read -r t; do
   mkdir -p "$DEST/$(dirname "$t")" && cp "$BUILD/$t" "$DEST/$t" || exit 2
-done
+done < <(cd "$BUILD" && find . \( -name CMakeFiles -o -path ./tests/consumer \) -prune -o -name CTestTestfile.cmake -print)
 
 # The libraries a CUDA machine may lack, as the programs here resolve them.
 mapfile -t LIBS < <(for f in "${FILES[@]}"; do ldd "$BUILD/$f" 2> /dev/null; done |

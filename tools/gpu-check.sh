@@ -244,8 +244,8 @@ for g in thread warp block grid; do
   fi
 done
 
-# examples: the ctest cases named examples.* (tests/examples, tests/vlm) as
-# the build configured them, so that this runs what make test runs (a copy
+# examples: the ctest cases named examples.*, wherever the build defines
+# them (tests/examples, tests/vlm), as it configured them, so that this runs what make test runs (a copy
 # of their command lines here went stale: kv's diff cases lost their
 # kv-diff argument, and "kv.parse" became a kv_test.sh case that does not
 # exist). Each example program with a -cuda build is replaced by it; paths
@@ -253,10 +253,10 @@ done
 # carried to a GPU machine).
 CONF_SRC=$(sed -n 's|^# Source directory: ||p' "$BUILD/CTestTestfile.cmake" 2> /dev/null)
 CONF_BUILD=$(sed -n 's|^# Build directory: ||p' "$BUILD/CTestTestfile.cmake" 2> /dev/null)
-mapfile -t CASES < <(cat "$BUILD/tests/examples/CTestTestfile.cmake" "$BUILD/tests/vlm/CTestTestfile.cmake" 2> /dev/null |
-  grep '^add_test(\[=\[examples\.')
+mapfile -t CASES < <(find "$BUILD" -name CMakeFiles -prune -o -name CTestTestfile.cmake -print 2> /dev/null | sort |
+  xargs -r grep -h '^add_test(\[=\[examples\.')
 if [ ${#CASES[@]} -eq 0 ] || [ -z "$CONF_SRC" ] || [ -z "$CONF_BUILD" ]; then
-  item examples example SKIP 0.0 -1 "no example tests in $BUILD/tests (examples, vlm)"
+  item examples example SKIP 0.0 -1 "no example tests in $BUILD's CTestTestfile.cmake files"
   CASES=()
 elif [ -z "$(find "$BUILD/examples" -type f -name '*-cuda' -perm -u+x 2> /dev/null | head -n 1)" ]; then
   item examples example SKIP 0.0 -1 "the -cuda examples are not built"

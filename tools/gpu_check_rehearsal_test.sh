@@ -2,8 +2,8 @@
 # tools/gpu-check.sh rehearsed on the simulator, from the bundle
 # tools/gpu-bundle.sh makes (what a GPU machine is sent): one item of each
 # kind runs its simulator build through the check's own runner, notes and
-# JSON, so the check and the bundle are tried before a GPU is lent. Its copy of the examples' command
-# lines had gone stale: on a GPU, kv.diff_warp would have failed ("kv-diff
+# JSON, so the check and the bundle are tried before a GPU is lent. The
+# check's copy of the examples' command lines had gone stale: on a GPU, kv.diff_warp would have failed ("kv-diff
 # not given") and kv.parse passed with "all 0 checks passed" (a kv_test.sh
 # case that does not exist).
 # usage: tools/gpu_check_rehearsal_test.sh BUILD_DIR
