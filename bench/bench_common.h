@@ -28,29 +28,27 @@
 #include <genesys/runtime.h>
 
 #include "../examples/common/percentile.h"
+#include "bench_args.h"  // split_list, the strict option parsers
 
 namespace bench {
 
 using u64 = unsigned long long;
 
-// "a,b,,c" -> {"a", "b", "c"}: the benchmarks' comma-separated options.
-inline std::vector<std::string> split_list(const std::string& s)
-{
-  std::vector<std::string> v;
-  std::stringstream ss(s);
-  for (std::string item; std::getline(ss, item, ',');)
-    if (!item.empty()) v.push_back(item);
-  return v;
-}
-
 // "sync,uring" -> executors appended to out; an unknown name (or "auto", which
-// is not one executor) is reported as prog's error and returns false.
+// is not one executor) or an empty list is reported as prog's usage error
+// ("--executor wants ..., got 'x'") and returns false.
 inline bool parse_executors(const std::string& list, const char* prog, std::vector<gsys::executor_kind>& out)
 {
-  for (const auto& e : split_list(list)) {
+  const char* want = "a comma-separated list of sync, uring, kmod";
+  const auto names = split_list(list);
+  if (names.empty()) {
+    std::fprintf(stderr, "%s: --executor wants %s, got '%s'\n", prog, want, list.c_str());
+    return false;
+  }
+  for (const auto& e : names) {
     auto k = gsys::parse_executor(e);
     if (!k || *k == gsys::executor_kind::automatic) {
-      std::fprintf(stderr, "%s: unknown executor '%s'\n", prog, e.c_str());
+      std::fprintf(stderr, "%s: --executor wants %s, got '%s'\n", prog, want, e.c_str());
       return false;
     }
     out.push_back(*k);

@@ -13,11 +13,12 @@
 //      target sparse/dense time within 1.25x of the FLOPs ratio.
 //
 // usage: gsys-blindsight-bench [--out=FILE] [--quick] [--threads=N]
-// (default FILE bench/results/blindsight-<date>.jsonl, appended to; the
-// calibrated heads go to the same name with -heads.json)
+// (default FILE <source tree>/bench/results/blindsight-<date>.jsonl, appended
+// to; the calibrated heads go to the same name with -heads.json)
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -29,8 +30,16 @@
 #include <thread>
 #include <vector>
 
+#include "bench_args.h"
 #include "vlm/blindsight.h"
 #include "vlm/cpu_forward.h"
+
+// Where make bench keeps results and bench/blindsight_plot.sh looks: the
+// source tree's bench/results, by absolute path (bench/CMakeLists.txt), so
+// the default works from any directory.
+#ifndef GSYS_BENCH_RESULTS_DIR
+#define GSYS_BENCH_RESULTS_DIR "bench/results"
+#endif
 
 namespace {
 
@@ -103,25 +112,41 @@ double seconds_since(std::chrono::steady_clock::time_point t)
 
 int main(int argc, char** argv)
 {
-  std::string out = "bench/results/blindsight-" + today() + ".jsonl";
+  constexpr const char* prog = "gsys-blindsight-bench";
+  const std::string default_out = std::string(GSYS_BENCH_RESULTS_DIR) + "/blindsight-" + today() + ".jsonl";
+  std::string out = default_out;
   bool quick = false;
-  unsigned threads = 0;
+  const unsigned cores = std::max(1u, std::thread::hardware_concurrency());
+  unsigned threads = cores;
   for (int i = 1; i < argc; ++i) {
     if (!std::strncmp(argv[i], "--out=", 6)) out = argv[i] + 6;
     else if (!std::strcmp(argv[i], "--quick")) quick = true;
-    else if (!std::strncmp(argv[i], "--threads=", 10)) threads = unsigned(std::atoi(argv[i] + 10));
+    else if (!std::strncmp(argv[i], "--threads=", 10)) threads = unsigned(bench::parse_int(prog, "--threads", argv[i] + 10, 1, 1024));
     else if (!std::strcmp(argv[i], "--help")) {
-      std::printf("usage: gsys-blindsight-bench [--out=FILE] [--quick] [--threads=N]\n");
+      std::printf("usage: gsys-blindsight-bench [--out=FILE] [--quick] [--threads=N]\n"
+                  "BlindSight on gsys-vlm's CPU path: FLOPs saved, agreement, sparse/dense attention time.\n\n"
+                  "  --out=FILE    append the JSON lines to FILE (default %s,\n"
+                  "                where make bench keeps results); the calibrated heads go to\n"
+                  "                FILE's name with -heads.json\n"
+                  "  --quick       fewer prompts and sequence lengths\n"
+                  "  --threads=N   CPU threads, 1-1024 (default: one per core, %u here)\n",
+                  default_out.c_str(), cores);
       return 0;
     } else {
-      die(std::string("unknown argument ") + argv[i]);
+      std::fprintf(stderr, "%s: unknown argument '%s' (--out=FILE, --quick, --threads=N, --help)\n", prog, argv[i]);
+      return 2;
     }
   }
-  if (!threads) threads = std::max(1u, std::thread::hardware_concurrency());
+  errno = 0;
   std::ofstream jl(out, std::ios::app);
-  if (!jl) die(out + ": cannot open");
+  if (!jl) {
+    const int e = errno;
+    die(out + ": cannot open" + (e ? std::string(": ") + std::strerror(e) : std::string()) +
+        " (pass --out=FILE to write the results elsewhere)");
+  }
   char dir_t[] = "/tmp/gsys-blindsight-bench-XXXXXX";
-  const std::string dir = mkdtemp(dir_t);
+  if (!mkdtemp(dir_t)) die(std::string("cannot create a directory in /tmp: ") + std::strerror(errno));
+  const std::string dir = dir_t;
   config c;
   preset("small", c);
   const std::string host = "cpu " + std::to_string(threads) + " threads";

@@ -204,13 +204,13 @@ void usage(const char* argv0)
       "Host CPU cost of the executors: idle, serving paced calls next to a co-running\n"
       "CPU benchmark, and the spin-before-sleep option as a curve. JSON lines on stdout.\n\n"
       "  --executor LIST  sync,uring (default both)\n"
-      "  --rates LIST     calls/s (default 1000,10000,30000,100000; --quick 10000,100000)\n"
+      "  --rates LIST     calls/s, 10-1e7 (default 1000,10000,30000,100000; --quick 10000,100000)\n"
       "  --spins LIST     executor spin in ns for the curve (default 0,2000,10000,50000,200000,1000000;\n"
       "                   --quick 0,10000,50000,1000000)\n"
       "  --device-spins LIST  device polls at the minimum backoff this long, ns, for the\n"
       "                   device curve (default 1000,10000,50000,200000; --quick 1000,50000,200000)\n"
-      "  --window S       seconds per measured window (default 1; --quick 0.5)\n"
-      "  --rounds N       alone / generator / genesys windows per rate, medians (default 3; --quick 2)\n"
+      "  --window S       seconds per measured window, 0.001-3600 (default 1; --quick 0.5)\n"
+      "  --rounds N       alone / generator / genesys windows per rate, medians, 1-1000 (default 3; --quick 2)\n"
       "  --out FILE       also append the JSON lines to FILE\n"
       "  --quick          fewer rates, spins and shorter windows\n",
       argv0);
@@ -227,29 +227,35 @@ int main(int argc, char** argv)
                           {"rounds", required_argument, nullptr, 'R'},
                           {"out", required_argument, nullptr, 'o'},      {"quick", no_argument, nullptr, 'q'},
                           {"help", no_argument, nullptr, 'h'},           {nullptr, 0, nullptr, 0}};
+  constexpr const char* prog = "gsys-host-cost";
+  constexpr long long kMaxSpinNs = 10'000'000'000;  // 10 s
   for (int ch; (ch = getopt_long(argc, argv, "e:r:s:d:w:R:o:qh", opts, nullptr)) != -1;) {
     switch (ch) {
       case 'e':
         c.executors.clear();
-        if (!bench::parse_executors(optarg, "gsys-host-cost", c.executors)) return 2;
+        if (!bench::parse_executors(optarg, prog, c.executors)) return 2;
         break;
       case 'r':
-        for (const auto& r : bench::split_list(optarg)) c.rates.push_back(std::atof(r.c_str()));
+        for (double r : bench::parse_number_list(prog, "--rates", optarg, 10, 1e7, "calls/s from 10 to 1e7, comma-separated"))
+          c.rates.push_back(r);
         break;
       case 's':
-        for (const auto& s : bench::split_list(optarg)) c.spins.push_back(std::atol(s.c_str()));
+        for (long long v : bench::parse_int_list(prog, "--spins", optarg, 0, kMaxSpinNs)) c.spins.push_back((long)v);
         break;
       case 'd':
-        for (const auto& s : bench::split_list(optarg)) c.device_spins.push_back(std::max(1l, std::atol(s.c_str())));
+        // 0 would mean the platform's default, not a point of the curve; at
+        // most what runtime_options::device_spin_ns (32 bits) holds.
+        for (long long v : bench::parse_int_list(prog, "--device-spins", optarg, 1, UINT32_MAX)) c.device_spins.push_back((long)v);
         break;
-      case 'w': c.window_s = std::atof(optarg); break;
-      case 'R': c.rounds = std::atoi(optarg); break;
+      case 'w': c.window_s = bench::parse_number(prog, "--window", optarg, 0.001, 3600, "seconds from 0.001 to 3600"); break;
+      case 'R': c.rounds = (int)bench::parse_int(prog, "--rounds", optarg, 1, 1000); break;
       case 'o': c.out = optarg; break;
       case 'q': c.quick = true; break;
       case 'h': usage(argv[0]); return 0;
       default: usage(argv[0]); return 2;
     }
   }
+  bench::reject_operands(prog, argc, argv, optind);
   if (c.rates.empty()) c.rates = c.quick ? std::vector<double>{10000, 100000} : std::vector<double>{1000, 10000, 30000, 100000};
   if (c.device_spins.empty())
     c.device_spins = c.quick ? std::vector<long>{1000, 50000, 200000} : std::vector<long>{1000, 10000, 50000, 200000};
@@ -257,11 +263,6 @@ int main(int argc, char** argv)
     c.spins = c.quick ? std::vector<long>{0, 10000, 50000, 1000000} : std::vector<long>{0, 2000, 10000, 50000, 200000, 1000000};
   if (c.window_s <= 0) c.window_s = c.quick ? 0.5 : 1.0;
   if (c.rounds <= 0) c.rounds = c.quick ? 2 : 3;
-  for (double r : c.rates)
-    if (r < 10 || r > 1e7) {
-      std::fprintf(stderr, "gsys-host-cost: rates from 10 to 1e7 calls/s\n");
-      return 2;
-    }
   if (!gsys::device_present()) {
     std::fprintf(stderr, "gsys-host-cost: no CUDA device\n");
     return 1;

@@ -327,13 +327,18 @@ void run_granularity(context& x)
   }
 }
 
+// "4k", "64K", "1m", "512": a power of two from 1 byte to 1 MiB, or 0 if
+// the text is anything else.
 long parse_size(const std::string& s)
 {
-  char* end = nullptr;
-  long v = std::strtol(s.c_str(), &end, 10);
-  if (*end == 'k' || *end == 'K') v <<= 10;
-  else if (*end == 'm' || *end == 'M') v <<= 20;
-  return v;
+  std::string digits = s;
+  int shift = 0;
+  if (!s.empty() && (s.back() == 'k' || s.back() == 'K')) shift = 10, digits.pop_back();
+  else if (!s.empty() && (s.back() == 'm' || s.back() == 'M')) shift = 20, digits.pop_back();
+  long long v = 0;
+  if (!bench::to_int(digits, 1, 1l << 20, v)) return 0;  // bounded before the shift: no overflow
+  v <<= shift;
+  return v <= (1l << 20) && !(v & (v - 1)) ? (long)v : 0;
 }
 
 void usage(const char* argv0)
@@ -347,7 +352,7 @@ void usage(const char* argv0)
       "                 (default: all)\n"
       "  --sizes LIST   transfer sizes, e.g. 4k,64k,1m (default 4k,16k,64k,256k,1m; --quick 4k,64k,1m)\n"
       "  --gran LIST    thread,warp,block,grid (default: all)\n"
-      "  --grid BxT     throughput grid (default 2x64)\n"
+      "  --grid BxT     throughput grid, T a multiple of 32 (default 2x64)\n"
       "  --no-nonblocking   skip the gsys::post cases\n"
       "  --out FILE     also append the JSON lines to FILE\n"
       "  --quick        smaller byte budgets and fewer sizes\n\n"
@@ -369,27 +374,22 @@ int main(int argc, char** argv)
                           {"quick", no_argument, nullptr, 'q'},          {"no-nonblocking", no_argument, nullptr, 'N'},
                           {"help", no_argument, nullptr, 'h'},           {nullptr, 0, nullptr, 0}};
   std::string exec = "sync,uring", sizes;
+  constexpr const char* prog = "gsys-io-bench";
+  bool sizes_given = false;  // --sizes '' is an error, not the default
   for (int ch; (ch = getopt_long(argc, argv, "e:p:s:G:g:o:qNh", opts, nullptr)) != -1;) {
     switch (ch) {
       case 'e': exec = optarg; break;
       case 'p':
-        for (const auto& name : bench::split_list(optarg)) {
-          auto it = std::find_if(std::begin(kOpNames), std::end(kOpNames), [&](const char* s) { return name == s; });
-          if (it == std::end(kOpNames)) {
-            std::fprintf(stderr, "gsys-io-bench: unknown op '%s'\n", name.c_str());
-            return 2;
-          }
-          c.ops.push_back((op_kind)(it - std::begin(kOpNames)));
-        }
+        for (const auto& name : bench::parse_names(prog, "--ops", optarg,
+                                                   "nop,read,pread,write,pwrite,open_close,lseek,mmap_munmap,madvise,getrusage"))
+          c.ops.push_back((op_kind)(std::find_if(std::begin(kOpNames), std::end(kOpNames),
+                                                 [&](const char* s) { return name == s; }) - std::begin(kOpNames)));
         break;
-      case 's': sizes = optarg; break;
-      case 'G': c.grans = bench::split_list(optarg); break;
+      case 's': sizes = optarg, sizes_given = true; break;
+      case 'G': c.grans = bench::parse_names(prog, "--gran", optarg, "thread,warp,block,grid"); break;
       case 'g':
-        if (std::sscanf(optarg, "%dx%d", &c.blocks, &c.threads) != 2 || c.blocks <= 0 || c.threads <= 0 ||
-            c.threads % 32) {
-          std::fprintf(stderr, "gsys-io-bench: --grid wants BxT with T a multiple of 32\n");
-          return 2;
-        }
+        if (!bench::parse_grid(optarg, c.blocks, c.threads) || c.threads % 32)
+          bench::bad_arg(prog, "--grid", "BxT, B >= 1 blocks of T threads, T a multiple of 32 up to 1024, e.g. 2x64", optarg);
         break;
       case 'o': c.out = optarg; break;
       case 'q': c.quick = true; break;
@@ -398,19 +398,19 @@ int main(int argc, char** argv)
       default: usage(argv[0]); return 2;
     }
   }
+  bench::reject_operands(prog, argc, argv, optind);
   if (c.ops.empty())
     for (int i = 0; i <= (int)op_kind::getrusage; ++i) c.ops.push_back((op_kind)i);
-  if (sizes.empty()) sizes = c.quick ? "4k,64k,1m" : "4k,16k,64k,256k,1m";
+  if (!sizes_given) sizes = c.quick ? "4k,64k,1m" : "4k,16k,64k,256k,1m";
+  const char* sizes_want = "a comma-separated list of powers of two from 1 to 1m, e.g. 4k,64k,1m";
   for (const auto& s : bench::split_list(sizes)) {
-    long n = parse_size(s);
-    if (n < 1 || n > (1l << 20) || (n & (n - 1))) {
-      std::fprintf(stderr, "gsys-io-bench: sizes are powers of two up to 1m ('%s')\n", s.c_str());
-      return 2;
-    }
+    const long n = parse_size(s);
+    if (!n) bench::bad_arg(prog, "--sizes", sizes_want, s);
     c.sizes.push_back(n);
   }
-  if (!bench::parse_executors(exec == "all" ? "sync,uring,kmod" : exec, "gsys-io-bench", c.executors)) return 2;
-  bench::drop_unavailable(c.executors, "gsys-io-bench");
+  if (c.sizes.empty()) bench::bad_arg(prog, "--sizes", sizes_want, sizes);
+  if (!bench::parse_executors(exec == "all" ? "sync,uring,kmod" : exec, prog, c.executors)) return 2;
+  bench::drop_unavailable(c.executors, prog);
   if (c.executors.empty()) {
     std::fprintf(stderr, "gsys-io-bench: none of the executors asked for can run here\n");
     return 1;

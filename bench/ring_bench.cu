@@ -404,13 +404,13 @@ void usage(const char* argv0)
       "  --executor E   sync, uring, kmod or all (default: all available)\n"
       "  --ops LIST     nop,getppid,pread4k (default: nop,getppid)\n"
       "  --gran LIST    thread,warp,block,grid (default: all)\n"
-      "  --workers N    executor threads (sync workers, kmod SERVE threads; default: the runtime's)\n"
-      "  --iters N      latency samples per case (default 2000)\n"
+      "  --workers N    executor threads, 1-64 (sync workers, kmod SERVE threads; default: the runtime's)\n"
+      "  --iters N      latency samples per case, >= 10 (default 2000; --quick 200)\n"
       "  --tput-iters N calls per group in the throughput runs (default 200 on a GPU,\n"
-      "                 2000 on the simulator)\n"
-      "  --grid BxT     throughput grid (default: 1x64 simulator, 264x256 GPU)\n"
+      "                 2000 on the simulator; --quick 20)\n"
+      "  --grid BxT     throughput grid, T <= 1024 (default: 1x64 simulator, 264x256 GPU)\n"
       "  --out FILE     also append the JSON lines to FILE\n"
-      "  --quick        fewer iterations (for tests)\n"
+      "  --quick        fewer iterations (for tests; an --iters or --tput-iters given wins)\n"
       "  --no-kernel-confinement   executor threads without seccomp and Landlock\n"
       "                 (to measure what they cost; README \"Safety\")\n"
       "  --help         this text\n\n"
@@ -450,66 +450,56 @@ int main(int argc, char** argv)
                           {"gran", required_argument, nullptr, 'G'},     {"workers", required_argument, nullptr, 'w'},
                           {"no-kernel-confinement", no_argument, nullptr, 'K'}, {nullptr, 0, nullptr, 0}};
   std::string exec = "all";
+  constexpr const char* prog = "gsys-ring-bench";
+  bool iters_given = false, tput_iters_given = false;  // --quick does not override them
   for (int ch; (ch = getopt_long(argc, argv, "e:i:t:g:o:qhp:G:w:K", opts, nullptr)) != -1;) {
     switch (ch) {
       case 'e': exec = optarg; break;
-      case 'i': c.latency_iters = std::atoi(optarg); break;
-      case 't': c.throughput_iters = std::atoi(optarg); break;
+      case 'i':
+        // Up to 10 M samples: they live in one buffer of 8 bytes each.
+        c.latency_iters = (int)bench::parse_int(prog, "--iters", optarg, 10, 10000000);
+        iters_given = true;
+        break;
+      case 't':
+        c.throughput_iters = (int)bench::parse_int(prog, "--tput-iters", optarg, 1, INT_MAX);
+        tput_iters_given = true;
+        break;
       case 'g':
-        if (std::sscanf(optarg, "%dx%d", &c.blocks, &c.threads) != 2 || c.blocks <= 0 || c.threads <= 0) {
-          std::fprintf(stderr, "gsys-ring-bench: --grid wants BxT, e.g. 2x64\n");
-          return 2;
-        }
+        if (!bench::parse_grid(optarg, c.blocks, c.threads))
+          bench::bad_arg(prog, "--grid", "BxT, B >= 1 blocks of T from 1 to 1024 threads, e.g. 2x64", optarg);
         break;
       case 'o': c.out = optarg; break;
       case 'q': c.quick = true; break;
-      case 'w': c.workers = (unsigned)std::atoi(optarg); break;
+      // 1..64: what runtime_options accepts.
+      case 'w': c.workers = (unsigned)bench::parse_int(prog, "--workers", optarg, 1, 64); break;
       case 'K': c.kernel_confinement = false; break;
       case 'p':
         c.ops.clear();
-        for (const auto& name : bench::split_list(optarg)) {
-          if (name == "nop") c.ops.push_back(op_kind::nop);
-          else if (name == "getppid") c.ops.push_back(op_kind::getppid);
-          else if (name == "pread4k") c.ops.push_back(op_kind::pread4k);
-          else {
-            std::fprintf(stderr, "gsys-ring-bench: unknown op '%s' (nop, getppid, pread4k)\n", name.c_str());
-            return 2;
-          }
-        }
+        for (const auto& name : bench::parse_names(prog, "--ops", optarg, "nop,getppid,pread4k"))
+          c.ops.push_back(name == "nop" ? op_kind::nop : name == "getppid" ? op_kind::getppid : op_kind::pread4k);
         break;
-      case 'G':
-        c.grans = bench::split_list(optarg);
-        for (const auto& g : c.grans)
-          if (g != "thread" && g != "warp" && g != "block" && g != "grid") {
-            std::fprintf(stderr, "gsys-ring-bench: unknown granularity '%s'\n", g.c_str());
-            return 2;
-          }
-        break;
+      case 'G': c.grans = bench::parse_names(prog, "--gran", optarg, "thread,warp,block,grid"); break;
       case 'h': usage(argv[0]); return 0;
       default: usage(argv[0]); return 2;
     }
   }
+  bench::reject_operands(prog, argc, argv, optind);
   if (c.quick) {
-    c.latency_iters = 200;
-    c.throughput_iters = 20;
+    if (!iters_given) c.latency_iters = 200;
+    if (!tput_iters_given) c.throughput_iters = 20;
   }
   if (c.throughput_iters == -1) c.throughput_iters = GSYS_CUDA ? 200 : 2000;
-  if (c.latency_iters < 10 || c.throughput_iters < 1) {
-    std::fprintf(stderr, "gsys-ring-bench: --iters must be >= 10 and --tput-iters >= 1\n");
-    return 2;
-  }
   if (!c.blocks) {
     c.blocks = GSYS_CUDA ? 264 : 1;
     c.threads = GSYS_CUDA ? 256 : 64;
   }
   if (exec == "all") {
     c.executors = {gsys::executor_kind::sync, gsys::executor_kind::uring, gsys::executor_kind::kmod};
-    bench::drop_unavailable(c.executors, "gsys-ring-bench");
+    bench::drop_unavailable(c.executors, prog);
   } else if (auto k = gsys::parse_executor(exec); k && *k != gsys::executor_kind::automatic) {
     c.executors = {*k};
   } else {
-    std::fprintf(stderr, "gsys-ring-bench: unknown executor '%s' (sync, uring, kmod, all)\n", exec.c_str());
-    return 2;
+    bench::bad_arg(prog, "--executor", "one of sync, uring, kmod, all", exec);
   }
   if (!gsys::device_present()) {
     std::fprintf(stderr, "gsys-ring-bench: no CUDA device\n");

@@ -21,6 +21,7 @@
 #include <genesys/sim/sim.h>
 
 #include "vlm/kernels.cuh"
+#include "bench_args.h"
 
 #include <algorithm>
 #include <chrono>
@@ -99,6 +100,7 @@ int main(int argc, char** argv)
   unsigned threads = 256;
   int reps = 5;
   int mm_m = 512, mm_n = 512, mm_k = 512;
+  const char* prog = argv[0];
   const char* usage =
       "usage: %s [--iters N] [--threads N] [--reps N] [--matmul M,N,K]\n"
       "Measures the SIMT simulator's cost per __syncthreads, __syncwarp, __shfl_sync,\n"
@@ -114,11 +116,11 @@ int main(int argc, char** argv)
       return 2;
     }
     if (!std::strcmp(argv[i], "--iters"))
-      iters = std::atoi(argv[i + 1]);
-    else if (!std::strcmp(argv[i], "--threads"))
-      threads = (unsigned)std::atoi(argv[i + 1]);
+      iters = (int)bench::parse_int(prog, "--iters", argv[i + 1], 1, 1000000000);
+    else if (!std::strcmp(argv[i], "--threads"))  // one block: at most CUDA's 1024
+      threads = (unsigned)bench::parse_int(prog, "--threads", argv[i + 1], 1, 1024);
     else if (!std::strcmp(argv[i], "--reps"))
-      reps = std::atoi(argv[i + 1]);
+      reps = (int)bench::parse_int(prog, "--reps", argv[i + 1], 1, 1000);
     else if (!std::strcmp(argv[i], "--matmul")) {
       char extra;
       const int got = std::sscanf(argv[i + 1], "%d,%d,%d%c", &mm_m, &mm_n, &mm_k, &extra);
@@ -133,10 +135,6 @@ int main(int argc, char** argv)
       std::fprintf(stderr, usage, argv[0]);
       return 2;
     }
-  }
-  if (iters < 1 || reps < 1 || threads < 1 || threads > 1024) {
-    std::fprintf(stderr, "%s: need --iters, --reps >= 1 and 1 <= --threads <= 1024\n", argv[0]);
-    return 2;
   }
   static unsigned sink[1024];
   for (sim_op op : {sim_op::syncthreads, sim_op::syncwarp, sim_op::shfl, sim_op::reduce_add, sim_op::yield}) {

@@ -220,33 +220,34 @@ int main(int argc, char** argv)
                           {"quick", no_argument, nullptr, 'q'},          {"help", no_argument, nullptr, 'h'},
                           {"spin-ns", required_argument, nullptr, 'S'},  {"device-spin-ns", required_argument, nullptr, 'D'},
                           {nullptr, 0, nullptr, 0}};
+  constexpr const char* prog = "gsys-split-bench";
+  constexpr long long kMaxSpinNs = 10'000'000'000;  // 10 s
   for (int ch; (ch = getopt_long(argc, argv, "e:r:s:R:g:o:qhS:D:", opts, nullptr)) != -1;) {
     switch (ch) {
       case 'e':
         c.executors.clear();
-        if (!bench::parse_executors(optarg, "gsys-split-bench", c.executors)) return 2;
+        if (!bench::parse_executors(optarg, prog, c.executors)) return 2;
         break;
       case 'r':
         c.rounds.clear();
-        for (const auto& r : bench::split_list(optarg)) c.rounds.push_back(std::max(1, std::atoi(r.c_str())));
+        for (long long r : bench::parse_int_list(prog, "--rounds", optarg, 1, 1000000)) c.rounds.push_back((int)r);
         break;
-      case 's': c.steps = std::atoi(optarg); break;
-      case 'R': c.reps = std::atoi(optarg); break;
+      case 's': c.steps = (int)bench::parse_int(prog, "--steps", optarg, 1, 1000000); break;
+      case 'R': c.reps = (int)bench::parse_int(prog, "--reps", optarg, 1, 1000); break;
       case 'g':
-        if (std::sscanf(optarg, "%dx%d", &c.blocks, &c.threads) != 2 || c.blocks < 1 || c.threads < 1 ||
-            c.threads > kMaxThreads || kChunk % (c.threads * 8)) {
-          std::fprintf(stderr, "gsys-split-bench: --grid BxT, T a power of two <= %d\n", kMaxThreads);
-          return 2;
-        }
+        if (!bench::parse_grid(optarg, c.blocks, c.threads) || c.threads > kMaxThreads || kChunk % (c.threads * 8))
+          bench::bad_arg(prog, "--grid", "BxT, T a power of two <= " + std::to_string(kMaxThreads), optarg);
         break;
       case 'o': c.out = optarg; break;
-      case 'S': c.spin_ns = std::atol(optarg); break;
-      case 'D': c.device_spin_ns = std::atol(optarg); break;
+      case 'S': c.spin_ns = (long)bench::parse_int(prog, "--spin-ns", optarg, 0, kMaxSpinNs); break;
+      // 0: the platform's default (runtime_options::device_spin_ns, 32 bits).
+      case 'D': c.device_spin_ns = (long)bench::parse_int(prog, "--device-spin-ns", optarg, 0, UINT32_MAX); break;
       case 'q': c.quick = true; break;
       case 'h': usage(argv[0]); return 0;
       default: usage(argv[0]); return 2;
     }
   }
+  bench::reject_operands(prog, argc, argv, optind);
   if (!c.steps) c.steps = c.quick ? 96 : 256;
   if (!c.reps) c.reps = c.quick ? 3 : 5;
   if (!gsys::device_present()) {

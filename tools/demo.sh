@@ -42,7 +42,9 @@ field() { sed -n "s/.*\"$1\":\"\\{0,1\\}\\([^,\"}]*\\).*/\\1/p" "$2" | tail -1; 
 now() { date +%s.%N; }
 elapsed() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.6f", b - a }'; }
 rate() { awk -v bytes="$1" -v s="$2" 'BEGIN { printf "%.1f", (s > 0 ? bytes / 1e6 / s : 0) }'; }
-num() { awk -v x="${1:-0}" 'BEGIN { printf "%.1f", x }'; }
+# One decimal, or two significant digits under 0.1 (a slow simulated load
+# read as "0.0 GB/s").
+num() { awk -v x="${1:-0}" 'BEGIN { if (x != 0 && x < 0.1 && x > -0.1) printf "%.2g", x; else printf "%.1f", x }'; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2fx", a / b; else printf "n/a" }'; }
 
 # wait_exit PID SECONDS: its exit status, or 124 (and killed) if it is still

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -316,44 +317,82 @@ void usage()
       "(runtime_options::publish = true, or GENESYS_PUBLISH=1 in its environment).\n");
 }
 
+// Linux's PID_MAX_LIMIT: no process has a larger pid (/proc/sys/kernel/pid_max
+// is at most this).
+constexpr long kPidMax = 4194304;
+
+// A usage error: the message, a pointer to the usage, exit status 2.
+int usage_error(const std::string& msg)
+{
+  std::fprintf(stderr, "genesys: %s (see genesys --help)\n", msg.c_str());
+  return 2;
+}
+
 }  // namespace
 
 int main(int argc, char** argv)
 {
   std::vector<std::string> args(argv + 1, argv + argc);
-  auto flag = [&](const char* f) {
-    for (auto it = args.begin(); it != args.end(); ++it)
-      if (*it == f) {
-        args.erase(it);
-        return true;
-      }
-    return false;
-  };
-  const bool json = flag("--json"), slots = flag("--slots");
-  const bool help = flag("--help") || flag("-h");
-  if (help || args.empty() || args[0] == "help") {
-    usage();
-    return help || !args.empty() ? 0 : 2;  // asked for it: 0; no command at all: 2
-  }
-  auto pid_arg = [&](bool required) -> int {
-    if (args.size() < 2) {
-      if (required) throw std::invalid_argument("missing PID");
+  for (const std::string& a : args)
+    if (a == "--help" || a == "-h") {
+      usage();
       return 0;
     }
-    char* end;
-    long v = std::strtol(args[1].c_str(), &end, 10);
-    if (*end || v <= 0) throw std::invalid_argument("not a PID: " + args[1]);
-    return (int)v;
+  if (args.empty()) {
+    usage();
+    return 2;  // no command at all
+  }
+  // Each command's options and how many operands it takes (a PID: stat
+  // optionally, ring always). Anything else is a usage error, not ignored.
+  struct command {
+    const char* name;
+    const char* option;  // its one option, or nullptr
+    size_t min_operands, max_operands;
   };
-  try {
-    if (args[0] == "list") return cmd_list();
-    if (args[0] == "stat") return cmd_stat(pid_arg(false), json);
-    if (args[0] == "ring") return cmd_ring(pid_arg(true), slots);
-    if (args[0] == "kmod") return cmd_kmod(json);
-    if (args[0] == "info") return cmd_info(json);
-    std::fprintf(stderr, "genesys: unknown command '%s'\n", args[0].c_str());
+  static const command commands[] = {{"list", nullptr, 0, 0}, {"stat", "--json", 0, 1}, {"ring", "--slots", 1, 1},
+                                     {"kmod", "--json", 0, 0}, {"info", "--json", 0, 0}, {"help", nullptr, 0, 0}};
+  const std::string& name = args[0];
+  const command* cmd = nullptr;
+  for (const command& c : commands)
+    if (name == c.name) cmd = &c;
+  if (!cmd) {
+    std::fprintf(stderr, "genesys: unknown command '%s'\n", name.c_str());
     usage();
     return 2;
+  }
+  bool option = false;
+  std::vector<std::string> operands;
+  for (size_t i = 1; i < args.size(); ++i) {
+    const std::string& a = args[i];
+    if (a.size() > 1 && a[0] == '-') {
+      if (!cmd->option || a != cmd->option) return usage_error("unknown option '" + a + "' for " + name);
+      option = true;
+    } else if (operands.size() == cmd->max_operands) {
+      return usage_error("unexpected argument '" + a + "' for " + name);
+    } else {
+      operands.push_back(a);
+    }
+  }
+  if (operands.size() < cmd->min_operands) return usage_error("missing PID for " + name);
+  int pid = 0;
+  if (!operands.empty()) {
+    // Digits only, in range: strtol alone took "99999999999999999999" as
+    // LONG_MAX, which became pid -1.
+    const std::string& p = operands[0];
+    char* end = nullptr;
+    errno = 0;
+    const long v = std::strtol(p.c_str(), &end, 10);
+    if (p.empty() || !std::isdigit((unsigned char)p[0]) || *end || errno == ERANGE || v < 1 || v > kPidMax)
+      return usage_error("not a PID (1 to " + std::to_string(kPidMax) + "): '" + p + "'");
+    pid = (int)v;
+  }
+  try {
+    if (name == "help") return usage(), 0;
+    if (name == "list") return cmd_list();
+    if (name == "stat") return cmd_stat(pid, option);
+    if (name == "ring") return cmd_ring(pid, option);
+    if (name == "kmod") return cmd_kmod(option);
+    return cmd_info(option);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "genesys: %s\n", e.what());
     return 1;

@@ -29,6 +29,14 @@ namespace ex {
   std::exit(status);
 }
 
+// An option getopt refused: getopt has named it already ("PATH: unrecognized
+// option '--x'", as GNU tools do), so only the way to help is left to say.
+[[noreturn]] inline void try_help(const char* prog, int status)
+{
+  std::fprintf(stderr, "Try '%s --help' for more information.\n", prog);
+  std::exit(status);
+}
+
 // "4096", "64K", "1M", "2G" (powers of 1024). False on garbage or overflow.
 inline bool parse_size(const char* s, std::uint64_t& out)
 {

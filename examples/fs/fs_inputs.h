@@ -10,8 +10,14 @@ namespace ex {
 
 constexpr int kMaxErrno = 134;  // error texts the kernels can print: strerror(0..133)
 
+// fs_file::size of a regular file whose size says 0: it may still have
+// content (procfs, some FUSE files), so it is read until a read returns 0.
+// It has one chunk, whose block reads on chunk after chunk. (Also that of a
+// directory that says 0, as on sysfs: its read still reports EISDIR.)
+constexpr std::uint64_t kSizeUnknown = ~std::uint64_t{0};
+
 struct fs_file {
-  std::uint64_t size;         // bytes to read: the size when the host listed it
+  std::uint64_t size;         // bytes to read: the size when the host listed it, or kSizeUnknown
   std::uint64_t first_chunk;  // global index of its first chunk
   std::uint32_t chunks;       // >= 1: every input gets a turn, if only to report an error
   std::int32_t list_errno;    // nonzero: listing it failed; the kernel only reports this
@@ -27,7 +33,7 @@ struct fs_inputs {
   char* strings = nullptr;
   std::uint32_t* errtext = nullptr;  // [kMaxErrno] offsets in `strings`
   std::uint32_t prog = 0, prog_len = 0;  // the program name, for messages
-  std::uint64_t total_bytes = 0;          // sum of the sizes (for statistics)
+  std::uint64_t total_bytes = 0;          // sum of the known sizes (for statistics)
 };
 
 }  // namespace ex

@@ -25,7 +25,7 @@ struct fs_run_options {
 constexpr const char* kFsOptionsHelp =
     "      --blocks=N        blocks in the grid (default: one per SM / host core)\n"
     "      --threads=N       threads per block, a multiple of 32 (default 128)\n"
-    "      --executor=KIND   sync, uring, kmod or auto (default: kmod if loaded, else uring)\n"
+    "      --executor=KIND   sync, uring, kmod or auto (default: the first of kmod, uring, sync that works here)\n"
     "      --stats=FILE      append one JSON line with device, executor, bytes, seconds\n"
     "                        (\"-\": standard error)\n"
     "      --help            this text\n";
@@ -71,11 +71,12 @@ inline bool parse_fs_option(int ch, const char* arg, fs_run_options& o, const ch
 }
 
 // Appends the --stats JSON line of a finished run (nothing without --stats).
-inline void write_fs_stats(const char* prog, const char* example, const fs_run_options& o, const std::string& device,
+// False when the line could not be written (the caller's exit status says so).
+inline bool write_fs_stats(const char* prog, const char* example, const fs_run_options& o, const std::string& device,
                            gsys::executor_kind executor, std::size_t files, std::uint64_t bytes, double secs,
                            std::uint64_t blocks, std::uint64_t chunk)
 {
-  if (o.stats.empty()) return;
+  if (o.stats.empty()) return true;
   char line[512];
   std::snprintf(line, sizeof line,
                 "{\"example\":\"%s\",\"device\":\"%s\",\"executor\":\"%s\",\"files\":%zu,\"bytes\":%llu,"
@@ -83,7 +84,9 @@ inline void write_fs_stats(const char* prog, const char* example, const fs_run_o
                 example, json_escape(device).c_str(), gsys::to_string(executor), files, (unsigned long long)bytes, secs,
                 bytes / 1e6 / (secs > 0 ? secs : 1e-9), (unsigned long long)blocks, (unsigned long long)o.threads,
                 (unsigned long long)chunk);
-  if (!append_line(o.stats, line)) std::fprintf(stderr, "%s: cannot write %s\n", prog, o.stats.c_str());
+  if (append_line(o.stats, line)) return true;
+  std::fprintf(stderr, "%s: cannot write %s\n", prog, o.stats.c_str());
+  return false;
 }
 
 }  // namespace ex

@@ -49,7 +49,8 @@ void usage(FILE* to)
                "                        symbolic links and special files inside are skipped\n"
                "      --chunk-size=N    bytes one block owns per chunk (default 64K; K, M suffixes)\n"
                "%s\n"
-               "Exit status: 0 if a line was selected, 1 if none was, 2 if an error occurred.\n",
+               "Exit status: 0 if a line was selected, 1 if none was, 2 if an error occurred\n"
+               "(--stats FILE not written included).\n",
                kProg, kProg, ex::kFsOptionsHelp);
 }
 
@@ -74,7 +75,7 @@ std::vector<std::string> parse(int argc, char** argv, options& o)
       case 'r': o.recursive = true; break;
       case ex::kFsHelp: usage(stdout); std::exit(0);
       default:
-        if (!ex::parse_fs_option(ch, optarg, o, kProg, 2)) bad_usage("invalid option");
+        if (!ex::parse_fs_option(ch, optarg, o, kProg, 2)) ex::try_help(kProg, 2);
     }
   }
   if (!o.have_e) {
@@ -167,9 +168,10 @@ int main(int argc, char** argv)
     ex::scratch_free(j.hit);
     const ex::grep_relay& rel = *j.relay;
     if (rel.write_errno) std::fprintf(stderr, "%s: write error: %s\n", kProg, std::strerror((int)rel.write_errno));
-    ex::write_fs_stats(kProg, "grep", o, ex::device_label(), rt.executor(), files.size(), j.in.total_bytes, secs,
-                       blocks, chunk);
-    return rel.any_error ? 2 : rel.any_selected ? 0 : 1;
+    // Statistics asked for and lost are trouble too: 2, even after a match.
+    const bool stats_ok = ex::write_fs_stats(kProg, "grep", o, ex::device_label(), rt.executor(), files.size(),
+                                             j.in.total_bytes, secs, blocks, chunk);
+    return rel.any_error || !stats_ok ? 2 : rel.any_selected ? 0 : 1;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "%s: %s\n", kProg, e.what());
     return 2;

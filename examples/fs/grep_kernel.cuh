@@ -307,10 +307,11 @@ __device__ inline long copy_to_output(const gsys::ring& r, const grep_job& j, in
 }
 
 // The ordered part of chunk k (global index g): runs while the block holds
-// the relay. Reports errors, prints, and moves the line count on.
+// the relay. Reports errors, prints, and moves the line count on; `last`:
+// the file's last chunk.
 __device__ inline void finish_chunk(const gsys::ring& r, const grep_job& j, const fs_file& f, u64 k, const chunk_scan& c,
                                     long fd, char* buf, const u32* starts, const unsigned char* hit, u32* sel,
-                                    char* out)
+                                    char* out, bool last)
 {
   grep_relay* rel = j.relay;
   if (k == 0 && threadIdx.x == 0) {
@@ -375,13 +376,30 @@ __device__ inline void finish_chunk(const gsys::ring& r, const grep_job& j, cons
     }
   }
   __syncthreads();
-  if (k + 1 == f.chunks && binary && rel->matched && !rel->failed) {
+  if (last && binary && rel->matched && !rel->failed) {
     __shared__ u32 len;
     const char text[] = "binary file matches";
     if (threadIdx.x == 0) len = format_message(out, j.in, f, text, sizeof text - 1);
     __syncthreads();
     write_all(r, 2, out, len);
   }
+}
+
+// A file of unknown size (kSizeUnknown: one chunk, global index g): the block
+// takes its turn, then goes through it as chunks 0, 1, 2... would, scanning
+// each while it holds the relay, until the chunk where the reads end.
+__device__ inline void grep_to_end(const gsys::ring& r, const grep_job& j, const fs_file& f, u64 g, long fd, char* buf,
+                                   u32* starts, unsigned char* hit, u32* sel, char* out)
+{
+  relay_wait(&j.relay->turn, g);
+  for (u64 k = 0;; ++k) {
+    const chunk_scan c = scan_chunk(r, j, f, k, fd, buf, starts, hit);
+    // Bytes past the chunk in its window: the next chunk has lines to own.
+    const bool more = !c.err && c.n > (k ? 1u : 0u) + j.chunk;
+    finish_chunk(r, j, f, k, c, fd, buf, starts, hit, sel, out, !more);
+    if (!more) break;
+  }
+  relay_pass(&j.relay->turn, g);
 }
 
 __global__ void grep_kernel(gsys::ring r, grep_job j)
@@ -398,9 +416,13 @@ __global__ void grep_kernel(gsys::ring r, grep_job j)
     const fs_file& f = j.in.files[fi];
     const u64 k = g - f.first_chunk;
     file.use(r, j.in, fi);
+    if (f.size == kSizeUnknown) {
+      grep_to_end(r, j, f, g, file.fd, buf, starts, hit, sel, out);
+      continue;
+    }
     const chunk_scan c = scan_chunk(r, j, f, k, file.fd, buf, starts, hit);
     relay_wait(&j.relay->turn, g);
-    finish_chunk(r, j, f, k, c, file.fd, buf, starts, hit, sel, out);
+    finish_chunk(r, j, f, k, c, file.fd, buf, starts, hit, sel, out, k + 1 == f.chunks);
     relay_pass(&j.relay->turn, g);
   }
   file.close(r);

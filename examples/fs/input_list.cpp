@@ -23,6 +23,7 @@ input_file from_stat(const std::string& name, const struct stat* st)
     return f;
   }
   f.regular = S_ISREG(st->st_mode);
+  f.directory = S_ISDIR(st->st_mode);
   f.size = f.regular || S_ISDIR(st->st_mode) ? (std::uint64_t)st->st_size : 0;
   return f;
 }
@@ -139,16 +140,19 @@ fs_inputs layout_inputs(gsys::runtime& rt, const std::vector<input_file>& files,
   std::uint64_t chunk = 0;
   for (std::size_t i = 0; i < files.size(); ++i) {
     fs_file& f = in.files[i];
-    f.size = files[i].size;
+    // A regular file that says 0 bytes is read to its end (see kSizeUnknown);
+    // so is a directory that does (sysfs): its first read reports EISDIR.
+    const bool unknown = (files[i].regular || files[i].directory) && files[i].size == 0;
+    f.size = unknown ? kSizeUnknown : files[i].size;
     f.first_chunk = chunk;
-    const std::uint64_t n = f.size ? (f.size + chunk_bytes - 1) / chunk_bytes : 1;
+    const std::uint64_t n = files[i].size ? (files[i].size + chunk_bytes - 1) / chunk_bytes : 1;
     if (n > 0xffffffffu) throw std::length_error(files[i].name + ": too many chunks; use a larger --chunk-size");
     f.chunks = (std::uint32_t)n;
     f.list_errno = files[i].list_errno;
     f.name = add(files[i].name);
     f.name_len = (std::uint32_t)files[i].name.size();
     chunk += n;
-    in.total_bytes += f.size;
+    in.total_bytes += files[i].size;
   }
   in.total_chunks = chunk;
   in.strings = static_cast<char*>(rt.alloc(strings.size()));

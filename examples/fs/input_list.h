@@ -20,6 +20,7 @@ struct input_file {
   std::uint64_t size = 0;    // from stat; 0 when stat failed (the kernel's open reports why)
   int list_errno = 0;        // a directory that could not be read
   bool regular = false;      // a regular file (wc's column width counts only these)
+  bool directory = false;    // (without -r) read like a file, so that its read reports EISDIR
   bool stat_failed = false;
 };
 

@@ -39,7 +39,8 @@ void usage(FILE* to)
                "  -c, --bytes           print the byte counts\n"
                "      --chunk-size=N    bytes one block reads per chunk (default 64K; K, M suffixes)\n"
                "%s\n"
-               "Exit status: 0 on success, 1 if a file could not be read.\n",
+               "Exit status: 0 on success, 1 if a file could not be read or the --stats FILE\n"
+               "could not be written.\n",
                kProg, ex::kFsOptionsHelp);
 }
 
@@ -59,7 +60,7 @@ std::vector<std::string> parse(int argc, char** argv, options& o)
       case 'c': o.bytes = true; break;
       case ex::kFsHelp: usage(stdout); std::exit(0);
       default:
-        if (!ex::parse_fs_option(ch, optarg, o, kProg, 1)) bad_usage("invalid option");
+        if (!ex::parse_fs_option(ch, optarg, o, kProg, 1)) ex::try_help(kProg, 1);
     }
   }
   if (!o.lines && !o.words && !o.bytes) o.lines = o.words = o.bytes = true;
@@ -120,9 +121,9 @@ int main(int argc, char** argv)
 
     const ex::wc_relay& rel = *j.relay;
     if (rel.write_errno) std::fprintf(stderr, "%s: write error: %s\n", kProg, std::strerror((int)rel.write_errno));
-    ex::write_fs_stats(kProg, "wc", o, ex::device_label(), rt.executor(), files.size(), j.in.total_bytes, secs,
-                       blocks, o.chunk);
-    return rel.any_error ? 1 : 0;
+    const bool stats_ok = ex::write_fs_stats(kProg, "wc", o, ex::device_label(), rt.executor(), files.size(),
+                                             j.in.total_bytes, secs, blocks, o.chunk);
+    return rel.any_error || !stats_ok ? 1 : 0;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "%s: %s\n", kProg, e.what());
     return 1;

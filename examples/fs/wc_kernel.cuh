@@ -153,11 +153,29 @@ __global__ void wc_kernel(gsys::ring r, wc_job j)
     const fs_file& f = j.in.files[fi];
     const u64 k = g - f.first_chunk, off = k * j.chunk;
     file.use(r, j.in, fi);
-    const u64 want = f.size > off ? (f.size - off < j.chunk ? f.size - off : j.chunk) : 0;
-    long n = file.fd < 0 ? file.fd : want ? pread_full(r, (int)file.fd, buf, want, off) : 0;
-    u64 lines = 0;
+    // One read for a chunk; a file of unknown size (one chunk) reads on until
+    // a read comes back short: pread_full stops short only at end of file.
+    long err = file.fd < 0 ? file.fd : 0;
+    u64 lines = 0, bytes = 0;
     word_run run;
-    if (n > 0) count_chunk(buf, (u32)n, lines, run);
+    for (u64 pos = off; !err;) {
+      const u64 want = f.size > pos ? (f.size - pos < j.chunk ? f.size - pos : j.chunk) : 0;
+      const long n = want ? pread_full(r, (int)file.fd, buf, want, pos) : 0;
+      if (n < 0) {
+        err = n;  // after what was counted, as wc
+        break;
+      }
+      if (n > 0) {
+        u64 l;
+        word_run w;
+        count_chunk(buf, (u32)n, l, w);
+        lines += l;
+        run = fold(run, w);
+      }
+      bytes += (u64)n;
+      pos += (u64)n;
+      if (f.size != kSizeUnknown || (u64)n < want) break;
+    }
 
     relay_wait(&rel->turn, g);
     if (k == 0 && threadIdx.x == 0) {
@@ -167,17 +185,16 @@ __global__ void wc_kernel(gsys::ring r, wc_job j)
     __syncthreads();
     const bool failed = rel->failed;
     __syncthreads();
-    if (!failed && n < 0) report_error(r, j.in, f, -n, out);
+    if (!failed && err) report_error(r, j.in, f, -err, out);
     if (threadIdx.x == 0 && !failed) {
-      if (n < 0) {
+      if (err) {
         rel->failed = rel->any_error = 1;
         rel->open_failed = file.fd < 0;
-      } else {
-        rel->file.lines += lines;
-        rel->file.words += run.words - (rel->in_word && run.first == kPrintable ? 1 : 0);
-        rel->file.bytes += (u64)n;
-        if (run.last != kOther) rel->in_word = run.last == kPrintable;
       }
+      rel->file.lines += lines;
+      rel->file.words += run.words - (rel->in_word && run.first == kPrintable ? 1 : 0);
+      rel->file.bytes += bytes;
+      if (run.last != kOther) rel->in_word = run.last == kPrintable;
     }
     __syncthreads();
     if (k + 1 == f.chunks) {

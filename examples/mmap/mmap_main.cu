@@ -56,7 +56,7 @@ void usage(FILE* to)
                "      --blocks=N        blocks in the grid (default: one per SM / host core)\n"
                "      --threads=N       threads per block, a multiple of 32 (default 128)\n"
                "      --verify          recompute on the CPU (pread) and compare; exit 1 if different\n"
-               "      --executor=KIND   sync, uring, kmod or auto (default: kmod if loaded, else uring)\n"
+               "      --executor=KIND   sync, uring, kmod or auto (default: the first of kmod, uring, sync that works here)\n"
                "      --stats=FILE      append one JSON line (peak RSS, times, check; \"-\": stderr)\n"
                "      --help            this text\n\n"
                "On a GPU the kernel reads the mapped file directly: that needs pageable memory access\n"
@@ -106,7 +106,7 @@ void parse(int argc, char** argv, options& o)
         break;
       case kStats: o.stats = optarg; break;
       case kHelp: usage(stdout); std::exit(0);
-      default: bad_usage("invalid option");
+      default: ex::try_help(kProg, 1);
     }
   }
   if (optind + 1 != argc) bad_usage(optind < argc ? "expects exactly one FILE" : "no FILE given");

@@ -34,10 +34,15 @@
 namespace {
 
 const char* const kProg = "gsys-kv-bench";
+// Unanswered preload requests in a row (in any one thread) after which the
+// server is taken as not answering: a lost datagram is no reason to stop,
+// several in a row are (each costs --timeout-ms).
+constexpr unsigned kGiveUp = 3;
 using clock_type = std::chrono::steady_clock;
 
 struct options {
   std::string server;
+  sockaddr_in addr{};  // the server, resolved once before the threads start
   std::uint64_t threads = 4, keys = 1000, value_size = 100, multiget = 1;
   bool memcslap_sizes = false;  // value sizes drawn from 1..4999
   double get_ratio = 0.9;
@@ -60,7 +65,7 @@ void usage(FILE* to)
                "Drives a memcached UDP server (gsys-kv, memcached -U) with GET/SET traffic from client\n"
                "threads, one request in flight each, and checks every reply. Reports throughput and\n"
                "p50/p99 latency as a JSON line and a human line.\n\n"
-               "  -s, --server=HOST:PORT  the server (IPv4)\n"
+               "  -s, --server=HOST:PORT  the server: an IPv4 address or a host name, and a port\n"
                "  -t, --threads=N         client threads (default 4)\n"
                "  -k, --keys=N            distinct keys (default 1000)\n"
                "  -v, --value-size=N      value bytes (default 100), or \"memcslap\": each SET's size\n"
@@ -74,9 +79,12 @@ void usage(FILE* to)
                "      --no-preload        do not SET every key before measuring\n"
                "      --shutdown          send \"shutdown\" at the end and expect OK\n"
                "      --help              this text\n\n"
+               "A server that does not answer ends the run early: after %u preload requests in a row\n"
+               "without a reply (%u x --timeout-ms when nobody listens).\n\n"
                "Exit status: 0 if every reply was right (and at most 1%% of requests timed out),\n"
-               "1 otherwise, 2 on bad usage.\n",
-               kProg);
+               "1 otherwise (also when the server did not answer or --json could not be written),\n"
+               "2 on bad usage.\n",
+               kProg, kGiveUp, kGiveUp);
 }
 
 [[noreturn]] void bad_usage(const char* what, const char* arg = nullptr)
@@ -135,11 +143,13 @@ void parse(int argc, char** argv, options& o)
       case kNoPreload: o.preload = false; break;
       case kShutdown: o.shutdown = true; break;
       case kHelp: usage(stdout); std::exit(0);
-      default: bad_usage("invalid option");
+      default: ex::try_help(kProg, 2);
     }
   }
   if (optind < argc) bad_usage("unexpected argument", argv[optind]);
   if (o.server.empty()) bad_usage("--server HOST:PORT is required");
+  std::string what, arg;
+  if (!ex::resolve_server(o.server, o.addr, what, arg)) bad_usage(what.c_str(), arg.c_str());
   if (o.multiget > o.keys) bad_usage("--multiget wants at most --keys keys");
 }
 
@@ -213,13 +223,20 @@ struct xorshift {
   }
 };
 
-void client(const options& o, unsigned id, std::atomic<unsigned>& ready, const std::atomic<bool>& go,
-            const std::atomic<bool>& stop, tally& t)
+// What the client threads share with main.
+struct run_state {
+  std::atomic<unsigned> ready{0};           // threads done preloading
+  std::atomic<bool> go{false}, stop{false};
+  std::atomic<bool> no_reply{false};        // the server did not answer the preload: stop
+  std::atomic<std::uint64_t> preloaded{0};  // keys stored so far (progress)
+};
+
+void client(const options& o, unsigned id, run_state& st, tally& t)
 {
-  ex::udp_client c(o.server);
+  ex::udp_client c(o.addr);
   if (!c.ok()) {
     note_error(t, "cannot reach " + o.server);
-    ready.fetch_add(1);
+    st.ready.fetch_add(1);
     return;
   }
   const auto timeout = std::chrono::milliseconds(o.timeout_ms);
@@ -227,16 +244,23 @@ void client(const options& o, unsigned id, std::atomic<unsigned>& ready, const s
   xorshift rng{0x9e3779b97f4a7c15ull * (id + 1)};
   auto value_size = [&] { return o.memcslap_sizes ? (std::size_t)(1 + rng.next() % 4999) : (std::size_t)o.value_size; };
   if (o.preload) {
-    for (std::uint64_t k = id; k < o.keys; k += o.threads) {
-      if (!c.request(set_request(key_name(k), make_value(k, 0, value_size())), reply, timeout)) ++t.timeouts;
-      else if (reply != "STORED\r\n") note_error(t, "preload SET -> " + reply);
+    unsigned unanswered = 0;  // in a row
+    for (std::uint64_t k = id; k < o.keys && !st.no_reply.load(); k += o.threads) {
+      if (!c.request(set_request(key_name(k), make_value(k, 0, value_size())), reply, timeout)) {
+        ++t.timeouts;
+        if (++unanswered >= kGiveUp) st.no_reply.store(true);
+        continue;
+      }
+      unanswered = 0;
+      if (reply != "STORED\r\n") note_error(t, "preload SET -> " + reply);
+      st.preloaded.fetch_add(1);
     }
   }
-  ready.fetch_add(1);
-  while (!go.load()) std::this_thread::sleep_for(std::chrono::microseconds(100));
+  st.ready.fetch_add(1);
+  while (!st.go.load()) std::this_thread::sleep_for(std::chrono::microseconds(100));
   std::uint64_t version = (std::uint64_t)id << 40;  // versions differ between threads
   t.latency_ns.reserve(1 << 16);
-  while (!stop.load(std::memory_order_relaxed)) {
+  while (!st.stop.load(std::memory_order_relaxed)) {
     const std::uint64_t k = rng.next() % o.keys;
     const bool get = (double)(rng.next() % 1000000) < o.get_ratio * 1000000;
     std::vector<std::uint64_t> ks{k};
@@ -276,16 +300,33 @@ int main(int argc, char** argv)
 
   std::vector<tally> tallies(o.threads);
   std::vector<std::thread> threads;
-  std::atomic<unsigned> ready{0};
-  std::atomic<bool> go{false}, stop{false};
+  run_state st;
+  char no_reply[320];
+  std::snprintf(no_reply, sizeof no_reply, "%s: no reply from %s within %g s\n", kProg, o.server.c_str(),
+                (double)o.timeout_ms / 1000);
   for (unsigned i = 0; i < o.threads; ++i)
-    threads.emplace_back(client, std::cref(o), i, std::ref(ready), std::cref(go), std::cref(stop), std::ref(tallies[i]));
-  // The clients preload first; the measurement starts when all are done.
-  while (ready.load() < o.threads) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    threads.emplace_back(client, std::cref(o), i, std::ref(st), std::ref(tallies[i]));
+  // The clients preload first; the measurement starts when all are done. A
+  // long preload says how far it got every 10 s.
+  auto progress = clock_type::now() + std::chrono::seconds(10);
+  while (st.ready.load() < o.threads) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    if (clock_type::now() < progress || st.no_reply.load()) continue;
+    progress += std::chrono::seconds(10);
+    std::fprintf(stderr, "%s: preloading: %llu of %llu keys stored\n", kProg, (unsigned long long)st.preloaded.load(),
+                 (unsigned long long)o.keys);
+  }
+  if (st.no_reply.load()) {  // nothing to measure
+    st.go.store(true);
+    st.stop.store(true);
+    for (auto& th : threads) th.join();
+    std::fputs(no_reply, stderr);
+    return 1;
+  }
   const auto t0 = clock_type::now();
-  go.store(true);
+  st.go.store(true);
   std::this_thread::sleep_for(std::chrono::duration<double>(o.duration));
-  stop.store(true);
+  st.stop.store(true);
   for (auto& th : threads) th.join();
   const double secs = std::chrono::duration<double>(clock_type::now() - t0).count();
 
@@ -306,7 +347,7 @@ int main(int argc, char** argv)
 
   bool shutdown_ok = true;
   if (o.shutdown) {
-    ex::udp_client c(o.server);
+    ex::udp_client c(o.addr);
     std::string reply;
     shutdown_ok = c.ok() && c.request("shutdown\r\n", reply, std::chrono::milliseconds(o.timeout_ms)) && reply == "OK\r\n";
     if (!shutdown_ok) note_error(all, "shutdown -> " + (reply.empty() ? std::string("no reply") : reply));
@@ -330,9 +371,12 @@ int main(int argc, char** argv)
               (unsigned long long)all.misses, (unsigned long long)all.sets, (unsigned long long)all.timeouts,
               (unsigned long long)all.errors);
   if (!all.first_error.empty()) std::fprintf(stderr, "%s: first wrong reply: %s\n", kProg, all.first_error.c_str());
-  if (!o.json.empty() && !ex::append_line(o.json, line)) std::fprintf(stderr, "%s: cannot write %s\n", kProg, o.json.c_str());
+  // The line asked for is lost: that fails the run too.
+  const bool json_lost = !o.json.empty() && !ex::append_line(o.json, line);
+  if (json_lost) std::fprintf(stderr, "%s: cannot write %s\n", kProg, o.json.c_str());
   const bool too_many_timeouts = all.timeouts * 100 > ops + all.timeouts;
   if (too_many_timeouts) std::fprintf(stderr, "%s: %llu of %llu requests timed out\n", kProg,
                                       (unsigned long long)all.timeouts, (unsigned long long)(ops + all.timeouts));
-  return all.errors || ops == 0 || too_many_timeouts ? 1 : 0;
+  if (ops == 0 && all.timeouts) std::fputs(no_reply, stderr);
+  return all.errors || ops == 0 || too_many_timeouts || json_lost ? 1 : 0;
 }

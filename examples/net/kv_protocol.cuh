@@ -5,8 +5,10 @@
 //
 // Served: get, gets, set, add, replace, append, prepend, cas, delete, incr,
 // decr, touch, flush_all, version, verbosity, stats, stats reset, mn,
-// quit, shutdown. As in memcached over UDP, mn and quit end the datagram:
-// what follows them is not served. Replies and errors are memcached 1.6's texts; noreply
+// quit, shutdown. As in memcached over UDP, quit ends the datagram (what
+// follows it is not served); mn answers MN and the datagram goes on
+// (memcached also sends its replies so far there; here every reply goes in
+// the datagram's one message). Replies and errors are memcached 1.6's texts; noreply
 // silences every reply of its command, errors included.
 //
 // Called by the 32 lanes of one warp together. Every lane parses the same
@@ -118,8 +120,9 @@ __device__ inline void serve_get(const kv_table& t, kv_shared& s, const char* re
   for (u32 p = c.key.off; kv_next_key(req, p, c.keys_end, k);) {
     const char* key = req + k.off;
     if (k.len > kKvMaxKey) {
-      // memcached drops the replies it has stacked up for this datagram too.
-      out.len = 0;
+      // memcached drops this get's VALUE lines (the replies of the commands
+      // before it in the datagram stay).
+      out.len = start;
       say(out, kv_text_bad_format);
       return;
     }
@@ -474,7 +477,6 @@ __device__ inline u32 kv_serve(const kv_table& t, kv_shared& s, const char* req,
       default: break;
     }
     out.quiet = false;
-    if (c.op == kv_op_reply && c.text == kv_text_mn) break;  // memcached flushes at mn and drops the rest of the datagram
   }
   if (out.full) {
     if ((threadIdx.x & 31) == 0) put_bytes(reply + out.len, cut, sizeof cut - 1);

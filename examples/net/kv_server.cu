@@ -16,7 +16,6 @@
 #include <cstdio>
 #include <cstring>
 #include <ctime>
-#include <fstream>
 #include <string>
 #include <thread>
 
@@ -72,14 +71,15 @@ void usage(FILE* to)
                "                         request datagram carries)\n"
                "      --no-shutdown      refuse the \"shutdown\" command (stop with SIGINT/SIGTERM)\n"
                "      --port-file=FILE   write the port number to FILE once listening\n"
-               "      --executor=KIND    sync, uring, kmod or auto (default: kmod if loaded, else uring)\n"
+               "      --executor=KIND    sync, uring, kmod or auto (default: the first of kmod, uring, sync that works here)\n"
                "      --stats=FILE       append one JSON line with the counters at exit (\"-\": stderr)\n"
                "      --help             this text\n\n"
                "Every item has room for --max-value bytes: the table takes capacity x (max-value + %u)\n"
                "bytes of memory the GPU reaches, %.1f MiB with the defaults (--capacity=16384\n"
                "--max-value=4096: 68.6 MiB).\n\n"
                "Stop it with SIGINT/SIGTERM or the datagram \"shutdown\\r\\n\" (reply: OK). Exit status:\n"
-               "0 after a clean stop, 1 when it cannot start or the socket fails.\n",
+               "0 after a clean stop, 1 when it cannot start (a --port-file it cannot write stops it\n"
+               "before it serves), the socket fails or the --stats line cannot be written.\n",
                kProg, (unsigned long long)kDefaultCapacity, (unsigned long long)kDatagramValue,
                (unsigned)sizeof(ex::kv_entry), table_mib(kDefaultCapacity, kDatagramValue));
 }
@@ -132,7 +132,7 @@ void parse(int argc, char** argv, options& o)
         break;
       case kStats: o.stats = optarg; break;
       case kHelp: usage(stdout); std::exit(0);
-      default: bad_usage("invalid option");
+      default: ex::try_help(kProg, 1);
     }
   }
   if (optind < argc) bad_usage("unexpected argument", argv[optind]);
@@ -171,6 +171,23 @@ template <class T>
 T* alloc_array(gsys::runtime& rt, std::uint64_t n)
 {
   return static_cast<T*>(rt.alloc(sizeof(T) * n));
+}
+
+// Writes the port to `path` through a temporary file renamed over it, so
+// that readers never see it half written. False, with a message and no
+// temporary file left, when it cannot.
+bool write_port_file(const std::string& path, unsigned port)
+{
+  const std::string tmp = path + ".tmp";
+  FILE* f = std::fopen(tmp.c_str(), "w");
+  bool ok = f && std::fprintf(f, "%u\n", port) > 0;
+  int err = errno;
+  if (f && std::fclose(f) != 0 && ok) ok = false, err = errno;
+  if (ok && std::rename(tmp.c_str(), path.c_str()) != 0) ok = false, err = errno;
+  if (ok) return true;
+  if (f) std::remove(tmp.c_str());
+  std::fprintf(stderr, "%s: cannot write port file %s: %s\n", kProg, path.c_str(), std::strerror(err));
+  return false;
 }
 
 // Wakes the groups blocked in recvfrom once stop is set: one datagram per
@@ -268,15 +285,15 @@ int main(int argc, char** argv)
                  ex::device_label().c_str(), gsys::to_string(rt.executor()),
                  (unsigned long long)(buckets * ex::kKvBucket), (unsigned long long)o.max_value,
                  table_mib(o.capacity, o.max_value));
-    if (!o.port_file.empty()) {
-      std::ofstream(o.port_file + ".tmp") << port << "\n";
-      std::rename((o.port_file + ".tmp").c_str(), o.port_file.c_str());  // readers never see it half written
-    }
+    // Without its port file a script waiting for it would wait forever:
+    // stop the kernel again (the usual way, below) and exit 1.
+    const bool port_file_failed = !o.port_file.empty() && !write_port_file(o.port_file, port);
+    if (port_file_failed) std::atomic_ref<ex::u32>(s.shared->stop).store(1);
 
     // Tick the clock; wait for a signal or for the kernel to stop itself.
     const auto started = std::chrono::steady_clock::now();
-    const char* why = "shutdown command";
-    for (;;) {
+    const char* why = port_file_failed ? "no port file" : "shutdown command";
+    while (!port_file_failed) {
       timespec tick{0, 100 * 1000 * 1000};
       const int sig = sigtimedwait(&sigs, nullptr, &tick);
       const auto up = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now() - started);
@@ -310,9 +327,13 @@ int main(int argc, char** argv)
                     ex::json_escape(ex::device_label()).c_str(), gsys::to_string(rt.executor()),
                     o.block_granularity ? "block" : "warp", (unsigned long long)groups, st.requests, st.cmd_get,
                     st.get_hits, st.cmd_set, st.delete_hits + st.delete_misses, st.error_replies, st.dropped);
-      if (!ex::append_line(o.stats, line)) std::fprintf(stderr, "%s: cannot write %s\n", kProg, o.stats.c_str());
+      // The line asked for is lost: the exit status says so.
+      if (!ex::append_line(o.stats, line)) {
+        std::fprintf(stderr, "%s: cannot write %s\n", kProg, o.stats.c_str());
+        return 1;
+      }
     }
-    return socket_failed ? 1 : 0;
+    return socket_failed || port_file_failed ? 1 : 0;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "%s: %s\n", kProg, e.what());
     return 1;

@@ -10,6 +10,7 @@
 #pragma once
 
 #include <arpa/inet.h>
+#include <netdb.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <sys/socket.h>
@@ -25,6 +26,45 @@
 
 namespace ex {
 
+// Reads "HOST:PORT" (HOST an IPv4 address or a name with one, PORT 1 to
+// 65535) into `out`. When it cannot, `what` and `arg` say why, for a usage
+// error: "WHAT 'ARG'".
+inline bool resolve_server(const std::string& server, sockaddr_in& out, std::string& what, std::string& arg)
+{
+  const auto colon = server.rfind(':');
+  if (colon == std::string::npos) {
+    what = "--server wants HOST:PORT, no port in", arg = server;
+    return false;
+  }
+  const std::string host = server.substr(0, colon), port = server.substr(colon + 1);
+  if (host.empty()) {
+    what = "--server wants HOST:PORT, no host in", arg = server;
+    return false;
+  }
+  unsigned long p = 0;  // digits only (no sign, no space), at most 5 of them: no overflow
+  bool digits = !port.empty() && port.size() <= 5;
+  for (char ch : port) {
+    digits = digits && ch >= '0' && ch <= '9';
+    p = p * 10 + (unsigned long)(ch - '0');
+  }
+  if (!digits || p < 1 || p > 65535) {
+    what = "--server wants a port from 1 to 65535, got", arg = port;
+    return false;
+  }
+  addrinfo hints{};
+  hints.ai_family = AF_INET;
+  hints.ai_socktype = SOCK_DGRAM;
+  addrinfo* found = nullptr;
+  if (getaddrinfo(host.c_str(), nullptr, &hints, &found) != 0 || !found) {
+    what = "--server: cannot resolve host", arg = host;
+    return false;
+  }
+  out = *reinterpret_cast<const sockaddr_in*>(found->ai_addr);
+  out.sin_port = htons((unsigned short)p);
+  freeaddrinfo(found);
+  return true;
+}
+
 // What a request saw besides its reply, for tests that hold a server to the
 // frame format (tests/examples/kv_diff.cpp).
 struct reply_check {
@@ -34,21 +74,14 @@ struct reply_check {
 
 class udp_client {
  public:
-  // "host:port" (IPv4). Check ok() afterwards.
+  // "host:port" (resolve_server()). Check ok() afterwards.
   explicit udp_client(const std::string& server, int rcvbuf_bytes = 1 << 20)
   {
-    const auto colon = server.rfind(':');
     sockaddr_in a{};
-    a.sin_family = AF_INET;
-    if (colon == std::string::npos || inet_pton(AF_INET, server.substr(0, colon).c_str(), &a.sin_addr) != 1) return;
-    a.sin_port = htons((unsigned short)std::stoi(server.substr(colon + 1)));
-    fd_ = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-    if (fd_ >= 0 && connect(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
-      ::close(fd_);
-      fd_ = -1;
-    }
-    if (fd_ >= 0) setsockopt(fd_, SOL_SOCKET, SO_RCVBUF, &rcvbuf_bytes, sizeof rcvbuf_bytes);
+    std::string what, arg;
+    if (resolve_server(server, a, what, arg)) open(a, rcvbuf_bytes);
   }
+  explicit udp_client(const sockaddr_in& server, int rcvbuf_bytes = 1 << 20) { open(server, rcvbuf_bytes); }
   ~udp_client()
   {
     if (fd_ >= 0) ::close(fd_);
@@ -143,6 +176,16 @@ class udp_client {
   unsigned short last_id() const { return next_id_; }
 
  private:
+  void open(sockaddr_in a, int rcvbuf_bytes)
+  {
+    fd_ = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (fd_ >= 0 && connect(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
+      ::close(fd_);
+      fd_ = -1;
+    }
+    if (fd_ >= 0) setsockopt(fd_, SOL_SOCKET, SO_RCVBUF, &rcvbuf_bytes, sizeof rcvbuf_bytes);
+  }
+
   int fd_ = -1;
   unsigned short next_id_ = 0;
 };

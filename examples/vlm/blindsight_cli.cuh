@@ -19,7 +19,7 @@ bool parse_fraction(const char* s, double& out)
 vlm::head_table load_heads(const std::string& path, const vlm::config& c)
 {
   std::string text;
-  if (!vlm::read_whole_file(path, text)) fail(path + ": cannot open");
+  if (std::string e = vlm::read_file(path, text); !e.empty()) fail(e);
   vlm::head_table t;
   if (std::string e = vlm::parse_head_table(text, path, t); !e.empty()) fail(e);
   if (t.layers != c.layers || t.heads != c.heads)
@@ -104,7 +104,7 @@ int cmd_calibrate(int argc, char** argv)
         on_device = !std::strcmp(optarg, "device");
         break;
       case kHelp: calibrate_usage(stdout); return 0;
-      default: bad_usage(cmd, "invalid option");
+      default: try_help(cmd);
     }
   }
   if (model.empty() || prompts.empty() || out.empty()) bad_usage(cmd, "--model=DIR, --prompt=FILE and --out=FILE are required");
@@ -259,7 +259,7 @@ int cmd_bench_attention(int argc, char** argv)
       case kReps: reps = count_arg(cmd, "repetitions", optarg, 1, 100); break;
       case kStats: stats = optarg; break;
       case kHelp: bench_attention_usage(stdout); return 0;
-      default: bad_usage(cmd, "invalid option");
+      default: try_help(cmd);
     }
   }
   if (lengths.empty()) lengths.push_back(4096);
@@ -267,7 +267,7 @@ int cmd_bench_attention(int argc, char** argv)
   std::vector<vlm::head_category> cats;
   if (!heads_file.empty()) {
     std::string text;
-    if (!vlm::read_whole_file(heads_file, text)) fail(heads_file + ": cannot open");
+    if (std::string e = vlm::read_file(heads_file, text); !e.empty()) fail(e);
     vlm::head_table t;
     if (std::string e = vlm::parse_head_table(text, heads_file, t); !e.empty()) fail(e);
     if (std::uint64_t(t.heads) != heads) fail(heads_file + ": " + std::to_string(t.heads) + " heads, --heads is " + std::to_string(heads));

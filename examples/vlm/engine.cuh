@@ -210,11 +210,12 @@ class load_batch {
     for (const auto& im : p.images) {
       const std::uint64_t want = std::uint64_t(im.tokens() * c.hidden) * dtype_bytes(im.dt);
       const int fd = open(im.file);
-      const off_t size = ::lseek(fd, 0, SEEK_END);
-      if (size < 0 || std::uint64_t(size) != want)
+      std::uint64_t size = 0;
+      if (std::string e = regular_file_size(fd, im.file, size); !e.empty()) throw std::runtime_error(e);
+      if (size != want)
         throw std::runtime_error(im.file + ": expected " + std::to_string(want) + " bytes (" +
                                  std::to_string(im.tokens()) + " tokens x " + std::to_string(c.hidden) + " " +
-                                 dtype_name(im.dt) + "), found " + std::to_string((long long)size));
+                                 dtype_name(im.dt) + "), found " + std::to_string(size));
       add(fd, im.dt, 0, want, m.images.p + row * std::uint64_t(c.hidden), im.file);
       row += std::uint64_t(im.tokens());
     }

@@ -1,10 +1,9 @@
 #include "vlm/prompt.h"
 
 #include <algorithm>
-#include <fstream>
-#include <sstream>
 
 #include "common/json.h"
+#include "vlm/safetensors.h"
 
 namespace vlm {
 
@@ -71,16 +70,14 @@ spec_result parse_prompt_spec(const ex::json::value& v, std::string_view source,
 
 spec_result load_prompt_spec(const std::string& path)
 {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
+  std::string text;
+  if (std::string e = read_file(path, text); !e.empty()) {
     spec_result r;
-    r.error = path + ": cannot open";
+    r.error = e;
     return r;
   }
-  std::ostringstream ss;
-  ss << in.rdbuf();
   const std::size_t slash = path.find_last_of('/');
-  return parse_prompt_spec(ss.str(), path, slash == std::string::npos ? "." : path.substr(0, slash));
+  return parse_prompt_spec(text, path, slash == std::string::npos ? "." : path.substr(0, slash));
 }
 
 std::string to_json(const prompt_spec& s)
@@ -143,14 +140,17 @@ prompt_result build_prompt(const prompt_spec& s, const config& c)
     const image_input& im = seg.image;
     const std::uint16_t k = std::uint16_t(p.images.size());
     if (p.images.size() >= 65535) return r.error = "prompt: too many images", r;
-    if (im.t <= 0 || im.h <= 0 || im.w <= 0 || im.h % 2 || im.w % 2 || im.t > 4096 || im.h > 4096 || im.w > 4096)
-      return r.error = "prompt: image " + std::to_string(k) + " (" + im.file + "): grid [" + std::to_string(im.t) +
-                       ", " + std::to_string(im.h) + ", " + std::to_string(im.w) +
-                       "] must be positive with even h and w",
-             r;
+    const std::string grid = "prompt: image " + std::to_string(k) + " (" + im.file + "): grid [" +
+                             std::to_string(im.t) + ", " + std::to_string(im.h) + ", " + std::to_string(im.w) + "]";
+    if (im.t <= 0 || im.h <= 0 || im.w <= 0 || im.h % 2 || im.w % 2)
+      return r.error = grid + " must be positive with even h and w", r;
+    if (im.t > kMaxGridSide || im.h > kMaxGridSide || im.w > kMaxGridSide)
+      return r.error = grid + " is too large: t, h and w are at most " + std::to_string(kMaxGridSide), r;
     // Before the image's tokens are made: a grid may ask for 2^34 of them.
-    if (p.tokens.size() + std::uint64_t(im.t * (im.h / 2) * (im.w / 2)) > (std::size_t(1) << 24))
-      return r.error = "prompt: longer than 16M tokens", r;
+    if (p.tokens.size() + std::uint64_t(im.tokens()) > kMaxPromptTokens)
+      return r.error = grid + " makes " + std::to_string(im.tokens()) + " tokens: a prompt has at most " +
+                       std::to_string(kMaxPromptTokens),
+             r;
     push_text(c.vision_start, tag_kind::delimiter, k);
     const std::int64_t s0 = next, gh = im.h / 2, gw = im.w / 2;
     p.images.push_back(im);
@@ -169,7 +169,7 @@ prompt_result build_prompt(const prompt_spec& s, const config& c)
   push_text(c.im_start, tag_kind::text);
   for (auto id : s.assistant) push_text(id, tag_kind::text);
   const std::size_t n = p.tokens.size();
-  if (n > (std::size_t(1) << 24)) return r.error = "prompt: longer than 16M tokens", r;
+  if (n > kMaxPromptTokens) return r.error = "prompt: longer than " + std::to_string(kMaxPromptTokens) + " tokens", r;
   p.pos.assign(3 * n, 0);
   for (std::size_t i = 0; i < n; ++i)
     for (int d = 0; d < 3; ++d) p.pos[std::size_t(d) * n + i] = tri[3 * i + std::size_t(d)];

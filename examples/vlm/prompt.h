@@ -87,11 +87,17 @@ struct prompt_result {
   bool ok() const { return error.empty(); }
 };
 
+// build_prompt's limits: each of an image's t, h, w, and the tokens of a
+// whole prompt (2^24; M-RoPE positions are int32).
+constexpr std::int64_t kMaxGridSide = 4096;
+constexpr std::uint64_t kMaxPromptTokens = std::uint64_t(1) << 24;
+
 // Pure: the template, tags and M-RoPE positions (Qwen2-VL's get_rope_index:
 // text tokens (p, p, p); image tokens (s+i, s+row, s+col) on the merged
 // grid, where s is one past the largest position so far; text after an
 // image continues from one past the image's largest position). Checks token
-// ids against the vocabulary and grids (h, w even, positive).
+// ids against the vocabulary and grids (h, w even, positive, within the
+// limits above).
 prompt_result build_prompt(const prompt_spec& s, const config& c);
 
 // Human-readable name of a tag: "system", "text", "image 2", "delimiter 2".

@@ -29,12 +29,15 @@ std::string load_image_embeddings(const image_input& im, std::int64_t hidden, st
   const std::uint64_t want = std::uint64_t(im.tokens() * hidden) * dtype_bytes(im.dt);
   const int fd = ::open(im.file.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) return im.file + ": " + std::strerror(errno);
-  struct stat st {};
-  fstat(fd, &st);
-  if (std::uint64_t(st.st_size) != want) {
+  std::uint64_t size = 0;
+  if (std::string e = regular_file_size(fd, im.file, size); !e.empty()) {
+    ::close(fd);
+    return e;
+  }
+  if (size != want) {
     ::close(fd);
     return im.file + ": expected " + std::to_string(want) + " bytes (" + std::to_string(im.tokens()) + " tokens x " +
-           std::to_string(hidden) + " " + dtype_name(im.dt) + "), found " + std::to_string(st.st_size);
+           std::to_string(hidden) + " " + dtype_name(im.dt) + "), found " + std::to_string(size);
   }
   std::vector<unsigned char> raw(want);
   std::uint64_t got = 0;

@@ -7,8 +7,6 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
-#include <fstream>
-#include <sstream>
 
 #include "common/json.h"
 
@@ -151,15 +149,36 @@ index_result parse_safetensors_index(std::string_view text, std::string_view sou
   return r;
 }
 
-bool read_whole_file(const std::string& path, std::string& out)
+std::string regular_file_size(int fd, const std::string& path, std::uint64_t& size)
 {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return false;
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  out = ss.str();
-  return true;
+  struct stat st {};
+  if (::fstat(fd, &st) != 0) return path + ": " + std::strerror(errno);
+  if (S_ISDIR(st.st_mode)) return path + ": is a directory";
+  if (!S_ISREG(st.st_mode)) return path + ": not a regular file";
+  size = std::uint64_t(st.st_size);
+  return "";
 }
+
+std::string read_file(const std::string& path, std::string& out)
+{
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return path + ": " + std::strerror(errno);
+  std::uint64_t size = 0;
+  std::string err = regular_file_size(fd, path, size);
+  out.clear();
+  char buf[1 << 16];
+  while (err.empty()) {
+    const ssize_t n = ::read(fd, buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) err = path + ": " + std::strerror(errno);
+    if (n <= 0) break;
+    out.append(buf, std::size_t(n));
+  }
+  ::close(fd);
+  return err;
+}
+
+bool read_whole_file(const std::string& path, std::string& out) { return read_file(path, out).empty(); }
 
 namespace {
 
@@ -168,12 +187,10 @@ std::string read_prefix(const std::string& path, std::string& prefix, std::uint6
 {
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) return path + ": " + std::strerror(errno);
-  struct stat st {};
-  if (fstat(fd, &st) != 0) {
+  if (std::string e = regular_file_size(fd, path, size); !e.empty()) {
     ::close(fd);
-    return path + ": " + std::strerror(errno);
+    return e;
   }
-  size = std::uint64_t(st.st_size);
   prefix.assign(8, '\0');
   ssize_t n = ::pread(fd, prefix.data(), 8, 0);
   if (n < 0) n = 0;

@@ -19,8 +19,17 @@
 
 namespace vlm {
 
-// The whole file at `path` into `out`; false if it cannot be opened.
+// The whole regular file at `path` into `out`: "" or "PATH: why" (its
+// strerror, "is a directory", "not a regular file"). A directory opens and
+// reads as empty, which parsers would report as "unexpected end of input".
+std::string read_file(const std::string& path, std::string& out);
+// The same, false on any error (for files that may be absent).
 bool read_whole_file(const std::string& path, std::string& out);
+// "" when `fd` (opened from `path`) is a regular file, with its size in
+// `size`; else "PATH: is a directory", "PATH: not a regular file" or
+// "PATH: strerror". (lseek(SEEK_END) on a directory "succeeds" with a huge
+// offset, and read(2) fails, so callers check this first.)
+std::string regular_file_size(int fd, const std::string& path, std::uint64_t& size);
 
 struct tensor_info {
   std::string name;

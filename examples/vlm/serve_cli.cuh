@@ -37,7 +37,7 @@ void serve_usage(FILE* to)
                "  --model=DIR        checkpoint directory (config.json + safetensors)\n"
                "  --port=N           UDP port (default 7700; 0: any free port, printed at start)\n"
                "  --bind=ADDR        IPv4 address to listen on (default 127.0.0.1)\n"
-               "  --data=DIR         where request images may be (default: the current directory)\n"
+               "  --data=DIR         where request images may be, a directory (default: the current one)\n"
                "  --requests=N       stop after answering N requests (errors included; default: never)\n"
                "  --max-request=N    largest request datagram in bytes (default 16384, at most 65507)\n"
                "  --max-tokens=N     longest prompt served (default 32768)\n"
@@ -46,7 +46,8 @@ void serve_usage(FILE* to)
                "  --log=FILE         append the replies here (default: standard output; \"-\": none)\n"
                "  --executor=KIND    sync, uring, kmod or auto (default)\n"
                "  --help             this text\n"
-               "Exit status: 0 after a clean stop, 1 when it cannot start or the socket fails.\n",
+               "Exit status: 0 after a clean stop, 1 when it cannot start or the socket fails, 2 on a\n"
+               "usage error (a bad option, --data not a directory).\n",
                kProg);
 }
 
@@ -138,7 +139,7 @@ int cmd_serve(int argc, char** argv)
         if (!ex::parse_executor_arg(optarg, executor)) bad_usage(cmd, "invalid executor", optarg);
         break;
       case kHelp: serve_usage(stdout); return 0;
-      default: bad_usage(cmd, "invalid option");
+      default: try_help(cmd);
     }
   }
   if (model.empty()) bad_usage(cmd, "--model=DIR is required");
@@ -147,6 +148,13 @@ int cmd_serve(int argc, char** argv)
   self.sin_port = htons((unsigned short)port);
   if (inet_pton(AF_INET, bind_addr.c_str(), &self.sin_addr) != 1) bad_usage(cmd, "--bind wants an IPv4 address", bind_addr.c_str());
   {
+    // Before anything is loaded: a server whose every image request would
+    // fail is a usage error.
+    struct stat st {};
+    const char* why = ::stat(data.c_str(), &st) != 0 ? std::strerror(errno)
+                      : !S_ISDIR(st.st_mode)         ? "not a directory"
+                                                     : nullptr;
+    if (why) bad_usage(cmd, ("--data must be a directory: " + data + ": " + why).c_str());
     char buf[PATH_MAX];
     if (!::realpath(data.c_str(), buf)) fail("--data=" + data + ": " + std::strerror(errno));
     data = buf;
@@ -367,7 +375,7 @@ int cmd_client(int argc, char** argv)
       case kTimeout: timeout_s = count_arg(cmd, "timeout", optarg, 1, 86400); break;
       case kRaw: raw = optarg; break;
       case kHelp: client_usage(stdout); return 0;
-      default: bad_usage(cmd, "invalid option");
+      default: try_help(cmd);
     }
   }
   if (!port || (prompt_file.empty() && !raw)) bad_usage(cmd, "--port=N and --prompt=FILE (or --raw) are required");

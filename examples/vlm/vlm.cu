@@ -58,6 +58,9 @@ const char* const kProg = "gsys-vlm";
   ex::usage_error(p.c_str(), 2, what, arg);
 }
 
+// An option getopt refused (and named).
+[[noreturn]] void try_help(const char* cmd) { ex::try_help((std::string(kProg) + " " + cmd).c_str(), 2); }
+
 [[noreturn]] void fail(const std::string& what)
 {
   std::fprintf(stderr, "%s: %s\n", kProg, what.c_str());
@@ -74,9 +77,13 @@ std::uint64_t count_arg(const char* cmd, const char* name, const char* s, std::u
 
 vlm::config load_config(const std::string& dir)
 {
+  // Say what is wrong with --model itself, not "DIR/config.json: cannot open".
+  struct stat st {};
+  if (::stat(dir.c_str(), &st) != 0) fail(dir + ": " + std::strerror(errno));
+  if (!S_ISDIR(st.st_mode)) fail(dir + ": not a directory");
   std::string text;
   const std::string path = dir + "/config.json";
-  if (!vlm::read_whole_file(path, text)) fail(path + ": cannot open");
+  if (std::string e = vlm::read_file(path, text); !e.empty()) fail(e);
   vlm::config_result r = vlm::parse_config(text, path);
   if (!r.ok()) fail(r.error);
   return r.cfg;
@@ -110,7 +117,8 @@ void make_weights_usage(FILE* to)
                "                     override one dimension (mrope_section is rescaled to head_dim/2)\n"
                "  --untied           a separate lm_head.weight (default: tied to the embeddings)\n"
                "  --dtype=T          bf16 (default), fp16 or fp32\n"
-               "  --shards=N         number of safetensors files (default 1)\n"
+               "  --shards=N         write exactly N safetensors files, model-0000i-of-0000N (default 1;\n"
+               "                     at most the number of tensors: 26 for tiny)\n"
                "  --seed=N           value seed (default 1)\n"
                "  --plant            BlindSight test model: heads with known behaviour (intra, sink,\n"
                "                     intra+sink, dense cross-image; a fixed pattern over layer and head),\n"
@@ -153,14 +161,14 @@ int cmd_make_weights(int argc, char** argv)
       case kShards: shards = count_arg(cmd, "shard count", optarg, 1, 1000); break;
       case kSeed: seed = count_arg(cmd, "seed", optarg, 0, ~0ull); break;
       case kHelp: make_weights_usage(stdout); return 0;
-      default: bad_usage(cmd, "invalid option");
+      default: try_help(cmd);
     }
   }
   if (out.empty()) bad_usage(cmd, "--out=DIR is required");
   vlm::config c;
   if (!config_file.empty()) {
     std::string text;
-    if (!vlm::read_whole_file(config_file, text)) fail(config_file + ": cannot open");
+    if (std::string e = vlm::read_file(config_file, text); !e.empty()) fail(e);
     auto r = vlm::parse_config(text, config_file);
     if (!r.ok()) fail(r.error);
     c = r.cfg;
@@ -184,6 +192,11 @@ int cmd_make_weights(int argc, char** argv)
   if (std::string e = vlm::validate(c); !e.empty()) fail("invalid model shape: " + e);
   if (plant)
     if (std::string e = vlm::plant_check(c); !e.empty()) fail(e);
+  if (const std::size_t n = vlm::expected_tensors(c).size(); shards > n) {
+    const std::string what = "invalid shard count (the model has " + std::to_string(n) + " tensors: at most " +
+                             std::to_string(n) + " shards)";
+    bad_usage(cmd, what.c_str(), std::to_string(shards).c_str());
+  }
   const auto t0 = std::chrono::steady_clock::now();
   auto last = t0;
   const std::string err = vlm::write_synthetic_checkpoint(out, c, dt, unsigned(shards), seed, [&](std::uint64_t done, std::uint64_t total) {
@@ -235,7 +248,8 @@ void make_prompt_usage(FILE* to)
                "  --images=K         images (default 1)\n"
                "  --grid=T,H,W       an image's grid in patches before the 2x2 merge (default 1,16,16:\n"
                "                     64 tokens; 1,32,32 is a 448x448 image: 256 tokens); repeat for\n"
-               "                     per-image grids, the last one is used for the rest\n"
+               "                     per-image grids, the last one is used for the rest; T at most 64,\n"
+               "                     H and W even and at most 1024\n"
                "  --text=N           token ids per text segment (default 8)\n"
                "  --system=N         system token ids (default 4; 0: no system turn)\n"
                "  --dtype=T          embeddings' dtype: fp32 (default), fp16, bf16\n"
@@ -270,8 +284,9 @@ int cmd_make_prompt(int argc, char** argv)
         long long t, h, w;
         char extra;
         if (std::sscanf(optarg, "%lld,%lld,%lld%c", &t, &h, &w, &extra) != 3 || t <= 0 || h <= 0 || w <= 0 || h % 2 ||
-            w % 2 || t > 64 || h > 1024 || w > 1024)
+            w % 2)
           bad_usage(cmd, "invalid grid (T,H,W with even H and W)", optarg);
+        if (t > 64 || h > 1024 || w > 1024) bad_usage(cmd, "grid too large (T at most 64, H and W at most 1024)", optarg);
         grids.push_back({t, h, w});
         break;
       }
@@ -282,7 +297,7 @@ int cmd_make_prompt(int argc, char** argv)
         break;
       case kSeed: seed = count_arg(cmd, "seed", optarg, 0, ~0ull); break;
       case kHelp: make_prompt_usage(stdout); return 0;
-      default: bad_usage(cmd, "invalid option");
+      default: try_help(cmd);
     }
   }
   if (model.empty() || out.empty()) bad_usage(cmd, "--model=DIR and --out=FILE are required");
@@ -362,7 +377,7 @@ int cmd_inspect(int argc, char** argv)
                     "Nothing is loaded. Exit status 1 with the first problem found.\n",
                     kProg);
         return 0;
-      default: bad_usage(cmd, "invalid option");
+      default: try_help(cmd);
     }
   }
   if (model.empty()) bad_usage(cmd, "--model=DIR is required");
@@ -439,7 +454,7 @@ int cmd_prefill(int argc, char** argv)
       case kLogits: logits_out = optarg; break;
       case kHeads: heads_file = optarg; break;
       case kHelp: prefill_usage(stdout); return 0;
-      default: bad_usage(cmd, "invalid option");
+      default: try_help(cmd);
     }
   }
   if (model.empty() || prompt_file.empty()) bad_usage(cmd, "--model=DIR and --prompt=FILE are required");

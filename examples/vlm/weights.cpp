@@ -112,6 +112,17 @@ std::string write_synthetic_checkpoint(const std::string& dir, const config& c, 
                                        const std::function<float(const tensor_spec&, std::uint64_t, float)>& adjust)
 {
   if (std::string e = validate(c); !e.empty()) return "invalid config: " + e;
+  const std::vector<tensor_spec> specs = expected_tensors(c);
+  auto bytes_of = [&](const tensor_spec& t) {
+    std::uint64_t n = dtype_bytes(dt);
+    for (auto d : t.shape) n *= std::uint64_t(d);
+    return n;
+  };
+  if (shards == 0) shards = 1;
+  // Exactly `shards` files, named -of-<shards>: each needs a tensor.
+  if (shards > specs.size())
+    return std::to_string(shards) + " shards: the model has " + std::to_string(specs.size()) +
+           " tensors, at most one shard each";
   if (::mkdir(dir.c_str(), 0777) != 0 && errno != EEXIST) return dir + ": " + std::strerror(errno);
   {
     config cc = c;
@@ -120,35 +131,28 @@ std::string write_synthetic_checkpoint(const std::string& dir, const config& c, 
     f << to_json(cc);
     if (!f) return dir + "/config.json: cannot write";
   }
-  const std::vector<tensor_spec> specs = expected_tensors(c);
   std::uint64_t total = 0;
-  for (const auto& s : specs) {
-    std::uint64_t n = 1;
-    for (auto d : s.shape) n *= std::uint64_t(d);
-    total += n * dtype_bytes(dt);
-  }
-  if (shards == 0) shards = 1;
-  if (shards > specs.size()) shards = unsigned(specs.size());
-  // Cut the tensor list into `shards` runs of about equal bytes.
+  for (const auto& t : specs) total += bytes_of(t);
+  // Cut the tensor list into `shards` runs of about equal bytes, none empty:
+  // a tensor bigger than a share (the embeddings) takes the next cuts with it
+  // unless every shard gets one tensor and leaves one to each after it.
   std::vector<std::size_t> first(shards + 1, specs.size());
   first[0] = 0;
   {
-    std::uint64_t acc = 0;
-    unsigned s = 1;
-    for (std::size_t i = 0; i < specs.size() && s < shards; ++i) {
-      std::uint64_t n = 1;
-      for (auto d : specs[i].shape) n *= std::uint64_t(d);
-      acc += n * dtype_bytes(dt);
-      if (acc >= total * s / shards && i + 1 < specs.size()) first[s++] = i + 1;
+    std::uint64_t acc = 0;  // bytes of specs[0, i)
+    std::size_t i = 0;
+    for (unsigned s = 1; s < shards; ++s) {
+      const std::size_t last = specs.size() - (shards - s);
+      do acc += bytes_of(specs[i++]);
+      while (i < last && acc < total * s / shards);
+      first[s] = i;
     }
-    for (; s < shards; ++s) first[s] = specs.size();
   }
   std::string index = "{\n  \"metadata\": {\"total_size\": " + std::to_string(total) + "},\n  \"weight_map\": {";
   std::uint64_t written = 0;
   std::vector<unsigned char> buf;
   bool first_entry = true;
   for (unsigned s = 0; s < shards; ++s) {
-    if (first[s] >= first[s + 1]) continue;
     const std::string name = shards == 1 ? "model.safetensors"
                                          : "model-" + std::string(5 - std::to_string(s + 1).size(), '0') +
                                                std::to_string(s + 1) + "-of-" +

@@ -51,8 +51,9 @@ struct weight_plan {
 // shape. Errors name the file, the tensor, and expected vs found.
 weight_plan plan_weights(const checkpoint& ck, const config& c);
 
-// Writes dir/config.json and the safetensors (one file, or `shards` files
-// with model.safetensors.index.json). Values are a deterministic function of
+// Writes dir/config.json and the safetensors (one file, or exactly `shards`
+// files, model-0000i-of-0000N.safetensors, with model.safetensors.index.json;
+// an error, nothing written, when `shards` exceeds the tensor count). Values are a deterministic function of
 // (seed, tensor name, index): embeddings ~U(-1,1), linear weights
 // ~U(-1,1)/sqrt(in), biases ~U(-0.1,0.1), norm weights ~1+U(-0.1,0.1).
 // `progress` (may be empty) gets bytes written so far and the total;

@@ -2,7 +2,8 @@
 # gsys-grep against GNU grep -F: same standard output, same standard error
 # (program name aside), same exit status, on fixtures made here.
 #   grep_test.sh GSYS_GREP CASE
-# CASE: basic | chunk_edges | errors | many_files | permissions | changing_file
+# CASE: basic | chunk_edges | errors | many_files | permissions | changing_file |
+#       size_zero_files | stats_error
 . "$(dirname "$0")/lib.sh"
 GSYS_GREP=$1
 CASE=$2
@@ -217,6 +218,43 @@ case_changing_file() {
   done
   rm -f writing
   wait "$writer"
+}
+
+# Regular files whose size says 0 but that have content (procfs, some FUSE
+# files) are read to their end, not taken as empty; sysfs files say 4096
+# whatever they hold. Only files whose content is the same for every reader.
+case_size_zero_files() {
+  [ -r /proc/version ] || skip "no /proc"
+  printf 'foo\nLinux foo\n' > a.txt
+  for cs in 1 7 16 64 64K; do  # 16: the /proc/version line is longer than a window
+    local o=(--chunk-size="$cs" --blocks=3 --threads=32)
+    compare "/proc/version, chunk $cs" "${o[@]}" -- -n Linux /proc/version
+    compare "/proc/filesystems among files, chunk $cs" "${o[@]}" -- -n -e nodev -e Linux a.txt /proc/filesystems /proc/version a.txt
+    compare "no match in /proc/version, chunk $cs" "${o[@]}" -- -n no-such-text /proc/version
+  done
+  compare "/proc/cpuinfo" -- -n processor /proc/cpuinfo
+  local sys=/sys/kernel/mm/transparent_hugepage/enabled
+  [ -r "$sys" ] && compare "sysfs file" --chunk-size=5 -- -n never "$sys" a.txt
+  # A directory that says 0 bytes still gets its message.
+  [ -d /sys/kernel ] && compare "sysfs directory" -- -n foo a.txt /sys/kernel
+}
+
+# --stats to a file that cannot be written: the lines are printed, but the
+# statistics asked for are lost: exit status 2 (trouble) even after a match.
+case_stats_error() {
+  printf 'foo\nbar\n' > a.txt
+  mkdir -p dir
+  grep -F -n foo a.txt > exp.out
+  "$GSYS_GREP" --stats=dir -n foo a.txt > got.out 2> got.err
+  status "--stats to a directory, a match" 2 $?
+  same "--stats to a directory: stdout" exp.out got.out
+  grep -q "^gsys-grep: cannot write dir" got.err || fail "--stats to a directory: no message"
+  "$GSYS_GREP" --stats=dir zzz a.txt > /dev/null 2>&1
+  status "--stats to a directory, no match" 2 $?
+  "$GSYS_GREP" --stats=stats.json -n foo a.txt > got.out
+  status "--stats to a file" 0 $?
+  same "--stats to a file: stdout" exp.out got.out
+  [ "$(grep -c '^{"example":"grep",' stats.json)" = 1 ] || fail "--stats to a file: no JSON line"
 }
 
 run_case "$CASE"

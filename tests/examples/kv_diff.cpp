@@ -12,7 +12,8 @@
 // and an expiry check after a 2.2 s pause. Every step's datagram ends with
 // "mn\r\n", so each server's reply to it ends with "MN\r\n": that is how the
 // end of a reply is known without waiting (memcached 1.6 sends each
-// response as its own UDP message).
+// response as its own UDP message). A step with an mn of its own (mn does
+// not end the datagram) says how many MN replies to wait for.
 //
 // What legitimately differs and is normalised before comparing, by name:
 //   cas-unique  the 4th number of a gets VALUE line (each server's own; a
@@ -73,18 +74,32 @@ class endpoint {
   const std::string& name() const { return name_; }
   std::map<std::string, std::string> cas;  // the last cas unique this server gave per key
 
-  // Sends payload (which ends with "mn\r\n") and returns the reply stream,
-  // false when nothing complete came back (resent once when nothing at all did).
-  bool exchange(const std::string& payload, std::string& reply, std::string& frame_error)
+  // Sends payload (which ends with "mn\r\n") and returns the reply stream
+  // up to its `mns`th "MN\r\n", false when nothing complete came back
+  // (resent once when nothing at all did).
+  bool exchange(const std::string& payload, std::string& reply, std::string& frame_error, int mns)
   {
     for (int attempt = 0; attempt < 2; ++attempt) {
       ex::reply_check check;
-      const bool whole = client_.request(payload, reply, 8s, "MN\r\n", &check);
+      bool whole = client_.request(payload, reply, 8s, "MN\r\n", &check);
+      // memcached's replies up to an mn inside the step are whole messages
+      // already: gather the messages after it too.
+      for (std::string more; whole && count_mn(reply) < mns; reply += more)
+        whole = client_.receive(client_.last_id(), more, 8s, "MN\r\n", &check);
       if (!check.frame_error.empty()) frame_error = check.frame_error;
       if (whole) return true;
       if (check.any) return false;  // a partial reply: resending could run the commands twice
     }
     return false;
+  }
+
+  // "MN\r\n" lines in a reply (the steps with several keep values free of them).
+  static int count_mn(const std::string& r)
+  {
+    int n = 0;
+    for (std::size_t p = 0; (p = r.find("MN\r\n", p)) != std::string::npos; p += 4)
+      if (p == 0 || r[p - 1] == '\n') ++n;
+    return n;
   }
 
  private:
@@ -192,6 +207,7 @@ struct generator {
   std::mt19937_64 rng;
   std::size_t max_value, big;
   std::vector<std::string> steps;
+  std::vector<int> mns;  // per step: the MN replies that end its reply (its own mn commands + 1)
 
   explicit generator(unsigned long long seed, std::size_t max_value_, std::size_t big_)
       : rng(seed), max_value(max_value_), big(big_)
@@ -219,7 +235,11 @@ struct generator {
            (cas.empty() ? "" : " " + cas) + (noreply ? " noreply" : "") + "\r\n" + v + "\r\n";
   }
 
-  void add(const std::string& s) { steps.push_back(s); }
+  void add(const std::string& s, int own_mns = 0)
+  {
+    steps.push_back(s);
+    mns.push_back(own_mns + 1);
+  }
 
   void edge_cases()
   {
@@ -326,7 +346,13 @@ struct generator {
     add("version\r\nversion extra words\r\n");
     add("verbosity 1\r\nverbosity\r\nverbosity abc\r\nverbosity 1 noreply\r\nverbosity abc noreply\r\nverbosity 1 2 3\r\n");
     add("stats\r\n");
-    add("mn\r\nmn extra\r\n");
+    // mn answers MN and the datagram goes on (memcached 1.6.18 over UDP).
+    add("mn\r\nmn extra\r\n", 2);
+    add(storage("set", "m", "v", 0, 0, false) + "mn\r\nget m\r\n", 1);
+    add("mn\r\n" + storage("set", "m", "w", 1, 0, false) + "bogus\r\nget m\r\ndelete m\r\n", 1);
+    add(storage("set", "m", "v", 0, 0, false) + "get m\r\nmn\r\nget m " + std::string(251, 'k') + "\r\n", 1);
+    // A key over 250 bytes drops the VALUE lines of its own get only.
+    add("get m\r\nget m " + std::string(251, 'k') + "\r\n");
     add("bogus\r\nGET a\r\n\r\nx\r\nbogus noreply\r\n \r\n");
     add("get a\n");
     add("set a 0 0 1\nv\r\nget a\n");
@@ -400,12 +426,12 @@ struct outcome {
 
 // Runs one step against both servers and compares.
 void run_step(const std::string& step, endpoint& a, endpoint& b, std::set<std::string>& a_stats,
-              std::set<std::string>& b_stats, outcome& o)
+              std::set<std::string>& b_stats, outcome& o, int mns = 1)
 {
   ++o.steps;
   std::string ra, rb, fa, fb;
   const std::string qa = fill_cas(step, a) + "mn\r\n", qb = fill_cas(step, b) + "mn\r\n";
-  const bool got_a = a.exchange(qa, ra, fa), got_b = b.exchange(qb, rb, fb);
+  const bool got_a = a.exchange(qa, ra, fa, mns), got_b = b.exchange(qb, rb, fb, mns);
   if (!got_a || !got_b) {
     ++o.lost;
     std::fprintf(stderr, "NO REPLY from %s to step %d: %s\n", !got_a ? a.name().c_str() : b.name().c_str(), o.steps,
@@ -473,8 +499,8 @@ int main(int argc, char** argv)
   outcome o;
   o.trace = trace;
   std::set<std::string> a_stats, b_stats;
-  for (const auto& s : g.steps) {
-    run_step(s, a, b, a_stats, b_stats, o);
+  for (std::size_t i = 0; i < g.steps.size(); ++i) {
+    run_step(g.steps[i], a, b, a_stats, b_stats, o, g.mns[i]);
     if (o.lost >= 3) {
       std::fprintf(stderr, "kv-diff: giving up after %d steps without a reply\n", o.lost);
       return 1;

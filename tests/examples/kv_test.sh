@@ -6,7 +6,8 @@
 # (libmemcached's memccp and memcslap over UDP).
 #   kv_test.sh GSYS_KV KV_CHECK GSYS_KV_BENCH CASE KV_DIFF
 # CASE: protocol_warp | protocol_block | signals | bench | memcached_parity |
-#       diff_warp | diff_block | clients_warp | clients_block
+#       diff_warp | diff_block | clients_warp | clients_block | bench_usage |
+#       bench_no_reply | port_file | unwritable_output
 . "$(dirname "$0")/lib.sh"
 GSYS_KV=$1
 KV_CHECK=$2
@@ -227,5 +228,86 @@ clients() {
 
 case_clients_warp() { clients warp; }
 case_clients_block() { clients block; }
+
+# A bad --server is a usage error (exit 2, before any client thread starts):
+# a port that was not a number once aborted the program from its threads
+# (std::stoi), out-of-range ports were cut to 16 bits, and a missing port or
+# an unknown host waited for replies that could not come.
+case_bench_usage() {
+  local server what
+  while IFS='|' read -r server what; do
+    timeout 60 "$KV_BENCH" --server="$server" --duration=1 > usage.out 2> usage.err
+    status "--server=$server" 2 $?
+    CHECKS=$((CHECKS + 1))
+    grep -qF "gsys-kv-bench: $what" usage.err && grep -qF "Try 'gsys-kv-bench --help'" usage.err ||
+      { fail "--server=$server: expected \"$what\" and the --help hint"; cat usage.err >&2; }
+  done << 'CASES'
+127.0.0.1:abc|--server wants a port from 1 to 65535, got 'abc'
+127.0.0.1:99999|--server wants a port from 1 to 65535, got '99999'
+127.0.0.1:65536|--server wants a port from 1 to 65535, got '65536'
+127.0.0.1:0|--server wants a port from 1 to 65535, got '0'
+127.0.0.1:-1|--server wants a port from 1 to 65535, got '-1'
+127.0.0.1:|--server wants a port from 1 to 65535, got ''
+nohost|--server wants HOST:PORT, no port in 'nohost'
+127.0.0.1|--server wants HOST:PORT, no port in '127.0.0.1'
+:11311|--server wants HOST:PORT, no host in ':11311'
+nohost.invalid:11311|--server: cannot resolve host 'nohost.invalid'
+CASES
+  # A host name is resolved: nobody answers on port 1, but that is no usage error.
+  timeout 60 "$KV_BENCH" --server=localhost:1 --keys=10 --duration=0.2 --timeout-ms=50 > /dev/null 2> usage.err
+  status "--server=localhost:1 (resolved, nobody listening)" 1 $?
+  "$KV_BENCH" --help > help.out
+  status "gsys-kv-bench --help" 0 $?
+  grep -q "host name" help.out || fail "--help does not say HOST may be a name"
+}
+
+# Nobody answers: the run stops at the first request that gets no reply
+# (it once preloaded 1000 keys at 1 s each, silent for minutes).
+case_bench_no_reply() {
+  timeout 60 "$KV_BENCH" --server=127.0.0.1:1 --duration=1 > noreply.out 2> noreply.err
+  status "gsys-kv-bench with nobody listening, default options" 1 $?
+  CHECKS=$((CHECKS + 1))
+  grep -q "no reply from 127.0.0.1:1 within 1 s" noreply.err || { fail "no 'no reply from' message"; cat noreply.err >&2; }
+  # Without the preload the measured run says the same.
+  timeout 60 "$KV_BENCH" --server=127.0.0.1:1 --duration=0.5 --timeout-ms=200 --no-preload > noreply.out 2> noreply.err
+  status "gsys-kv-bench --no-preload with nobody listening" 1 $?
+  CHECKS=$((CHECKS + 1))
+  grep -q "no reply from 127.0.0.1:1 within 0.2 s" noreply.err ||
+    { fail "--no-preload: no 'no reply from' message"; cat noreply.err >&2; }
+}
+
+# A --port-file that cannot be written stops the server before it serves
+# (a script waiting for the file would wait forever) and leaves no
+# temporary file behind.
+case_port_file() {
+  timeout 60 "$GSYS_KV" --port=0 --port-file=/nonexistent/dir/port --max-value=4096 > pf.log 2>&1
+  status "--port-file in a missing directory" 1 $?
+  CHECKS=$((CHECKS + 1))
+  grep -q "^gsys-kv: cannot write port file /nonexistent/dir/port: " pf.log || { fail "no message for the port file"; cat pf.log >&2; }
+  mkdir portdir
+  timeout 60 "$GSYS_KV" --port=0 --port-file=portdir --max-value=4096 > pf.log 2>&1
+  status "--port-file naming a directory" 1 $?
+  CHECKS=$((CHECKS + 1))
+  grep -q "^gsys-kv: cannot write port file portdir: " pf.log || { fail "no message for the port file"; cat pf.log >&2; }
+  CHECKS=$((CHECKS + 1))
+  [ ! -e portdir.tmp ] || fail "portdir.tmp left behind"
+}
+
+# --stats / --json that cannot be written: the line asked for is lost, and
+# the exit status says so (1) besides the message.
+case_unwritable_output() {
+  mkdir outdir
+  start_server --max-value=4096 --stats=outdir
+  "$KV_BENCH" --server="127.0.0.1:$PORT" --threads=1 --keys=20 --duration=0.3 --timeout-ms=3000 --json=outdir \
+    > json.out 2> json.err
+  status "gsys-kv-bench --json=DIR" 1 $?
+  CHECKS=$((CHECKS + 1))
+  grep -q '"errors":0' json.out && grep -q "^gsys-kv-bench: cannot write outdir" json.err ||
+    { fail "gsys-kv-bench --json=DIR: expected a clean run and 'cannot write outdir'"; cat json.out json.err >&2; }
+  "$KV_CHECK" --server="127.0.0.1:$PORT" --shutdown-only > /dev/null
+  stopped "gsys-kv --stats=DIR" 1 "shutdown command"
+  CHECKS=$((CHECKS + 1))
+  grep -q "^gsys-kv: cannot write outdir" server.log || fail "gsys-kv --stats=DIR: no message"
+}
 
 run_case "$CASE"

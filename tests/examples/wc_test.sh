@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # gsys-wc against GNU wc: same output (column widths too), same messages
 # (program name aside), same exit status.
-#   wc_test.sh GSYS_WC CASE      CASE: basic | chunk_edges | errors
+#   wc_test.sh GSYS_WC CASE
+# CASE: basic | chunk_edges | errors | size_zero_files | stats_error
 . "$(dirname "$0")/lib.sh"
 GSYS_WC=$1
 CASE=$2
@@ -82,6 +83,39 @@ case_errors() {
   "$GSYS_WC" --help > help.out
   status "--help" 0 $?
   grep -q "^usage: gsys-wc" help.out || fail "--help prints no usage line"
+}
+
+# Regular files whose size says 0 but that have content (procfs, some FUSE
+# files) are read to their end, not taken as empty; sysfs files say 4096
+# whatever they hold. Only files whose content is the same for every reader.
+case_size_zero_files() {
+  [ -r /proc/version ] || skip "no /proc"
+  printf 'one two\n' > a.txt
+  for cs in 1 7 64 64K; do
+    compare "/proc/version, chunk $cs" --chunk-size="$cs" --blocks=3 --threads=32 -- /proc/version
+    compare "/proc/filesystems among files, chunk $cs" --chunk-size="$cs" --blocks=3 --threads=32 -- a.txt /proc/filesystems /proc/version a.txt
+  done
+  compare "/proc/cpuinfo lines" -- -l /proc/cpuinfo
+  local sys=/sys/kernel/mm/transparent_hugepage/enabled
+  [ -r "$sys" ] && compare "sysfs file" --chunk-size=5 -- "$sys" a.txt
+  # A directory that says 0 bytes still gets its message.
+  [ -d /sys/kernel ] && compare "sysfs directory" -- a.txt /sys/kernel
+}
+
+# --stats to a file that cannot be written: the counts are printed, but the
+# statistics asked for are lost, so the exit status says so.
+case_stats_error() {
+  printf 'one two\nthree\n' > a.txt
+  mkdir -p dir
+  wc a.txt > exp.out
+  "$GSYS_WC" --stats=dir a.txt > got.out 2> got.err
+  status "--stats to a directory" 1 $?
+  same "--stats to a directory: stdout" exp.out got.out
+  grep -q "^gsys-wc: cannot write dir" got.err || fail "--stats to a directory: no message"
+  "$GSYS_WC" --stats=stats.json a.txt > got.out
+  status "--stats to a file" 0 $?
+  same "--stats to a file: stdout" exp.out got.out
+  [ "$(grep -c '^{"example":"wc",' stats.json)" = 1 ] || fail "--stats to a file: no JSON line"
 }
 
 run_case "$CASE"

@@ -20,6 +20,7 @@
 #include "vlm/config.h"
 #include "vlm/numeric.h"
 #include "vlm/prompt.h"
+#include "vlm/reference.h"
 #include "vlm/safetensors.h"
 #include "vlm/weights.h"
 
@@ -284,6 +285,36 @@ TEST(Checkpoint, SyntheticSingleAndShardedAgree)
   EXPECT_FALSE(back.cfg.tie_embeddings);
 }
 
+// --shards=N: exactly N files, each named model-0000i-of-0000N as on the Hub,
+// even when one tensor (the embeddings) outweighs several shares of the
+// bytes; more shards than tensors is an error, nothing written.
+TEST(Checkpoint, ShardsAreExactlyTheCountAsked)
+{
+  gsys_test::scratch_dir d;
+  const config c = [] {
+    config t;
+    preset("tiny", t);
+    return t;
+  }();
+  ASSERT_EQ(expected_tensors(c).size(), 26u);
+  for (unsigned n : {2u, 20u, 26u}) {
+    const std::string dir = d.path() + "/s" + std::to_string(n);
+    ASSERT_EQ(write_synthetic_checkpoint(dir, c, dtype::bf16, n, 1), "") << n;
+    auto ck = open_checkpoint(dir);
+    ASSERT_TRUE(ck.ok()) << ck.error;
+    ASSERT_EQ(ck.ckpt.files.size(), n);
+    for (unsigned i = 0; i < n; ++i) {
+      char want[64];
+      std::snprintf(want, sizeof want, "/model-%05u-of-%05u.safetensors", i + 1, n);
+      EXPECT_EQ(ck.ckpt.files[i], dir + want);
+    }
+    EXPECT_TRUE(plan_weights(ck.ckpt, c).ok()) << n;
+  }
+  const std::string e = write_synthetic_checkpoint(d.path() + "/s27", c, dtype::bf16, 27, 1);
+  EXPECT_TRUE(contains(e, "27 shards: the model has 26 tensors, at most one shard each")) << e;
+  EXPECT_NE(::access((d.path() + "/s27").c_str(), F_OK), 0);
+}
+
 TEST(Checkpoint, PlanNamesMissingAndMisshapenTensors)
 {
   gsys_test::scratch_dir d;
@@ -458,6 +489,50 @@ TEST(Prompt, SpecRoundTripsAndErrors)
   odd.image.h = 3, odd.image.w = 4;
   bad.content = {odd};
   EXPECT_TRUE(contains(build_prompt(bad, c).error, "even h and w"));
+}
+
+// A grid too large is named as such, with the limit; a malformed one as malformed.
+TEST(Prompt, GridTooLargeSaysSo)
+{
+  const config c = tiny_config();
+  auto err = [&](std::int64_t t, std::int64_t h, std::int64_t w) {
+    prompt_spec s;
+    prompt_segment im;
+    im.is_image = true;
+    im.image.file = "x.bin";
+    im.image.t = t, im.image.h = h, im.image.w = w;
+    s.content = {im};
+    return build_prompt(s, c).error;
+  };
+  std::string e = err(1, 100000, 100000);
+  EXPECT_TRUE(contains(e, "grid [1, 100000, 100000] is too large: t, h and w are at most 4096")) << e;
+  EXPECT_FALSE(contains(e, "even")) << e;
+  e = err(64, 4096, 4096);
+  EXPECT_TRUE(contains(e, "grid [64, 4096, 4096] makes 268435456 tokens: a prompt has at most 16777216")) << e;
+  e = err(1, 100001, 8);
+  EXPECT_TRUE(contains(e, "must be positive with even h and w")) << e;
+  EXPECT_TRUE(contains(err(0, 8, 8), "must be positive")) << err(0, 8, 8);
+  EXPECT_EQ(err(1, 4096, 8), "");
+}
+
+// A directory where a file belongs: "is a directory", not a parse error or
+// lseek's idea of its size.
+TEST(Files, DirectoriesAreNamed)
+{
+  gsys_test::scratch_dir d;
+  const std::string sub = d.path() + "/sub";
+  ASSERT_EQ(::mkdir(sub.c_str(), 0777), 0);
+  EXPECT_EQ(load_prompt_spec(sub).error, sub + ": is a directory");
+  std::string text;
+  EXPECT_EQ(read_file(sub, text), sub + ": is a directory");
+  EXPECT_EQ(read_file(d.path() + "/none", text), d.path() + "/none: No such file or directory");
+  write_file(d.path() + "/f", "abc");
+  EXPECT_EQ(read_file(d.path() + "/f", text), "");
+  EXPECT_EQ(text, "abc");
+  image_input im;
+  im.file = sub, im.h = 8, im.w = 8;
+  std::vector<float> out;
+  EXPECT_EQ(load_image_embeddings(im, 64, out), sub + ": is a directory");
 }
 
 // ------------------------------------------------------------ numbers

@@ -1,7 +1,8 @@
 #!/bin/bash
 # gsys-vlm serve and client end to end on the simulator: a client's answer
 # matches prefill's; every kind of bad request gets its error reply and the
-# server goes on serving; --requests and SIGTERM stop it cleanly.
+# server goes on serving; --requests and SIGTERM stop it cleanly; a --data
+# that is not a directory is refused before serving.
 # Usage: serve_test.sh GSYS_VLM
 set -u
 vlm=$1
@@ -37,7 +38,7 @@ expect 0 "3 images" "$vlm" make-prompt --model="$dir/m" --images=3 --grid=1,8,8 
 want=$("$vlm" prefill --model="$dir/m" --prompt="$dir/data/p.json" --top-k=3 | awk '/^top-3/ {on = 1; next} on {printf "%s ", $1}')
 [ -n "$want" ] || fail "prefill printed no top-3"
 
-start_server "$dir/serve.out" --model="$dir/m" --port=0 --data="$dir/data" --requests=19 --max-request=10000 \
+start_server "$dir/serve.out" --model="$dir/m" --port=0 --data="$dir/data" --requests=20 --max-request=10000 \
   --max-tokens=150 --max-images=2 --queue=4 --log="$dir/serve.log"
 
 # A second server cannot have the port.
@@ -60,7 +61,7 @@ for i in 0 1 2 3 4 5; do
   [ "$got " = "$want" ] || fail "request $i of the burst: top-3 '$got', prefill's '$want': $out"
 done
 
-# 8-16: bad requests (an empty datagram too: it does not stop the server), each answered with its reason.
+# 8-18: bad requests (an empty datagram too: it does not stop the server), each answered with its reason.
 expect 1 "error: request: line 1, column 21: unexpected end of input" "$vlm" client --port="$port" --raw='{"id": 5, "prompt": '
 expect 1 "error: request: line 1, column 1: unexpected end of input" "$vlm" client --port="$port" --raw=''
 expect 1 "error: request of 12000 bytes: the server takes at most 10000" "$vlm" client --port="$port" --raw="$(head -c 12000 /dev/zero | tr '\0' x)"
@@ -82,16 +83,19 @@ expect 1 "error: image .*\.\.\.$" "$vlm" client --port="$port" \
   --raw='{"id": 10, "prompt": {"content": [{"image": "'"$long"'", "grid": [1, 8, 8]}]}}'
 
 expect 1 "error: prompt with 3 images: the server takes at most 2" "$vlm" client --port="$port" --prompt="$dir/data/three.json"
+mkdir "$dir/data/sub"
+expect 1 "error: .*/data/sub: is a directory" "$vlm" client --port="$port" \
+  --raw='{"id": 11, "prompt": {"content": [{"image": "sub", "grid": [1, 8, 8]}]}}'
 
-# 18-19: and it still serves.
+# 19-20: and it still serves.
 expect 0 "2 of 2 answered" "$vlm" client --port="$port" --prompt="$dir/data/p.json" --requests=2
 
 wait "$server"
 rc=$?
 [ "$rc" = 0 ] || fail "server exited $rc: $(cat "$dir/serve.out")"
-grep -q "stopped (--requests reached): 19 requests answered (10 errors, of which 1 oversized" "$dir/serve.out" ||
+grep -q "stopped (--requests reached): 20 requests answered (11 errors, of which 1 oversized" "$dir/serve.out" ||
   fail "server summary: $(cat "$dir/serve.out")"
-[ "$(wc -l <"$dir/serve.log")" = 19 ] || fail "the log has $(wc -l <"$dir/serve.log") lines, not 19"
+[ "$(wc -l <"$dir/serve.log")" = 20 ] || fail "the log has $(wc -l <"$dir/serve.log") lines, not 20"
 [ "$(grep -c '"ok":true' "$dir/serve.log")" = 9 ] || fail "the log has not 9 ok replies: $(cat "$dir/serve.log")"
 
 # SIGTERM while the receiver waits: a clean stop.
@@ -106,5 +110,9 @@ expect 2 "required" "$vlm" client --raw=x
 expect 2 "invalid top-k" "$vlm" client --port=1 --raw=x --top-k=65
 expect 2 "invalid requests in flight" "$vlm" client --port=1 --raw=x --in-flight=0
 expect 2 "invalid queue length" "$vlm" serve --model="$dir/m" --queue=0
+# --data must be a directory: a file or a missing path is refused before
+# serving (timeout: a server that starts anyway fails here, not hangs).
+expect 2 "--data must be a directory: .*outside.bin: not a directory" timeout 20 "$vlm" serve --model="$dir/m" --port=0 --data="$dir/outside.bin"
+expect 2 "--data must be a directory: .*nodir: No such file or directory" timeout 20 "$vlm" serve --model="$dir/m" --port=0 --data="$dir/nodir"
 
 finish "gsys-vlm serve"

@@ -1,8 +1,9 @@
 #!/bin/bash
 # gsys-vlm end to end on the simulator: --help on every command, a synthetic
 # checkpoint through inspect and prefill --check (the CPU reference agrees),
-# and the messages for a truncated shard, a wrong shape, a bad prompt and a
-# missing image. Usage: vlm_test.sh GSYS_VLM
+# --shards, and the messages for a truncated shard, a wrong shape, a bad
+# prompt, a missing image, a directory where a file belongs (and the
+# reverse) and a grid too large. Usage: vlm_test.sh GSYS_VLM
 set -u
 vlm=$1
 dir=$(mktemp -d /tmp/gsys-vlm-cli-XXXXXX)
@@ -22,6 +23,20 @@ expect 0 "OK: hidden 64, 2 layers" "$vlm" inspect --model="$dir/m"
 expect 0 "2 images (32 image tokens)" "$vlm" make-prompt --model="$dir/m" --images=2 --grid=1,8,8 --out="$dir/p.json"
 expect 0 "top-1 agrees" "$vlm" prefill --model="$dir/m" --prompt="$dir/p.json" --check --top-k=3
 expect 0 "load: .* GB/s (GPU gsys::pread" "$vlm" prefill --model="$dir/m" --prompt="$dir/p.json"
+
+# --shards=N writes exactly N files, each named ...-of-N (the index lists them
+# all); more shards than the model has tensors is refused. Tiny has 26.
+for n in 20 26; do
+  expect 0 "vocab 320" "$vlm" make-weights --preset=tiny --shards=$n --out="$dir/s$n"
+  got=$(ls "$dir/s$n" | grep -c '^model-.*\.safetensors$')
+  named=$(ls "$dir/s$n" | grep -c "^model-000[0-9][0-9]-of-000$n\.safetensors\$")
+  listed=$(grep -o '"model-[^"]*"' "$dir/s$n/model.safetensors.index.json" | sort -u | wc -l)
+  [ "$got" = "$n" ] && [ "$named" = "$n" ] && [ "$listed" = "$n" ] ||
+    fail "--shards=$n: $got shard files, $named named -of-000$n, $listed in the index: $(ls "$dir/s$n")"
+  expect 0 "OK: hidden 64, 2 layers" "$vlm" inspect --model="$dir/s$n"
+done
+expect 2 "invalid shard count (the model has 26 tensors: at most 26 shards) '27'" "$vlm" make-weights --preset=tiny --shards=27 --out="$dir/s27"
+[ -e "$dir/s27" ] && fail "--shards=27 wrote $dir/s27"
 
 # A config that disagrees with the tensors: expected vs found shape.
 cp -r "$dir/m" "$dir/wide"
@@ -45,6 +60,25 @@ echo '{"content": [{"image": "nowhere.bin", "grid": [1, 4, 4]}]}' >"$dir/noimage
 expect 1 "nowhere.bin: No such file" "$vlm" prefill --model="$dir/m" --prompt="$dir/noimage.json"
 truncate -s 1000 "$dir/p.json.img1.bin"
 expect 1 "p.json.img1.bin: expected 4096 bytes (16 tokens x 64 F32), found 1000" "$vlm" prefill --model="$dir/m" --prompt="$dir/p.json"
+# Directories where files belong, and a --model that is not a directory.
+mkdir "$dir/imgdir"
+echo '{"content": [{"image": "imgdir", "grid": [1, 8, 8]}]}' >"$dir/dirimage.json"
+expect 1 "imgdir: is a directory" "$vlm" prefill --model="$dir/m" --prompt="$dir/dirimage.json"
+expect 1 "gsys-vlm: $dir/imgdir: is a directory" "$vlm" prefill --model="$dir/m" --prompt="$dir/imgdir"
+expect 1 "gsys-vlm: $dir/imgdir: is a directory" "$vlm" prefill --model="$dir/m" --prompt="$dir/p.json" --heads="$dir/imgdir"
+expect 1 "gsys-vlm: $dir/imgdir: is a directory" "$vlm" make-weights --config="$dir/imgdir" --out="$dir/x"
+expect 1 "gsys-vlm: $dir/p.json: not a directory" "$vlm" prefill --model="$dir/p.json" --prompt="$dir/p.json"
+expect 1 "gsys-vlm: $dir/nomodel: No such file or directory" "$vlm" inspect --model="$dir/nomodel"
+mkdir -p "$dir/cfgdir/config.json"
+expect 1 "gsys-vlm: $dir/cfgdir/config.json: is a directory" "$vlm" inspect --model="$dir/cfgdir"
+# A grid too large says so (and the limit); a bad one says what is wrong.
+sed 's/"grid": \[1, 8, 8\]/"grid": [1, 100000, 100000]/' "$dir/p.json" >"$dir/huge.json"
+expect 1 "grid \[1, 100000, 100000\] is too large: t, h and w are at most 4096" "$vlm" prefill --model="$dir/m" --prompt="$dir/huge.json"
+sed 's/"grid": \[1, 8, 8\]/"grid": [64, 4096, 4096]/' "$dir/p.json" >"$dir/long.json"
+expect 1 "grid \[64, 4096, 4096\] makes 268435456 tokens: a prompt has at most 16777216" "$vlm" prefill --model="$dir/m" --prompt="$dir/long.json"
+sed 's/"grid": \[1, 8, 8\]/"grid": [1, 100001, 8]/' "$dir/p.json" >"$dir/odd.json"
+expect 1 "grid \[1, 100001, 8\] must be positive with even h and w" "$vlm" prefill --model="$dir/m" --prompt="$dir/odd.json"
+expect 2 "grid too large (T at most 64, H and W at most 1024) '1,2048,8'" "$vlm" make-prompt --model="$dir/m" --out="$dir/y" --grid=1,2048,8
 echo '{"content": [{"text": [1, 2, 99999]}]}' >"$dir/vocab.json"
 expect 1 "token id 99999 is outside the vocabulary" "$vlm" prefill --model="$dir/m" --prompt="$dir/vocab.json"
 
