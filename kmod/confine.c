@@ -9,9 +9,10 @@
  * They change rarely (an allocation) and are read on every request, so
  * they live in a sorted array replaced whole under ctx->lock and read under
  * RCU. A request of a GSYS_RING_F_CONFINE ring may only name memory that lies
- * wholly in one region or in one mapping the module made for it (ctx->maps);
- * anything else completes with -EFAULT before the operation runs, whether
- * it would run here or fall back to userspace.
+ * wholly in given memory: the union of the regions and the mappings the
+ * module made for it (ctx->maps), so a buffer may span several; anything
+ * else completes with -EFAULT before the operation runs, whether it would
+ * run here or fall back to userspace.
  */
 #include <linux/fs.h>
 #include <linux/limits.h>
@@ -30,26 +31,52 @@ struct gsys_region {
 	u64 len;
 };
 
+/*
+ * The regions as given (a start given again keeps the larger length) and,
+ * after them, their union as spans merged where they overlap or touch:
+ * lookups use the spans, so a small region inside a big one hides nothing.
+ */
 struct gsys_regions {
 	struct rcu_head rcu;
-	u32 count;
-	struct gsys_region r[];         /* sorted by start, starts unique */
+	u32 count;                      /* regions: r[0, count) */
+	u32 nspans;                     /* spans: r[count, count + nspans) */
+	struct gsys_region r[];         /* each part sorted by start, starts unique */
 };
 
-/* Index of the last region starting at or below p, or -1. */
-static int gsys_region_floor(const struct gsys_regions *rs, u64 p)
+/* How many of r[0, n) (sorted by start) start at or below p. */
+static u32 gsys_region_upto(const struct gsys_region *r, u32 n, u64 p)
 {
-	int lo = 0, hi = rs ? (int)rs->count : 0;
+	u32 lo = 0, hi = n;
 
 	while (lo < hi) {
-		int mid = lo + (hi - lo) / 2;
+		u32 mid = lo + (hi - lo) / 2;
 
-		if (rs->r[mid].start <= p)
+		if (r[mid].start <= p)
 			lo = mid + 1;
 		else
 			hi = mid;
 	}
-	return lo - 1;
+	return lo;
+}
+
+/* Merges the sorted regions r[0, n) into spans at out; returns how many. */
+static u32 gsys_region_union(const struct gsys_region *r, u32 n,
+			     struct gsys_region *out)
+{
+	u32 i, k = 0;
+
+	for (i = 0; i < n; i++) {
+		/* no wrap: ADD keeps every region inside the address space */
+		u64 end = r[i].start + r[i].len;
+
+		if (k && r[i].start <= out[k - 1].start + out[k - 1].len) {
+			if (end > out[k - 1].start + out[k - 1].len)
+				out[k - 1].len = end - out[k - 1].start;
+		} else {
+			out[k++] = r[i];
+		}
+	}
+	return k;
 }
 
 /* GSYS_IOC_REGION */
@@ -57,9 +84,8 @@ long gsys_region_ioctl(struct gsys_ctx *ctx, void __user *uarg)
 {
 	struct gsys_regions *old, *new;
 	struct gsys_ioc_region req;
-	bool replace, placed = false;
-	u32 n, i, j;
-	int at;
+	bool add, known, placed = false;
+	u32 n, m, i, j;
 	long ret = 0;
 
 	if (copy_from_user(&req, uarg, sizeof(req)))
@@ -74,38 +100,50 @@ long gsys_region_ioctl(struct gsys_ctx *ctx, void __user *uarg)
 		return -EINVAL;
 	}
 
+	add = req.op == GSYS_REGION_ADD;
 	mutex_lock(&ctx->lock);
 	old = rcu_dereference_protected(ctx->regions, lockdep_is_held(&ctx->lock));
 	n = old ? old->count : 0;
-	at = gsys_region_floor(old, req.addr);
-	replace = at >= 0 && old->r[at].start == req.addr;
-	if (req.op == GSYS_REGION_REMOVE && !replace) {
+	i = old ? gsys_region_upto(old->r, n, req.addr) : 0;
+	known = i && old->r[i - 1].start == req.addr;
+	if (!add && !known) {
 		ret = -ENOENT;
 		goto out_unlock;
 	}
-	if (req.op == GSYS_REGION_ADD && !replace && n >= GSYS_MAX_REGIONS) {
+	if (add && !known && n >= GSYS_MAX_REGIONS) {
 		ret = -ENOSPC;
 		goto out_unlock;
 	}
 
-	new = kvmalloc(struct_size(new, r, n + 1), GFP_KERNEL);
+	/* the regions, then at most as many spans */
+	m = add ? n + !known : n - 1;
+	new = kvmalloc(struct_size(new, r, 2 * (size_t)m), GFP_KERNEL);
 	if (!new) {
 		ret = -ENOMEM;
 		goto out_unlock;
 	}
-	/* copy in order, dropping the old entry at addr and placing the new one */
+	/*
+	 * Copy in order: REMOVE drops the entry at addr; ADD widens it (a
+	 * smaller region at a given start must not shrink it) or places a new one.
+	 */
 	for (i = 0, j = 0; i < n; i++) {
-		if (old->r[i].start == req.addr)
-			continue;
-		if (req.op == GSYS_REGION_ADD && !placed && old->r[i].start > req.addr) {
+		struct gsys_region e = old->r[i];
+
+		if (e.start == req.addr) {
+			if (!add)
+				continue;
+			e.len = max(e.len, req.len);
+			placed = true;
+		} else if (add && !placed && e.start > req.addr) {
 			new->r[j++] = (struct gsys_region){ req.addr, req.len };
 			placed = true;
 		}
-		new->r[j++] = old->r[i];
+		new->r[j++] = e;
 	}
-	if (req.op == GSYS_REGION_ADD && !placed)
+	if (add && !placed)
 		new->r[j++] = (struct gsys_region){ req.addr, req.len };
 	new->count = j;
+	new->nspans = gsys_region_union(new->r, j, new->r + j);
 	rcu_assign_pointer(ctx->regions, new);
 	if (old)
 		kvfree_rcu(old, rcu);
@@ -122,23 +160,45 @@ void gsys_regions_free(struct gsys_ctx *ctx)
 	RCU_INIT_POINTER(ctx->regions, NULL);
 }
 
-/*
- * Bytes from p to the end of the given memory (region or module mapping)
- * that holds p, 0 if none does.
- */
-static u64 gsys_given_room(struct gsys_ctx *ctx, u64 p)
+/* Bytes from p to the end of the span of regions that holds p, 0 if none does. */
+static u64 gsys_spans_room(struct gsys_ctx *ctx, u64 p)
 {
 	const struct gsys_regions *rs;
+	const struct gsys_region *s;
 	u64 room = 0;
-	int at;
+	u32 at;
 
 	rcu_read_lock();
 	rs = rcu_dereference(ctx->regions);
-	at = gsys_region_floor(rs, p);
-	if (at >= 0 && p - rs->r[at].start < rs->r[at].len)
-		room = rs->r[at].len - (p - rs->r[at].start);
+	if (rs) {
+		s = rs->r + rs->count;
+		at = gsys_region_upto(s, rs->nspans, p);
+		if (at && p - s[at - 1].start < s[at - 1].len)
+			room = s[at - 1].len - (p - s[at - 1].start);
+	}
 	rcu_read_unlock();
-	return room ? room : gsys_maps_room(ctx, p);
+	return room;
+}
+
+/*
+ * Bytes of given memory from p on without a gap, looked for up to want:
+ * steps from a span of regions to a module mapping that touches it and on,
+ * as the userspace policy does. 0 if p is not given. No wrap: given memory
+ * ends inside the address space.
+ */
+static u64 gsys_given_room(struct gsys_ctx *ctx, u64 p, u64 want)
+{
+	u64 room = 0, r;
+
+	while (room < want) {
+		r = gsys_spans_room(ctx, p + room);
+		if (!r)
+			r = gsys_maps_room(ctx, p + room);
+		if (!r)
+			break;
+		room += r;
+	}
+	return room;
 }
 
 /* [p, p + n) in given memory; p == 0 is fine for an optional pointer or n == 0. */
@@ -146,7 +206,9 @@ static int gsys_given(struct gsys_ctx *ctx, u64 p, u64 n, bool optional)
 {
 	if (!p)
 		return optional || !n ? 0 : -EFAULT;
-	return gsys_given_room(ctx, p) >= (n ? n : 1) ? 0 : -EFAULT;
+	if (!n)
+		n = 1;
+	return gsys_given_room(ctx, p, n) >= n ? 0 : -EFAULT;
 }
 
 /*
@@ -156,7 +218,7 @@ static int gsys_given(struct gsys_ctx *ctx, u64 p, u64 n, bool optional)
  */
 static int gsys_given_path(struct gsys_call *c, u64 p)
 {
-	u64 room = p ? gsys_given_room(c->ctx, p) : 0;
+	u64 room = p ? gsys_given_room(c->ctx, p, PATH_MAX) : 0;
 	u64 max = min_t(u64, room, PATH_MAX);
 	long len;
 

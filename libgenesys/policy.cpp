@@ -38,6 +38,9 @@ namespace {
 
 constexpr std::uint64_t kPage = 4096;
 
+// The end of [p, p + n), clamped where it would wrap.
+std::uint64_t end_of(std::uint64_t p, std::uint64_t n) { return n > UINT64_MAX - p ? UINT64_MAX : p + n; }
+
 }  // namespace
 
 bool copy_from_process(void* dst, std::uint64_t src, std::size_t n)
@@ -146,17 +149,48 @@ void policy::set_files(std::vector<int> fds)
   files_ = std::move(fds);
 }
 
+// Adds [lo, hi) to spans_, merged with the spans it overlaps or touches, so
+// one lookup finds all the region memory around a byte. Called with mu_ held.
+void policy::add_span(std::uint64_t lo, std::uint64_t hi)
+{
+  if (lo >= hi) return;
+  auto it = spans_.upper_bound(lo);
+  if (it != spans_.begin() && std::prev(it)->second >= lo) --it;
+  while (it != spans_.end() && it->first <= hi) {
+    lo = std::min(lo, it->first);
+    hi = std::max(hi, it->second);
+    it = spans_.erase(it);
+  }
+  spans_.emplace(lo, hi);
+}
+
 void policy::allow_region(std::uintptr_t p, std::size_t n)
 {
   std::lock_guard lk(mu_);
   if (watcher_) watcher_(p, n, true);
-  regions_[p] = n;
+  // A smaller region at a start already given (a header declared inside an
+  // alloc) must not shrink it; genesys.ko keeps the larger length too.
+  std::size_t& len = regions_[p];
+  len = std::max(len, n);
+  add_span(p, end_of(p, n));
 }
 
 void policy::forget_region(std::uintptr_t p)
 {
   std::lock_guard lk(mu_);
-  if (regions_.erase(p) && watcher_) watcher_(p, 0, false);
+  if (!regions_.erase(p)) return;
+  // Rebuild the span that held it from the regions left inside it: bytes
+  // another region covers stay given. (A region starting below the span
+  // cannot reach into it, or the span would start there.)
+  auto s = spans_.upper_bound(p);
+  if (s != spans_.begin() && std::prev(s)->second > p) {
+    --s;
+    const std::uint64_t lo = s->first, hi = s->second;
+    spans_.erase(s);
+    for (auto r = regions_.lower_bound(lo); r != regions_.end() && r->first < hi; ++r)
+      add_span(r->first, end_of(r->first, r->second));
+  }
+  if (watcher_) watcher_(p, 0, false);
 }
 
 void policy::watch_regions(region_watcher fn)
@@ -177,20 +211,27 @@ void policy::log_once(unsigned nr, const char* why)
                op ? op->name : "syscall", nr, why);
 }
 
-// The [start, end) of the given memory (a region, or a mapping the GPU made)
-// that holds byte p, or {0, 0}. Called with mu_ held.
-std::pair<std::uint64_t, std::uint64_t> policy::given_span(std::uint64_t p, bool* mapped) const
+// Given memory is the union of the regions (spans_, merged) and the GPU's
+// mappings: step from span to touching mapping and on while they hold the
+// next byte. One lookup for a buffer inside the regions. Called with mu_ held.
+std::uint64_t policy::given_end(std::uint64_t p, std::uint64_t want, bool* plain) const
 {
-  for (const auto* m : {&regions_, &mappings_}) {
-    auto it = m->upper_bound((std::uintptr_t)p);
-    if (it == m->begin()) continue;
-    --it;
-    if (p - it->first < it->second) {
-      if (mapped) *mapped = m == &mappings_;
-      return {it->first, it->first + it->second};
+  if (plain) *plain = true;
+  std::uint64_t at = p;
+  while (at < want) {
+    auto s = spans_.upper_bound(at);
+    if (s != spans_.begin() && std::prev(s)->second > at) {
+      at = std::prev(s)->second;
+      continue;
     }
+    auto m = mappings_.upper_bound((std::uintptr_t)at);
+    if (m == mappings_.begin()) break;
+    --m;
+    if (at - m->first >= m->second) break;
+    at = end_of(m->first, m->second);
+    if (plain) *plain = false;
   }
-  return {0, 0};
+  return at;
 }
 
 long policy::check_range(std::uint64_t p, std::uint64_t n, bool optional, bool confine)
@@ -200,8 +241,8 @@ long policy::check_range(std::uint64_t p, std::uint64_t n, bool optional, bool c
   if (p >= user_top_ || n > user_top_ - p) return -EFAULT;
   if (!confine) return 0;
   std::lock_guard lk(mu_);
-  const auto [lo, hi] = given_span(p);
-  return hi && (n ? n : 1) <= hi - p ? 0 : -EFAULT;
+  const std::uint64_t want = p + (n ? n : 1);  // <= user_top_: no wrap
+  return given_end(p, want) >= want ? 0 : -EFAULT;
 }
 
 bool policy::read_user(std::uint64_t p, void* dst, std::size_t n, bool confine)
@@ -210,12 +251,13 @@ bool policy::read_user(std::uint64_t p, void* dst, std::size_t n, bool confine)
   // are plain memory: read them. Anything else, a mapping the GPU made
   // included (its file may have been truncated: SIGBUS), is read through
   // the kernel, which fails rather than faulting this process.
-  bool mapped = true;
+  bool plain = false;
   if (confine) {
     std::lock_guard lk(mu_);
-    given_span(p, &mapped);
+    const bool whole = given_end(p, p + n, &plain) >= p + n;
+    plain = plain && whole;
   }
-  if (confine && !mapped) {
+  if (plain) {
     std::memcpy(dst, (const void*)p, n);
     return true;
   }
@@ -233,16 +275,16 @@ long policy::check_path(std::uint64_t p, bool confine, bool kernel_checked, std:
   // up to its first unreadable page (issue #10 finding). A genesys.ko
   // fall-back was checked by the module, possibly in a mapping of its own
   // that this policy never saw: it is copied the same way, bounded by the
-  // region when the policy knows it, else by PATH_MAX.
+  // given memory when the policy knows it, else by PATH_MAX.
   std::lock_guard lk(mu_);
-  bool mapped = true;
-  const auto [lo, hi] = given_span(p, &mapped);
-  if (!hi && !kernel_checked) return -EFAULT;
-  const std::uint64_t n = hi ? std::min<std::uint64_t>(hi - p, PATH_MAX) : PATH_MAX;
+  bool plain = false;
+  const std::uint64_t end = given_end(p, p + PATH_MAX, &plain);  // p < user_top_: no wrap
+  if (end == p && !kernel_checked) return -EFAULT;
+  const std::uint64_t n = end > p ? std::min<std::uint64_t>(end - p, PATH_MAX) : PATH_MAX;
   char buf[PATH_MAX];
   const char* s = buf;
   std::size_t got = std::size_t(n);
-  if (mapped) got = read_readable_prefix(buf, p, got);
+  if (end == p || !plain) got = read_readable_prefix(buf, p, got);
   else s = (const char*)p;
   const void* nul = std::memchr(s, 0, got);
   if (!nul) return got == PATH_MAX ? -ENAMETOOLONG : -EFAULT;

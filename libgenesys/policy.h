@@ -53,7 +53,11 @@ class policy {
   // in this runtime or any other of the process.
   void protect_fd(int fd);
   void set_files(std::vector<int> fds);
+  // Given memory is the union of every region and GPU mapping: a buffer may
+  // span several. A region at a start already given keeps the larger length.
   void allow_region(std::uintptr_t p, std::size_t n);
+  // Withdraws the region starting at p (runtime::free); bytes that other
+  // regions cover stay given.
   void forget_region(std::uintptr_t p);
   // Calls fn(start, length, true) for every region now, then on every change
   // (length 0, false: removed), in order, under the policy's lock: how the
@@ -72,8 +76,11 @@ class policy {
   long check_range(std::uint64_t p, std::uint64_t n, bool optional, bool confine);
   long check_path(std::uint64_t p, bool confine, bool kernel_checked, std::string* copy);
   bool read_user(std::uint64_t p, void* dst, std::size_t n, bool confine);
-  // The given span holding p ({0, 0}: none); *mapped: whether a GPU mapping.
-  std::pair<std::uint64_t, std::uint64_t> given_span(std::uint64_t p, bool* mapped = nullptr) const;
+  // The end of the given memory that runs on from p without a gap, looked
+  // for up to `want` (p: p is not given); *plain: none of [p, end) is a GPU
+  // mapping (plain memory the proxy may read directly).
+  std::uint64_t given_end(std::uint64_t p, std::uint64_t want, bool* plain = nullptr) const;
+  void add_span(std::uint64_t lo, std::uint64_t hi);
   long check_fd(std::uint64_t v, bool maybe_cwd, bool maybe_none);
   bool in_mapping(std::uint64_t p, std::uint64_t n);
   void log_once(unsigned nr, const char* why);
@@ -84,7 +91,8 @@ class policy {
   std::mutex mu_;  // guards everything below (rarely contended: setup, mmap)
   std::set<int> protected_;
   std::vector<int> files_;
-  std::map<std::uintptr_t, std::size_t> regions_;   // start -> length
+  std::map<std::uintptr_t, std::size_t> regions_;   // start -> length (the largest given there)
+  std::map<std::uint64_t, std::uint64_t> spans_;    // union of regions_: start -> end, disjoint, not touching
   std::map<std::uintptr_t, std::size_t> mappings_;  // genesys mmaps, start -> length
   region_watcher watcher_;
   std::bitset<GSYS_NR_MAX + 1> logged_;

@@ -187,6 +187,108 @@ TEST(Policy, ConfinedMemoryOnlyInRegions)
   EXPECT_EQ(check(p, req(__NR_read, {0, addr(region), 8})), -EFAULT);
 }
 
+// Finding: the regions were looked up by the nearest start at or below the
+// pointer, so a small region declared inside a big one hid the big one's
+// bytes after it, a second region at the same start shrank the first, and a
+// buffer across two touching regions was refused. Every byte given is given.
+TEST(Policy, GivenMemoryIsTheUnionOfRegions)
+{
+  policy p{gsys::policy_options{}};
+  const auto read = [&](gsys_u64 at, gsys_u64 n) { return check(p, req(__NR_pread64, {3, at, n, 0})); };
+  const gsys_u64 big = 0x100000000ull;
+  p.allow_region(big, 1 << 20);
+  p.allow_region(big + 4096, 64);
+  EXPECT_EQ(read(big + 8192, 4096), 0) << "past a small region inside the big one";
+  EXPECT_EQ(read(big + 4096, 4096), 0) << "from the small region on into the big one";
+  EXPECT_EQ(read(big + (1 << 20) - 8, 9), -EFAULT) << "one byte past the big one";
+
+  const gsys_u64 a = 0x200000000ull;
+  p.allow_region(a, 65536);
+  p.allow_region(a, 16);
+  EXPECT_EQ(read(a, 65536), 0) << "a smaller region at the same start does not shrink it";
+  EXPECT_EQ(read(a, 65537), -EFAULT);
+
+  const gsys_u64 t = 0x300000000ull;
+  p.allow_region(t, 4096);
+  p.allow_region(t + 4096, 4096);
+  EXPECT_EQ(read(t, 8192), 0) << "across two touching regions";
+  EXPECT_EQ(read(t + 100, 8193 - 100), -EFAULT);
+
+  const gsys_u64 o = 0x400000000ull;
+  p.allow_region(o + 50, 100);
+  p.allow_region(o, 100);
+  EXPECT_EQ(read(o, 150), 0) << "across two overlapping regions";
+  EXPECT_EQ(read(o, 151), -EFAULT);
+
+  const gsys_u64 g = 0x500000000ull;
+  p.allow_region(g, 4096);
+  p.allow_region(g + 4097, 4096);
+  EXPECT_EQ(read(g, 8193), -EFAULT) << "a one-byte gap between regions";
+  EXPECT_EQ(read(g + 4096, 1), -EFAULT);
+}
+
+// Removing a region (runtime::free) withdraws what was given at its start,
+// and only that: bytes another region covers stay given. Two regions at the
+// same start are one (the larger); removing it withdraws both, so memory
+// freed and reused cannot stay reachable through a second declaration.
+TEST(Policy, ForgettingARegionKeepsWhatOthersCover)
+{
+  policy p{gsys::policy_options{}};
+  const auto read = [&](gsys_u64 at, gsys_u64 n) { return check(p, req(__NR_pread64, {3, at, n, 0})); };
+  const gsys_u64 big = 0x100000000ull;
+  p.allow_region(big, 1 << 20);
+  p.allow_region(big + 4096, 64);
+  p.forget_region(big + 4096);
+  EXPECT_EQ(read(big + 4096, 64), 0) << "the big region still covers it";
+  EXPECT_EQ(read(big, 1 << 20), 0);
+  p.forget_region(big);
+  EXPECT_EQ(read(big + 4096, 1), -EFAULT);
+  EXPECT_EQ(read(big + 8192, 1), -EFAULT);
+
+  const gsys_u64 x = 0x200000000ull;
+  p.allow_region(x, 8192);
+  p.allow_region(x + 4096, 8192);
+  p.allow_region(x + 12288, 4096);
+  p.forget_region(x);
+  EXPECT_EQ(read(x + 4096, 12288), 0) << "the overlapping and the touching regions stay";
+  EXPECT_EQ(read(x + 4095, 2), -EFAULT);
+  EXPECT_EQ(read(x, 1), -EFAULT);
+  p.forget_region(x + 4096);
+  EXPECT_EQ(read(x + 12288, 4096), 0);
+  EXPECT_EQ(read(x + 12287, 2), -EFAULT);
+
+  const gsys_u64 a = 0x300000000ull;
+  p.allow_region(a, 65536);
+  p.allow_region(a, 16);
+  p.forget_region(a);
+  EXPECT_EQ(read(a, 1), -EFAULT) << "both declarations at the start are withdrawn";
+  p.allow_region(a, 16);
+  EXPECT_EQ(read(a, 16), 0);
+  EXPECT_EQ(read(a, 17), -EFAULT) << "a fresh region at the start is its own length";
+}
+
+// A region and a mapping the GPU made that touch are given memory together;
+// a path may start in one and end in the other (the mapping's part is read
+// through the kernel).
+TEST(Policy, RegionsAndMappingsJoin)
+{
+  policy p{gsys::policy_options{}};
+  char* mem = (char*)mmap(nullptr, 3 * 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  ASSERT_NE(mem, MAP_FAILED);
+  p.allow_region((uintptr_t)mem, 4096);
+  bool denied = false;
+  p.finish(req(__NR_mmap, {0, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, (gsys_u64)-1, 0}),
+           (long)(mem + 4096), denied);
+  EXPECT_EQ(check(p, req(__NR_pread64, {3, addr(mem), 8192, 0})), 0);
+  EXPECT_EQ(check(p, req(__NR_pread64, {3, addr(mem), 8193, 0})), -EFAULT);
+  std::memset(mem, 'a', 8192);
+  mem[4096 + 10] = '\0';
+  request_copy q = req(__NR_openat, {(gsys_u64)AT_FDCWD, addr(mem + 4090), O_RDONLY, 0});
+  ASSERT_EQ(p.check(q, denied), 0);
+  EXPECT_EQ(std::string(reinterpret_cast<const char*>(q.arg[1])), std::string(16, 'a'));
+  munmap(mem, 3 * 4096);
+}
+
 TEST(Policy, SocketAddressesAreChecked)
 {
   policy p{unconfined()};
@@ -464,6 +566,13 @@ TEST(Policy, RegionWatcherSeesEveryRegionAndChange)
   p.watch_regions(nullptr);
   p.allow_region(0x40000, 400);
   EXPECT_EQ(seen, (std::vector<std::string>{"+65536:100", "+131072:200", "-65536:0"}));
+  // genesys.ko keeps the larger length at a start as the policy does, and
+  // a watcher that comes later is told the larger one.
+  p.allow_region(0x20000, 50);
+  seen.clear();
+  p.watch_regions(note);
+  p.watch_regions(nullptr);
+  EXPECT_EQ(seen, (std::vector<std::string>{"+131072:200", "+262144:400"}));
   // A watcher that refuses an addition makes allow_region fail without the region.
   policy q{gsys::policy_options{}};
   q.watch_regions([](std::uintptr_t, std::size_t, bool added) {

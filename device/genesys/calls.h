@@ -34,12 +34,15 @@ GSYS_DEVICE constexpr u32 op_dir(u32 nr)
   return GSYS_DIR_CTL;
 }
 
+// Every call's request starts here. A number outside the ABI's nr field
+// (negative, or above GSYS_NR_MAX) becomes kNoOpcode, which invoke() and
+// submit() refuse with -ENOSYS: cut to 16 bits, 0x10027 ran getpid.
 template <class... A>
-GSYS_DEVICE request make_request(u32 nr, u16 flags, A... a)
+GSYS_DEVICE request make_request(long nr, u16 flags, A... a)
 {
   static_assert(sizeof...(A) <= GSYS_SLOT_ARGS, "at most six arguments");
   request q;
-  q.nr = (u16)nr;
+  q.nr = nr >= 0 && nr <= (long)GSYS_NR_MAX ? (u32)nr : kNoOpcode;
   q.flags = flags;
   unsigned i = 0;
   ((q.arg[i++] = (u64)a), ...);  // a fold, not a loop: no "pointless comparison" for zero arguments
@@ -48,9 +51,10 @@ GSYS_DEVICE request make_request(u32 nr, u16 flags, A... a)
 }
 
 template <class G, class O, class... A>
-GSYS_DEVICE long do_call(const ring& r, u32 nr, A... a)
+GSYS_DEVICE long do_call(const ring& r, long nr, A... a)
 {
-  return invoke<G, O>(r, make_request(nr, 0, a...), op_dir(nr));
+  const request q = make_request(nr, 0, a...);
+  return invoke<G, O>(r, q, op_dir(q.nr));
 }
 
 template <class T>
@@ -58,11 +62,13 @@ GSYS_DEVICE u64 ptr(T* p) { return (u64)(uintptr_t)p; }
 
 }  // namespace detail
 
-// Any opcode: a host system call number or a GSYS_NR_* private op.
+// Any opcode: a host system call number or a GSYS_NR_* private op. A number
+// the ABI cannot carry (negative, or above GSYS_NR_MAX) is -ENOSYS, and
+// nothing is queued.
 template <class G = thread, class O = relaxed, class... A>
 GSYS_DEVICE long syscall(const ring& r, long nr, A... args)
 {
-  return detail::do_call<G, O>(r, (u32)nr, (long)args...);
+  return detail::do_call<G, O>(r, nr, (long)args...);
 }
 
 template <class G = thread, class O = relaxed>
@@ -145,13 +151,13 @@ GSYS_DEVICE long nop(const ring& r) { return detail::do_call<G, O>(r, GSYS_NR_NO
 
 // Fire-and-forget: queued with the non-blocking flag; the result is dropped
 // (counted in stats) and the slot is reclaimed by a later call once the host
-// has finished it. Returns 0 once queued. Buffers must stay valid until the
-// call has run.
+// has finished it. Returns 0 once queued (-ENOSYS for a number the ABI
+// cannot carry, as syscall). Buffers must stay valid until the call has run.
 template <class G = thread, class O = relaxed, class... A>
 GSYS_DEVICE long post(const ring& r, long nr, A... args)
 {
-  return detail::invoke<G, O>(r, detail::make_request((u32)nr, GSYS_SLOT_F_NONBLOCK, (long)args...),
-                              detail::op_dir((u32)nr));
+  const detail::request q = detail::make_request(nr, GSYS_SLOT_F_NONBLOCK, (long)args...);
+  return detail::invoke<G, O>(r, q, detail::op_dir(q.nr));
 }
 
 // A call in flight, owned by one thread. wait() returns its result (or
@@ -172,6 +178,7 @@ class future {
     bool park = false;
     long ret = detail::wait_slot(r_, idx_, park);
     detail::settle_slots(r_, 1u << detail::lane_id(), detail::single_claim(idx_), park, GSYS_NO_CHUNK);
+    if (park) detail::count_timeouts(r_, 1);
     idx_ = detail::kNoSlot;
     early_ = ret;
     return ret;
@@ -185,13 +192,15 @@ class future {
 
 // Starts a call and returns at once; the warp's submissions are aggregated.
 // A future holds its slot until wait(): keep the futures outstanding at once
-// below the ring's slot count, or later submits wait (and time out).
+// below the ring's slot count, or later submits wait (and time out). A
+// number the ABI cannot carry gives a future whose wait() is -ENOSYS.
 template <class G = thread, class... A>
 GSYS_DEVICE future submit(const ring& r, long nr, A... args)
 {
   static_assert(G::code == GSYS_GRAN_THREAD, "submit() returns a per-thread future: use gsys::thread");
+  const detail::request q = detail::with_granularity(detail::make_request(nr, 0, (long)args...), G::code);
+  if (q.nr == detail::kNoOpcode) return future(r, detail::kNoSlot, -ENOSYS);  // as invoke(): before the lanes meet
   const u32 mask = __activemask();
-  const detail::request q = detail::with_granularity(detail::make_request((u32)nr, 0, (long)args...), G::code);
   u32 mine = detail::kNoSlot, pending = mask;
   while (pending) {
     const detail::claim c = detail::queue_round(r, mask, pending, q);

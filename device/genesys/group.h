@@ -65,10 +65,15 @@ GSYS_DEVICE request with_granularity(request q, u32 code)
   return q;
 }
 
+// The lanes that make a warp call: those the handle names, none if it names
+// an empty mask (every lane that calls is then outside it), else the warp's
+// (platform.h warp_lanes).
+GSYS_DEVICE u32 calling_lanes(const ring& r) { return r.lanes_named ? r.lanes : warp_lanes(r); }
+
 template <class O>
 GSYS_DEVICE long warp_call(const ring& r, const request& q, call_plan p)
 {
-  const u32 mask = warp_lanes(r);
+  const u32 mask = calling_lanes(r);
   if (!(mask & (1u << lane_id()))) return -EINVAL;  // a lane outside the lanes it names
   const u32 leader = __ffs(mask) - 1;
   const bool me = lane_id() == leader;
@@ -98,6 +103,18 @@ GSYS_DEVICE long block_call(const ring& r, const request& q, call_plan p)
   return ret;
 }
 
+// A grid call of this launch gave up waiting: the grid is out of step. The
+// first block leader to find it so marks the grid with its rank and counts
+// the call; it alone counts the launch's later grid calls, which fail at
+// once (every block makes the same grid calls in the same order), so each
+// grid call that returns -ETIMEDOUT counts once, not once per block.
+GSYS_DEVICE long grid_gave_up(const ring& r, grid_state* g)
+{
+  u32 none = 0;
+  if (cas_acq_rel<device>(&g->broken, none, block_rank_in_grid() + 1)) count_timeouts(r, 1);
+  return -ETIMEDOUT;
+}
+
 // A grid-wide barrier among block leaders, on the launch's grid state
 // (device memory). Returns the barrier's index, or -1 after the ring's
 // timeout (a block never arrived: the grid is marked out of step).
@@ -115,7 +132,7 @@ GSYS_DEVICE long long grid_barrier(const ring& r, grid_state* g, bool& last)
   backoff wait(r);
   while (load_acquire<device>(&g->gen) == gen) {
     if (!wait.pause()) {
-      store_relaxed<device>(&g->broken, 1u);
+      grid_gave_up(r, g);
       return -1;
     }
   }
@@ -139,7 +156,10 @@ GSYS_DEVICE long grid_leader_run(const ring& r, call_plan p, bool nonblock, F&& 
 {
   grid_state* g = r.grid;
   if (!g) return -EINVAL;  // not a cooperative gsys::launch: the blocks may not all be resident
-  if (load_relaxed<device>(&g->broken)) return -ETIMEDOUT;
+  if (const u32 broken = load_relaxed<device>(&g->broken)) {
+    if (broken == block_rank_in_grid() + 1) count_timeouts(r, 1);  // grid_gave_up
+    return -ETIMEDOUT;
+  }
   bool elected = false;
   if (p.barrier_before) {
     if (grid_barrier(r, g, elected) < 0) return -ETIMEDOUT;
@@ -165,10 +185,7 @@ GSYS_DEVICE long grid_leader_run(const ring& r, call_plan p, bool nonblock, F&& 
   if (grid_barrier(r, g, last) < 0) return -ETIMEDOUT;
   backoff wait(r);
   while (load_acquire<device>(&g->stamp[gen & 1]) != gen + 1) {
-    if (!wait.pause()) {
-      store_relaxed<device>(&g->broken, 1u);
-      return -ETIMEDOUT;
-    }
+    if (!wait.pause()) return grid_gave_up(r, g);
   }
   return (long)g->ret[gen & 1];
 }
@@ -202,6 +219,10 @@ GSYS_DEVICE long grid_call(const ring& r, const request& q, call_plan p)
 template <class G, class O>
 GSYS_DEVICE long invoke(const ring& r, request q, u32 dir)
 {
+  // A number that does not fit the ABI's nr (make_request) is refused before
+  // anything is queued, and before the group's barriers: every member of a
+  // group call passes the same number, so they all return here.
+  if (q.nr == kNoOpcode) return -ENOSYS;
   q = with_granularity(q, G::code);
   const call_plan p = plan<O>(dir, q.flags & GSYS_SLOT_F_NONBLOCK);
   if constexpr (G::code == GSYS_GRAN_THREAD) {

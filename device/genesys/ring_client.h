@@ -17,9 +17,12 @@
 namespace gsys::detail {
 
 constexpr u32 kNoSlot = 0xffffffffu;
+// A request's nr for a number that does not fit the ABI's 16-bit field
+// (calls.h make_request): refused with -ENOSYS before anything is queued.
+constexpr u32 kNoOpcode = 0xffffffffu;
 
 struct request {
-  u16 nr = 0;
+  u32 nr = 0;  // an opcode (<= GSYS_NR_MAX), or kNoOpcode
   u16 flags = 0;
   u64 arg[GSYS_SLOT_ARGS] = {0, 0, 0, 0, 0, 0};
   u32 chunk = GSYS_NO_CHUNK;  // device only: a staging chunk to quarantine with the slot on timeout
@@ -155,6 +158,15 @@ struct claim {
   bool timed_out = false;   // the ring stayed full too long; nothing was claimed
 };
 
+// Counts n calls that returned -ETIMEDOUT (runtime::stats().timeouts):
+// one per lane at thread granularity, one per warp, block or grid call, as
+// calls are counted (one request each). Device memory; callers add a warp's
+// count at once.
+GSYS_DEVICE void count_timeouts(const ring& r, u32 n)
+{
+  if (n) fetch_add_relaxed<device>(&r.dev->timeouts, (u64)n);
+}
+
 // One lane's claim of slot idx alone (a future's).
 GSYS_DEVICE claim single_claim(u32 idx)
 {
@@ -170,7 +182,8 @@ GSYS_DEVICE claim single_claim(u32 idx)
 // the leader takes as many free slots as one claim word offers, at least one,
 // waiting while the ring is full, and reserves as many queue positions. A
 // warp never holds slots while it waits for more, so warps competing for a
-// small ring cannot deadlock each other.
+// small ring cannot deadlock each other. A give-up is counted here, for
+// every pending lane: each of them returns -ETIMEDOUT.
 GSYS_DEVICE claim claim_round(const ring& r, u32 mask, u32 pending)
 {
   const u32 lane = lane_id();
@@ -202,6 +215,7 @@ GSYS_DEVICE claim claim_round(const ring& r, u32 mask, u32 pending)
       if (got) break;
       if (!wait.pause()) {
         give_up = 1;
+        count_timeouts(r, __popc(pending));
         break;
       }
     }
@@ -293,6 +307,7 @@ GSYS_DEVICE claim queue_round(const ring& r, u32 mask, u32& pending, const reque
 // Waits for this lane's slot, whatever the ring holds, at most the ring's
 // timeout. Returns the result; on timeout returns -ETIMEDOUT and sets
 // `park`: the slot (and q.chunk) stay quarantined until the host is done.
+// The caller counts the timeout (once per warp: call_lanes).
 GSYS_DEVICE long wait_slot(const ring& r, u32 idx, bool& park)
 {
   gsys_slot* s = &r.slots[idx];
@@ -302,7 +317,6 @@ GSYS_DEVICE long wait_slot(const ring& r, u32 idx, bool& park)
   while (!GSYS_SLOT_FINISHED(state = poll_acquire(&s->state))) {
     if (!wait.pause()) {
       park = true;
-      fetch_add_relaxed<device>(&r.dev->timeouts, (u64)1);
       return -ETIMEDOUT;
     }
   }
@@ -314,14 +328,15 @@ GSYS_DEVICE long wait_slot(const ring& r, u32 idx, bool& park)
 // reclaim_word, the others are released at once; one atomic for each. The
 // ballot waits for every lane (and, on a GPU, __syncwarp orders their slot
 // reads first), so the leader releases slots nobody reads any more.
-GSYS_DEVICE void settle_slots(const ring& r, u32 mask, const claim& c, bool park, u32 chunk)
+// Returns the lanes that parked their slot, in every lane.
+GSYS_DEVICE u32 settle_slots(const ring& r, u32 mask, const claim& c, bool park, u32 chunk)
 {
   if (c.idx != kNoSlot && park && chunk != GSYS_NO_CHUNK) r.slot_chunk[c.idx] = chunk;
 #if GSYS_CUDA
   lanes_sync(mask);  // the simulator's memory is coherent: its ballot is the barrier
 #endif
   const u32 parked_lanes = lanes_ballot(mask, c.idx != kNoSlot && park);
-  if (!c.lanes || lane_id() != (u32)(__ffs(mask) - 1)) return;
+  if (!c.lanes || lane_id() != (u32)(__ffs(mask) - 1)) return parked_lanes;
   u32 parked = 0;  // the k-th lane of c.lanes holds the k-th bit of c.bits
   for (u32 l = c.lanes, b = c.bits; l; l &= l - 1, b &= b - 1)
     if (parked_lanes & l & (~l + 1u)) parked |= b & (~b + 1u);
@@ -329,6 +344,7 @@ GSYS_DEVICE void settle_slots(const ring& r, u32 mask, const claim& c, bool park
   // acquire; a released slot's last access precedes the next claim
   if (parked) fetch_or_release<device>(&r.pending[c.word], parked);
   if (c.bits & ~parked) fetch_and_release<device>(&r.claim[c.word], ~(c.bits & ~parked));
+  return parked_lanes;
 }
 
 // Every lane in mask makes its own call (a warp collective over mask). The
@@ -354,7 +370,9 @@ GSYS_DEVICE long call_lanes(const ring& r, u32 mask, const request& q, bool* aba
         if (park && abandoned) *abandoned = true;
       }
     }
-    settle_slots(r, mask, c, park, nonblock ? GSYS_NO_CHUNK : q.chunk);
+    const u32 parked = settle_slots(r, mask, c, park, nonblock ? GSYS_NO_CHUNK : q.chunk);
+    // A blocking call parks only when its wait timed out.
+    if (!nonblock && lane_id() == (u32)(__ffs(mask) - 1)) count_timeouts(r, __popc(parked));
   }
   return ret;
 }

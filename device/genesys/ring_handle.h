@@ -35,7 +35,8 @@ struct grid_state {
   gsys_u64 gen;           // completed grid barriers
   gsys_s64 ret[2];        // result, indexed by the barrier's parity
   gsys_u64 stamp[2];      // barrier index + 1 once ret[] is written
-  gsys_u32 broken;        // a grid call of this launch timed out: the grid is out of step
+  gsys_u32 broken;        // a grid call of this launch timed out (the grid is out of step):
+                          // 1 + the rank of the block that found it so (group.h grid_gave_up)
   gsys_u32 pad;
   // then: gsys_u64 calls[blocks], each block's count of ticket elections
 };
@@ -63,9 +64,13 @@ struct ring {
   gsys_u32 staging_chunk_bytes = 0;
   // Set by a cooperative gsys::launch; grid calls need it.
   grid_state* grid = nullptr;
-  // The lanes that make a warp-granularity call together (with_lanes());
-  // 0: every lane of the caller's warp.
+  // The lanes that make a warp-granularity call together (with_lanes()),
+  // if lanes_named; else every lane of the caller's warp. A flag, not
+  // lanes == 0, since an empty mask (a ballot nobody joined) names no lane:
+  // its calls are -EINVAL. It takes the padding after `lanes`: the handle
+  // does not grow.
   gsys_u32 lanes = 0;
+  bool lanes_named = false;
 
   bool valid() const { return hdr != nullptr; }
 
@@ -77,6 +82,7 @@ struct ring {
   {
     ring c = *this;
     c.lanes = mask;
+    c.lanes_named = true;
     return c;
   }
 };

@@ -75,7 +75,10 @@ GSYS_DEVICE long claim_chunk(const ring& r)
     // Every chunk taken: some may be quarantined with parked slots the host
     // has finished since; reclaiming those frees their chunks.
     if (reclaim_parked(r)) continue;
-    if (!wait.pause()) return -ETIMEDOUT;
+    if (!wait.pause()) {
+      count_timeouts(r, 1);  // one claimer per chunk: a thread, or a group's leader
+      return -ETIMEDOUT;
+    }
   }
 }
 
@@ -105,7 +108,7 @@ struct solo_team {
 };
 
 struct warp_team {
-  u32 mask;   // the lanes that call together (warp_lanes)
+  u32 mask;   // the lanes that call together (calling_lanes)
   u32 first;  // the lowest of them, the leader
   GSYS_DEVICE bool leader() const { return lane_id() == first; }
   GSYS_DEVICE u32 rank() const { return __popc(mask & lanemask_lt()); }
@@ -175,7 +178,7 @@ GSYS_DEVICE void team_copy(const T& t, char* dst, const char* src, u64 n)
 GSYS_DEVICE request piece_request(const staged_op& op, u64 buf, u64 len, u64 done)
 {
   request q;
-  q.nr = (u16)op.nr;
+  q.nr = op.nr;  // a fixed opcode: never kNoOpcode
   q.arg[0] = op.fd;
   q.arg[1] = buf;
   q.arg[2] = len;
@@ -266,7 +269,7 @@ GSYS_DEVICE long staged_invoke(const ring& r, const staged_op& op, void* dev, u6
   if constexpr (G::code == GSYS_GRAN_THREAD) {
     return staged_call<O>(r, solo_team{GSYS_GRAN_THREAD, true}, op, d, n);
   } else if constexpr (G::code == GSYS_GRAN_WARP) {
-    const u32 mask = warp_lanes(r);
+    const u32 mask = calling_lanes(r);
     if (!(mask & (1u << lane_id()))) return -EINVAL;  // a lane outside the lanes it names
     return staged_call<O>(r, warp_team{mask, (u32)__ffs(mask) - 1}, op, d, n);
   } else if constexpr (G::code == GSYS_GRAN_BLOCK) {

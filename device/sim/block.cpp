@@ -25,22 +25,8 @@
 #include <limits>
 #include <typeinfo>
 
-#if defined(__SANITIZE_ADDRESS__)
-#define GSYS_SIM_ASAN 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define GSYS_SIM_ASAN 1
-#endif
-#endif
 #if GSYS_SIM_ASAN
 #include <sanitizer/common_interface_defs.h>
-#endif
-#if defined(__SANITIZE_THREAD__)
-#define GSYS_SIM_TSAN 1
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-#define GSYS_SIM_TSAN 1
-#endif
 #endif
 #if GSYS_SIM_TSAN
 #include <sanitizer/tsan_interface.h>

@@ -19,11 +19,13 @@
 
 #include <algorithm>
 #include <atomic>
-#include <cerrno>
+#include <charconv>
 #include <chrono>
 #include <condition_variable>
 #include <cstdlib>
+#include <cstring>
 #include <deque>
+#include <limits>
 #include <memory>
 #include <mutex>
 #include <stdexcept>
@@ -69,6 +71,20 @@ struct running_grid {
   std::atomic<std::int64_t> last_end_ns{0};   // when a block last ended, or the grid started
   bool stall_reported = false;                // (the watch thread's)
 };
+
+u64 env_number(const char* name, u64 fallback, u64 min, u64 max, const char* expected)
+{
+  const char* s = std::getenv(name);
+  if (!s || !*s) return fallback;
+  // from_chars takes digits only: strtoull read "-1" as 2^64-1 (a sign
+  // negates modulo 2^64) and skipped blanks.
+  const char* end = s + std::strlen(s);
+  u64 n = 0;
+  const auto [stop, error] = std::from_chars(s, end, n);
+  if (error != std::errc{} || stop != end || n < min || n > max)
+    throw std::runtime_error(std::string(name) + "=" + s + ": " + expected);
+  return n;
+}
 
 namespace {
 
@@ -249,6 +265,7 @@ class block_pool {
     // __nanosleep deadlines are kept to the microsecond, not to Linux's
     // default 50 µs timer slack.
     prctl(PR_SET_TIMERSLACK, 1UL, 0UL, 0UL, 0UL);
+    report_stack_overflows_on_this_thread();
     std::unique_ptr<stack_arena> stacks;
     for (;;) {
       run_block(std::move(job), stacks);
@@ -281,14 +298,7 @@ block_pool& pool()
 // A positive number from the environment, or `fallback`.
 u64 env_count(const char* name, u64 fallback)
 {
-  const char* s = std::getenv(name);
-  if (!s || !*s) return fallback;
-  char* end = nullptr;
-  errno = 0;
-  const u64 n = std::strtoull(s, &end, 10);
-  if (*end != '\0' || errno != 0 || n == 0)
-    throw std::runtime_error(std::string(name) + "=" + s + ": expected a positive number");
-  return n;
+  return env_number(name, fallback, 1, std::numeric_limits<u64>::max(), "expected a positive number");
 }
 
 // Co-resident grids: every block is an OS thread.

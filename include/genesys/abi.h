@@ -378,8 +378,9 @@ static inline gsys_u64 gsys_dev_bytes(gsys_u32 nslots, gsys_u32 staging_chunks)
  * longer than max_io_bytes completes with -EINVAL, as in userspace.
  * With GSYS_RING_F_CONFINE, every pointer a request carries (buffers, paths,
  * socket addresses and lengths, stat and rusage results) must lie wholly in
- * one region given with GSYS_IOC_REGION or in one mapping the module made
- * for the ring's mmap requests; otherwise the request completes with -EFAULT
+ * the union of the regions given with GSYS_IOC_REGION and the mappings the
+ * module made for the ring's mmap requests (overlapping and touching ones
+ * join); otherwise the request completes with -EFAULT
  * without running, as the userspace policy's confine_memory does.
  * Errors: EINVAL (size, version, flags, alignment, geometry), EFAULT (bad
  * pointers), EBUSY (a ring is already registered), ENOMEM.
@@ -505,8 +506,9 @@ GSYS_STATIC_ASSERT(GSYS_OFFSETOF(struct gsys_ioc_stats, reserved) == 104, "stats
  * (GSYS_RING_F_CONFINE): the runtime's device-visible allocations, its
  * staging arena, regions the host allowed. Regions belong to the open file,
  * not to the ring, so they may be given before REGISTER_RING; adding a
- * region at an address already given replaces its length; REMOVE names the
- * start exactly. Requests already past their check are not recalled.
+ * region at an address already given keeps the larger length; REMOVE names
+ * the start exactly and withdraws what was given there (bytes another region
+ * covers stay given). Requests already past their check are not recalled.
  * Errors: EINVAL (size, op, reserved fields, len 0, a range that wraps or
  * reaches past the user address space), ENOENT (REMOVE of an unknown start),
  * ENOSPC (more than GSYS_MAX_REGIONS), ENOMEM.

@@ -81,6 +81,41 @@ __global__ void bad_pointer_read(gsys::ring r, int fd, long* out)
   out[2] = gsys::write(r, 1, (const void*)0xffff800000001000ul, 8);
 }
 
+// Opcodes that do not fit the ABI's 16-bit nr field, each made at every
+// granularity and through post and submit: all are refused with -ENOSYS
+// before anything is queued (v1 truncated them: 0x10027 ran getpid). At
+// thread granularity the odd lanes pass the wide opcode and the even lanes
+// getpid, so a refused lane must not hold up or join its warp's call.
+constexpr int kWideOpcodes = 6;
+constexpr int kWideKinds = 8;
+
+__global__ void wide_opcodes(gsys::ring r, int fd, char* buf, long* first, int* wrong)
+{
+  const long wide[kWideOpcodes] = {0x10000 + __NR_getpid, 0x10000 + __NR_read, (1L << 32) + __NR_getpid,
+                                   0x40000000L | __NR_getpid, -1L, -0x10000L + __NR_getpid};
+  const bool odd = threadIdx.x % 2 != 0;
+  for (long nr : wide) {
+    const long mixed = gsys::syscall(r, odd ? nr : (long)__NR_getpid, fd, buf, 16);
+    const long got[kWideKinds] = {
+        odd ? mixed : -ENOSYS,
+        gsys::syscall<gsys::warp>(r, nr, fd, buf, 16),
+        gsys::syscall<gsys::block, gsys::strong>(r, nr, fd, buf, 16),
+        gsys::syscall<gsys::grid>(r, nr, fd, buf, 16),
+        gsys::post(r, nr, fd, buf, 16),
+        gsys::post<gsys::warp>(r, nr, fd, buf, 16),
+        gsys::submit(r, nr, fd, buf, 16).wait(),
+        odd ? 0 : mixed - (long)first[kWideKinds],  // the even lanes' getpid ran: pid - pid
+    };
+    for (int k = 0; k < kWideKinds; ++k) {
+      const long want = k == kWideKinds - 1 ? 0 : -ENOSYS;
+      if (got[k] != want) {
+        atomicAdd(wrong, 1);
+        first[k] = got[k];
+      }
+    }
+  }
+}
+
 class Calls : public testing::TestWithParam<gsys::executor_kind> {
  protected:
   void SetUp() override { GSYS_REQUIRE_DEVICE(); }
@@ -254,6 +289,25 @@ TEST_P(Calls, StatsCountCallsPerOperation)
     if (op.name == "nop") saw_nop = op.calls == 1;
   EXPECT_TRUE(saw_nop) << s.to_text();
   EXPECT_NE(s.to_json().find("\"op\":\"getpid\""), std::string::npos);
+}
+
+TEST_P(Calls, AnOpcodeTooWideForTheAbiIsEnosysAndNeverQueued)
+{
+  const int fd = ::open("/dev/zero", O_RDONLY);
+  ASSERT_GE(fd, 0);
+  char* buf = static_cast<char*>(rt.alloc(16));
+  int* wrong = static_cast<int*>(rt.alloc(sizeof(int)));
+  for (int k = 0; k < kWideKinds; ++k) out[k] = -ENOSYS;
+  out[kWideKinds] = ::getpid();
+  constexpr int kBlocks = 2, kThreads = 64;
+  gsys::launch(wide_opcodes, dim3(kBlocks), dim3(kThreads), gsys::cooperative{}, rt.ring(), fd, buf, out, wrong);
+  gsys::synchronize();
+  EXPECT_EQ(*wrong, 0) << "thread, warp, block, grid, post, post<warp>, submit; the even lanes' getpid: " << out[0]
+                       << " " << out[1] << " " << out[2] << " " << out[3] << " " << out[4] << " " << out[5] << " "
+                       << out[6] << " " << out[7];
+  const std::size_t getpids = std::size_t(kWideOpcodes) * kBlocks * kThreads / 2;
+  EXPECT_EQ(rt.usage().reserved, getpids) << "only the even lanes' getpid calls were queued";
+  ::close(fd);
 }
 
 INSTANTIATE_TEST_SUITE_P(Executors, Calls, testing::ValuesIn(gsys_test::executors()), gsys_test::executor_name);

@@ -106,6 +106,9 @@ TEST_P(Grid, ATimedOutGridCallPoisonsNeitherItsLaunchNorTheNext)
     EXPECT_EQ(out[b * 2], -ETIMEDOUT) << "block " << b;
     EXPECT_EQ(out[b * 2 + 1], -ETIMEDOUT) << "block " << b << ": the grid is out of step";
   }
+  // runtime::stats() counts each of the two calls once, not once per block,
+  // and not zero times (v1 counted only the waits for a slot's result).
+  EXPECT_EQ(rt.stats().timeouts, 2u);
 
   // The next launch starts from fresh state: its barrier waits for the late
   // block, so the file holds every block's part.

@@ -173,6 +173,20 @@ TEST(SimDoorbell, EachGroupRingsOnceItsLastEntryIsIn)
 }
 #endif
 
+// Every kind of call on a ring too small and too quick to give up for them
+// all: out[k * n + t] is thread t's k-th result (n threads in all).
+constexpr int kGiveUpKinds = 6;
+__global__ void calls_that_give_up(gsys::ring r, int fd, char* buf, long* out)
+{
+  const unsigned n = gridDim.x * blockDim.x, t = blockIdx.x * blockDim.x + threadIdx.x;
+  out[0 * n + t] = gsys::getpid(r);
+  out[1 * n + t] = gsys::getpid<gsys::warp>(r);
+  out[2 * n + t] = gsys::getpid<gsys::block>(r);
+  out[3 * n + t] = gsys::submit(r, __NR_getpid).wait();
+  out[4 * n + t] = gsys::post(r, __NR_getpid);
+  out[5 * n + t] = gsys::staged::pread(r, fd, buf + 16 * t, 16, 0);
+}
+
 class Protocol : public testing::TestWithParam<gsys::executor_kind> {
  protected:
   void SetUp() override { GSYS_REQUIRE_DEVICE(); }
@@ -543,6 +557,43 @@ TEST_P(Protocol, GarbageInTheQueueIsCountedAndSkipped)
   gsys::synchronize();
   EXPECT_EQ(*fails, 0);
   EXPECT_TRUE(all_slots_free(rt));
+}
+
+// runtime::stats().timeouts counts each call that returned -ETIMEDOUT once:
+// per lane at thread granularity, once per warp or block call (as calls
+// are counted: one request each). v1 counted only the waits for a result,
+// not the calls that gave up claiming a slot or a staging chunk.
+TEST_P(Protocol, EveryCallThatGivesUpIsCountedOnce)
+{
+  auto o = small_ring(32);
+  o.timeout = std::chrono::microseconds(1);
+  o.staging_bytes = 8 * o.staging_chunk_bytes;  // 8 chunks for 256 threads
+  gsys::runtime rt(o);
+  const int fd = ::open("/dev/zero", O_RDONLY);
+  ASSERT_GE(fd, 0);
+  constexpr unsigned kBlocks = 2, kThreads = 128, n = kBlocks * kThreads;
+  char* buf = static_cast<char*>(rt.alloc(16 * n));
+  long* out = static_cast<long*>(rt.alloc(kGiveUpKinds * n * sizeof(long)));
+  std::uint64_t gave_up = 0, gave_up_claiming = 0;
+  for (int launch = 0; launch < 20; ++launch) {
+    gsys::launch(calls_that_give_up, dim3(kBlocks), dim3(kThreads), rt.ring(), fd, buf, out);
+    gsys::synchronize();
+    for (unsigned t = 0; t < n; ++t) {
+      for (int k = 0; k < kGiveUpKinds; ++k) {
+        const bool group = k == 1 || k == 2;
+        const unsigned caller = k == 1 ? t & ~31u : k == 2 ? t & ~(kThreads - 1) : t;
+        if (group) {
+          EXPECT_EQ(out[k * n + t], out[k * n + caller]) << "one result per group";
+        }
+        if (out[k * n + t] == -ETIMEDOUT && t == caller) ++gave_up;
+        if (out[k * n + t] == -ETIMEDOUT && k == 4) ++gave_up_claiming;  // a post does not wait for its result
+      }
+    }
+  }
+  EXPECT_GT(gave_up_claiming, 0u) << "no call gave up claiming a slot: the test tests less than it says";
+  EXPECT_EQ(rt.stats().timeouts, gave_up);
+  EXPECT_EQ(rt.usage().timeouts, gave_up);
+  ::close(fd);
 }
 
 INSTANTIATE_TEST_SUITE_P(Executors, Protocol, testing::ValuesIn(gsys_test::executors()), gsys_test::executor_name);

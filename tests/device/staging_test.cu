@@ -470,6 +470,7 @@ TEST_P(Staging, AllChunksBusyTimesOut)
   gsys::launch(staged_pread, dim3(1), dim3(1), h, fd, dev.data(), 100L, 0L, out);
   gsys::synchronize();
   EXPECT_EQ(out[0], -ETIMEDOUT);
+  EXPECT_EQ(rt->stats().timeouts, 1u) << "a call that gave up claiming a chunk counts";
   gsys::launch(chunk_bits, dim3(1), dim3(1), h, 2u, false);
   gsys::synchronize();
   gsys::launch(staged_pread, dim3(1), dim3(1), h, fd, dev.data(), 100L, 0L, out);

@@ -50,6 +50,23 @@ __global__ void lane_outside_its_mask(gsys::ring r, long* ret)
   ret[threadIdx.x] = gsys::getpid<gsys::warp>(r.with_lanes(0x2u));
 }
 
+// An empty mask names no lane: every lane that calls with it is outside it
+// (v1 read a mask of 0 as "the whole warp": from the full warp the call
+// ran, from fewer lanes it waited for lanes that never came).
+__global__ void whole_warp_names_no_lanes(gsys::ring r, int fd, char* buf, long* ret)
+{
+  const gsys::ring none = r.with_lanes(__ballot_sync(~0u, false));
+  ret[threadIdx.x] = gsys::getpid<gsys::warp>(none);
+  ret[32 + threadIdx.x] = gsys::pread<gsys::warp, gsys::strong>(none, fd, buf, 16, 0);
+  ret[64 + threadIdx.x] = gsys::staged::pread<gsys::warp>(none, fd, buf, 16, 0);
+}
+
+__global__ void some_lanes_name_no_lanes(gsys::ring r, long* ret)
+{
+  const unsigned m = __ballot_sync(~0u, threadIdx.x >= 100);  // 0
+  if (threadIdx.x < 4) ret[threadIdx.x] = gsys::getpid<gsys::warp>(r.with_lanes(m));
+}
+
 class WarpCall : public testing::TestWithParam<gsys::executor_kind> {
  protected:
   void SetUp() override { GSYS_REQUIRE_DEVICE(); }
@@ -120,6 +137,34 @@ TEST_P(WarpCall, ALaneOutsideTheLanesItNamesGetsEinval)
     }
   }
   EXPECT_EQ(calls_of(rt, "getpid"), 1u);
+}
+
+TEST_P(WarpCall, AnEmptyLaneMaskFromTheWholeWarpIsEinvalInEveryLane)
+{
+  gsys::runtime rt(gsys_test::options_for(GetParam()));
+  const int fd = ::open("/dev/zero", O_RDONLY);
+  ASSERT_GE(fd, 0);
+  char* buf = static_cast<char*>(rt.alloc(16));
+  long* ret = static_cast<long*>(rt.alloc(96 * sizeof(long)));
+  gsys::launch(whole_warp_names_no_lanes, dim3(1), dim3(32), rt.ring(), fd, buf, ret);
+  gsys::synchronize();
+  for (int t = 0; t < 32; ++t) {
+    EXPECT_EQ(ret[t], -EINVAL) << "getpid, lane " << t;
+    EXPECT_EQ(ret[32 + t], -EINVAL) << "pread, lane " << t;
+    EXPECT_EQ(ret[64 + t], -EINVAL) << "staged pread, lane " << t;
+  }
+  EXPECT_EQ(rt.usage().reserved, 0u) << "nothing was queued";
+  ::close(fd);
+}
+
+TEST_P(WarpCall, AnEmptyLaneMaskFromSomeLanesIsEinvalNotAHang)
+{
+  gsys::runtime rt(gsys_test::options_for(GetParam()));
+  long* ret = static_cast<long*>(rt.alloc(32 * sizeof(long)));
+  gsys::launch(some_lanes_name_no_lanes, dim3(1), dim3(32), rt.ring(), ret);
+  gsys::synchronize();
+  for (int t = 0; t < 4; ++t) EXPECT_EQ(ret[t], -EINVAL) << "lane " << t;
+  EXPECT_EQ(rt.usage().reserved, 0u) << "nothing was queued";
 }
 
 INSTANTIATE_TEST_SUITE_P(Executors, WarpCall, testing::ValuesIn(gsys_test::executors()), gsys_test::executor_name);

@@ -179,6 +179,14 @@ struct world {
   }
 };
 
+// A region given again at the same start keeps the larger length (runtime.h
+// allow_region; it once replaced it, shrinking what an allocation had given).
+void give(world& w, std::uint64_t p, std::uint64_t n)
+{
+  std::uint64_t& len = w.regions[p];
+  len = std::max(len, n);
+}
+
 // Every byte the kernel may touch through argument i of an accepted call.
 void check_memory(const world& w, const interval_set& given, const request_copy& q, int i, unsigned kind)
 {
@@ -401,7 +409,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     const std::uint64_t off = in.u16() % kArenaBytes;
     const std::uint64_t len = 1 + in.u16() % (kArenaBytes - off);
     pol.allow_region((std::uintptr_t)(base + off), len);
-    w.regions[(std::uint64_t)(base + off)] = len;
+    give(w, (std::uint64_t)(base + off), len);
   }
   for (unsigned i = 0, n = in.u8() % 3; i < n; ++i) {
     const int fd = 3 + in.u8() % 13;
@@ -422,7 +430,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       if (op & 1) {
         const std::uint64_t len = 1 + in.u16() % (kArenaBytes - off);
         pol.allow_region((std::uintptr_t)(base + off), len);
-        w.regions[(std::uint64_t)(base + off)] = len;
+        give(w, (std::uint64_t)(base + off), len);
       } else if (!w.regions.empty()) {
         auto it = w.regions.begin();
         std::advance(it, off % w.regions.size());

@@ -9,6 +9,10 @@
  * nothing is read or written; a path without a NUL inside its region is
  * -EFAULT; a non-native op (getrusage) is refused before it falls back; a
  * removed region stops counting; a ring without the flag is not confined.
+ * Given memory is the union of the regions and mappings: a region inside
+ * another, or a smaller one at the same start, hides none of it; a buffer
+ * may span touching or overlapping regions and a mapping; removing a region
+ * keeps the bytes other regions cover.
  * Opened-file vetting (every ring): /proc/<pid>/mem, pagemap, the task/
  * spellings, procfs mounted elsewhere, /dev/mem, and procfs/sysfs opened for
  * writing get -EACCES, counted as denied, and no descriptor is left behind.
@@ -74,7 +78,8 @@ static void test_region_ioctl_errors(void)
 	KT_EQ(ioctl(fd, GSYS_IOC_REGION, NULL) ? -errno : 0, -EFAULT);
 	KT_EQ(region(fd, GSYS_REGION_REMOVE, 0x10000, 0), -ENOENT);
 	KT_EQ(region(fd, GSYS_REGION_ADD, 0x10000, 4096), 0);
-	KT_EQ(region(fd, GSYS_REGION_ADD, 0x10000, 8192), 0);  /* replaces */
+	KT_EQ(region(fd, GSYS_REGION_ADD, 0x10000, 8192), 0);  /* widens */
+	KT_EQ(region(fd, GSYS_REGION_ADD, 0x10000, 4096), 0);  /* keeps 8192 */
 	KT_EQ(region(fd, GSYS_REGION_REMOVE, 0x10001, 0), -ENOENT);
 	KT_EQ(region(fd, GSYS_REGION_REMOVE, 0x10000, 0), 0);
 	KT_EQ(region(fd, GSYS_REGION_REMOVE, 0x10000, 0), -ENOENT);
@@ -84,7 +89,7 @@ static void test_region_ioctl_errors(void)
 			break;
 	KT_EQ(i, GSYS_MAX_REGIONS);
 	KT_EQ(region(fd, GSYS_REGION_ADD, 0x10000, 4096), -ENOSPC);
-	KT_EQ(region(fd, GSYS_REGION_ADD, 0x100000, 8192), 0);  /* replacing still works */
+	KT_EQ(region(fd, GSYS_REGION_ADD, 0x100000, 8192), 0);  /* widening still works */
 	KT_EQ(region(fd, GSYS_REGION_REMOVE, 0x100000, 0), 0);
 	KT_EQ(region(fd, GSYS_REGION_ADD, 0x10000, 4096), 0);  /* room again */
 	close(fd);
@@ -243,6 +248,62 @@ static void test_mappings_and_fallbacks(void)
 	kt_end();
 }
 
+/*
+ * Finding: the module looked only at the region starting nearest below the
+ * pointer, so a small region inside a big one hid the rest of it, a smaller
+ * region at the same start shrank it, and a buffer across two touching
+ * regions (or a region and a mapping) was refused.
+ */
+static void test_union_of_regions(void)
+{
+	const char *path = "/tmp/kt_confine_union";
+	char *two = mmap(NULL, 8192, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	int64_t m;
+	int fd;
+
+	kt_begin("confined_union_of_regions");
+	KT_CHECK(two != MAP_FAILED);
+	fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0600);
+	KT_CHECK(fd >= 0);
+	KT_EQ(write(fd, "0123456789abcdef", 16), 16);
+
+	/* a region inside `given`, and one at its start: `given` stays whole */
+	KT_EQ(region(R.fd, GSYS_REGION_ADD, P(given + 4096), 64), 0);
+	KT_EQ(region(R.fd, GSYS_REGION_ADD, P(given), 16), 0);
+	KT_EQ(C(__NR_pread64, fd, P(given + 8192), 4096, 0, 0, 0), 16);
+	KT_EQ(C(__NR_pread64, fd, P(given + 4096), 4096, 0, 0, 0), 16);
+	KT_EQ(C(__NR_pread64, fd, P(given), GIVEN_BYTES, 0, 0, 0), 16);
+	KT_EQ(C(__NR_pread64, fd, P(given), GIVEN_BYTES + 1, 0, 0, 0), -EFAULT);
+	/* removing the inner region keeps what `given` covers */
+	KT_EQ(region(R.fd, GSYS_REGION_REMOVE, P(given + 4096), 0), 0);
+	KT_EQ(C(__NR_pread64, fd, P(given + 4096), 64, 0, 0, 0), 16);
+
+	/* touching regions, then one removed: the other stays */
+	KT_EQ(region(R.fd, GSYS_REGION_ADD, P(two), 4096), 0);
+	KT_EQ(region(R.fd, GSYS_REGION_ADD, P(two + 4096), 4096), 0);
+	KT_EQ(C(__NR_pread64, fd, P(two + 4090), 16, 0, 0, 0), 16);
+	KT_EQ(C(__NR_pread64, fd, P(two), 8192, 0, 0, 0), 16);
+	KT_EQ(C(__NR_pread64, fd, P(two + 1), 8192, 0, 0, 0), -EFAULT);
+	KT_EQ(region(R.fd, GSYS_REGION_REMOVE, P(two), 0), 0);
+	KT_EQ(C(__NR_pread64, fd, P(two + 4096), 4096, 0, 0, 0), 16);
+	KT_EQ(C(__NR_pread64, fd, P(two + 4095), 16, 0, 0, 0), -EFAULT);
+	KT_EQ(region(R.fd, GSYS_REGION_REMOVE, P(two + 4096), 0), 0);
+	KT_EQ(C(__NR_pread64, fd, P(two + 4096), 16, 0, 0, 0), -EFAULT);
+
+	/* a mapping the module made, then a region running on past its end */
+	m = C(__NR_mmap, 0, 8192, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, I(-1), 0);
+	KT_CHECK(m > 0);
+	KT_EQ(region(R.fd, GSYS_REGION_ADD, (uint64_t)m + 4096, 8192), 0);
+	KT_EQ(C(__NR_pread64, fd, (uint64_t)m, 12288, 0, 0, 0), 16);
+	KT_EQ(C(__NR_pread64, fd, (uint64_t)m, 12289, 0, 0, 0), -EFAULT);
+	KT_EQ(region(R.fd, GSYS_REGION_REMOVE, (uint64_t)m + 4096, 0), 0);
+	KT_EQ(C(__NR_munmap, (uint64_t)m, 8192, 0, 0, 0, 0), 0);
+	close(fd);
+	unlink(path);
+	munmap(two, 8192);
+	kt_end();
+}
+
 static void test_unconfined_ring(void)
 {
 	struct kt_ring u;
@@ -370,6 +431,7 @@ int main(void)
 	test_paths();
 	test_sockets();
 	test_mappings_and_fallbacks();
+	test_union_of_regions();
 	test_unconfined_ring();
 	test_forbidden_files();
 	test_executor_files();

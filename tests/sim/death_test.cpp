@@ -3,7 +3,12 @@
 #include <genesys/sim/sim.h>
 #include <gtest/gtest.h>
 
+#include <csignal>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
 #include <stdexcept>
+#include <string>
 
 namespace {
 
@@ -98,6 +103,110 @@ TEST_F(SimDeathTest, DifferentCollectivesWithOneMaskAbort)
         synchronize();
       },
       "lanes 0x0000ffff called __ballot_sync and lane 16 called __shfl_sync, all with mask 0xffffffff");
+}
+
+// A frame larger than the whole 256 KiB stack, written page by page from its
+// low end (the trial's program): the first write lands below the stack and
+// its guard page, so no scheduling point sees the stack run out.
+[[gnu::noinline]] int use_400_kib_of_stack()
+{
+  volatile char local[400 * 1024];
+  for (int i = 0; i < (int)sizeof local; i += 4096) local[i] = (char)i;
+  return local[4096];
+}
+
+__global__ void one_thread_takes_a_huge_frame(int* out)
+{
+  if (blockIdx.x == 1 && threadIdx.x == 1) *out = use_400_kib_of_stack();
+  __syncthreads();
+}
+
+TEST_F(SimDeathTest, StackOverflowInOneLargeFrameIsReported)
+{
+  EXPECT_DEATH(
+      {
+        static int out;
+        launch(one_thread_takes_a_huge_frame, 2, 2, &out);
+        synchronize();
+      },
+      "thread \\(1,0,0\\) of block \\(1,0,0\\) overflowed its 256 KiB stack; set GSYS_SIM_STACK_KB");
+}
+
+// Small frames, one below the other: the overflow hits the guard page.
+[[gnu::noinline]] int recurse(int depth)
+{
+  volatile char pad[512];
+  pad[0] = (char)depth;
+  return depth == 0 ? 0 : recurse(depth - 1) + pad[0];
+}
+
+__global__ void one_thread_recurses_deeply(int* out)
+{
+  if (blockIdx.y == 1 && threadIdx.x == 2 && threadIdx.z == 1) *out = recurse(1 << 20);
+}
+
+TEST_F(SimDeathTest, StackOverflowByDeepRecursionIsReported)
+{
+  EXPECT_DEATH(
+      {
+        static int out;
+        launch(one_thread_recurses_deeply, dim3(1, 2), dim3(3, 1, 2), &out);
+        synchronize();
+      },
+      "thread \\(2,0,1\\) of block \\(0,1,0\\) overflowed its 256 KiB stack; set GSYS_SIM_STACK_KB");
+}
+
+// Any other fault in a kernel is left as it was: a SIGSEGV (or under ASan,
+// ASan's report), not a stack overflow report.
+volatile std::uintptr_t bad_address = 16;
+
+__global__ void write_through_a_bad_pointer() { *reinterpret_cast<volatile int*>(bad_address) = 1; }
+
+TEST_F(SimDeathTest, OtherFaultsInAKernelKeepTheirUsualEnd)
+{
+#if defined(__SANITIZE_ADDRESS__)
+  const auto ended_as_usual = testing::ExitedWithCode(1);
+  const char* report = "AddressSanitizer: SEGV on unknown address";
+#else
+  const auto ended_as_usual = testing::KilledBySignal(SIGSEGV);
+  const char* report = "^$";
+#endif
+  EXPECT_EXIT(
+      {
+        launch(write_through_a_bad_pointer, 1, 1);
+        synchronize();
+      },
+      ended_as_usual, report);
+}
+
+__global__ void nothing() {}
+
+// Launches one co-resident block with `name`=`value` in the environment (in
+// the child of a death test: the simulator reads each variable once) and
+// exits 3 with what the launch threw, or 0 if it ran.
+void launch_with(const char* name, const char* value)
+{
+  setenv(name, value, 1);
+  try {
+    launch(nothing, 1, 1, gsys::sim::coresident{});
+    synchronize();
+  } catch (const std::runtime_error& e) {
+    std::fprintf(stderr, "%s\n", e.what());
+    std::_Exit(3);
+  }
+  std::_Exit(0);
+}
+
+TEST_F(SimDeathTest, NegativeOrOverflowingNumbersInTheEnvironmentAreRefused)
+{
+  for (const char* name : {"GSYS_SIM_RESIDENT_BLOCKS", "GSYS_SIM_MAX_BLOCKS", "GSYS_SIM_STACK_KB"}) {
+    // strtoull took "-1" as 2^64-1, and the second as 32.
+    for (const char* value : {"-1", "-18446744073709551584", "18446744073709551616"})
+      EXPECT_EXIT(launch_with(name, value), testing::ExitedWithCode(3),
+                  std::string(name) + "=" + value + ": expected a ")
+          << name << "=" << value;
+    EXPECT_EXIT(launch_with(name, "64"), testing::ExitedWithCode(0), "") << name << "=64";
+  }
 }
 
 TEST_F(SimDeathTest, BarrierOutsideAKernelAborts)

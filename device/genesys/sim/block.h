@@ -24,6 +24,22 @@
 #include "link_model.h"
 #include "sync.h"
 
+// GSYS_SIM_ASAN, GSYS_SIM_TSAN: built with that sanitizer (GCC or Clang).
+#if defined(__SANITIZE_ADDRESS__)
+#define GSYS_SIM_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define GSYS_SIM_ASAN 1
+#endif
+#endif
+#if defined(__SANITIZE_THREAD__)
+#define GSYS_SIM_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define GSYS_SIM_TSAN 1
+#endif
+#endif
+
 namespace gsys::sim::detail {
 
 using u32 = std::uint32_t;
@@ -34,9 +50,20 @@ using u64 = std::uint64_t;
 
 u64 now_ns();
 
+// The value of environment variable `name`, a decimal number in [min, max],
+// or `fallback` when it is unset or empty. Anything else (a sign, blanks,
+// other characters, too many digits) throws std::runtime_error
+// "<name>=<value>: <expected>". Every GSYS_SIM_* number is read this way.
+u64 env_number(const char* name, u64 fallback, u64 min, u64 max, const char* expected);
+
 // Bytes of one fiber stack: GSYS_SIM_STACK_KB (default 256) rounded up to
 // whole pages. Throws std::runtime_error for a malformed value.
 std::size_t fiber_stack_bytes();
+
+// Makes a stack overflow of a simulated thread on the calling OS thread end
+// the process with a report naming the thread, not a bare SIGSEGV (see
+// stack.cpp). Called once by each OS thread that runs blocks.
+void report_stack_overflows_on_this_thread();
 
 // Fiber stacks for one block at a time: one reservation of address space,
 // one slot per thread, committed by the kernel only where touched. Slots are
@@ -147,6 +174,7 @@ class block {
 
   // The simulated thread running now (or last resumed).
   sim_thread& running_thread() { return threads_[current_]; }
+  uint3 index() const { return index_; }
 
  private:
   // The scheduler (block.cpp).

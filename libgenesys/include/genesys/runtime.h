@@ -38,9 +38,12 @@ std::optional<executor_kind> parse_executor(std::string_view name);
 
 struct policy_options {
   // Opcodes the GPU may call. Empty: every operation in include/genesys/ops.h.
+  // An opcode outside ops.h (a raw system call for gsys::syscall) runs with
+  // its arguments unchecked, confine_memory or not: genesys does not know
+  // which of them are pointers. Allow only calls whose arguments you trust.
   std::vector<long> allow;
-  // Every buffer, path and address argument must lie in memory the GPU was
-  // given: runtime::alloc(), runtime::allow_region(), the staging arena, or a
+  // Every buffer, path and address argument of an ops.h operation must lie
+  // in memory the GPU was given: runtime::alloc(), runtime::allow_region(), the staging arena, or a
   // mapping it made with gsys::mmap; anything else is -EFAULT. Turning this
   // off leaves only the address-space bound, so a buggy kernel can make the
   // executor write anywhere in the process: an explicit choice (README
@@ -147,6 +150,9 @@ class runtime {
   void* alloc(std::size_t bytes);
   void free(void* p);
   // Declares memory the GPU may pass when policy.confine_memory is set.
+  // What was given joins up: a buffer may span several regions and
+  // allocations. Declaring again at the same start keeps the larger length;
+  // free() of an allocation withdraws what was given at its start.
   void allow_region(const void* p, std::size_t bytes);
 
   // A snapshot of the ring's slots and queue (a device-to-host copy on a GPU).
