@@ -35,25 +35,18 @@ namespace bench {
 using u64 = unsigned long long;
 
 // "sync,uring" -> executors appended to out; an unknown name (or "auto", which
-// is not one executor) or an empty list is reported as prog's usage error
-// ("--executor wants ..., got 'x'") and returns false.
-inline bool parse_executors(const std::string& list, const char* prog, std::vector<gsys::executor_kind>& out)
+// is not one executor) or an empty list is prog's usage error (bad_arg:
+// "--executor wants ..., got 'x'", exit 2).
+inline void parse_executors(const std::string& list, const char* prog, std::vector<gsys::executor_kind>& out)
 {
   const char* want = "a comma-separated list of sync, uring, kmod";
   const auto names = split_list(list);
-  if (names.empty()) {
-    std::fprintf(stderr, "%s: --executor wants %s, got '%s'\n", prog, want, list.c_str());
-    return false;
-  }
+  if (names.empty()) bad_arg(prog, "--executor", want, list);
   for (const auto& e : names) {
     auto k = gsys::parse_executor(e);
-    if (!k || *k == gsys::executor_kind::automatic) {
-      std::fprintf(stderr, "%s: --executor wants %s, got '%s'\n", prog, want, e.c_str());
-      return false;
-    }
+    if (!k || *k == gsys::executor_kind::automatic) bad_arg(prog, "--executor", want, e);
     out.push_back(*k);
   }
-  return true;
 }
 
 // Leaves out of `executors` those that cannot start here, saying so on

@@ -233,7 +233,7 @@ int main(int argc, char** argv)
     switch (ch) {
       case 'e':
         c.executors.clear();
-        if (!bench::parse_executors(optarg, prog, c.executors)) return 2;
+        bench::parse_executors(optarg, prog, c.executors);
         break;
       case 'r':
         for (double r : bench::parse_number_list(prog, "--rates", optarg, 10, 1e7, "calls/s from 10 to 1e7, comma-separated"))

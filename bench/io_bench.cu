@@ -409,7 +409,7 @@ int main(int argc, char** argv)
     c.sizes.push_back(n);
   }
   if (c.sizes.empty()) bench::bad_arg(prog, "--sizes", sizes_want, sizes);
-  if (!bench::parse_executors(exec == "all" ? "sync,uring,kmod" : exec, prog, c.executors)) return 2;
+  bench::parse_executors(exec == "all" ? "sync,uring,kmod" : exec, prog, c.executors);
   bench::drop_unavailable(c.executors, prog);
   if (c.executors.empty()) {
     std::fprintf(stderr, "gsys-io-bench: none of the executors asked for can run here\n");

@@ -226,7 +226,7 @@ int main(int argc, char** argv)
     switch (ch) {
       case 'e':
         c.executors.clear();
-        if (!bench::parse_executors(optarg, prog, c.executors)) return 2;
+        bench::parse_executors(optarg, prog, c.executors);
         break;
       case 'r':
         c.rounds.clear();

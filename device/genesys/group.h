@@ -65,15 +65,10 @@ GSYS_DEVICE request with_granularity(request q, u32 code)
   return q;
 }
 
-// The lanes that make a warp call: those the handle names, none if it names
-// an empty mask (every lane that calls is then outside it), else the warp's
-// (platform.h warp_lanes).
-GSYS_DEVICE u32 calling_lanes(const ring& r) { return r.lanes_named ? r.lanes : warp_lanes(r); }
-
 template <class O>
 GSYS_DEVICE long warp_call(const ring& r, const request& q, call_plan p)
 {
-  const u32 mask = calling_lanes(r);
+  const u32 mask = warp_lanes(r);
   if (!(mask & (1u << lane_id()))) return -EINVAL;  // a lane outside the lanes it names
   const u32 leader = __ffs(mask) - 1;
   const bool me = lane_id() == leader;

@@ -42,11 +42,13 @@ GSYS_DEVICE u32 global_warp_id()
   return block_rank_in_grid() * ((block_size() + 31u) / 32u) + thread_rank_in_block() / 32u;
 }
 
-// The lanes that make a warp call: those the handle names, or every lane
-// of the caller's warp (all 32, fewer in a block's last, partial warp).
+// The lanes that make a warp call: those the handle names (none, for an
+// empty mask: every lane that calls is then outside it and gets -EINVAL),
+// or every lane of the caller's warp (all 32, fewer in a block's last,
+// partial warp).
 GSYS_DEVICE u32 warp_lanes(const ring& r)
 {
-  if (r.lanes) return r.lanes;
+  if (r.lanes_named) return r.lanes;
   const u32 first = thread_rank_in_block() & ~31u;
   const u32 n = block_size() - first;
   return n >= 32 ? kFullMask : (1u << n) - 1u;

@@ -108,7 +108,7 @@ struct solo_team {
 };
 
 struct warp_team {
-  u32 mask;   // the lanes that call together (calling_lanes)
+  u32 mask;   // the lanes that call together (warp_lanes)
   u32 first;  // the lowest of them, the leader
   GSYS_DEVICE bool leader() const { return lane_id() == first; }
   GSYS_DEVICE u32 rank() const { return __popc(mask & lanemask_lt()); }
@@ -269,7 +269,7 @@ GSYS_DEVICE long staged_invoke(const ring& r, const staged_op& op, void* dev, u6
   if constexpr (G::code == GSYS_GRAN_THREAD) {
     return staged_call<O>(r, solo_team{GSYS_GRAN_THREAD, true}, op, d, n);
   } else if constexpr (G::code == GSYS_GRAN_WARP) {
-    const u32 mask = calling_lanes(r);
+    const u32 mask = warp_lanes(r);
     if (!(mask & (1u << lane_id()))) return -EINVAL;  // a lane outside the lanes it names
     return staged_call<O>(r, warp_team{mask, (u32)__ffs(mask) - 1}, op, d, n);
   } else if constexpr (G::code == GSYS_GRAN_BLOCK) {
