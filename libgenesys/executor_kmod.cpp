@@ -64,7 +64,7 @@ class kmod_executor final : public executor {
     if (confined_) give_regions();
     register_ring();
     ctx_.pol->trust_kernel_mappings();
-    if (!files_.empty()) push_files();
+    if (!files_.empty()) push_files(files_);
     threads_.start(ctx_.opt.workers ? ctx_.opt.workers : 1, [this] {
       ctx_.enter_sandbox();
       run();
@@ -90,8 +90,8 @@ class kmod_executor final : public executor {
 
   void set_files(const std::vector<int>& fds) override
   {
-    files_ = fds;
-    if (fd_ >= 0) push_files();
+    if (fd_ >= 0) push_files(fds);
+    files_ = fds;  // after the module took it: a refused table is not pushed again at start
   }
 
   // The module's per-operation counts of the calls it ran. A module that
@@ -155,12 +155,12 @@ class kmod_executor final : public executor {
     });
   }
 
-  void push_files()
+  void push_files(const std::vector<int>& fds)
   {
     gsys_ioc_register_files a{};
     a.size = sizeof a;
-    a.count = (gsys_u32)files_.size();
-    a.fds_ptr = reinterpret_cast<std::uintptr_t>(files_.data());
+    a.count = (gsys_u32)fds.size();
+    a.fds_ptr = reinterpret_cast<std::uintptr_t>(fds.data());
     if (::ioctl(fd_, GSYS_IOC_REGISTER_FILES, &a) != 0)
       throw setup_error("genesys.ko refused the fixed-file table: " + errno_text(errno));
   }

@@ -214,6 +214,7 @@ class uring_executor final : public executor {
   {
     const gsys_request q = op.q;
     const std::uint64_t t0 = op.t0;
+    op.q.files.reset();  // the call has run: a replaced fixed-file table may close now
     op.in_flight.store(false, std::memory_order_release);
     finish_call(ring_, shard, q, ret, t0, denied);
   }

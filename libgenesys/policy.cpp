@@ -16,6 +16,7 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <string>
 #include <string_view>
 
 #include "op_table.h"
@@ -143,10 +144,54 @@ void policy::protect_fd(int fd)
   g.fds.insert(fd);
 }
 
-void policy::set_files(std::vector<int> fds)
+std::shared_ptr<const fixed_files> fixed_files::open(std::span<const int> fds)
+{
+  if (fds.size() > GSYS_MAX_FIXED_FILES)
+    throw setup_error("genesys: register_files: " + std::to_string(fds.size()) + " files, at most " +
+                      std::to_string(GSYS_MAX_FIXED_FILES));
+  std::shared_ptr<fixed_files> t(new fixed_files);
+  t->fds_.reserve(fds.size());
+  protected_fds& g = process_fds();
+  for (std::size_t i = 0; i < fds.size(); ++i) {
+    const int fd = fds[i];
+    int copy = -1;
+    if (fd != -1) {
+      const std::string which = "genesys: register_files: descriptor " + std::to_string(fd) + " (index " +
+                                std::to_string(i) + ")";
+      {
+        std::lock_guard lk(g.mu);
+        if (g.fds.count(fd)) throw setup_error(which + " is genesys's own");
+      }
+      copy = fd < 0 ? -1 : ::fcntl(fd, F_DUPFD_CLOEXEC, 0);
+      if (copy < 0) throw setup_error(which + ": " + (fd < 0 ? std::string("not a descriptor") : std::strerror(errno)));
+    }
+    t->fds_.push_back(copy);  // before it is protected: the destructor closes and unprotects what is here
+    if (copy >= 0) {
+      std::lock_guard lk(g.mu);
+      g.fds.insert(copy);
+    }
+  }
+  return t;
+}
+
+fixed_files::~fixed_files()
+{
+  protected_fds& g = process_fds();
+  for (int fd : fds_) {
+    if (fd < 0) continue;
+    {
+      std::lock_guard lk(g.mu);
+      auto it = g.fds.find(fd);
+      if (it != g.fds.end()) g.fds.erase(it);
+    }
+    ::close(fd);
+  }
+}
+
+void policy::set_files(std::shared_ptr<const fixed_files> files)
 {
   std::lock_guard lk(mu_);
-  files_ = std::move(fds);
+  files_ = std::move(files);
 }
 
 // Adds [lo, hi) to spans_, merged with the spans it overlaps or touches, so
@@ -331,16 +376,22 @@ long policy::check(request_copy& q, bool& denied)
   if (!allowed(q.nr)) return refuse(-EPERM, "not in the allow-list");
   if (q.flags & ~GSYS_SLOT_F_KNOWN) return refuse(-EINVAL, "unknown slot flags");
 
+  const op_info* op = find_op(q.nr);
   if (q.flags & GSYS_SLOT_F_FIXED_FILE) {
+    // As genesys.ko: an index names the file of an op that takes one first,
+    // never one to close (the table holds it) nor a raw call's argument.
+    if (!op || op->arg[0] != GSYS_A_FD || q.nr == __NR_close)
+      return refuse(-EINVAL, "a fixed file on an op that takes no file first");
     std::lock_guard lk(mu_);
-    if (q.arg[0] >= files_.size() || files_[q.arg[0]] < 0) {
+    const int fd = files_ ? files_->at(q.arg[0]) : -1;
+    if (fd < 0) {
       log_once(q.nr, "fixed-file index not registered");
       return -EBADF;
     }
-    q.arg[0] = (std::uint64_t)files_[q.arg[0]];
+    q.arg[0] = (std::uint64_t)fd;
+    q.files = files_;
   }
 
-  const op_info* op = find_op(q.nr);
   if (!op) return 0;  // explicitly allowed raw syscall: the host opted in
   const bool confine = opt_.confine_memory && !q.kernel_checked;
   int paths = 0;

@@ -9,8 +9,10 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <set>
+#include <span>
 #include <utility>
 #include <vector>
 
@@ -29,6 +31,28 @@ bool copy_to_process(std::uint64_t dst, const void* src, std::size_t n);
 // (2^47 with 4-level paging; more with 5-level paging or 52-bit VAs).
 std::uint64_t user_address_top();
 
+// The runtime's fixed-file table (runtime::register_files), kept as
+// genesys.ko keeps its own: duplicates of the registered descriptors, so an
+// index names the file that was registered even after the host closes or
+// reuses its descriptor. The duplicates are protected like an executor's
+// descriptors (a GPU cannot close or use them by number) and closed with
+// the table, which the calls in flight through it keep alive.
+class fixed_files {
+ public:
+  // -1 leaves a hole; anything else must be an open descriptor and not
+  // genesys's own (setup_error naming it otherwise).
+  static std::shared_ptr<const fixed_files> open(std::span<const int> fds);
+  fixed_files(const fixed_files&) = delete;
+  fixed_files& operator=(const fixed_files&) = delete;
+  ~fixed_files();
+  // The duplicate at `index`, or -1 (a hole or past the end).
+  int at(std::uint64_t index) const { return index < fds_.size() ? fds_[index] : -1; }
+
+ private:
+  fixed_files() = default;
+  std::vector<int> fds_;
+};
+
 class policy {
  public:
   explicit policy(const policy_options& o, std::uint64_t user_top = user_address_top());
@@ -36,7 +60,9 @@ class policy {
   policy(const policy&) = delete;
   policy& operator=(const policy&) = delete;
 
-  // 0 if the request may run (fixed-file indices are translated in place),
+  // 0 if the request may run (fixed-file indices are translated in place:
+  // only for an op whose first argument is a file, close excepted, as in
+  // genesys.ko; -EINVAL otherwise, -EBADF for an index with no file),
   // otherwise -errno. `denied` tells a refusal by rule (-EPERM) from bad args.
   long check(request_copy& q, bool& denied);
 
@@ -52,7 +78,8 @@ class policy {
   // fds an executor itself uses (io_uring, /dev/genesys): never the GPU's,
   // in this runtime or any other of the process.
   void protect_fd(int fd);
-  void set_files(std::vector<int> fds);
+  // Replaces the fixed-file table (nullptr: none).
+  void set_files(std::shared_ptr<const fixed_files> files);
   // Given memory is the union of every region and GPU mapping: a buffer may
   // span several. A region at a start already given keeps the larger length.
   void allow_region(std::uintptr_t p, std::size_t n);
@@ -90,7 +117,7 @@ class policy {
   std::bitset<GSYS_NR_MAX + 1> allow_;
   std::mutex mu_;  // guards everything below (rarely contended: setup, mmap)
   std::set<int> protected_;
-  std::vector<int> files_;
+  std::shared_ptr<const fixed_files> files_;
   std::map<std::uintptr_t, std::size_t> regions_;   // start -> length (the largest given there)
   std::map<std::uint64_t, std::uint64_t> spans_;    // union of regions_: start -> end, disjoint, not touching
   std::map<std::uintptr_t, std::size_t> mappings_;  // genesys mmaps, start -> length

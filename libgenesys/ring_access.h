@@ -10,6 +10,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <memory>
 
 // GCC's __atomic builtins on plain objects: what std::atomic_ref compiles to.
 // A CAS is also noted in the simulator's link-cost model, which reports a
@@ -35,6 +36,8 @@ std::uint64_t monotonic_ns();
 
 namespace gsys::detail {
 
+class fixed_files;
+
 template <class T>
 inline std::atomic_ref<T> ref(T& v) { return std::atomic_ref<T>(v); }
 
@@ -56,6 +59,9 @@ struct request_copy : gsys_request {
   // every pointer against the regions and its own mappings (which this
   // process's policy never saw), so the policy skips that part.
   bool kernel_checked = false;
+  // A fixed-file call: the table its index was translated with, held until
+  // the call has run, so a new table never closes the file under it.
+  std::shared_ptr<const fixed_files> files;
 };
 
 class ring_access {

@@ -397,10 +397,11 @@ std::uint32_t runtime::staging_chunks_busy() const
 
 void runtime::register_files(std::span<const int> fds)
 {
-  if (fds.size() > GSYS_MAX_FIXED_FILES) throw setup_error("genesys: too many fixed files");
-  std::vector<int> v(fds.begin(), fds.end());
-  impl_->pol.set_files(v);
-  if (impl_->exec) impl_->exec->set_files(v);
+  // Checked and duplicated first, then given to genesys.ko: a refusal by
+  // either leaves the table as it was.
+  std::shared_ptr<const detail::fixed_files> table = fds.empty() ? nullptr : detail::fixed_files::open(fds);
+  if (impl_->exec) impl_->exec->set_files(std::vector<int>(fds.begin(), fds.end()));
+  impl_->pol.set_files(std::move(table));
 }
 
 }  // namespace gsys

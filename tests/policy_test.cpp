@@ -6,6 +6,7 @@
 #include <sched.h>
 #include <sys/wait.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 
 #include <cerrno>
@@ -116,13 +117,79 @@ TEST(Policy, FileDescriptorsAreChecked)
 TEST(Policy, FixedFilesAreTranslated)
 {
   policy p{unconfined()};
-  p.set_files({7, -1});
+  const int fd = ::open("/dev/null", O_RDONLY);
+  ASSERT_GE(fd, 0);
+  const int table[] = {fd, -1};
+  p.set_files(fixed_files::open(table));
+  ::close(fd);  // the table holds its own copy
   request_copy q = req(__NR_read, {0, addr(buf), 1}, GSYS_SLOT_F_FIXED_FILE);
   bool denied;
   EXPECT_EQ(p.check(q, denied), 0);
-  EXPECT_EQ(q.arg[0], 7u);
+  struct stat st{};
+  ASSERT_EQ(::fstat((int)q.arg[0], &st), 0) << "the index names an open file after the host closed its fd";
+  EXPECT_TRUE(S_ISCHR(st.st_mode));
   EXPECT_EQ(check(p, req(__NR_read, {1, addr(buf), 1}, GSYS_SLOT_F_FIXED_FILE)), -EBADF) << "hole";
   EXPECT_EQ(check(p, req(__NR_read, {2, addr(buf), 1}, GSYS_SLOT_F_FIXED_FILE)), -EBADF) << "past the end";
+  EXPECT_EQ(check(p, req(__NR_read, {q.arg[0], addr(buf), 1})), -EPERM) << "the table's copy, used by number";
+}
+
+// As genesys.ko: a fixed file names the file of an op whose first argument
+// is one (not close: the table holds it). The userspace executors used to
+// translate arg[0] of any op, so close(fixed 0) closed the table's file.
+TEST(Policy, AFixedFileOnlyNamesAFileArgument)
+{
+  gsys::policy_options o = unconfined();
+  o.allow = {__NR_read, __NR_close, __NR_getpid, __NR_mmap, __NR_getuid};
+  policy p{o};
+  const int fd = ::open("/dev/null", O_RDONLY);
+  ASSERT_GE(fd, 0);
+  const int table[] = {fd};
+  p.set_files(fixed_files::open(table));
+  ::close(fd);
+  EXPECT_EQ(check(p, req(__NR_read, {0, addr(buf), 1}, GSYS_SLOT_F_FIXED_FILE)), 0);
+  for (long nr : {__NR_close, __NR_getpid, __NR_mmap, __NR_getuid}) {
+    bool denied = true;
+    EXPECT_EQ(check(p, req(nr, {0, 0, 0, 0, 0, 0}, GSYS_SLOT_F_FIXED_FILE), &denied), -EINVAL) << "nr " << nr;
+    EXPECT_FALSE(denied) << "bad arguments, not a denial";
+  }
+}
+
+// A call holds the table it was translated with: a new table does not
+// close the file under it, and the old table closes once the call is done.
+TEST(Policy, AReplacedFixedFileTableStaysOpenWhileACallUsesIt)
+{
+  policy p{unconfined()};
+  const int fd = ::open("/dev/null", O_RDONLY);
+  ASSERT_GE(fd, 0);
+  const int table[] = {fd};
+  p.set_files(fixed_files::open(table));
+  ::close(fd);
+  request_copy q = req(__NR_read, {0, addr(buf), 1}, GSYS_SLOT_F_FIXED_FILE);
+  bool denied;
+  ASSERT_EQ(p.check(q, denied), 0);
+  const int copy = (int)q.arg[0];
+  p.set_files(nullptr);
+  EXPECT_NE(::fcntl(copy, F_GETFD), -1) << "closed under a call in flight";
+  EXPECT_EQ(check(p, req(__NR_read, {0, addr(buf), 1}, GSYS_SLOT_F_FIXED_FILE)), -EBADF) << "no table now";
+  q.files.reset();  // the call has run
+  EXPECT_EQ(::fcntl(copy, F_GETFD), -1);
+  EXPECT_EQ(errno, EBADF);
+}
+
+// A table is checked whole before it replaces anything.
+TEST(Policy, AFixedFileTableOfBadDescriptorsIsRefused)
+{
+  const int closed = ::dup(0);
+  ASSERT_GE(closed, 0);
+  ::close(closed);
+  for (int bad : {closed, -2, INT_MIN}) {
+    const int table[] = {bad};
+    EXPECT_THROW(fixed_files::open(table), gsys::setup_error) << bad;
+  }
+  std::vector<int> many(GSYS_MAX_FIXED_FILES + 1, -1);
+  EXPECT_THROW(fixed_files::open(many), gsys::setup_error);
+  const int holes[] = {-1, -1};
+  EXPECT_NO_THROW(fixed_files::open(holes));
 }
 
 TEST(Policy, UnknownSlotFlagsAreEinval)

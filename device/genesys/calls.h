@@ -5,6 +5,11 @@
 //
 //   long n = gsys::pread<gsys::block, gsys::relaxed>(ring, fd, buf, len, off);
 //
+// A call whose first argument is a file (read, write, pread, pwrite, lseek,
+// fstat, fsync, recvfrom, sendto, their staged forms; syscall, post and
+// submit with it first) takes a descriptor or gsys::fixed(i): entry i of
+// the host's runtime::register_files table.
+//
 // Buffers must be host-accessible (pinned/mapped or managed memory; in the
 // simulator any memory); device memory goes through gsys::staged::
 // (staging.h). Non-blocking forms: gsys::post (fire-and-forget) and
@@ -20,8 +25,43 @@ struct stat;
 struct rusage;
 struct sockaddr;
 
+#include <type_traits>
+
 namespace gsys {
+
+// A file of the host's fixed-file table (runtime::register_files), named by
+// its index: the host holds it, so it need not be open in the process's
+// descriptor table under any number. An index with no file is -EBADF; on a
+// call that takes no file first (close, mmap, ...) it is -EINVAL.
+struct fixed_file {
+  u32 index;
+};
+GSYS_DEVICE constexpr fixed_file fixed(u32 index) { return {index}; }
+
 namespace detail {
+
+// A file parameter: a descriptor, or a fixed file (the request then carries
+// GSYS_SLOT_F_FIXED_FILE and the index in arg[0]).
+struct file_arg {
+  u64 word;
+  u16 flag;
+  GSYS_DEVICE file_arg(int fd) : word((u64)(long)fd), flag(0) {}
+  GSYS_DEVICE file_arg(fixed_file f) : word(f.index), flag(GSYS_SLOT_F_FIXED_FILE) {}
+};
+
+// One argument's word in the request; a file_arg also sets its flag.
+template <class T>
+GSYS_DEVICE u64 slot_word(T a, u16&) { return (u64)a; }
+GSYS_DEVICE u64 slot_word(file_arg f, u16& flags)
+{
+  flags |= f.flag;
+  return f.word;
+}
+
+// syscall, post and submit pass each argument as a long, a fixed file as itself.
+template <class T>
+GSYS_DEVICE long raw_arg(T a) { return (long)a; }
+GSYS_DEVICE file_arg raw_arg(fixed_file f) { return f; }
 
 // The op table's ordering direction for an opcode; an opcode outside the
 // table is treated as control (relaxed adds no barrier).
@@ -37,16 +77,20 @@ GSYS_DEVICE constexpr u32 op_dir(u32 nr)
 // Every call's request starts here. A number outside the ABI's nr field
 // (negative, or above GSYS_NR_MAX) becomes kNoOpcode, which invoke() and
 // submit() refuse with -ENOSYS: cut to 16 bits, 0x10027 ran getpid.
+template <class A0 = void, class... A>
+constexpr bool file_first_only = !(std::is_same_v<A, file_arg> || ...);
+
 template <class... A>
 GSYS_DEVICE request make_request(long nr, u16 flags, A... a)
 {
   static_assert(sizeof...(A) <= GSYS_SLOT_ARGS, "at most six arguments");
+  static_assert(file_first_only<A...>, "a fixed file can only be a call's first argument");
   request q;
   q.nr = nr >= 0 && nr <= (long)GSYS_NR_MAX ? (u32)nr : kNoOpcode;
-  q.flags = flags;
   unsigned i = 0;
-  ((q.arg[i++] = (u64)a), ...);  // a fold, not a loop: no "pointless comparison" for zero arguments
+  ((q.arg[i++] = slot_word(a, flags)), ...);  // a fold, not a loop: no "pointless comparison" for zero arguments
   (void)i;
+  q.flags = flags;
   return q;
 }
 
@@ -68,27 +112,27 @@ GSYS_DEVICE u64 ptr(T* p) { return (u64)(uintptr_t)p; }
 template <class G = thread, class O = relaxed, class... A>
 GSYS_DEVICE long syscall(const ring& r, long nr, A... args)
 {
-  return detail::do_call<G, O>(r, nr, (long)args...);
+  return detail::do_call<G, O>(r, nr, detail::raw_arg(args)...);
 }
 
 template <class G = thread, class O = relaxed>
-GSYS_DEVICE long read(const ring& r, int fd, void* buf, size_t n)
+GSYS_DEVICE long read(const ring& r, detail::file_arg fd, void* buf, size_t n)
 { return detail::do_call<G, O>(r, __NR_read, fd, detail::ptr(buf), n); }
 
 template <class G = thread, class O = relaxed>
-GSYS_DEVICE long write(const ring& r, int fd, const void* buf, size_t n)
+GSYS_DEVICE long write(const ring& r, detail::file_arg fd, const void* buf, size_t n)
 { return detail::do_call<G, O>(r, __NR_write, fd, detail::ptr(buf), n); }
 
 template <class G = thread, class O = relaxed>
-GSYS_DEVICE long pread(const ring& r, int fd, void* buf, size_t n, off_t off)
+GSYS_DEVICE long pread(const ring& r, detail::file_arg fd, void* buf, size_t n, off_t off)
 { return detail::do_call<G, O>(r, __NR_pread64, fd, detail::ptr(buf), n, off); }
 
 template <class G = thread, class O = relaxed>
-GSYS_DEVICE long pwrite(const ring& r, int fd, const void* buf, size_t n, off_t off)
+GSYS_DEVICE long pwrite(const ring& r, detail::file_arg fd, const void* buf, size_t n, off_t off)
 { return detail::do_call<G, O>(r, __NR_pwrite64, fd, detail::ptr(buf), n, off); }
 
 template <class G = thread, class O = relaxed>
-GSYS_DEVICE long lseek(const ring& r, int fd, off_t off, int whence)
+GSYS_DEVICE long lseek(const ring& r, detail::file_arg fd, off_t off, int whence)
 { return detail::do_call<G, O>(r, __NR_lseek, fd, off, whence); }
 
 template <class G = thread, class O = relaxed>
@@ -118,12 +162,12 @@ GSYS_DEVICE long madvise(const ring& r, void* addr, size_t len, int advice)
 { return detail::do_call<G, O>(r, __NR_madvise, detail::ptr(addr), len, advice); }
 
 template <class G = thread, class O = relaxed>
-GSYS_DEVICE long recvfrom(const ring& r, int fd, void* buf, size_t n, int flags,
+GSYS_DEVICE long recvfrom(const ring& r, detail::file_arg fd, void* buf, size_t n, int flags,
                           sockaddr* src = nullptr, unsigned* addrlen = nullptr)
 { return detail::do_call<G, O>(r, __NR_recvfrom, fd, detail::ptr(buf), n, flags, detail::ptr(src), detail::ptr(addrlen)); }
 
 template <class G = thread, class O = relaxed>
-GSYS_DEVICE long sendto(const ring& r, int fd, const void* buf, size_t n, int flags,
+GSYS_DEVICE long sendto(const ring& r, detail::file_arg fd, const void* buf, size_t n, int flags,
                         const sockaddr* dst = nullptr, unsigned addrlen = 0)
 { return detail::do_call<G, O>(r, __NR_sendto, fd, detail::ptr(buf), n, flags, detail::ptr(dst), addrlen); }
 
@@ -132,11 +176,11 @@ GSYS_DEVICE long getrusage(const ring& r, int who, struct rusage* usage)
 { return detail::do_call<G, O>(r, __NR_getrusage, who, detail::ptr(usage)); }
 
 template <class G = thread, class O = relaxed>
-GSYS_DEVICE long fstat(const ring& r, int fd, struct stat* st)
+GSYS_DEVICE long fstat(const ring& r, detail::file_arg fd, struct stat* st)
 { return detail::do_call<G, O>(r, __NR_fstat, fd, detail::ptr(st)); }
 
 template <class G = thread, class O = relaxed>
-GSYS_DEVICE long fsync(const ring& r, int fd)
+GSYS_DEVICE long fsync(const ring& r, detail::file_arg fd)
 { return detail::do_call<G, O>(r, __NR_fsync, fd); }
 
 template <class G = thread, class O = relaxed>
@@ -156,7 +200,7 @@ GSYS_DEVICE long nop(const ring& r) { return detail::do_call<G, O>(r, GSYS_NR_NO
 template <class G = thread, class O = relaxed, class... A>
 GSYS_DEVICE long post(const ring& r, long nr, A... args)
 {
-  const detail::request q = detail::make_request(nr, GSYS_SLOT_F_NONBLOCK, (long)args...);
+  const detail::request q = detail::make_request(nr, GSYS_SLOT_F_NONBLOCK, detail::raw_arg(args)...);
   return detail::invoke<G, O>(r, q, detail::op_dir(q.nr));
 }
 
@@ -198,7 +242,7 @@ template <class G = thread, class... A>
 GSYS_DEVICE future submit(const ring& r, long nr, A... args)
 {
   static_assert(G::code == GSYS_GRAN_THREAD, "submit() returns a per-thread future: use gsys::thread");
-  const detail::request q = detail::with_granularity(detail::make_request(nr, 0, (long)args...), G::code);
+  const detail::request q = detail::with_granularity(detail::make_request(nr, 0, detail::raw_arg(args)...), G::code);
   if (q.nr == detail::kNoOpcode) return future(r, detail::kNoSlot, -ENOSYS);  // as invoke(): before the lanes meet
   const u32 mask = __activemask();
   u32 mine = detail::kNoSlot, pending = mask;

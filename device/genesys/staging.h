@@ -46,6 +46,7 @@ struct staged_op {
   u64 arg4, arg5;  // sockaddr and its length (sockets), else 0
   bool at_offset;  // arg3 is an offset to advance
   bool split;      // may be cut into several calls
+  u16 flags = 0;   // GSYS_SLOT_F_FIXED_FILE when fd is a fixed file's index
 };
 
 constexpr long kUnclaimed = -1;  // no chunk yet (never a claim's error)
@@ -179,6 +180,7 @@ GSYS_DEVICE request piece_request(const staged_op& op, u64 buf, u64 len, u64 don
 {
   request q;
   q.nr = op.nr;  // a fixed opcode: never kNoOpcode
+  q.flags = op.flags;
   q.arg[0] = op.fd;
   q.arg[1] = buf;
   q.arg[2] = len;
@@ -281,9 +283,9 @@ GSYS_DEVICE long staged_invoke(const ring& r, const staged_op& op, void* dev, u6
   }
 }
 
-GSYS_DEVICE staged_op file_op(u32 nr, int fd, u64 off, bool at_offset)
+GSYS_DEVICE staged_op file_op(u32 nr, file_arg fd, u64 off, bool at_offset)
 {
-  return staged_op{nr, op_dir(nr), (u64)(long)fd, off, 0, 0, at_offset, true};
+  return staged_op{nr, op_dir(nr), fd.word, off, 0, 0, at_offset, true, fd.flag};
 }
 
 }  // namespace detail
@@ -294,38 +296,38 @@ GSYS_DEVICE staged_op file_op(u32 nr, int fd, u64 off, bool at_offset)
 namespace staged {
 
 template <class G = thread, class O = relaxed>
-GSYS_DEVICE long read(const ring& r, int fd, void* buf, size_t n)
+GSYS_DEVICE long read(const ring& r, detail::file_arg fd, void* buf, size_t n)
 { return detail::staged_invoke<G, O>(r, detail::file_op(__NR_read, fd, 0, false), buf, n); }
 
 template <class G = thread, class O = relaxed>
-GSYS_DEVICE long write(const ring& r, int fd, const void* buf, size_t n)
+GSYS_DEVICE long write(const ring& r, detail::file_arg fd, const void* buf, size_t n)
 { return detail::staged_invoke<G, O>(r, detail::file_op(__NR_write, fd, 0, false), const_cast<void*>(buf), n); }
 
 template <class G = thread, class O = relaxed>
-GSYS_DEVICE long pread(const ring& r, int fd, void* buf, size_t n, off_t off)
+GSYS_DEVICE long pread(const ring& r, detail::file_arg fd, void* buf, size_t n, off_t off)
 { return detail::staged_invoke<G, O>(r, detail::file_op(__NR_pread64, fd, (u64)off, true), buf, n); }
 
 template <class G = thread, class O = relaxed>
-GSYS_DEVICE long pwrite(const ring& r, int fd, const void* buf, size_t n, off_t off)
+GSYS_DEVICE long pwrite(const ring& r, detail::file_arg fd, const void* buf, size_t n, off_t off)
 { return detail::staged_invoke<G, O>(r, detail::file_op(__NR_pwrite64, fd, (u64)off, true), const_cast<void*>(buf), n); }
 
 // Receives one datagram (or stream bytes) of at most one chunk.
 template <class G = thread, class O = relaxed>
-GSYS_DEVICE long recvfrom(const ring& r, int fd, void* buf, size_t n, int flags, sockaddr* src = nullptr,
+GSYS_DEVICE long recvfrom(const ring& r, detail::file_arg fd, void* buf, size_t n, int flags, sockaddr* src = nullptr,
                           unsigned* addrlen = nullptr)
 {
-  const detail::staged_op op{__NR_recvfrom, GSYS_DIR_IN, (u64)(long)fd, (u64)(long)flags, detail::ptr(src),
-                             detail::ptr(addrlen), false, false};
+  const detail::staged_op op{__NR_recvfrom, GSYS_DIR_IN, fd.word, (u64)(long)flags, detail::ptr(src),
+                             detail::ptr(addrlen), false, false, fd.flag};
   return detail::staged_invoke<G, O>(r, op, buf, n);
 }
 
 // Sends one datagram; more than one chunk is -EMSGSIZE.
 template <class G = thread, class O = relaxed>
-GSYS_DEVICE long sendto(const ring& r, int fd, const void* buf, size_t n, int flags, const sockaddr* dst = nullptr,
+GSYS_DEVICE long sendto(const ring& r, detail::file_arg fd, const void* buf, size_t n, int flags, const sockaddr* dst = nullptr,
                         unsigned addrlen = 0)
 {
-  const detail::staged_op op{__NR_sendto, GSYS_DIR_OUT, (u64)(long)fd, (u64)(long)flags, detail::ptr(dst),
-                             (u64)addrlen, false, false};
+  const detail::staged_op op{__NR_sendto, GSYS_DIR_OUT, fd.word, (u64)(long)flags, detail::ptr(dst),
+                             (u64)addrlen, false, false, fd.flag};
   return detail::staged_invoke<G, O>(r, op, const_cast<void*>(buf), n);
 }
 

@@ -9,6 +9,9 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <unistd.h>
+
+#include <vector>
 
 #include <genesys.cuh>
 
@@ -114,6 +117,46 @@ __global__ void wide_opcodes(gsys::ring r, int fd, char* buf, long* first, int* 
       }
     }
   }
+}
+
+// A fixed file named every way a kernel can (runtime::register_files; the
+// host has closed its own descriptors by now): 32 threads, each reading its
+// 8 bytes of file 0 per way, into its own row of `rows` (one row per way).
+// out[way] counts the threads whose result was wrong; out[kFixedWays + i]
+// holds thread 0's result of the i-th refusal.
+constexpr int kFixedWays = 6, kFixedRefusals = 5, kFixedThreads = 32;
+
+__global__ void use_fixed_files(gsys::ring r, char* rows, struct stat* st, const char* note, long* out)
+{
+  const unsigned t = threadIdx.x;
+  const long off = 8L * t;
+  auto row = [&](int way) { return rows + way * 8 * kFixedThreads + off; };
+  const long got[kFixedWays] = {
+      gsys::pread(r, gsys::fixed(0), row(0), 8, off),
+      gsys::pread<gsys::warp>(r, gsys::fixed(0), row(1) - off, 8 * kFixedThreads, 0) == 8 * kFixedThreads ? 8 : -1,
+      gsys::staged::pread<gsys::block, gsys::strong>(r, gsys::fixed(0), row(2) - off, 8 * kFixedThreads, 0) ==
+              8 * kFixedThreads
+          ? 8
+          : -1,
+      gsys::staged::pread(r, gsys::fixed(0), row(3), 8, off),
+      gsys::syscall(r, __NR_pread64, gsys::fixed(0), row(4), 8, off),
+      gsys::submit(r, __NR_pread64, gsys::fixed(0), row(5), 8, off).wait(),
+  };
+  for (int w = 0; w < kFixedWays; ++w)
+    if (got[w] != 8) atomicAdd((unsigned long long*)&out[w], 1ull);
+  const long fst = gsys::fstat<gsys::block>(r, gsys::fixed(0), st);
+  if (t != 0) return;
+  out[kFixedWays + 0] = fst;
+  out[kFixedWays + 1] = gsys::pread(r, gsys::fixed(1), row(0), 8, 0);   // a hole
+  out[kFixedWays + 2] = gsys::pread(r, gsys::fixed(9), row(0), 8, 0);   // past the end
+  out[kFixedWays + 3] = gsys::syscall(r, __NR_close, gsys::fixed(0));   // the table holds it
+  out[kFixedWays + 4] = gsys::syscall(r, __NR_getpid, gsys::fixed(0));  // takes no file
+  gsys::post(r, __NR_pwrite64, gsys::fixed(2), note, 5, 0);
+}
+
+__global__ void read_fixed_zero(gsys::ring r, char* buf, long* out)
+{
+  out[0] = gsys::pread(r, gsys::fixed(0), buf, 16, 0);
 }
 
 class Calls : public testing::TestWithParam<gsys::executor_kind> {
@@ -308,6 +351,76 @@ TEST_P(Calls, AnOpcodeTooWideForTheAbiIsEnosysAndNeverQueued)
   const std::size_t getpids = std::size_t(kWideOpcodes) * kBlocks * kThreads / 2;
   EXPECT_EQ(rt.usage().reserved, getpids) << "only the even lanes' getpid calls were queued";
   ::close(fd);
+}
+
+// register_files had no device half: no call could set the fixed-file flag.
+// Now gsys::fixed(i) names entry i of the table at every granularity, staged
+// or not, through syscall, submit and post, with every executor; the table
+// holds its files (the host's descriptors are closed before the launch),
+// and a hole, an index past the end, close and an op without a file are
+// refused as genesys.ko refuses them.
+TEST_P(Calls, FixedFilesAreNamedByIndexEveryWay)
+{
+  std::string data(8 * kFixedThreads, '\0');
+  for (std::size_t i = 0; i < data.size(); ++i) data[i] = (char)('a' + i % 23);
+  gsys_test::write_file(dir.file("fixed"), data);
+  const int in = ::open(dir.file("fixed").c_str(), O_RDONLY);
+  const int log = ::open(dir.file("log").c_str(), O_CREAT | O_WRONLY | O_TRUNC, 0644);
+  ASSERT_GE(in, 0);
+  ASSERT_GE(log, 0);
+  const int table[] = {in, -1, log};
+  rt.register_files(table);
+  ::close(in);
+  ::close(log);
+  const int reused = ::open("/dev/null", O_RDONLY);  // most likely the number `in` had
+
+  char* rows = static_cast<char*>(rt.alloc(kFixedWays * data.size()));
+  auto* st = static_cast<struct stat*>(rt.alloc(sizeof(struct stat)));
+  char* note = device_string(rt, "fixed");
+  for (int i = 0; i < kFixedWays + kFixedRefusals; ++i) out[i] = 0;
+  gsys::launch(use_fixed_files, dim3(1), dim3(kFixedThreads), rt.ring(), rows, st, (const char*)note, out);
+  gsys::synchronize();
+  const char* way[kFixedWays] = {"thread", "warp", "staged block", "staged thread", "syscall", "submit"};
+  for (int w = 0; w < kFixedWays; ++w) {
+    EXPECT_EQ(out[w], 0) << way[w] << ": threads with a wrong result";
+    EXPECT_EQ(std::string(rows + w * data.size(), data.size()), data) << way[w];
+  }
+  EXPECT_EQ(out[kFixedWays + 0], 0) << "fstat";
+  EXPECT_EQ(st->st_size, (off_t)data.size());
+  EXPECT_EQ(out[kFixedWays + 1], -EBADF) << "a hole";
+  EXPECT_EQ(out[kFixedWays + 2], -EBADF) << "past the end";
+  EXPECT_EQ(out[kFixedWays + 3], -EINVAL) << "close of a fixed file";
+  EXPECT_EQ(out[kFixedWays + 4], -EINVAL) << "getpid given a fixed file";
+  EXPECT_TRUE(gsys_test::eventually([&] { return gsys_test::read_file(dir.file("log")) == "fixed"; }))
+      << "the posted pwrite: '" << gsys_test::read_file(dir.file("log")) << "'";
+  ::close(reused);
+}
+
+// A table with a descriptor that is not open, or past the limit, is refused
+// and the earlier table stays (it was taken as given: a kernel's call then
+// failed, or reached whatever file later got that number).
+TEST_P(Calls, AFixedFileTableWithABadDescriptorIsRefusedAndTheOldOneStays)
+{
+  gsys_test::write_file(dir.file("fixed"), "12345678");
+  const int in = ::open(dir.file("fixed").c_str(), O_RDONLY);
+  ASSERT_GE(in, 0);
+  const int good[] = {in};
+  rt.register_files(good);
+  const int closed = ::dup(in);
+  ::close(closed);
+  const int bad[] = {in, closed};
+  EXPECT_THROW(rt.register_files(bad), gsys::setup_error);
+  const int negative[] = {-7};
+  EXPECT_THROW(rt.register_files(negative), gsys::setup_error);
+  std::vector<int> many(GSYS_MAX_FIXED_FILES + 1, in);
+  EXPECT_THROW(rt.register_files(many), gsys::setup_error);
+  ::close(in);
+
+  char* buf = static_cast<char*>(rt.alloc(16));
+  gsys::launch(read_fixed_zero, dim3(1), dim3(1), rt.ring(), buf, out);
+  gsys::synchronize();
+  EXPECT_EQ(out[0], 8) << "the first table's file";
+  EXPECT_EQ(std::string(buf, 8), "12345678");
 }
 
 INSTANTIATE_TEST_SUITE_P(Executors, Calls, testing::ValuesIn(gsys_test::executors()), gsys_test::executor_name);

@@ -9,9 +9,11 @@
 // arguments point into, around and far from the regions and the mappings
 // earlier mmap results made. For every request check() accepts, the oracle
 // asserts:
-//  - the opcode is in the allow-list; the flags are known; a fixed-file
-//    index was translated to the registered fd;
-//  - no fd argument is one the executor protects; no mmap asks for MAP_FIXED;
+//  - the opcode is in the allow-list; the flags are known; a fixed file is
+//    the first argument of an op that takes a file there (not close), and
+//    its index was translated to the table's copy of the registered file;
+//  - no fd argument is one the executor protects or a copy the fixed-file
+//    table holds (but through its index); no mmap asks for MAP_FIXED;
 //  - munmap and madvise ranges lie in mappings the GPU made (unless the
 //    kernel module vouches for them), accounting every earlier mmap and
 //    munmap result;
@@ -162,7 +164,9 @@ struct world {
   std::set<long> allowed;               // empty: the op table
   std::map<std::uint64_t, std::uint64_t> regions;  // start -> length, as registered
   std::set<int> protected_fds;
-  std::vector<int> files;
+  std::vector<int> files;  // as registered (-1: a hole)
+  std::shared_ptr<const gsys::detail::fixed_files> table;
+  std::set<int> table_copies;  // the table's descriptors: genesys's own, like protected_fds
   interval_set mapped;                  // what the GPU's mmaps made and munmaps left
 
   // Memory the GPU was given: the registered regions and its own mappings.
@@ -245,12 +249,15 @@ void check_accepted(const world& w, const request_copy& before, const request_co
   if (!w.is_allowed(q.nr)) oracle_fail(q, "opcode not in the allow-list");
   if (q.flags & ~GSYS_SLOT_F_KNOWN) oracle_fail(q, "unknown slot flags");
   const bool fixed = q.flags & GSYS_SLOT_F_FIXED_FILE;
+  const gsys::detail::op_info* op = gsys::detail::find_op(q.nr);
   if (fixed) {
+    if (!op || op->arg[0] != GSYS_A_FD || q.nr == __NR_close) oracle_fail(q, "a fixed file on an op that takes no file first");
     if (before.arg[0] >= w.files.size() || w.files[before.arg[0]] < 0)
       oracle_fail(q, "a fixed-file index that is not registered");
-    if (q.arg[0] != (std::uint64_t)w.files[before.arg[0]]) oracle_fail(q, "fixed-file index not translated");
+    // The table's own copy of the registered file, held by the call.
+    if (q.arg[0] != (std::uint64_t)w.table->at(before.arg[0]) || q.files != w.table)
+      oracle_fail(q, "fixed-file index not translated to the table's file");
   }
-  const gsys::detail::op_info* op = gsys::detail::find_op(q.nr);
   for (int i = fixed ? 1 : 0; i < GSYS_SLOT_ARGS; ++i) {
     if (op && op->arg[i] == GSYS_A_PATH && w.confine) {
       // Confined, the call gets the path as checked: a copy in q, equal to
@@ -276,7 +283,9 @@ void check_accepted(const world& w, const request_copy& before, const request_co
       case GSYS_A_FD:
       case GSYS_A_FD_OPT:
       case GSYS_A_DIRFD:
+        if (i == 0 && fixed) break;  // the table's copy, checked above (a number the fuzzer's fake protection may share)
         if (fd >= 0 && w.protected_fds.count(fd)) oracle_fail(q, "an fd the executor protects");
+        if (w.table_copies.count(fd)) oracle_fail(q, "the fixed-file table's copy used by number");
         if (fd < 0 && !(op->arg[i] == GSYS_A_FD_OPT && fd == -1) && !(op->arg[i] == GSYS_A_DIRFD && fd == AT_FDCWD))
           oracle_fail(q, "a negative fd");
         break;
@@ -416,12 +425,19 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     pol.protect_fd(fd);
     w.protected_fds.insert(fd);
   }
+  // Fixed files must be open: a few descriptors of /dev/null, or holes.
+  static const int open_files[4] = {::open("/dev/null", O_RDONLY), ::open("/dev/null", O_RDONLY),
+                                    ::open("/dev/null", O_RDONLY), ::open("/dev/null", O_RDONLY)};
   for (unsigned i = 0, n = in.u8() % 5; i < n; ++i) {
-    int fd = (int)(in.u8() % 20) - 1;
+    const unsigned pick = in.u8() % 5;
+    int fd = pick ? open_files[pick - 1] : -1;
     if (w.protected_fds.count(fd)) fd = -1;  // the host never registers the executor's own fds
     w.files.push_back(fd);
   }
-  pol.set_files(w.files);
+  if (!w.files.empty()) w.table = gsys::detail::fixed_files::open(w.files);
+  for (std::size_t i = 0; i < w.files.size(); ++i)
+    if (w.table->at(i) >= 0) w.table_copies.insert(w.table->at(i));
+  pol.set_files(w.table);
 
   for (unsigned ops = 0; ops < 512 && !in.empty(); ++ops) {
     const std::uint8_t op = in.u8();

@@ -162,8 +162,14 @@ class runtime {
   std::uint32_t staging_chunks() const;
   std::uint32_t staging_chunks_busy() const;
 
-  // Fixed files: a call with GSYS_SLOT_F_FIXED_FILE uses arg[0] as an index
-  // into this table. Replaces any earlier table.
+  // Fixed files: a device call given gsys::fixed(i) for its file (calls.h)
+  // names entry i of this table, with any executor. The table holds the
+  // files it was given (duplicates; in genesys.ko, references), so the
+  // host may close its own descriptors afterwards. -1 leaves a hole (a call
+  // naming it gets -EBADF); a descriptor that is not open, or genesys's
+  // own, throws setup_error and keeps the earlier table, as does a table
+  // past GSYS_MAX_FIXED_FILES. Replaces any earlier table (an empty span
+  // removes it); calls in flight finish on the table they started with.
   void register_files(std::span<const int> fds);
 
   // Where the ring is published (empty when options.publish is false).
