@@ -33,6 +33,20 @@ constexpr bool default_allowed(std::string_view) { return true; }
 }  // namespace gsys::detail
 #endif
 
+namespace gsys {
+
+// The op table's calls that docs/syscalls.md judges a GPU may make:
+// syscall_allow.h is generated from the same table as that file.
+std::vector<long> default_allow()
+{
+  std::vector<long> v;
+  for (const detail::op_info& op : detail::kOps)
+    if (detail::default_allowed(op.name)) v.push_back((long)op.nr);
+  return v;
+}
+
+}  // namespace gsys
+
 namespace gsys::detail {
 
 namespace {
@@ -94,16 +108,9 @@ std::uint64_t user_address_top()
 
 policy::policy(const policy_options& o, std::uint64_t user_top) : opt_(o), user_top_(user_top)
 {
-  if (o.allow.empty()) {
-    // The op table's calls that docs/syscalls.md judges a GPU may make:
-    // syscall_allow.h is generated from the same table as that file.
-    for (const op_info& op : kOps)
-      if (default_allowed(op.name)) allow_.set((std::size_t)op.nr);
-  } else {
-    for (long nr : o.allow) {
-      if (nr < 0 || nr > (long)GSYS_NR_MAX) throw setup_error("genesys: policy allows opcode out of range: " + std::to_string(nr));
-      allow_.set((std::size_t)nr);
-    }
+  for (long nr : o.allow.empty() ? default_allow() : o.allow) {
+    if (nr < 0 || nr > (long)GSYS_NR_MAX) throw setup_error("genesys: policy allows opcode out of range: " + std::to_string(nr));
+    allow_.set((std::size_t)nr);
   }
 }
 

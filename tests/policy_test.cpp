@@ -22,6 +22,7 @@
 #include <gtest/gtest.h>
 
 #include "executor.h"
+#include "op_table.h"
 #include "policy.h"
 
 using namespace gsys::detail;
@@ -88,6 +89,26 @@ TEST(Policy, ExplicitAllowListReplacesDefault)
   EXPECT_EQ(check(p, req(__NR_read, {0, addr(buf), 1})), -EPERM);
   o.allow = {70000};
   EXPECT_THROW(policy{o}, gsys::setup_error);
+}
+
+// Adding one call to the default, as runtime.h shows: default_allow() is
+// what an empty list means (every op of ops.h, nop included), so starting
+// from it keeps every operation and allows the extra one.
+TEST(Policy, DefaultAllowIsWhatAnEmptyListMeans)
+{
+  const std::vector<long> d = gsys::default_allow();
+  EXPECT_EQ(d.size(), (std::size_t)GSYS_OP_COUNT);
+  gsys::policy_options o = unconfined();
+  policy empty{o};
+  o.allow = d;
+  o.allow.push_back(__NR_getuid);
+  policy more{o};
+  for (const op_info& op : kOps) {
+    EXPECT_TRUE(empty.allowed(op.nr)) << op.name;
+    EXPECT_TRUE(more.allowed(op.nr)) << op.name;
+  }
+  EXPECT_TRUE(more.allowed(__NR_getuid));
+  EXPECT_FALSE(empty.allowed(__NR_getuid));
 }
 
 TEST(Policy, BufferPointersAreChecked)

@@ -46,7 +46,8 @@ int main()
       "relaxed ordering keeps for each (see docs/device.md) and the argument checks\n"
       "the executors apply before running them. Anything else goes through\n"
       "`gsys::syscall(nr, ...)` and must be allowed explicitly in\n"
-      "`runtime_options::policy.allow`.\n\n"
+      "`runtime_options::policy.allow`, which replaces the default list when set:\n"
+      "start from `gsys::default_allow()` and add the call.\n\n"
       "| operation | opcode | relaxed barrier | arguments |\n"
       "|---|---|---|---|\n");
   for (const auto& op : gsys::detail::kOps) {

@@ -358,16 +358,16 @@ int main(int argc, char** argv)
                 "{\"bench\":\"kv\",\"label\":\"%s\",\"server\":\"%s\",\"threads\":%llu,\"keys\":%llu,\"value_size\":%llu,"
                 "\"value_sizes\":\"%s\",\"multiget\":%llu,"
                 "\"get_ratio\":%.3f,\"seconds\":%.3f,\"ops\":%llu,\"ops_per_s\":%.1f,\"p50_us\":%.1f,\"p99_us\":%.1f,"
-                "\"gets\":%llu,\"get_keys\":%llu,\"hits\":%llu,\"misses\":%llu,\"sets\":%llu,\"timeouts\":%llu,\"errors\":%llu}",
+                "\"gets\":%llu,\"get_keys\":%llu,\"keys_per_s\":%.1f,\"hits\":%llu,\"misses\":%llu,\"sets\":%llu,\"timeouts\":%llu,\"errors\":%llu}",
                 ex::json_escape(o.label).c_str(), ex::json_escape(o.server).c_str(), (unsigned long long)o.threads,
                 (unsigned long long)o.keys, (unsigned long long)o.value_size, o.memcslap_sizes ? "memcslap" : "fixed",
                 (unsigned long long)o.multiget, o.get_ratio, secs,
                 (unsigned long long)ops, ops / secs, p50, p99, (unsigned long long)all.gets, (unsigned long long)all.keys,
-                (unsigned long long)all.hits, (unsigned long long)all.misses, (unsigned long long)all.sets,
+                all.keys / secs, (unsigned long long)all.hits, (unsigned long long)all.misses, (unsigned long long)all.sets,
                 (unsigned long long)all.timeouts, (unsigned long long)all.errors);
   std::printf("%s\n", line);
-  std::printf("%s [%s]: %.0f ops/s, p50 %.1f us, p99 %.1f us (%llu gets of %llu keys, %llu misses; %llu sets; %llu timeouts; %llu wrong replies)\n",
-              kProg, o.label.c_str(), ops / secs, p50, p99, (unsigned long long)all.gets, (unsigned long long)all.keys,
+  std::printf("%s [%s]: %.0f ops/s, %.0f keys/s, p50 %.1f us, p99 %.1f us (%llu gets of %llu keys, %llu misses; %llu sets; %llu timeouts; %llu wrong replies)\n",
+              kProg, o.label.c_str(), ops / secs, all.keys / secs, p50, p99, (unsigned long long)all.gets, (unsigned long long)all.keys,
               (unsigned long long)all.misses, (unsigned long long)all.sets, (unsigned long long)all.timeouts,
               (unsigned long long)all.errors);
   if (!all.first_error.empty()) std::fprintf(stderr, "%s: first wrong reply: %s\n", kProg, all.first_error.c_str());

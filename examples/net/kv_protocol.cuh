@@ -57,6 +57,9 @@ struct kv_shared {
 struct kv_reply {
   char* buf;
   u32 len, cap;
+  // memcached has sent the replies up to here (at a get's END and at mn): a
+  // get that names a key over 250 bytes takes back only what follows.
+  u32 sent;
   bool full;             // a reply did not fit: the rest of the datagram is not served
   bool quiet;            // the command being served said noreply
   u64* error_counter;    // counts ERROR / CLIENT_ERROR / SERVER_ERROR replies
@@ -120,9 +123,9 @@ __device__ inline void serve_get(const kv_table& t, kv_shared& s, const char* re
   for (u32 p = c.key.off; kv_next_key(req, p, c.keys_end, k);) {
     const char* key = req + k.off;
     if (k.len > kKvMaxKey) {
-      // memcached drops this get's VALUE lines (the replies of the commands
-      // before it in the datagram stay).
-      out.len = start;
+      // memcached 1.6.18 drops every reply it has not sent yet: this get's
+      // VALUE lines and those of the commands since the last get or mn.
+      out.len = out.sent;
       say(out, kv_text_bad_format);
       return;
     }
@@ -172,6 +175,7 @@ __device__ inline void serve_get(const kv_table& t, kv_shared& s, const char* re
     }
   }
   say(out, kv_text_end);
+  out.sent = out.len;
 }
 
 // set, add, replace, append, prepend, cas: the outcome's text.
@@ -399,7 +403,7 @@ __device__ inline u32 kv_serve(const kv_table& t, kv_shared& s, const char* req,
 {
   // The last bytes stay free for the message that says the reply was cut.
   const char cut[] = "SERVER_ERROR out of memory writing response\r\n";
-  kv_reply out{reply, 0, cap - (u32)sizeof cut, false, false, &s.stats.error_replies};
+  kv_reply out{reply, 0, cap - (u32)sizeof cut, 0, false, false, &s.stats.error_replies};
   kv_clock clk{};
   if ((threadIdx.x & 31) == 0) {
     clk.now = gsys::detail::load_relaxed<gsys::detail::host>(&s.now);
@@ -420,7 +424,10 @@ __device__ inline u32 kv_serve(const kv_table& t, kv_shared& s, const char* req,
     count(&s.stats.requests);
     out.quiet = c.noreply;
     switch (c.op) {
-      case kv_op_reply: say(out, c.text); break;
+      case kv_op_reply:
+        say(out, c.text);
+        if (c.text == kv_text_mn) out.sent = out.len;
+        break;
       case kv_op_get:
       case kv_op_gets: serve_get(t, s, req, c, clk, out); break;
       case kv_op_set:

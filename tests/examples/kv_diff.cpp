@@ -351,8 +351,15 @@ struct generator {
     add(storage("set", "m", "v", 0, 0, false) + "mn\r\nget m\r\n", 1);
     add("mn\r\n" + storage("set", "m", "w", 1, 0, false) + "bogus\r\nget m\r\ndelete m\r\n", 1);
     add(storage("set", "m", "v", 0, 0, false) + "get m\r\nmn\r\nget m " + std::string(251, 'k') + "\r\n", 1);
-    // A key over 250 bytes drops the VALUE lines of its own get only.
-    add("get m\r\nget m " + std::string(251, 'k') + "\r\n");
+    // A key over 250 bytes drops every reply memcached has not sent yet:
+    // its own get's VALUE lines and the replies since the last get or mn.
+    const std::string long_key(251, 'k');
+    add("get m\r\nget m " + long_key + "\r\n");
+    add("version\r\nget m " + long_key + "\r\n");
+    add(storage("set", "a", "x", 0, 0, false) + "get a " + long_key + "\r\n");
+    add("get m\r\nversion\r\nget " + long_key + "\r\n");
+    add("version\r\nget nosuch\r\nversion\r\ndelete nosuch\r\ngets " + long_key + "\r\n");
+    add("version\r\nmn\r\nversion\r\nget m " + long_key + " m\r\n", 1);
     add("bogus\r\nGET a\r\n\r\nx\r\nbogus noreply\r\n \r\n");
     add("get a\n");
     add("set a 0 0 1\nv\r\nget a\n");

@@ -128,6 +128,13 @@ case_bench() {
   status "gsys-kv-bench, 6-key gets and memcslap's value sizes" 0 $?
   cat bench2.out
   grep -q '"errors":0}' bench2.out && grep -q '"misses":0,' bench2.out || fail "multi-key gets: wrong replies or misses"
+  # keys/s is the keys the gets named over the run's seconds, in both lines.
+  awk '/^\{/ { match($0, /"seconds":[0-9.]+/); s = substr($0, RSTART + 10, RLENGTH - 10)
+               match($0, /"get_keys":[0-9]+/); k = substr($0, RSTART + 11, RLENGTH - 11)
+               match($0, /"keys_per_s":[0-9.]+/); r = substr($0, RSTART + 13, RLENGTH - 13)
+               ok = RLENGTH > 0 && k > 0 && r > 0 && ((r - k / s) / r) ^ 2 < 1e-4 }
+       / keys\/s, p50 / { human = 1 }
+       END { exit !(ok && human) }' bench2.out || fail "gsys-kv-bench: keys/s missing or not get_keys / seconds"
   "$KV_BENCH" --server="127.0.0.1:$PORT" --threads=3 --keys=200 --value-size=300 --duration=1.5 \
     --timeout-ms=3000 --label=gsys-kv --shutdown > bench.out
   status "gsys-kv-bench against gsys-kv" 0 $?

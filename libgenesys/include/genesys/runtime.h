@@ -1,7 +1,7 @@
 // The host runtime: allocates a ring, starts an executor that runs the GPU's
 // requests, enforces the policy and keeps statistics.
 //
-//   gsys::runtime rt;                        // defaults: uring executor, memory confined
+//   gsys::runtime rt;                        // defaults: kmod, else uring, else sync; memory confined
 //   char* buf = static_cast<char*>(rt.alloc(1 << 20));
 //   gsys::launch(kernel, grid, block, rt.ring(), fd, buf);
 //   gsys::synchronize();
@@ -36,8 +36,16 @@ enum class executor_kind { automatic, sync, uring, kmod };
 const char* to_string(executor_kind k);
 std::optional<executor_kind> parse_executor(std::string_view name);
 
+// The allow-list an empty policy_options::allow stands for: every
+// operation of include/genesys/ops.h (docs/operations.md), nop included.
+std::vector<long> default_allow();
+
 struct policy_options {
-  // Opcodes the GPU may call. Empty: every operation in include/genesys/ops.h.
+  // Opcodes the GPU may call: the whole list, replacing the default. Empty:
+  // default_allow(), every operation in include/genesys/ops.h. To add a
+  // call, start from the default:
+  //   o.policy.allow = gsys::default_allow();
+  //   o.policy.allow.push_back(__NR_getuid);
   // An opcode outside ops.h (a raw system call for gsys::syscall) runs with
   // its arguments unchecked, confine_memory or not: genesys does not know
   // which of them are pointers. Allow only calls whose arguments you trust.
