@@ -33,7 +33,7 @@ struct fs_inputs {
   char* strings = nullptr;
   std::uint32_t* errtext = nullptr;  // [kMaxErrno] offsets in `strings`
   std::uint32_t prog = 0, prog_len = 0;  // the program name, for messages
-  std::uint64_t total_bytes = 0;          // sum of the known sizes (for statistics)
+  std::uint64_t total_bytes = 0;          // sum of the known sizes (--stats adds what files of unknown size held)
 };
 
 }  // namespace ex

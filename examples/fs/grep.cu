@@ -170,7 +170,7 @@ int main(int argc, char** argv)
     if (rel.write_errno) std::fprintf(stderr, "%s: write error: %s\n", kProg, std::strerror((int)rel.write_errno));
     // Statistics asked for and lost are trouble too: 2, even after a match.
     const bool stats_ok = ex::write_fs_stats(kProg, "grep", o, ex::device_label(), rt.executor(), files.size(),
-                                             j.in.total_bytes, secs, blocks, chunk);
+                                             j.in.total_bytes + rel.unsized_bytes, secs, blocks, chunk);
     return rel.any_error || !stats_ok ? 2 : rel.any_selected ? 0 : 1;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "%s: %s\n", kProg, e.what());

@@ -37,6 +37,7 @@ struct grep_relay {
   u32 any_selected;    // the whole run: exit status 0
   u32 any_error;       // exit status 2
   u32 write_errno;     // writing the output failed (EPIPE, ENOSPC...)
+  u64 unsized_bytes;   // the bytes of the files of unknown size, as read (for --stats)
 };
 
 struct grep_job {
@@ -397,7 +398,10 @@ __device__ inline void grep_to_end(const gsys::ring& r, const grep_job& j, const
     // Bytes past the chunk in its window: the next chunk has lines to own.
     const bool more = !c.err && c.n > (k ? 1u : 0u) + j.chunk;
     finish_chunk(r, j, f, k, c, fd, buf, starts, hit, sel, out, !more);
-    if (!more) break;
+    if (!more) {
+      if (threadIdx.x == 0 && !c.err) j.relay->unsized_bytes += c.base + c.n;  // where the reads ended
+      break;
+    }
   }
   relay_pass(&j.relay->turn, g);
 }

@@ -122,7 +122,7 @@ int main(int argc, char** argv)
     const ex::wc_relay& rel = *j.relay;
     if (rel.write_errno) std::fprintf(stderr, "%s: write error: %s\n", kProg, std::strerror((int)rel.write_errno));
     const bool stats_ok = ex::write_fs_stats(kProg, "wc", o, ex::device_label(), rt.executor(), files.size(),
-                                             j.in.total_bytes, secs, blocks, o.chunk);
+                                             j.in.total_bytes + rel.unsized_bytes, secs, blocks, o.chunk);
     return rel.any_error || !stats_ok ? 1 : 0;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "%s: %s\n", kProg, e.what());

@@ -59,6 +59,7 @@ struct wc_relay {
   wc_counts total;
   u32 any_error;        // exit status 1
   u32 write_errno;
+  u64 unsized_bytes;    // the bytes of the files of unknown size, as read (for --stats)
 };
 
 struct wc_job {
@@ -194,6 +195,7 @@ __global__ void wc_kernel(gsys::ring r, wc_job j)
       rel->file.lines += lines;
       rel->file.words += run.words - (rel->in_word && run.first == kPrintable ? 1 : 0);
       rel->file.bytes += bytes;
+      if (f.size == kSizeUnknown) rel->unsized_bytes += bytes;
       if (run.last != kOther) rel->in_word = run.last == kPrintable;
     }
     __syncthreads();

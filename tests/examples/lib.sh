@@ -31,6 +31,14 @@ status() {
 }
 
 # skip WHY: the test cannot run here (ctest shows it as skipped).
+# stats_bytes WHAT FILE BYTES: the last --stats line in FILE says "bytes":BYTES.
+stats_bytes() {
+  CHECKS=$((CHECKS + 1))
+  local got
+  got=$(sed -n 's/.*"bytes":\([0-9]*\).*/\1/p' "$2" | tail -n 1)
+  [ "$got" = "$3" ] || fail "$1: --stats says '$got' bytes, expected $3"
+}
+
 skip() {
   echo "SKIP: $*"
   exit 77

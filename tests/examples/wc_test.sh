@@ -98,6 +98,13 @@ case_size_zero_files() {
   compare "/proc/cpuinfo lines" -- -l /proc/cpuinfo
   local sys=/sys/kernel/mm/transparent_hugepage/enabled
   [ -r "$sys" ] && compare "sysfs file" --chunk-size=5 -- "$sys" a.txt
+  # --stats counts what the files of unknown size held, as read (it said 0).
+  for cs in 1 7 64K; do
+    rm -f stats.json
+    "$GSYS_WC" --chunk-size="$cs" --blocks=3 --threads=32 --stats=stats.json a.txt /proc/filesystems /proc/version a.txt \
+      > /dev/null
+    stats_bytes "--stats bytes, chunk $cs" stats.json "$(cat a.txt /proc/filesystems /proc/version a.txt | wc -c)"
+  done
   # A directory that says 0 bytes still gets its message.
   [ -d /sys/kernel ] && compare "sysfs directory" -- a.txt /sys/kernel
 }
