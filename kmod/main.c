@@ -116,17 +116,21 @@ bool gsys_is_genesys_file(const struct file *file)
 }
 
 /*
- * Files of an executor, this process's or another runtime's: genesys files
- * and io_uring instances (the uring executor's ring; closing it hangs that
- * runtime, mapping it hands its queues to the device). A GPU kernel has no
- * use for either. io_is_uring_fops() is not exported: an io_uring file is
- * the anonymous inode named "[io_uring]".
+ * Files of an executor, this process's or another runtime's: genesys files,
+ * io_uring instances (the uring executor's ring; closing it hangs that
+ * runtime, mapping it hands its queues to the device) and Landlock rulesets
+ * (the runtime's sandbox: a kernel that closed it made the runtime close
+ * whatever file reused the number). A GPU kernel has no use for any of
+ * them. Neither io_is_uring_fops() nor Landlock's fops are exported: such a
+ * file is the anonymous inode of that name.
  */
 bool gsys_is_executor_file(const struct file *file)
 {
+	const char *name = (const char *)file->f_path.dentry->d_name.name;
+
 	return gsys_is_genesys_file(file) ||
 	       (file_inode(file)->i_sb->s_magic == ANON_INODE_FS_MAGIC &&
-		!strcmp((const char *)file->f_path.dentry->d_name.name, "[io_uring]"));
+		(!strcmp(name, "[io_uring]") || !strcmp(name, "[landlock-ruleset]")));
 }
 
 static struct miscdevice gsys_misc = {

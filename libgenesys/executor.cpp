@@ -37,8 +37,13 @@ stats_shard& executor_context::take_shard()
   return s;
 }
 
-void executor_context::enter_sandbox()
+void executor_context::become_executor_thread()
 {
+  sigset_t mask;
+  sigfillset(&mask);
+  for (int sync_signal : {SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGTRAP, SIGSYS}) sigdelset(&mask, sync_signal);
+  if (interrupt_signal() > 0) sigdelset(&mask, interrupt_signal());
+  pthread_sigmask(SIG_SETMASK, &mask, nullptr);
   if (!box) return;
   const std::string problems = box->enter();
   static std::atomic<bool> said{false};
@@ -117,7 +122,17 @@ void serve_fallback(ring_access& ring, policy& pol, stats_shard& shard, request_
   if (ring.adopt_copy(q)) run_and_complete(ring, pol, shard, q);
 }
 
-int interrupt_signal() { return SIGRTMIN + 7; }
+int interrupt_signal()
+{
+  static const int sig = [] {
+    for (int s = SIGRTMIN + 7; s <= SIGRTMAX; ++s) {
+      struct sigaction sa {};
+      if (sigaction(s, nullptr, &sa) == 0 && !(sa.sa_flags & SA_SIGINFO) && sa.sa_handler == SIG_DFL) return s;
+    }
+    return -1;
+  }();
+  return sig;
+}
 
 void blocking_threads::start(unsigned n, std::function<void()> body)
 {
@@ -155,10 +170,8 @@ void blocking_threads::join(const std::function<void()>& poke)
 bool install_interrupt_handler()
 {
   static const bool ours = [] {
+    if (interrupt_signal() < 0) return false;  // the application uses them all: leave them be
     struct sigaction sa {};
-    sigaction(interrupt_signal(), nullptr, &sa);
-    if (sa.sa_handler != SIG_DFL) return false;  // the application uses it: leave it be
-    sa = {};
     sa.sa_handler = [](int) {};  // no SA_RESTART: the blocked call returns EINTR
     sigemptyset(&sa.sa_mask);
     return sigaction(interrupt_signal(), &sa, nullptr) == 0;

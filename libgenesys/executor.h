@@ -39,10 +39,13 @@ struct executor_context {
   // A fresh shard for a new executor thread.
   stats_shard& take_shard();
 
-  // The kernel-enforced restrictions (sandbox.h); every executor thread
-  // calls enter_sandbox() before it serves anything.
+  // The kernel-enforced restrictions (sandbox.h). Every executor thread
+  // calls become_executor_thread() before it serves anything: it blocks the
+  // application's asynchronous signals (their handlers must not run under
+  // the sandbox, and a mask inherited from the creator must not block the
+  // interrupt signal that stops the thread), then enters the sandbox.
   const sandbox* box = nullptr;
-  void enter_sandbox();
+  void become_executor_thread();
 };
 
 class executor {
@@ -102,8 +105,10 @@ void finish_call(ring_access& ring, stats_shard& shard, const gsys_request& q, l
 long check_and_run(policy& pol, request_copy& q, bool& denied);
 
 // The signal stop() sends an executor thread blocked in a system call so
-// that it returns EINTR. install_interrupt_handler() is false when the
-// application already uses that signal (then stop() waits instead).
+// that it returns EINTR: the first real-time signal from SIGRTMIN+7 up that
+// the application leaves at its default (-1 if none).
+// install_interrupt_handler() is false when there is none (then stop()
+// waits instead).
 int interrupt_signal();
 bool install_interrupt_handler();
 

@@ -66,7 +66,7 @@ class kmod_executor final : public executor {
     ctx_.pol->trust_kernel_mappings();
     if (!files_.empty()) push_files(files_);
     threads_.start(ctx_.opt.workers ? ctx_.opt.workers : 1, [this] {
-      ctx_.enter_sandbox();
+      ctx_.become_executor_thread();
       run();
     });
   }

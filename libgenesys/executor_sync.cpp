@@ -23,7 +23,7 @@ class sync_executor final : public executor {
   void start() override
   {
     workers_.start(ctx_.opt.workers ? ctx_.opt.workers : 1, [this] {
-      ctx_.enter_sandbox();
+      ctx_.become_executor_thread();
       run();
     });
   }

@@ -74,11 +74,11 @@ class uring_executor final : public executor {
     cq_capacity_ = uring_.cq.ring_entries;
     ctx_.pol->protect_fd(uring_.ring_fd);
     submitter_ = std::thread([this] {
-      ctx_.enter_sandbox();
+      ctx_.become_executor_thread();
       submit_loop();
     });
     reaper_ = std::thread([this] {
-      ctx_.enter_sandbox();
+      ctx_.become_executor_thread();
       reap_loop();
     });
   }
@@ -122,6 +122,25 @@ class uring_executor final : public executor {
     }
   }
 
+  // What io_uring would read differently from the system call, so the
+  // executors agree: a negative pread/pwrite offset means "the file
+  // position" to io_uring and -EINVAL to pread(2).
+  static long refused_by_syscall(const request_copy& q)
+  {
+    if ((q.nr == __NR_pread64 || q.nr == __NR_pwrite64) && (std::int64_t)q.arg[3] < 0) return -EINVAL;
+    return 0;
+  }
+
+  // An SQE's length is 32 bits; read(2) and write(2) move at most
+  // MAX_RW_COUNT (INT_MAX rounded down to a page) bytes a call anyway, so
+  // clamping there keeps their result (cutting to 32 bits made 4 GiB a
+  // 0-byte read).
+  static unsigned rw_len(std::uint64_t n)
+  {
+    constexpr std::uint64_t kMaxRwCount = 0x7ffff000;
+    return (unsigned)(n < kMaxRwCount ? n : kMaxRwCount);
+  }
+
   // Prepares an SQE for an async_op() request (false for any other).
   // openat runs inline: the policy inspects the opened file before any
   // other request can use its descriptor (policy::finish).
@@ -133,19 +152,19 @@ class uring_executor final : public executor {
     switch (q.nr) {
       case __NR_read:
         sqe = get_sqe();
-        io_uring_prep_read(sqe, fd, (void*)q.arg[1], (unsigned)q.arg[2], (std::uint64_t)-1);  // -1: file position
+        io_uring_prep_read(sqe, fd, (void*)q.arg[1], rw_len(q.arg[2]), (std::uint64_t)-1);  // -1: file position
         break;
       case __NR_write:
         sqe = get_sqe();
-        io_uring_prep_write(sqe, fd, (const void*)q.arg[1], (unsigned)q.arg[2], (std::uint64_t)-1);
+        io_uring_prep_write(sqe, fd, (const void*)q.arg[1], rw_len(q.arg[2]), (std::uint64_t)-1);
         break;
       case __NR_pread64:
         sqe = get_sqe();
-        io_uring_prep_read(sqe, fd, (void*)q.arg[1], (unsigned)q.arg[2], q.arg[3]);
+        io_uring_prep_read(sqe, fd, (void*)q.arg[1], rw_len(q.arg[2]), q.arg[3]);
         break;
       case __NR_pwrite64:
         sqe = get_sqe();
-        io_uring_prep_write(sqe, fd, (const void*)q.arg[1], (unsigned)q.arg[2], q.arg[3]);
+        io_uring_prep_write(sqe, fd, (const void*)q.arg[1], rw_len(q.arg[2]), q.arg[3]);
         break;
       case __NR_close:
         sqe = get_sqe();
@@ -256,6 +275,7 @@ class uring_executor final : public executor {
         op.t0 = monotonic_ns();
         bool denied = false;
         long err = ctx_.pol->check(op.q, denied);
+        if (err == 0) err = refused_by_syscall(op.q);
         if (err == 0 && prepare(op)) {
           inflight_.fetch_add(1, std::memory_order_acq_rel);
           ++queued;

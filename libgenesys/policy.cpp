@@ -218,6 +218,11 @@ void policy::add_span(std::uint64_t lo, std::uint64_t hi)
 
 void policy::allow_region(std::uintptr_t p, std::size_t n)
 {
+  // A range past the address space (allow_region(p, SIZE_MAX)) would give
+  // the GPU everything above p: confinement quietly off.
+  if (n > user_top_ || p > user_top_ - n)
+    throw setup_error("genesys: allow_region: [" + std::to_string(p) + ", +" + std::to_string(n) +
+                      ") reaches past the process's address space");
   std::lock_guard lk(mu_);
   if (watcher_) watcher_(p, n, true);
   // A smaller region at a start already given (a header declared inside an

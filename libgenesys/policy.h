@@ -82,6 +82,7 @@ class policy {
   void set_files(std::shared_ptr<const fixed_files> files);
   // Given memory is the union of every region and GPU mapping: a buffer may
   // span several. A region at a start already given keeps the larger length.
+  // One reaching past the address space throws setup_error.
   void allow_region(std::uintptr_t p, std::size_t n);
   // Withdraws the region starting at p (runtime::free); bytes that other
   // regions cover stay given.

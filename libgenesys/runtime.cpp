@@ -142,6 +142,7 @@ struct runtime::impl {
   bool link_model = false;  // simulator: ranges registered with the link-cost model
   std::mutex mu;
   std::map<void*, std::size_t> allocations;
+  const pid_t owner = getpid();  // a forked child's copy is not its to tear down
 
   explicit impl(const runtime_options& o)
       : opt(o),
@@ -151,6 +152,7 @@ struct runtime::impl {
         pol(o.policy),
         box(pol, o)
   {
+    if (box.ruleset_fd() >= 0) pol.protect_fd(box.ruleset_fd());
     if (o.staging_bytes) staging_chunks = staging_chunks_for(o.staging_bytes, o.staging_chunk_bytes);
     detail::init_ring(mem.header(), geo, (gsys_u64)o.timeout.count(), gsys_dev_bytes(geo.nslots, staging_chunks));
     stats->magic = detail::kStatsMagic;
@@ -314,7 +316,15 @@ runtime::runtime(runtime_options options)
   impl_ = std::make_unique<impl>(options);
 }
 
-runtime::~runtime() = default;
+runtime::~runtime()
+{
+  // A forked child holds a copy of the runtime but none of its threads, and
+  // shares a published ring with the parent: stopping it (the ring's stop
+  // word), waiting for its threads or removing its name would hang the
+  // child or break the parent's ring. The child leaves it all to the
+  // parent, and its own memory to its exit.
+  if (impl_ && impl_->owner != getpid()) (void)impl_.release();
+}
 
 gsys::ring runtime::ring() const { return impl_->handle; }
 executor_kind runtime::executor() const { return impl_->kind; }

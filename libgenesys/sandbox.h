@@ -46,6 +46,10 @@ class sandbox {
 
   bool seccomp_ready() const { return !filter_.empty(); }
   int landlock_abi() const { return landlock_abi_; }  // 0: not available
+  // The Landlock ruleset's descriptor (-1: none): genesys's own, which the
+  // runtime protects from the GPU like an executor's (a kernel closed it,
+  // and the destructor then closed whatever file reused the number).
+  int ruleset_fd() const { return ruleset_fd_; }
   // One line for logs and `genesys info`: what enter() applies.
   const std::string& summary() const { return summary_; }
 

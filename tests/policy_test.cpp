@@ -279,6 +279,17 @@ TEST(Policy, ConfinedMemoryOnlyInRegions)
 // pointer, so a small region declared inside a big one hid the big one's
 // bytes after it, a second region at the same start shrank the first, and a
 // buffer across two touching regions was refused. Every byte given is given.
+// allow_region(p, SIZE_MAX) wrapped, and the GPU was given everything above
+// p (a read into an undeclared buffer went through): now refused.
+TEST(Policy, ARegionPastTheAddressSpaceIsRefused)
+{
+  policy p{gsys::policy_options{}, 1ull << 47};
+  EXPECT_THROW(p.allow_region(0x10000, SIZE_MAX), gsys::setup_error);
+  EXPECT_THROW(p.allow_region((1ull << 47) - 4096, 4097), gsys::setup_error);
+  EXPECT_NO_THROW(p.allow_region((1ull << 47) - 4096, 4096));
+  EXPECT_EQ(check(p, req(__NR_pread64, {3, 0x20000, 16, 0})), -EFAULT) << "nothing above 0x10000 was given";
+}
+
 TEST(Policy, GivenMemoryIsTheUnionOfRegions)
 {
   policy p{gsys::policy_options{}};

@@ -5,19 +5,24 @@
 //   genesys ring PID [--slots]        ring header (and non-free slots, waiting requests)
 //   genesys kmod [--json]             genesys.ko status and counters
 //   genesys info [--json]             the GPU, its link to the host, the executor
+//
+// stat and ring exit 0 when they showed every ring asked about, 1 when there
+// was none or one could not be read (named on stderr; the others are still
+// shown), 2 on a usage error.
 #include <fcntl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <algorithm>
 #include <cctype>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
 #include <fstream>
+#include <memory>
 #include <optional>
 #include <sstream>
+#include <stdexcept>
 #include <string>
 #include <thread>
 #include <vector>
@@ -43,28 +48,37 @@ std::vector<published_ring> list_rings(int only_pid)
   return out;
 }
 
+// A ring removed between the listing and shm_open: its process ended or
+// closed its runtime meanwhile (normal churn), nothing to report.
+struct ring_vanished : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
 // A read-only view of a published ring and its stats page.
 class ring_view {
  public:
   explicit ring_view(const std::string& name)
   {
     int fd = shm_open(("/" + name).c_str(), O_RDONLY, 0);
+    if (fd < 0 && errno == ENOENT) throw ring_vanished(name);
     if (fd < 0) throw std::runtime_error(name + ": " + std::strerror(errno));
     struct stat st;
-    fstat(fd, &st);
-    size_ = (size_t)st.st_size;
-    base_ = mmap(nullptr, size_, PROT_READ, MAP_SHARED, fd, 0);
+    size_ = fstat(fd, &st) == 0 ? (size_t)st.st_size : 0;
+    // Not even a header (mmap would refuse an empty file): not mapped.
+    base_ = size_ >= GSYS_HEADER_BYTES ? mmap(nullptr, size_, PROT_READ, MAP_SHARED, fd, 0) : nullptr;
+    const int err = errno;
     ::close(fd);
-    if (base_ == MAP_FAILED) throw std::runtime_error(name + ": mmap: " + std::strerror(errno));
-    std::string bad = check_ring(header(), size_);
-    if (!bad.empty()) throw std::runtime_error(name + ": not a usable ring: " + bad);
-    // The geometry as checked, kept: the live header stays writable by a GPU.
-    nslots_ = header()->nslots;
-    sq_entries_ = header()->sq_entries;
-    ring_bytes_ = header()->ring_bytes;
-    if (ring_bytes_ + sizeof(stats_page) > size_ || stats()->magic != kStatsMagic)
-      throw std::runtime_error(name + ": no stats page");
+    if (!base_) throw std::runtime_error(name + ": not a usable ring: " + std::to_string(size_) +
+                                                 " bytes, smaller than a ring header");
+    if (base_ == MAP_FAILED) throw std::runtime_error(name + ": mmap: " + std::strerror(err));
+    const std::string bad = check();
+    if (!bad.empty()) {
+      munmap(base_, size_);  // no destructor runs for a constructor that throws
+      throw std::runtime_error(name + ": " + bad);
+    }
   }
+  ring_view(const ring_view&) = delete;
+  ring_view& operator=(const ring_view&) = delete;
   gsys::stats_snapshot summary() const { return summarize(*stats(), header(), nslots_, sq_entries_); }
   gsys_u32 nslots() const { return nslots_; }
   ~ring_view() { munmap(base_, size_); }
@@ -86,6 +100,19 @@ class ring_view {
   }
 
  private:
+  // What makes the mapping no ring with a stats page, or empty. Keeps the
+  // geometry as checked: the live header stays writable by a GPU.
+  std::string check()
+  {
+    std::string bad = check_ring(header(), size_);
+    if (!bad.empty()) return "not a usable ring: " + bad;
+    nslots_ = header()->nslots;
+    sq_entries_ = header()->sq_entries;
+    ring_bytes_ = header()->ring_bytes;
+    if (ring_bytes_ + sizeof(stats_page) > size_ || stats()->magic != kStatsMagic) return "no stats page";
+    return {};
+  }
+
   void* base_ = nullptr;
   size_t size_ = 0;
   gsys_u32 nslots_ = 0;
@@ -93,11 +120,60 @@ class ring_view {
   gsys_u64 ring_bytes_ = 0;
 };
 
-const char* state_name(gsys_u32 s)
+// The rings of one pid or all, opened. One that cannot be read is reported
+// on stderr, named, and the others are still opened, as `list` does; one
+// removed since the listing is left out. `failed`: some ring was unreadable.
+struct open_ring {
+  published_ring ring;
+  std::unique_ptr<ring_view> view;
+};
+std::vector<open_ring> open_rings(int only_pid, bool& failed)
 {
-  // 1, 3 and 5 were CLAIMED, BUSY and ORPHANED; v2 keeps ownership in device memory.
-  static const char* names[] = {"FREE", "GARBAGE", "READY", "GARBAGE", "DONE", "GARBAGE"};
-  return s < 6 ? names[s] : "GARBAGE";
+  std::vector<open_ring> out;
+  failed = false;
+  for (published_ring& r : list_rings(only_pid)) {
+    try {
+      auto v = std::make_unique<ring_view>(r.name);
+      out.push_back({std::move(r), std::move(v)});
+    } catch (const ring_vanished&) {
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "genesys: %s\n", e.what());
+      failed = true;
+    }
+  }
+  return out;
+}
+
+// A slot's state as abi.h defines them, or GARBAGE; the order `ring` counts them in.
+enum slot_state { kFree, kReady, kDone, kDoneWide, kGarbage, kSlotStates };
+const char* const kStateNames[kSlotStates] = {"FREE", "READY", "DONE", "DONE_WIDE", "GARBAGE"};
+
+// What a slot's 64-bit state word says: its tag (GSYS_SLOT_TAG) names the
+// state, and only DONE carries more, the call's result; any other word with
+// bits above its tag, or a tag v2 does not define (1 and 3 were v1's CLAIMED
+// and BUSY), is garbage.
+slot_state state_of(gsys_u64 word)
+{
+  const gsys_u32 tag = GSYS_SLOT_TAG(word);
+  if (tag == GSYS_SLOT_DONE) return kDone;
+  if (word != tag) return kGarbage;
+  switch (tag) {
+    case GSYS_SLOT_FREE: return kFree;
+    case GSYS_SLOT_READY: return kReady;
+    case GSYS_SLOT_DONE_WIDE: return kDoneWide;
+    default: return kGarbage;
+  }
+}
+
+// A slot's state word, read once. acquire: pairs with the executor's release
+// of DONE_WIDE, which it stores after the result in slot.ret.
+gsys_u64 state_word(const gsys_slot& s) { return __atomic_load_n(&s.state, __ATOMIC_ACQUIRE); }
+
+// The result of a finished call (GSYS_SLOT_FINISHED(word)): in the state word
+// in DONE, in slot.ret in DONE_WIDE (a result too wide for the word).
+gsys_s64 slot_result(const gsys_slot& s, gsys_u64 word)
+{
+  return GSYS_SLOT_TAG(word) == GSYS_SLOT_DONE ? GSYS_SLOT_INLINE_RET(word) : s.ret;
 }
 
 int cmd_list()
@@ -111,6 +187,8 @@ int cmd_list()
       ring_view v(r.name);
       std::printf("%-28s pid %-8d executor %-6s slots %u\n", r.name.c_str(), r.pid, v.stats()->executor,
                   v.header()->nslots);
+    } catch (const ring_vanished&) {
+      // gone since the listing: not live any more
     } catch (const std::exception& e) {
       std::printf("%-28s pid %-8d (%s)\n", r.name.c_str(), r.pid, e.what());
     }
@@ -118,19 +196,21 @@ int cmd_list()
   return 0;
 }
 
+// Exit status of stat and ring: 0 if every ring was shown, 1 if one could
+// not be read (reported by open_rings) or there was none.
 int cmd_stat(int pid, bool json)
 {
-  auto rings = list_rings(pid);
-  if (rings.empty()) {
+  bool failed = false;
+  auto rings = open_rings(pid, failed);
+  if (rings.empty() && !failed) {
     std::fprintf(stderr, "genesys: no rings%s (is the process running with options.publish on?)\n",
                  pid ? (" for pid " + std::to_string(pid)).c_str() : "");
     return 1;
   }
   if (json) std::printf("[");
   bool first = true;
-  for (auto& r : rings) {
-    ring_view v(r.name);
-    auto s = v.summary();
+  for (auto& [r, v] : rings) {
+    auto s = v->summary();
     if (json) {
       std::printf("%s{\"ring\":\"%s\",\"pid\":%d,\"stats\":%s}", first ? "" : ",", r.name.c_str(), r.pid,
                   s.to_json().c_str());
@@ -140,18 +220,19 @@ int cmd_stat(int pid, bool json)
     first = false;
   }
   if (json) std::printf("]\n");
-  return 0;
+  return failed ? 1 : 0;
 }
 
 int cmd_ring(int pid, bool slots)
 {
-  auto rings = list_rings(pid);
-  if (rings.empty()) {
+  bool failed = false;
+  auto rings = open_rings(pid, failed);
+  if (rings.empty() && !failed) {
     std::fprintf(stderr, "genesys: no rings for pid %d\n", pid);
     return 1;
   }
-  for (auto& r : rings) {
-    ring_view v(r.name);
+  for (auto& [r, view] : rings) {
+    const ring_view& v = *view;
     const gsys_ring_header* h = v.header();
     std::printf("%s: abi %u, %u slots, queue %u entries, %llu bytes, timeout %.3f s\n", r.name.c_str(), h->abi_version,
                 h->nslots, h->sq_entries, (unsigned long long)h->ring_bytes, h->timeout_ns / 1e9);
@@ -162,17 +243,24 @@ int cmd_ring(int pid, bool slots)
     std::printf("  totals: completed %llu failed %llu denied %llu garbage %llu skipped %llu\n",
                 (unsigned long long)h->completed, (unsigned long long)h->failed, (unsigned long long)h->denied,
                 (unsigned long long)h->garbage, (unsigned long long)h->skipped);
-    unsigned counts[7] = {};
-    for (gsys_u32 i = 0; i < v.nslots(); ++i) counts[std::min<gsys_u32>(v.slots()[i].state, 6)]++;
+    unsigned counts[kSlotStates] = {};
+    for (gsys_u32 i = 0; i < v.nslots(); ++i) counts[state_of(state_word(v.slots()[i]))]++;
     std::printf("  slots:");
-    for (gsys_u32 s = 0; s < 7; ++s)
-      if (counts[s]) std::printf(" %s %u", state_name(s), counts[s]);
+    for (int st = 0; st < kSlotStates; ++st)
+      if (counts[st]) std::printf(" %s %u", kStateNames[st], counts[st]);
     std::printf("\n");
     if (!slots) continue;
     for (gsys_u32 i = 0; i < v.nslots(); ++i) {
-      const gsys_slot& s = v.slots()[i];
-      if (s.state == GSYS_SLOT_FREE) continue;
-      std::printf("  slot [%5u] %-8s ret %lld\n", i, state_name(s.state), (long long)s.ret);
+      const gsys_slot& sl = v.slots()[i];
+      const gsys_u64 word = state_word(sl);
+      const slot_state st = state_of(word);
+      if (st == kFree) continue;
+      if (st == kGarbage)
+        std::printf("  slot [%5u] %-9s word %#llx\n", i, kStateNames[st], (unsigned long long)word);
+      else if (GSYS_SLOT_FINISHED(word))
+        std::printf("  slot [%5u] %-9s ret %lld\n", i, kStateNames[st], (long long)slot_result(sl, word));
+      else
+        std::printf("  slot [%5u] %s\n", i, kStateNames[st]);  // queued: no result yet
     }
     // The requests travel in the queue: the ones published and not yet taken.
     for (gsys_u64 n = 0; n < s.queue_depth; ++n) {
@@ -183,7 +271,7 @@ int cmd_ring(int pid, bool slots)
                   (unsigned long long)e.arg[0], (unsigned long long)e.arg[1], (unsigned long long)e.arg[2]);
     }
   }
-  return 0;
+  return failed ? 1 : 0;
 }
 
 std::optional<std::string> read_text(const char* path)
@@ -307,14 +395,16 @@ void usage()
       "usage: genesys <command> [args]\n"
       "  list                  rings published by live processes\n"
       "  stat [PID] [--json]   per-operation calls, errors, denials and latency\n"
-      "  ring PID [--slots]    ring header, queue and slot states (--slots: each slot in use\n"
-      "                        and each request waiting in the queue)\n"
+      "  ring PID [--slots]    ring header, queue and slot states (--slots: each slot in use,\n"
+      "                        a finished call's result, each request waiting in the queue)\n"
       "  kmod [--json]         genesys.ko status and counters\n"
       "  info [--json]         the GPU and its link to the host (atomics, PCIe), CUDA\n"
       "                        versions, the executor the runtime would choose\n"
       "  help                  this text\n"
       "list, stat and ring see only rings a process chose to publish\n"
-      "(runtime_options::publish = true, or GENESYS_PUBLISH=1 in its environment).\n");
+      "(runtime_options::publish = true, or GENESYS_PUBLISH=1 in its environment).\n"
+      "stat and ring name a ring they cannot read on stderr and still show the others;\n"
+      "they exit 1 then, as when there is no ring. Usage errors exit 2.\n");
 }
 
 // Linux's PID_MAX_LIMIT: no process has a larger pid (/proc/sys/kernel/pid_max

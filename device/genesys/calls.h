@@ -10,8 +10,9 @@
 // submit with it first) takes a descriptor or gsys::fixed(i): entry i of
 // the host's runtime::register_files table.
 //
-// Buffers must be host-accessible (pinned/mapped or managed memory; in the
-// simulator any memory); device memory goes through gsys::staged::
+// Buffers must be host-accessible (pinned/mapped or managed memory) and,
+// with memory confinement on (the default, simulator included), given to
+// the GPU (docs/device.md "Memory"); device memory goes through gsys::staged::
 // (staging.h). Non-blocking forms: gsys::post (fire-and-forget) and
 // gsys::submit<gsys::thread> (a future).
 #pragma once
@@ -19,13 +20,13 @@
 #include <fcntl.h>
 #include <sys/types.h>
 
+#include <type_traits>
+
 #include "group.h"
 
 struct stat;
 struct rusage;
 struct sockaddr;
-
-#include <type_traits>
 
 namespace gsys {
 
@@ -74,12 +75,13 @@ GSYS_DEVICE constexpr u32 op_dir(u32 nr)
   return GSYS_DIR_CTL;
 }
 
-// Every call's request starts here. A number outside the ABI's nr field
-// (negative, or above GSYS_NR_MAX) becomes kNoOpcode, which invoke() and
-// submit() refuse with -ENOSYS: cut to 16 bits, 0x10027 ran getpid.
+// The ABI names a fixed file only in arg[0].
 template <class A0 = void, class... A>
 constexpr bool file_first_only = !(std::is_same_v<A, file_arg> || ...);
 
+// Every call's request starts here. A number outside the ABI's nr field
+// (negative, or above GSYS_NR_MAX) becomes kNoOpcode, which invoke() and
+// submit() refuse with -ENOSYS: cut to 16 bits, 0x10027 ran getpid.
 template <class... A>
 GSYS_DEVICE request make_request(long nr, u16 flags, A... a)
 {

@@ -9,8 +9,10 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
+#include <memory>
 #include <vector>
 
 #include <genesys.cuh>
@@ -157,6 +159,19 @@ __global__ void use_fixed_files(gsys::ring r, char* rows, struct stat* st, const
 __global__ void read_fixed_zero(gsys::ring r, char* buf, long* out)
 {
   out[0] = gsys::pread(r, gsys::fixed(0), buf, 16, 0);
+}
+
+// Reads and writes as the system calls take them, with every executor: a
+// length past 4 GiB (the uring executor cut it to 32 bits: 4 GiB read 0
+// bytes) and a negative pread/pwrite offset (io_uring took -1 for the file
+// position: it read, wrote and moved the offset).
+__global__ void lengths_and_offsets(gsys::ring r, int fd, char* buf, unsigned long long big, long* out)
+{
+  out[0] = gsys::pread(r, fd, buf, big, 0);
+  out[1] = gsys::read(r, fd, buf, big);
+  out[2] = gsys::pread(r, fd, buf, 10, -1);
+  out[3] = gsys::pwrite(r, fd, buf, 5, -1);
+  out[4] = gsys::lseek(r, fd, 0, SEEK_CUR);
 }
 
 class Calls : public testing::TestWithParam<gsys::executor_kind> {
@@ -421,6 +436,85 @@ TEST_P(Calls, AFixedFileTableWithABadDescriptorIsRefusedAndTheOldOneStays)
   gsys::synchronize();
   EXPECT_EQ(out[0], 8) << "the first table's file";
   EXPECT_EQ(std::string(buf, 8), "12345678");
+}
+
+TEST_P(Calls, LengthsPast4GiBAndNegativeOffsetsAreTheSystemCallsOwn)
+{
+  gsys::runtime_options o = gsys_test::options_for(GetParam());
+  o.policy.confine_memory = false;  // a 4 GiB length over a small buffer: the file is what limits the read
+  o.policy.max_io_bytes = std::size_t(8) << 30;
+  gsys::runtime rt2(o);
+  gsys_test::write_file(dir.file("small"), std::string(1000, 'x'));
+  const int fd = ::open(dir.file("small").c_str(), O_RDWR);
+  ASSERT_GE(fd, 0);
+  char* buf = static_cast<char*>(rt2.alloc(4096));
+  long* o2 = static_cast<long*>(rt2.alloc(8 * sizeof(long)));
+  gsys::launch(lengths_and_offsets, dim3(1), dim3(1), rt2.ring(), fd, buf, 1ull << 32, o2);
+  gsys::synchronize();
+  // Under a sanitizer the allocation may sit within 4 GiB of the address
+  // space's top, where the policy refuses the range (-EFAULT) before any
+  // executor sees it: then only the offsets are checked here.
+  if ((std::uintptr_t)buf + (1ull << 32) <= (1ull << 47)) {
+    EXPECT_EQ(o2[0], 1000) << "pread of 4 GiB";
+    EXPECT_EQ(o2[1], 1000) << "read of 4 GiB";
+    EXPECT_EQ(o2[4], 1000) << "the file position: the read's only";
+  } else {
+    EXPECT_EQ(o2[4], 0) << "the file position: nothing read";
+  }
+  EXPECT_EQ(o2[2], -EINVAL) << "pread at -1";
+  EXPECT_EQ(o2[3], -EINVAL) << "pwrite at -1";
+  EXPECT_EQ(gsys_test::read_file(dir.file("small")), std::string(1000, 'x'));
+  ::close(fd);
+}
+
+// A forked child that destroys its copy of the runtime (or exits with a
+// static one) waited forever for executor threads it does not have (sync),
+// stopped the parent's executor through the shared ring's stop word, and
+// removed the parent's published name.
+TEST_P(Calls, AForkedChildLeavesTheParentsRuntimeAlone)
+{
+  gsys::runtime_options o = gsys_test::options_for(GetParam());
+  o.publish = true;
+  auto rt2 = std::make_unique<gsys::runtime>(o);
+  const std::string shm = "/dev/shm" + rt2->shm_name();
+  long* o2 = static_cast<long*>(rt2->alloc(8 * sizeof(long)));
+  const pid_t child = ::fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    rt2.reset();
+    ::_exit(0);
+  }
+  int status = -1;
+  const bool exited = gsys_test::eventually([&] { return ::waitpid(child, &status, WNOHANG) == child; });
+  if (!exited) {
+    ::kill(child, SIGKILL);
+    ::waitpid(child, nullptr, 0);
+  }
+  ASSERT_TRUE(exited) << "the child hung destroying its copy of the runtime";
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
+  EXPECT_EQ(::access(shm.c_str(), F_OK), 0) << shm << ": the parent's ring name";
+  gsys::launch(raw_syscall, dim3(1), dim3(1), rt2->ring(), (long)__NR_getpid, 0L, 0L, o2);
+  gsys::synchronize();
+  EXPECT_EQ(o2[0], (long)::getpid()) << "the parent's ring after the child";
+}
+
+// The Landlock ruleset's descriptor is genesys's own: a kernel could close
+// it, and the runtime's destructor then closed the application's file that
+// reused the number.
+TEST_P(Calls, TheLandlockRulesetDescriptorIsOffLimits)
+{
+  int ruleset = -1;
+  for (int fd = 0; fd < 1024 && ruleset < 0; ++fd) {
+    char link[64], target[128] = {};
+    std::snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
+    if (::readlink(link, target, sizeof target - 1) > 0 && std::string(target) == "anon_inode:[landlock-ruleset]")
+      ruleset = fd;
+  }
+  if (ruleset < 0) GTEST_SKIP() << "no Landlock ruleset (kernel without Landlock, or a sanitizer build)";
+  gsys::launch(raw_syscall, dim3(1), dim3(1), rt.ring(), (long)__NR_close, (long)ruleset, 0L, out);
+  gsys::synchronize();
+  EXPECT_EQ(out[0], -EPERM);
+  EXPECT_NE(::fcntl(ruleset, F_GETFD), -1) << "closed by the kernel";
 }
 
 INSTANTIATE_TEST_SUITE_P(Executors, Calls, testing::ValuesIn(gsys_test::executors()), gsys_test::executor_name);

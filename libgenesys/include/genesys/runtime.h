@@ -10,6 +10,12 @@
 // Setup errors (bad options, no memory, a forced executor that is missing)
 // throw gsys::setup_error; everything after that reports -errno in the slot.
 // Kernels using the ring must have finished before the runtime is destroyed.
+// A runtime belongs to the process that made it: a forked child must not
+// use it (its calls would reach the parent's executor, or time out);
+// destroying the child's copy leaves the parent's ring and threads alone.
+// Executor threads block the application's asynchronous signals and
+// interrupt their own blocked calls with a real-time signal the application
+// leaves at its default (SIGRTMIN+7 or the next one free).
 #pragma once
 
 #include <chrono>
@@ -160,7 +166,8 @@ class runtime {
   // Declares memory the GPU may pass when policy.confine_memory is set.
   // What was given joins up: a buffer may span several regions and
   // allocations. Declaring again at the same start keeps the larger length;
-  // free() of an allocation withdraws what was given at its start.
+  // free() of an allocation withdraws what was given at its start. A range
+  // reaching past the process's address space throws setup_error.
   void allow_region(const void* p, std::size_t bytes);
 
   // A snapshot of the ring's slots and queue (a device-to-host copy on a GPU).
