@@ -172,6 +172,10 @@ bool install_interrupt_handler()
   static const bool ours = [] {
     if (interrupt_signal() < 0) return false;  // the application uses them all: leave them be
     struct sigaction sa {};
+    // Chosen earlier (an executor thread's mask) and taken since: leave it be.
+    if (sigaction(interrupt_signal(), nullptr, &sa) != 0 || (sa.sa_flags & SA_SIGINFO) || sa.sa_handler != SIG_DFL)
+      return false;
+    sa = {};
     sa.sa_handler = [](int) {};  // no SA_RESTART: the blocked call returns EINTR
     sigemptyset(&sa.sa_mask);
     return sigaction(interrupt_signal(), &sa, nullptr) == 0;
