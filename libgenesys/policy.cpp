@@ -117,7 +117,8 @@ policy::policy(const policy_options& o, std::uint64_t user_top) : opt_(o), user_
 namespace {
 
 // Executor descriptors of every runtime in the process: runtime A's kernel
-// must not close runtime B's io_uring fd either (v1 did, and B hung).
+// must not close runtime B's io_uring fd either (v1 did, and B hung). A
+// multiset: each protection is withdrawn by its owner alone.
 struct protected_fds {
   std::mutex mu;
   std::multiset<int> fds;
@@ -128,16 +129,33 @@ protected_fds& process_fds()
   return *p;
 }
 
+void protect_in_process(int fd)
+{
+  protected_fds& g = process_fds();
+  std::lock_guard lk(g.mu);
+  g.fds.insert(fd);
+}
+
+void unprotect_in_process(int fd)
+{
+  protected_fds& g = process_fds();
+  std::lock_guard lk(g.mu);
+  auto it = g.fds.find(fd);
+  if (it != g.fds.end()) g.fds.erase(it);
+}
+
+bool protected_in_process(int fd)
+{
+  protected_fds& g = process_fds();
+  std::lock_guard lk(g.mu);
+  return g.fds.count(fd) != 0;
+}
+
 }  // namespace
 
 policy::~policy()
 {
-  protected_fds& g = process_fds();
-  std::lock_guard lk(g.mu);
-  for (int fd : protected_) {
-    auto it = g.fds.find(fd);
-    if (it != g.fds.end()) g.fds.erase(it);
-  }
+  for (int fd : protected_) unprotect_in_process(fd);
 }
 
 void policy::protect_fd(int fd)
@@ -146,9 +164,7 @@ void policy::protect_fd(int fd)
     std::lock_guard lk(mu_);
     if (!protected_.insert(fd).second) return;
   }
-  protected_fds& g = process_fds();
-  std::lock_guard lk(g.mu);
-  g.fds.insert(fd);
+  protect_in_process(fd);
 }
 
 std::shared_ptr<const fixed_files> fixed_files::open(std::span<const int> fds)
@@ -158,39 +174,28 @@ std::shared_ptr<const fixed_files> fixed_files::open(std::span<const int> fds)
                       std::to_string(GSYS_MAX_FIXED_FILES));
   std::shared_ptr<fixed_files> t(new fixed_files);
   t->fds_.reserve(fds.size());
-  protected_fds& g = process_fds();
   for (std::size_t i = 0; i < fds.size(); ++i) {
     const int fd = fds[i];
     int copy = -1;
     if (fd != -1) {
       const std::string which = "genesys: register_files: descriptor " + std::to_string(fd) + " (index " +
                                 std::to_string(i) + ")";
-      {
-        std::lock_guard lk(g.mu);
-        if (g.fds.count(fd)) throw setup_error(which + " is genesys's own");
-      }
-      copy = fd < 0 ? -1 : ::fcntl(fd, F_DUPFD_CLOEXEC, 0);
-      if (copy < 0) throw setup_error(which + ": " + (fd < 0 ? std::string("not a descriptor") : std::strerror(errno)));
+      if (fd < 0) throw setup_error(which + ": not a descriptor");
+      if (protected_in_process(fd)) throw setup_error(which + " is genesys's own");
+      copy = ::fcntl(fd, F_DUPFD_CLOEXEC, 0);
+      if (copy < 0) throw setup_error(which + ": " + std::strerror(errno));
     }
     t->fds_.push_back(copy);  // before it is protected: the destructor closes and unprotects what is here
-    if (copy >= 0) {
-      std::lock_guard lk(g.mu);
-      g.fds.insert(copy);
-    }
+    if (copy >= 0) protect_in_process(copy);
   }
   return t;
 }
 
 fixed_files::~fixed_files()
 {
-  protected_fds& g = process_fds();
   for (int fd : fds_) {
     if (fd < 0) continue;
-    {
-      std::lock_guard lk(g.mu);
-      auto it = g.fds.find(fd);
-      if (it != g.fds.end()) g.fds.erase(it);
-    }
+    unprotect_in_process(fd);
     ::close(fd);
   }
 }
@@ -356,9 +361,7 @@ long policy::check_fd(std::uint64_t v, bool maybe_cwd, bool maybe_none)
   if (maybe_cwd && fd == AT_FDCWD) return 0;
   if (maybe_none && fd == -1) return 0;
   if (fd < 0) return -EBADF;
-  protected_fds& g = process_fds();
-  std::lock_guard lk(g.mu);
-  return g.fds.count(fd) ? -EPERM : 0;
+  return protected_in_process(fd) ? -EPERM : 0;
 }
 
 bool policy::in_mapping(std::uint64_t p, std::uint64_t n)
