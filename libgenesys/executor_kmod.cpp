@@ -56,8 +56,8 @@ class kmod_executor final : public executor {
     if (fd_ < 0) {
       const int e = errno;
       if (e == ENOENT || e == ENODEV || e == ENXIO)
-        throw setup_error("/dev/genesys not found: genesys.ko is not loaded (README: Loading the kernel module)");
-      throw setup_error("cannot open /dev/genesys: " + errno_text(e));
+        throw setup_error("genesys: /dev/genesys not found: genesys.ko is not loaded (README: Loading the kernel module)");
+      throw setup_error("genesys: cannot open /dev/genesys: " + errno_text(e));
     }
     ctx_.pol->protect_fd(fd_);
     confined_ = ctx_.opt.policy.confine_memory;

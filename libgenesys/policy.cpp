@@ -118,10 +118,12 @@ namespace {
 
 // Executor descriptors of every runtime in the process: runtime A's kernel
 // must not close runtime B's io_uring fd either (v1 did, and B hung). A
-// multiset: each protection is withdrawn by its owner alone.
+// multiset: each protection is withdrawn by its owner alone. The fixed-file
+// tables' copies are kept apart, so that a refusal names what it refused.
 struct protected_fds {
   std::mutex mu;
   std::multiset<int> fds;
+  std::multiset<int> table_copies;
 };
 protected_fds& process_fds()
 {
@@ -129,26 +131,38 @@ protected_fds& process_fds()
   return *p;
 }
 
-void protect_in_process(int fd)
+void protect_in_process(int fd, bool table_copy = false)
 {
   protected_fds& g = process_fds();
   std::lock_guard lk(g.mu);
-  g.fds.insert(fd);
+  (table_copy ? g.table_copies : g.fds).insert(fd);
 }
 
-void unprotect_in_process(int fd)
+void unprotect_in_process(int fd, bool table_copy = false)
 {
   protected_fds& g = process_fds();
   std::lock_guard lk(g.mu);
-  auto it = g.fds.find(fd);
-  if (it != g.fds.end()) g.fds.erase(it);
+  std::multiset<int>& set = table_copy ? g.table_copies : g.fds;
+  auto it = set.find(fd);
+  if (it != set.end()) set.erase(it);
 }
 
-bool protected_in_process(int fd)
+// Whose fd is, if genesys's: an executor's, or a fixed-file table's copy.
+enum class fd_owner { none, executor, table_copy };
+fd_owner protected_in_process(int fd)
 {
   protected_fds& g = process_fds();
   std::lock_guard lk(g.mu);
-  return g.fds.count(fd) != 0;
+  if (g.fds.count(fd)) return fd_owner::executor;
+  return g.table_copies.count(fd) ? fd_owner::table_copy : fd_owner::none;
+}
+
+// Why the GPU may not use protected fd by its number (the log's words).
+const char* fd_refusal(int fd)
+{
+  return protected_in_process(fd) == fd_owner::table_copy
+             ? "file descriptor is a fixed-file table's copy (runtime::register_files): name it with gsys::fixed(i)"
+             : "file descriptor belongs to the executor";
 }
 
 }  // namespace
@@ -181,12 +195,13 @@ std::shared_ptr<const fixed_files> fixed_files::open(std::span<const int> fds)
       const std::string which = "genesys: register_files: descriptor " + std::to_string(fd) + " (index " +
                                 std::to_string(i) + ")";
       if (fd < 0) throw setup_error(which + ": not a descriptor");
-      if (protected_in_process(fd)) throw setup_error(which + " is genesys's own");
+      if (const fd_owner o = protected_in_process(fd); o != fd_owner::none)
+        throw setup_error(which + (o == fd_owner::table_copy ? " is a fixed-file table's copy" : " is genesys's own"));
       copy = ::fcntl(fd, F_DUPFD_CLOEXEC, 0);
       if (copy < 0) throw setup_error(which + ": " + std::strerror(errno));
     }
     t->fds_.push_back(copy);  // before it is protected: the destructor closes and unprotects what is here
-    if (copy >= 0) protect_in_process(copy);
+    if (copy >= 0) protect_in_process(copy, true);
   }
   return t;
 }
@@ -195,7 +210,7 @@ fixed_files::~fixed_files()
 {
   for (int fd : fds_) {
     if (fd < 0) continue;
-    unprotect_in_process(fd);
+    unprotect_in_process(fd, true);
     ::close(fd);
   }
 }
@@ -361,7 +376,7 @@ long policy::check_fd(std::uint64_t v, bool maybe_cwd, bool maybe_none)
   if (maybe_cwd && fd == AT_FDCWD) return 0;
   if (maybe_none && fd == -1) return 0;
   if (fd < 0) return -EBADF;
-  return protected_in_process(fd) ? -EPERM : 0;
+  return protected_in_process(fd) != fd_owner::none ? -EPERM : 0;
 }
 
 bool policy::in_mapping(std::uint64_t p, std::uint64_t n)
@@ -466,7 +481,7 @@ long policy::check(request_copy& q, bool& denied)
       case GSYS_A_RUSAGE_OUT: err = check_range(v, sizeof(struct rusage), false, confine); break;
       default: break;
     }
-    if (err == -EPERM) return refuse(err, "file descriptor belongs to the executor");
+    if (err == -EPERM) return refuse(err, fd_refusal((int)(std::int64_t)v));
     if (err) return err;
   }
   return 0;

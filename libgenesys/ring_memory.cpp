@@ -5,6 +5,7 @@
 #include <numaif.h>
 #include <signal.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -36,15 +37,30 @@ void prune_stale_rings()
 
 }  // namespace
 
+unsigned long pid_namespace()
+{
+  struct stat st;
+  return stat("/proc/self/ns/pid", &st) == 0 ? (unsigned long)st.st_ino : 0;
+}
+
 std::vector<published_ring> published_rings()
 {
   std::vector<published_ring> out;
+  const unsigned long ours = pid_namespace();
   DIR* d = opendir("/dev/shm");
   if (!d) return out;
   while (dirent* e = readdir(d)) {
+    unsigned long ns = 0;
     int pid = 0, n = 0, end = 0;
-    if (std::sscanf(e->d_name, "genesys.%d.%d%n", &pid, &n, &end) != 2 || e->d_name[end] || pid <= 0) continue;
-    out.push_back({e->d_name, pid, kill(pid, 0) != 0 && errno == ESRCH});
+    // "genesys.<pidns>.<pid>.<n>"; "genesys.<pid>.<n>" from before v2.1 (namespace unknown)
+    if (std::sscanf(e->d_name, "genesys.%lu.%d.%d%n", &ns, &pid, &n, &end) != 3 || e->d_name[end]) {
+      ns = 0;
+      end = 0;
+      if (std::sscanf(e->d_name, "genesys.%d.%d%n", &pid, &n, &end) != 2 || e->d_name[end]) continue;
+    }
+    if (pid <= 0) continue;
+    const bool judged = ns != 0 && ns == ours;
+    out.push_back({e->d_name, pid, judged && kill(pid, 0) != 0 && errno == ESRCH, ns});
   }
   closedir(d);
   return out;
@@ -105,11 +121,13 @@ ring_memory::ring_memory(const ring_geometry& g, std::size_t extra, int numa_nod
   if (publish) {
     prune_stale_rings();
     static std::atomic<unsigned> counter{0};
-    name_ = "/genesys." + std::to_string(getpid()) + "." + std::to_string(counter++);
+    const unsigned long ns = pid_namespace();
+    name_ = "/genesys." + std::to_string(ns) + "." + std::to_string(getpid()) + "." + std::to_string(counter++);
     fd = shm_open(name_.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-    if (fd < 0 && errno == EEXIST) {
-      // The name carries our pid, so it was left by an earlier process with
-      // the same pid that was killed before it could clean up: reclaim it.
+    if (fd < 0 && errno == EEXIST && ns != 0) {
+      // The name carries our pid and namespace, so it was left by an earlier
+      // process with the same pid that was killed before it could clean up:
+      // reclaim it. (Namespace unknown: it may be another's, so fail.)
       shm_unlink(name_.c_str());
       fd = shm_open(name_.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
     }

@@ -28,15 +28,23 @@ void init_ring(void* mem, const ring_geometry& g, gsys_u64 timeout_ns, gsys_u64 
 // otherwise what is wrong, for an error message.
 std::string check_ring(const gsys_ring_header* h, std::size_t bytes);
 
-// The rings published in /dev/shm ("genesys.<pid>.<n>"); stale: the
-// process that published it is gone (killed before it could clean up), as
-// judged in this process's pid namespace.
+// The rings published in /dev/shm ("genesys.<pidns>.<pid>.<n>"); stale: the
+// process that published it is gone (killed before it could clean up). Only
+// a ring of this process's pid namespace can be judged stale: elsewhere the
+// pid names another process, or none, while its publisher lives.
 struct published_ring {
   std::string name;  // as in /dev/shm
-  int pid = 0;
+  int pid = 0;       // in the publisher's pid namespace
   bool stale = false;
+  unsigned long pid_ns = 0;  // inode of /proc/<pid>/ns/pid; 0: unknown (old name)
 };
 std::vector<published_ring> published_rings();
+
+// The inode of this process's pid namespace (/proc/self/ns/pid), 0 if /proc
+// cannot say. A published name carries it: /dev/shm may be shared with
+// processes of other pid namespaces (containers sharing IPC), where our pid
+// numbers name other processes or none.
+unsigned long pid_namespace();
 
 // A mapping that holds the ring and, after it, `extra` bytes (the stats page).
 class ring_memory {

@@ -59,6 +59,30 @@ bool io_uring_available()
 
 namespace {
 
+// Whether `node` is an online NUMA node: listed in
+// /sys/devices/system/node/online ("0-3,5"); without that directory (no
+// NUMA support) node 0 alone. mbind takes a 64-bit mask: nodes up to 63.
+bool numa_node_online(int node)
+{
+  if (node < 0 || node >= 64) return false;
+  std::FILE* f = std::fopen("/sys/devices/system/node/online", "re");
+  if (!f) return node == 0 && access("/sys/devices/system/node", F_OK) != 0;
+  char list[256] = {};
+  const bool read = std::fgets(list, sizeof list, f) != nullptr;
+  std::fclose(f);
+  for (const char* p = list; read;) {
+    char* end;
+    const long lo = std::strtol(p, &end, 10);
+    if (end == p) break;
+    long hi = lo;
+    if (*end == '-') hi = std::strtol(end + 1, &end, 10);
+    if (node >= lo && node <= hi) return true;
+    if (*end != ',') break;
+    p = end + 1;
+  }
+  return false;
+}
+
 void validate(const runtime_options& o)
 {
   auto bad = [](const std::string& what) { throw setup_error("genesys: bad runtime option: " + what); };
@@ -71,6 +95,8 @@ void validate(const runtime_options& o)
     bad("uring_entries must be a power of two up to 32768");
   if (o.device_backoff_max_ns && o.device_backoff_min_ns > o.device_backoff_max_ns)
     bad("device_backoff_min_ns > device_backoff_max_ns");
+  if (o.numa_node != -1 && !numa_node_online(o.numa_node))
+    bad("numa_node " + std::to_string(o.numa_node) + " is not an online NUMA node (-1: the local one)");
   if (o.staging_bytes) {
     const std::size_t c = o.staging_chunk_bytes;
     if (c < 64 || c > (std::size_t(1) << 30) || !std::has_single_bit(c))
@@ -79,11 +105,19 @@ void validate(const runtime_options& o)
   }
 }
 
-// GENESYS_PUBLISH=1: publish every ring of this process (runtime_options::publish).
-bool publish_from_env()
+// The options as the runtime uses them: GENESYS_PUBLISH in the environment
+// (1/true/yes/on) turns publishing on for every ring of this process, and
+// options() says so. 0/false/no/off or unset leave the program's choice.
+runtime_options with_environment(runtime_options o)
 {
   const char* v = std::getenv("GENESYS_PUBLISH");
-  return v && std::strcmp(v, "1") == 0;
+  if (!v || !*v) return o;
+  const std::string s = v;
+  if (s == "1" || s == "true" || s == "yes" || s == "on")
+    o.publish = true;
+  else if (s != "0" && s != "false" && s != "no" && s != "off")
+    throw setup_error("genesys: GENESYS_PUBLISH must be 1, true, yes or on (or 0, false, no, off), got '" + s + "'");
+  return o;
 }
 
 // The staging arena: chunks in host memory, aligned to min(chunk, page);
@@ -145,9 +179,9 @@ struct runtime::impl {
   const pid_t owner = getpid();  // a forked child's copy is not its to tear down
 
   explicit impl(const runtime_options& o)
-      : opt(o),
+      : opt(with_environment(o)),
         geo(detail::geometry_for(o.slots)),
-        mem(geo, sizeof(detail::stats_page), o.numa_node, o.publish || publish_from_env()),
+        mem(geo, sizeof(detail::stats_page), o.numa_node, opt.publish),
         stats(static_cast<detail::stats_page*>(mem.extra())),
         pol(o.policy),
         box(pol, o)
@@ -167,7 +201,7 @@ struct runtime::impl {
     ctx.pol = &pol;
     ctx.box = &box;
     ctx.stats = stats;
-    ctx.opt = o;
+    ctx.opt = opt;
     make_staging();
     make_device_part();
 
@@ -361,7 +395,13 @@ void runtime::free(void* p)
   if (!p) return;
   std::lock_guard lk(impl_->mu);
   auto it = impl_->allocations.find(p);
-  if (it == impl_->allocations.end()) return;
+  if (it == impl_->allocations.end()) {
+    // A double free or a wrong pointer: ignoring it hid the mistake.
+    char addr[32];
+    std::snprintf(addr, sizeof addr, "%p", p);
+    throw std::invalid_argument(std::string("genesys: runtime::free(") + addr +
+                                "): not a pointer this runtime's alloc() returned, or already freed");
+  }
   impl_->pol.forget_region((std::uintptr_t)p);
   if (impl_->link_model) sim::link_unregister(p);
   detail::device_visible_free(p, it->second);

@@ -69,10 +69,24 @@ constexpr int kExecutorCalls[] = {
     SCMP_SYS(set_robust_list), SCMP_SYS(sched_getaffinity),
 };
 
+// A confine path that cannot be opened is a mistake in the options (a
+// typo gave a sandbox short of the rule asked for, in silence): refused
+// whether or not this kernel has Landlock or confinement is on.
+void check_confine_paths(const policy_options& o)
+{
+  for (const std::string& p : o.confine_paths) {
+    const int fd = ::open(p.c_str(), O_PATH | O_CLOEXEC);
+    if (fd < 0)
+      throw setup_error("genesys: bad runtime option: policy.confine_paths: '" + p + "': " + std::strerror(errno));
+    ::close(fd);
+  }
+}
+
 }  // namespace
 
 sandbox::sandbox(const policy& pol, const runtime_options& o)
 {
+  check_confine_paths(o.policy);
   if (!o.policy.kernel_confinement) {
     summary_ = "kernel confinement off (policy.kernel_confinement = false)";
     return;
@@ -157,12 +171,13 @@ void sandbox::build_ruleset(const runtime_options& o)
     return;
   }
   bool ok = true;
-  // Allows `rights` beneath path (or on it, for a file). A path that does
-  // not exist is skipped.
-  auto beneath = [&](const std::string& path, std::uint64_t rights) {
+  // Allows `rights` beneath path (or on it, for a file). The walks below
+  // skip what is gone and links (/dev/fd leads to /proc/self); a confine
+  // path is followed, as its user meant it, and exists (check_confine_paths).
+  auto beneath = [&](const std::string& path, std::uint64_t rights, bool follow = false) {
     struct stat st;
-    if (lstat(path.c_str(), &st) != 0 || S_ISLNK(st.st_mode)) return;
-    const int pfd = ::open(path.c_str(), O_PATH | O_CLOEXEC | O_NOFOLLOW);
+    if ((follow ? stat(path.c_str(), &st) : lstat(path.c_str(), &st)) != 0 || S_ISLNK(st.st_mode)) return;
+    const int pfd = ::open(path.c_str(), O_PATH | O_CLOEXEC | (follow ? 0 : O_NOFOLLOW));
     if (pfd < 0) return;
     struct {
       std::uint64_t allowed_access;
@@ -182,7 +197,7 @@ void sandbox::build_ruleset(const runtime_options& o)
   const std::uint64_t all = handled, read_only = kReadFile | kReadDir;
   const std::uint64_t device = kReadFile | kWriteFile | kTruncate;
   if (!o.policy.confine_paths.empty()) {
-    for (const std::string& p : o.policy.confine_paths) beneath(p, all);
+    for (const std::string& p : o.policy.confine_paths) beneath(p, all, true);
     for (const char* p : {"/dev/null", "/dev/zero", "/dev/urandom"}) beneath(p, device);
   } else {
     each_entry("/", [&](const std::string& name) {

@@ -13,7 +13,8 @@
 //    /dev/mem, /dev/kmem and /dev/port (block devices read-only); /sys and
 //    the non-process files of /proc read-only. So /proc/<pid>/mem cannot be
 //    opened under any spelling. With runtime_options::confine_paths, only
-//    those directories (plus /dev/null, /dev/zero, /dev/urandom). Landlock
+//    those directories (plus /dev/null, /dev/zero, /dev/urandom); each must
+//    open (setup_error otherwise, Landlock or not), links followed. Landlock
 //    follows the thread's credentials, so it also covers the module's
 //    in-kernel opens (run by the SERVE threads) and io_uring's workers.
 //

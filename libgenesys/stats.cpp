@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <cstring>
 #include <sstream>
+#include <stdexcept>
 #include <thread>
 
 namespace gsys::detail {
@@ -133,12 +134,19 @@ namespace gsys {
 
 std::uint64_t op_stats::percentile_ns(double p) const
 {
+  // A percent: outside [0, 100] (a NaN included) it answered the top bucket.
+  if (!(p >= 0 && p <= 100)) {
+    char what[120];
+    std::snprintf(what, sizeof what, "genesys: op_stats::percentile_ns(%g): p is a percent in [0, 100] (99 for p99)", p);
+    throw std::invalid_argument(what);
+  }
   std::uint64_t total = 0;
   for (auto v : latency_hist) total += v;
   if (!total) return 0;
   const double want = p / 100.0 * (double)total;
   std::uint64_t seen = 0;
   for (std::size_t b = 0; b < latency_hist.size(); ++b) {
+    if (!latency_hist[b]) continue;  // p0 is the first bucket with a call, not bucket 0
     seen += latency_hist[b];
     // report the bucket's geometric middle: [2^b, 2^(b+1)) -> 1.41 * 2^b
     if ((double)seen >= want) return (std::uint64_t)((double)(1ull << b) * 1.4142);

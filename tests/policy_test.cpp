@@ -213,6 +213,42 @@ TEST(Policy, AFixedFileTableOfBadDescriptorsIsRefused)
   EXPECT_NO_THROW(fixed_files::open(holes));
 }
 
+// A GPU that closes a fixed-file table's copy by its number is refused, and
+// the log says what the number is: it was logged as an executor's
+// descriptor, sending the user looking at the wrong thing. Registering the
+// copy itself is refused with the same words.
+TEST(Policy, ARefusedFixedFileCopyIsNamedAsOne)
+{
+  policy p{unconfined()};
+  const int fd = ::open("/dev/null", O_RDONLY);
+  ASSERT_GE(fd, 0);
+  const int table[] = {fd};
+  std::shared_ptr<const fixed_files> files = fixed_files::open(table);
+  p.set_files(files);
+  ::close(fd);
+  const int copy = files->at(0);
+  ASSERT_GE(copy, 0);
+  testing::internal::CaptureStderr();
+  EXPECT_EQ(check(p, req(__NR_close, {(gsys_u64)copy})), -EPERM);
+  const std::string log = testing::internal::GetCapturedStderr();
+  EXPECT_NE(log.find("fixed-file table"), std::string::npos) << log;
+  EXPECT_EQ(log.find("belongs to the executor"), std::string::npos) << log;
+  const int again[] = {copy};
+  try {
+    fixed_files::open(again);
+    ADD_FAILURE() << "registered a table's own copy";
+  } catch (const gsys::setup_error& e) {
+    EXPECT_NE(std::string(e.what()).find("fixed-file table"), std::string::npos) << e.what();
+  }
+
+  policy q{unconfined()};  // logs once per opcode: a fresh policy
+  q.protect_fd(4243);
+  testing::internal::CaptureStderr();
+  EXPECT_EQ(check(q, req(__NR_close, {4243})), -EPERM);
+  const std::string exec_log = testing::internal::GetCapturedStderr();
+  EXPECT_NE(exec_log.find("belongs to the executor"), std::string::npos) << exec_log;
+}
+
 TEST(Policy, UnknownSlotFlagsAreEinval)
 {
   policy p{gsys::policy_options{}};

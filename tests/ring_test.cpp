@@ -1,7 +1,11 @@
 // Ring memory and the executor's side of the slot state machine, driven by
 // hand (no executor threads) so every transition is observed exactly.
 #include <fcntl.h>
+#include <sched.h>
+#include <signal.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -103,7 +107,7 @@ TEST(RingMemory, FreshRingPassesCheck)
   EXPECT_EQ(t.ring.queue_depth(), 0u);
 }
 
-// A process killed before its runtime ended leaves /dev/shm/genesys.<pid>.<n>
+// A process killed before its runtime ended leaves /dev/shm/genesys.<pidns>.<pid>.<n>
 // behind; a later process that gets the same pid must reclaim the name.
 TEST(RingMemory, StaleSharedMemoryFromAReusedPidIsReclaimed)
 {
@@ -129,6 +133,177 @@ TEST(RingMemory, StaleSharedMemoryFromAReusedPidIsReclaimed)
   o.publish = true;
   gsys::runtime rt(o);
   EXPECT_EQ(rt.shm_name(), next);
+}
+
+// GENESYS_PUBLISH in the environment publishes, options() says what the
+// runtime did, and a value it does not understand is an error, not ignored.
+TEST(RingMemory, GenesysPublishInTheEnvironment)
+{
+  struct restore {
+    ~restore() { unsetenv("GENESYS_PUBLISH"); }
+  } r;
+  gsys::runtime_options o;
+  o.slots = 32;
+  o.executor = gsys::executor_kind::sync;
+  for (const char* on : {"1", "true", "yes", "on"}) {
+    setenv("GENESYS_PUBLISH", on, 1);
+    gsys::runtime rt(o);
+    EXPECT_TRUE(rt.options().publish) << on;
+    EXPECT_FALSE(rt.shm_name().empty()) << on;
+  }
+  for (const char* off : {"0", "false", "no", "off", ""}) {
+    setenv("GENESYS_PUBLISH", off, 1);
+    gsys::runtime rt(o);
+    EXPECT_FALSE(rt.options().publish) << off;
+    EXPECT_TRUE(rt.shm_name().empty()) << off;
+  }
+  setenv("GENESYS_PUBLISH", "ture", 1);
+  try {
+    gsys::runtime rt(o);
+    ADD_FAILURE() << "GENESYS_PUBLISH=ture was accepted";
+  } catch (const gsys::setup_error& e) {
+    EXPECT_NE(std::string(e.what()).find("GENESYS_PUBLISH"), std::string::npos) << e.what();
+  }
+}
+
+// Every setup error says where it comes from, as the user sees it in a log
+// line among others: "genesys: ...".
+TEST(RingMemory, SetupErrorsSayGenesys)
+{
+  auto message = [](gsys::runtime_options o) -> std::string {
+    try {
+      gsys::runtime rt(o);
+    } catch (const gsys::setup_error& e) {
+      return e.what();
+    }
+    return "(no error)";
+  };
+  gsys::runtime_options bad_slots;
+  bad_slots.slots = 100;
+  EXPECT_EQ(message(bad_slots).rfind("genesys: ", 0), 0u) << message(bad_slots);
+  if (!gsys::kmod_available()) {
+    gsys::runtime_options kmod;
+    kmod.executor = gsys::executor_kind::kmod;
+    const std::string m = message(kmod);
+    EXPECT_EQ(m.rfind("genesys: ", 0), 0u) << m;
+    EXPECT_NE(m.find("genesys.ko"), std::string::npos) << m;
+  }
+}
+
+namespace {
+
+bool shm_exists(const std::string& name) { return access(("/dev/shm/" + name).c_str(), F_OK) == 0; }
+
+// A pid that the next fork in the caller's pid namespace gets: the top of
+// pid_max, where the parent's namespace is unlikely to have a process.
+bool set_next_pid(int pid)
+{
+  FILE* f = std::fopen("/proc/sys/kernel/ns_last_pid", "w");
+  if (!f) return false;
+  const bool ok = std::fprintf(f, "%d", pid - 1) > 0;
+  return std::fclose(f) == 0 && ok;
+}
+
+}  // namespace
+
+// Containers that share /dev/shm (a shared IPC namespace) each have their own
+// pids. A ring published from another pid namespace names a pid that may not
+// exist here while its process lives: publishing here must not remove it.
+TEST(RingMemory, ALiveRingOfAnotherPidNamespaceIsNotPruned)
+{
+  int pid_max = 32768;
+  if (FILE* f = std::fopen("/proc/sys/kernel/pid_max", "r")) {
+    if (std::fscanf(f, "%d", &pid_max) != 1) pid_max = 32768;
+    std::fclose(f);
+  }
+  const int their_pid = pid_max - 100;
+  int report[2], release[2];
+  ASSERT_EQ(pipe(report), 0);
+  ASSERT_EQ(pipe(release), 0);
+  const pid_t child = fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    // Child: a new pid namespace for its children; its grandchild, pid
+    // their_pid there, publishes a ring, reports its name and waits.
+    close(report[0]);
+    close(release[1]);
+    auto say = [&](const std::string& s) {
+      if (write(report[1], s.data(), s.size()) < 0) _exit(3);
+    };
+    if (unshare(CLONE_NEWPID) != 0) {
+      say(std::string("skip unshare(CLONE_NEWPID): ") + std::strerror(errno));
+      _exit(0);
+    }
+    const pid_t init = fork();  // pid 1 of the new namespace
+    if (init == 0) {
+      if (!set_next_pid(their_pid)) {
+        say(std::string("skip ns_last_pid: ") + std::strerror(errno));
+        _exit(0);
+      }
+      const pid_t publisher = fork();
+      if (publisher == 0) {
+        try {
+          ring_memory m(geometry_for(32), 4096, -1, true);
+          say("ring " + std::to_string(getpid()) + " " + m.shm_name().substr(1));
+          char c;
+          while (read(release[0], &c, 1) > 0) {
+          }
+        } catch (const std::exception& e) {
+          say(std::string("fail ") + e.what());
+        }
+        _exit(0);
+      }
+      int st = 0;
+      waitpid(publisher, &st, 0);
+      _exit(0);
+    }
+    int st = 0;
+    waitpid(init, &st, 0);
+    _exit(0);
+  }
+  close(report[1]);
+  close(release[0]);
+  // Each message is one write of under PIPE_BUF bytes, so one read has it.
+  char buf[256] = {};
+  const ssize_t n = read(report[0], buf, sizeof buf - 1);
+  const std::string said(buf, n > 0 ? (std::size_t)n : 0);
+  auto finish = [&] {
+    close(release[1]);
+    int st = 0;
+    waitpid(child, &st, 0);
+    close(report[0]);
+  };
+  if (said.rfind("skip ", 0) == 0) {
+    finish();
+    GTEST_SKIP() << said;
+  }
+  int pid_there = 0;
+  char name[200] = {};
+  if (std::sscanf(said.c_str(), "ring %d %199s", &pid_there, name) != 2) {
+    finish();
+    FAIL() << "the publisher said: " << said;
+  }
+  ASSERT_EQ(pid_there, their_pid);
+  ASSERT_TRUE(shm_exists(name)) << name;
+  if (kill(pid_there, 0) == 0) {
+    finish();
+    GTEST_SKIP() << "pid " << pid_there << " exists in this namespace too";
+  }
+  bool listed = false;
+  for (const published_ring& r : published_rings())
+    if (r.name == name) {
+      listed = true;
+      EXPECT_EQ(r.pid, their_pid);
+      EXPECT_FALSE(r.stale) << "judged by a pid of another namespace";
+      EXPECT_NE(r.pid_ns, pid_namespace()) << "the name does not carry the publisher's pid namespace";
+    }
+  EXPECT_TRUE(listed) << name;
+  {
+    // Publishing here prunes the rings of dead processes of this namespace.
+    ring_memory here(geometry_for(32), 4096, -1, true);
+    EXPECT_TRUE(shm_exists(name)) << "the live ring " << name << " of another pid namespace was removed";
+  }
+  finish();
 }
 
 TEST(RingMemory, SlotCountMustBePowerOfTwoInRange)

@@ -3,7 +3,10 @@
 // several of them record into the same (last) shard at once.
 #include <atomic>
 #include <chrono>
+#include <cmath>
 #include <memory>
+#include <stdexcept>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -140,4 +143,32 @@ TEST(Stats, LatencyBuckets)
   EXPECT_EQ(latency_bucket(1), 0u);
   EXPECT_EQ(latency_bucket(1024), 10u);
   EXPECT_EQ(latency_bucket(~0ull), kLatencyBuckets - 1);
+}
+
+// percentile_ns takes a percent: 99 is p99. Outside [0, 100] (or NaN) it
+// answered the top bucket without a word, and p0 answered 1 ns whatever the
+// calls took. 0.99 is a valid percent (p0.99), so it cannot be refused: the
+// header says what p is.
+TEST(Stats, PercentileTakesAPercentAndRefusesAnythingElse)
+{
+  gsys::op_stats op;
+  op.latency_hist.assign(kLatencyBuckets, 0);
+  op.latency_hist[10] = 99;  // [1024, 2048) ns
+  op.latency_hist[20] = 1;   // [1 Mi, 2 Mi) ns
+  EXPECT_EQ(op.percentile_ns(50), 1448u);
+  EXPECT_EQ(op.percentile_ns(99), 1448u);
+  EXPECT_EQ(op.percentile_ns(100), 1482896u);
+  EXPECT_EQ(op.percentile_ns(0), 1448u) << "p0 is the fastest call's bucket";
+  EXPECT_EQ(op.percentile_ns(0.99), 1448u) << "p0.99, not p99";
+  for (double bad : {-1.0, 100.5, 9900.0, std::nan("")}) {
+    try {
+      op.percentile_ns(bad);
+      ADD_FAILURE() << "percentile_ns(" << bad << ") did not throw";
+    } catch (const std::invalid_argument& e) {
+      EXPECT_NE(std::string(e.what()).find("[0, 100]"), std::string::npos) << e.what();
+    }
+  }
+  const gsys::op_stats none;
+  EXPECT_EQ(none.percentile_ns(99), 0u) << "no calls: 0";
+  EXPECT_THROW(none.percentile_ns(-1), std::invalid_argument) << "checked even without calls";
 }

@@ -31,7 +31,7 @@ __global__ void finished_calls(gsys::ring r, int memfd, long wide)
 
 void print_ready(const gsys::runtime& rt)
 {
-  const std::string name = rt.shm_name();  // "/genesys.PID.N"
+  const std::string name = rt.shm_name();  // "/genesys.PIDNS.PID.N"
   if (name.size() < 2) throw std::runtime_error("the ring was not published");
   std::printf("ready %d %s\n", (int)getpid(), name.c_str() + 1);
   std::fflush(stdout);

@@ -7,7 +7,7 @@
 #     -EBADF, 2^62, 0). It once called them all GARBAGE with "ret 0": it
 #     cut the 64-bit state word to 32 bits and read the result from slot.ret.
 #     Words abi.h does not define, written into unused slots, stay GARBAGE.
-#   junk_ring: a junk /dev/shm/genesys.PID.7 (a few bytes, or a page with a
+#   junk_ring: a junk /dev/shm/genesys.PIDNS.PID.7 (a few bytes, or a page with a
 #     bad magic) published between two healthy rings of PID is reported on
 #     stderr, named, and `stat` and `ring` still show both healthy rings,
 #     exiting 1 (a ring asked about could not be read). They once stopped at
@@ -101,7 +101,8 @@ finished_slots)
 junk_ring)
   # The junk is made between the two rings, so whichever way /dev/shm lists
   # them one healthy ring comes after it.
-  junk=/dev/shm/genesys.$hpid.7
+  junkname=genesys.$(stat -L -c %i /proc/self/ns/pid).$hpid.7
+  junk=/dev/shm/$junkname
   printf 'junk' >"$junk"
   echo more >&3
   second=$(ring 2) || exit 1
@@ -115,7 +116,7 @@ junk_ring)
       check "$kind junk: genesys $args shows $first" has "$out" "\"?${first}[\": ]"
       check "$kind junk: genesys $args shows $second" has "$out" "\"?${second}[\": ]"
       check "$kind junk: genesys $args names the junk, once, on stderr" \
-        [ "$(grep -c "genesys\.$hpid\.7: " <<<"$err")" = 1 ]
+        [ "$(grep -cF "$junkname: " <<<"$err")" = 1 ]
     done
     # Every ring of the machine: other processes' rings make the status vary.
     run stat

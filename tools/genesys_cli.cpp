@@ -40,11 +40,14 @@ using namespace gsys::detail;
 using gsys::detail::published_ring;
 
 // The live rings (stale ones: their process is gone), of one pid or all.
+// A pid given is one of this pid namespace: another namespace's rings
+// (a container sharing /dev/shm) number their pids their own way.
 std::vector<published_ring> list_rings(int only_pid)
 {
+  const unsigned long ns = gsys::detail::pid_namespace();
   std::vector<published_ring> out;
   for (published_ring& r : gsys::detail::published_rings())
-    if (!r.stale && (!only_pid || r.pid == only_pid)) out.push_back(std::move(r));
+    if (!r.stale && (!only_pid || (r.pid == only_pid && r.pid_ns == ns))) out.push_back(std::move(r));
   return out;
 }
 

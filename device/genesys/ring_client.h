@@ -11,6 +11,10 @@
 #pragma once
 
 #include <cerrno>
+#if !GSYS_CUDA
+#include <cstdio>
+#include <cstdlib>
+#endif
 
 #include "platform.h"
 
@@ -148,6 +152,23 @@ GSYS_DEVICE u32 reclaim_parked(const ring& r)
   return freed;
 }
 
+// A handle no runtime made (gsys::ring{}) has no slots. A call on it
+// stops the kernel saying so, where it divided by zero (the simulator's
+// SIGFPE) or faulted on a null pointer. Callers reach it on a value they
+// already loaded (nslots): the hot path gains one untaken branch.
+inline GSYS_DEVICE_NOINLINE void empty_ring()
+{
+#if GSYS_CUDA
+  printf("genesys: call on an empty gsys::ring (not obtained from a runtime) in block %u, thread %u\n",
+         block_rank_in_grid(), thread_rank_in_block());
+  __trap();
+#else
+  std::fprintf(stderr, "genesys: call on an empty gsys::ring (not obtained from a runtime) in block %u, thread %u\n",
+               block_rank_in_grid(), thread_rank_in_block());
+  std::abort();
+#endif
+}
+
 // What one claim round gave a warp: the same in every lane but idx.
 struct claim {
   u32 idx = kNoSlot;        // this lane's slot, or kNoSlot: none this round
@@ -192,6 +213,7 @@ GSYS_DEVICE claim claim_round(const ring& r, u32 mask, u32 pending)
   u32 got = 0, got_word = 0, give_up = 0;
   u64 base = 0;
   if (lane == leader) {
+    if (nwords == 0) empty_ring();
     const u32 want = __popc(pending);
     u32 word = global_warp_id() % nwords;  // warps start apart to avoid contention
     backoff wait(r);

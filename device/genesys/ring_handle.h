@@ -72,6 +72,8 @@ struct ring {
   gsys_u32 lanes = 0;
   bool lanes_named = false;
 
+  // False for a default-constructed handle (no runtime made it): a call on
+  // one stops the kernel with a message (ring_client.h, empty_ring).
   bool valid() const { return hdr != nullptr; }
 
   // This handle for warp calls made by exactly the lanes in `mask` (every

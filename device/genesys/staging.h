@@ -58,7 +58,10 @@ constexpr long kHandedOff = -(1l << 40);
 // arena, or -ETIMEDOUT after the ring's timeout with every chunk taken.
 GSYS_DEVICE long claim_chunk(const ring& r)
 {
-  if (r.staging_chunks == 0) return -ENOBUFS;
+  if (r.staging_chunks == 0) {
+    if (r.nslots == 0) empty_ring();  // no arena because no ring: say that
+    return -ENOBUFS;
+  }
   const u32 nwords = (r.staging_chunks + 31) / 32;
   u32 word = (global_warp_id() * 32 + lane_id()) % nwords;  // callers start apart
   backoff wait(r);

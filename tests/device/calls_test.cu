@@ -12,7 +12,11 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cstdio>
+#include <cstring>
 #include <memory>
+#include <stdexcept>
+#include <string>
 #include <vector>
 
 #include <genesys.cuh>
@@ -518,5 +522,157 @@ TEST_P(Calls, TheLandlockRulesetDescriptorIsOffLimits)
 }
 
 INSTANTIATE_TEST_SUITE_P(Executors, Calls, testing::ValuesIn(gsys_test::executors()), gsys_test::executor_name);
+
+// The runtime's host API, as a user trying it meets it: mistakes are said
+// at once, naming what was wrong, not skipped in silence.
+
+// free() of a pointer alloc() did not return (or returned and free() took
+// back) was ignored: a double free, or a free of the wrong pointer, went
+// unnoticed.
+TEST(Runtime, FreeOfAPointerAllocDidNotReturnThrows)
+{
+  GSYS_REQUIRE_DEVICE();
+  gsys::runtime rt;
+  void* p = rt.alloc(64);
+  int local = 0;
+  try {
+    rt.free(&local);
+    ADD_FAILURE() << "free of a stack address was accepted";
+  } catch (const std::invalid_argument& e) {
+    char addr[32];
+    std::snprintf(addr, sizeof addr, "%p", static_cast<void*>(&local));
+    EXPECT_NE(std::string(e.what()).find(addr), std::string::npos) << e.what();
+  }
+  EXPECT_THROW(rt.free(static_cast<char*>(p) + 8), std::invalid_argument) << "inside an allocation";
+  EXPECT_NO_THROW(rt.free(p));
+  EXPECT_THROW(rt.free(p), std::invalid_argument) << "freed twice";
+  EXPECT_NO_THROW(rt.free(nullptr));
+}
+
+// numa_node was passed to mbind unchecked: -7 or a node that is not there
+// gave a runtime without a word (and memory from wherever).
+TEST(Runtime, ANumaNodeThatIsNotOnlineIsASetupError)
+{
+  GSYS_REQUIRE_DEVICE();
+  for (int bad : {-2, -1000, 64, 4095, 1 << 30}) {
+    gsys::runtime_options o;
+    o.numa_node = bad;
+    try {
+      gsys::runtime rt(o);
+      ADD_FAILURE() << "numa_node " << bad << " was accepted";
+    } catch (const gsys::setup_error& e) {
+      EXPECT_NE(std::string(e.what()).find("genesys: bad runtime option: numa_node " + std::to_string(bad)),
+                std::string::npos)
+          << e.what();
+    }
+  }
+  gsys::runtime_options o;
+  o.numa_node = -1;
+  EXPECT_NO_THROW(gsys::runtime{o});
+  o.numa_node = 0;  // node 0 is online on every Linux machine (or the only one without sysfs)
+  EXPECT_NO_THROW(gsys::runtime{o});
+}
+
+// A confine path that does not exist was skipped: a mistyped directory
+// gave a sandbox without the rule the user asked for, and no word. It is a
+// mistake in the options, so it is refused whether or not the kernel has
+// Landlock, or kernel confinement is on.
+TEST(Runtime, AConfinePathThatDoesNotExistIsASetupError)
+{
+  GSYS_REQUIRE_DEVICE();
+  scratch_dir dir;
+  const std::string missing = dir.file("no-such-dir");
+  for (bool kernel : {true, false}) {
+    gsys::runtime_options o;
+    o.policy.kernel_confinement = kernel;
+    o.policy.confine_paths = {dir.path(), missing};
+    try {
+      gsys::runtime rt(o);
+      ADD_FAILURE() << "confine path " << missing << " was accepted (kernel_confinement " << kernel << ")";
+    } catch (const gsys::setup_error& e) {
+      const std::string what = e.what();
+      EXPECT_NE(what.find(missing), std::string::npos) << what;
+      EXPECT_NE(what.find(std::strerror(ENOENT)), std::string::npos) << what;
+    }
+    o.policy.confine_paths = {dir.path()};
+    EXPECT_NO_THROW(gsys::runtime{o});
+  }
+}
+
+// A confine path that is a link was skipped too (the rule was made only
+// for what is not a link): confined to a link to a directory, a kernel
+// could open nothing beneath it. The link is followed, as its user meant.
+__global__ void open_then_close(gsys::ring r, const char* inside, const char* outside, long* out)
+{
+  out[0] = gsys::open(r, inside, O_RDONLY);
+  if (out[0] >= 0) gsys::close(r, (int)out[0]);
+  out[1] = gsys::open(r, outside, O_RDONLY);
+  if (out[1] >= 0) gsys::close(r, (int)out[1]);
+}
+
+bool landlock_ruleset_open()
+{
+  for (int fd = 0; fd < 1024; ++fd) {
+    char link[64], target[128] = {};
+    std::snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
+    if (::readlink(link, target, sizeof target - 1) > 0 && std::string(target) == "anon_inode:[landlock-ruleset]")
+      return true;
+  }
+  return false;
+}
+
+TEST(Runtime, AConfinePathThatIsALinkConfinesToWhatItNames)
+{
+  GSYS_REQUIRE_DEVICE();
+  scratch_dir dir;
+  ASSERT_EQ(::mkdir(dir.file("real").c_str(), 0755), 0);
+  gsys_test::write_file(dir.file("real/f"), "in");
+  gsys_test::write_file(dir.file("g"), "out");
+  ASSERT_EQ(::symlink(dir.file("real").c_str(), dir.file("link").c_str()), 0);
+  gsys::runtime_options o = gsys_test::options_for(gsys::executor_kind::sync);
+  o.policy.confine_paths = {dir.file("link")};
+  gsys::runtime rt(o);
+  if (!landlock_ruleset_open()) GTEST_SKIP() << "no Landlock ruleset (kernel without Landlock)";
+  long* out = static_cast<long*>(rt.alloc(2 * sizeof(long)));
+  gsys::launch(open_then_close, dim3(1), dim3(1), rt.ring(), device_string(rt, dir.file("link/f")),
+               device_string(rt, dir.file("g")), out);
+  gsys::synchronize();
+  EXPECT_GE(out[0], 0) << "beneath the link: " << std::strerror((int)-out[0]);
+  EXPECT_EQ(out[1], -EACCES) << "outside it";
+}
+
+#if !GSYS_CUDA
+// A kernel given a handle no runtime made (gsys::ring{}) divided by zero in
+// its claim (SIGFPE, no message). Now it stops, saying why. A GPU traps
+// after printing the same line; that leaves the CUDA context unusable, so
+// only the simulator runs this.
+__global__ void call_on(gsys::ring r, long* out) { out[0] = gsys::nop(r); }
+__global__ void staged_call_on(gsys::ring r, char* buf, long* out) { out[0] = gsys::staged::pread(r, 0, buf, 8, 0); }
+
+TEST(Runtime, ACallOnAnEmptyRingStopsTheKernelWithAMessage)
+{
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  long out[1] = {0};
+  EXPECT_DEATH(
+      {
+        gsys::launch(call_on, dim3(1), dim3(1), gsys::ring{}, out);
+        gsys::synchronize();
+      },
+      "genesys: call on an empty gsys::ring \\(not obtained from a runtime\\)");
+  EXPECT_DEATH(
+      {
+        gsys::launch(call_on, dim3(2), dim3(64), gsys::ring{}, out);
+        gsys::synchronize();
+      },
+      "empty gsys::ring");
+  char buf[8];
+  EXPECT_DEATH(
+      {
+        gsys::launch(staged_call_on, dim3(1), dim3(1), gsys::ring{}, buf, out);
+        gsys::synchronize();
+      },
+      "empty gsys::ring") << "a staged call (no arena: it said -ENOBUFS)";
+}
+#endif
 
 }  // namespace

@@ -8,6 +8,8 @@ set -u
 soak=$1
 dir=$(mktemp -d /tmp/gsys-kill-XXXXXX)
 trap 'rm -rf "$dir"' EXIT
+# Published names: genesys.<pid namespace inode>.<pid>.<n>
+ns=$(stat -L -c %i /proc/self/ns/pid)
 fails=0
 fail() { echo "FAIL: $*"; fails=$((fails + 1)); }
 killed=()
@@ -16,10 +18,10 @@ for ex in sync uring; do
     GENESYS_PUBLISH=1 "$soak" --seconds 60 --executor "$ex" --grid 16x128 >"$dir/out" 2>&1 &
     pid=$!
     for _ in $(seq 100); do
-      [ -e "/dev/shm/genesys.$pid.0" ] && grep -q "executor" "$dir/out" && break
+      [ -e "/dev/shm/genesys.$ns.$pid.0" ] && grep -q "executor" "$dir/out" && break
       sleep 0.1
     done
-    [ -e "/dev/shm/genesys.$pid.0" ] || fail "$ex round $round: no published ring: $(cat "$dir/out")"
+    [ -e "/dev/shm/genesys.$ns.$pid.0" ] || fail "$ex round $round: no published ring: $(cat "$dir/out")"
     sleep "0.$((RANDOM % 5 + 2))"  # calls in flight: 0.2 to 0.6 s into the run
     kill -KILL "$pid"
     wait "$pid" 2>/dev/null
@@ -31,7 +33,7 @@ done
 left() {
   local n=0
   for pid in "${killed[@]}"; do
-    for f in /dev/shm/genesys."$pid".*; do [ -e "$f" ] && n=$((n + 1)); done
+    for f in /dev/shm/genesys."$ns.$pid".*; do [ -e "$f" ] && n=$((n + 1)); done
   done
   echo "$n"
 }

@@ -9,7 +9,12 @@
 //
 // Setup errors (bad options, no memory, a forced executor that is missing)
 // throw gsys::setup_error; everything after that reports -errno in the slot.
-// Kernels using the ring must have finished before the runtime is destroyed.
+// Misusing the host API (free() of a pointer alloc() did not return, a
+// percentile outside [0, 100]) throws std::invalid_argument.
+// The runtime must outlive every kernel that uses its ring: synchronize
+// (gsys::synchronize(), or the kernel's stream) before destroying it.
+// Nothing checks this: a kernel still running then uses freed memory and
+// crashes or hangs without a message, on the simulator too.
 // A runtime belongs to the process that made it: a forked child must not
 // use it (its calls would reach the parent's executor, or time out);
 // destroying the child's copy leaves the parent's ring and threads alone.
@@ -74,7 +79,9 @@ struct policy_options {
   // Landlock: files the GPU may open. Empty: anything but /proc/<pid>/...,
   // /dev/mem, /dev/kmem and /dev/port, with procfs, sysfs and block devices
   // read-only. Otherwise only beneath these paths (plus /dev/null,
-  // /dev/zero and /dev/urandom).
+  // /dev/zero and /dev/urandom). Each must exist (a link is followed): one
+  // that cannot be opened throws setup_error naming it, whether or not the
+  // kernel has Landlock or kernel_confinement is on.
   std::vector<std::string> confine_paths;
   // Largest byte count one call may move (-EINVAL above it).
   std::size_t max_io_bytes = std::size_t(1) << 30;
@@ -96,11 +103,16 @@ struct runtime_options {
   std::uint32_t device_backoff_min_ns = 0;          // 0: pick for the platform
   std::uint32_t device_backoff_max_ns = 0;
   std::uint32_t device_spin_ns = 0;  // device polls at the minimum this long before backing off; 0: platform default
-  int numa_node = -1;   // -1: local node
-  // Publish the ring as /dev/shm/genesys.<pid>.<n> (mode 0600) so that
-  // `genesys list/stat` can read it. Off by default: a published ring can be
-  // written by any process of the same user, which could then inject
-  // requests. The environment variable GENESYS_PUBLISH=1 turns it on too.
+  // -1: local node. Else a node listed in /sys/devices/system/node/online
+  // (0..63; 0 alone where that directory is missing): any other value
+  // throws setup_error.
+  int numa_node = -1;
+  // Publish the ring as /dev/shm/genesys.<pidns>.<pid>.<n> (mode 0600) so
+  // that `genesys list/stat` can read it. Off by default: a published ring
+  // can be written by any process of the same user, which could then inject
+  // requests. GENESYS_PUBLISH=1 (or true, yes, on) in the environment turns
+  // it on for every runtime of the process, and options() then says true;
+  // any value but those and 0/false/no/off is a setup_error.
   bool publish = false;
   // Staging arena for gsys::staged:: calls on device memory (docs/device.md):
   // total bytes (0: none) cut into chunks of staging_chunk_bytes (a power of
@@ -117,6 +129,10 @@ struct op_stats {
   long nr = 0;
   std::uint64_t calls = 0, errors = 0, denied = 0, nonblocking = 0;
   std::vector<std::uint64_t> latency_hist;  // bucket b: [2^b, 2^(b+1)) ns
+  // The latency p percent of the calls stayed within, p a percent in
+  // [0, 100]: 99 for p99 (0.99 is p0.99, near the fastest call). Reported
+  // as its bucket's geometric middle (1.41 * 2^b ns); 0 without calls.
+  // Any other p (NaN included) throws std::invalid_argument.
   std::uint64_t percentile_ns(double p) const;
 };
 
@@ -153,7 +169,9 @@ class runtime {
   runtime(const runtime&) = delete;
   runtime& operator=(const runtime&) = delete;
 
-  // The handle kernels take. Valid for the runtime's lifetime.
+  // The handle kernels take. Valid for the runtime's lifetime (see the top
+  // of this file). A default-constructed gsys::ring{} is empty: a call on
+  // it stops the kernel with a message (simulator: abort; GPU: trap).
   gsys::ring ring() const;
   executor_kind executor() const;
   const runtime_options& options() const;
@@ -162,6 +180,8 @@ class runtime {
   // Memory GPU threads may pass to calls: pinned and mapped under CUDA,
   // ordinary memory on the simulator. Zeroed. Freed by free() or at the end.
   void* alloc(std::size_t bytes);
+  // free(nullptr) does nothing; a pointer alloc() did not return, or one
+  // already freed, throws std::invalid_argument naming it.
   void free(void* p);
   // Declares memory the GPU may pass when policy.confine_memory is set.
   // What was given joins up: a buffer may span several regions and
