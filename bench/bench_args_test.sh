@@ -49,8 +49,10 @@ case $case_ in
     bs=(gsys-blindsight-bench --quick --out="$tmp/bs.jsonl")
     for v in -3 abc 0 '' 4x 99999999999 1e3; do usage_error --threads "$v" "${bs[@]}" --threads="$v"; done
     usage_error bogus --bogus "${bs[@]}" --bogus
-    usage_error --out --out "${bs[@]}" --out  # --out FILE is --out=FILE here
+    usage_error --out --out "${bs[@]}" --out  # --out wants a value
     accepted gsys-blindsight-bench --threads=2 --out="$tmp/bs.jsonl" --help
+    # --opt value as every other benchmark takes it (once only --opt=value)
+    accepted gsys-blindsight-bench --threads 2 --out "$tmp/bs.jsonl" --help
     ;;
   lists)
     quick_io=(gsys-io-bench --quick --executor sync --ops nop --gran thread --sizes 4k)
@@ -103,6 +105,10 @@ case $case_ in
     accepted gsys-host-cost --window 0.25 --rounds 1 --rates 1000,1e4 --spins 0,5000 --device-spins 1000 --help
     accepted gsys-split-bench --rounds 1,8 --steps 4 --reps 1 --spin-ns 0 --device-spin-ns 0 --grid 1x32 --help
     accepted gsys-sim-bench --iters 100 --threads 32 --reps 1 --matmul 0
+    # --opt=value as every other benchmark takes it (gsys-sim-bench once
+    # called it a usage error), and an operand is refused
+    accepted gsys-sim-bench --iters=100 --threads=32 --reps=1 --matmul=0
+    usage_error 'unexpected argument' extra gsys-sim-bench --reps 1 --matmul 0 extra
     ;;
   blindsight_out)
     # The default file is under the source tree's bench/results (where

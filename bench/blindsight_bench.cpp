@@ -15,6 +15,7 @@
 // usage: gsys-blindsight-bench [--out=FILE] [--quick] [--threads=N]
 // (default FILE <source tree>/bench/results/blindsight-<date>.jsonl, appended
 // to; the calibrated heads go to the same name with -heads.json)
+#include <getopt.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -118,25 +119,32 @@ int main(int argc, char** argv)
   bool quick = false;
   const unsigned cores = std::max(1u, std::thread::hardware_concurrency());
   unsigned threads = cores;
-  for (int i = 1; i < argc; ++i) {
-    if (!std::strncmp(argv[i], "--out=", 6)) out = argv[i] + 6;
-    else if (!std::strcmp(argv[i], "--quick")) quick = true;
-    else if (!std::strncmp(argv[i], "--threads=", 10)) threads = unsigned(bench::parse_int(prog, "--threads", argv[i] + 10, 1, 1024));
-    else if (!std::strcmp(argv[i], "--help")) {
-      std::printf("usage: gsys-blindsight-bench [--out=FILE] [--quick] [--threads=N]\n"
-                  "BlindSight on gsys-vlm's CPU path: FLOPs saved, agreement, sparse/dense attention time.\n\n"
-                  "  --out=FILE    append the JSON lines to FILE (default %s,\n"
-                  "                where make bench keeps results); the calibrated heads go to\n"
-                  "                FILE's name with -heads.json\n"
-                  "  --quick       fewer prompts and sequence lengths\n"
-                  "  --threads=N   CPU threads, 1-1024 (default: one per core, %u here)\n",
-                  default_out.c_str(), cores);
-      return 0;
-    } else {
-      std::fprintf(stderr, "%s: unknown argument '%s' (--out=FILE, --quick, --threads=N, --help)\n", prog, argv[i]);
-      return 2;
+  const option opts[] = {{"out", required_argument, nullptr, 'o'},
+                         {"quick", no_argument, nullptr, 'q'},
+                         {"threads", required_argument, nullptr, 't'},
+                         {"help", no_argument, nullptr, 'h'},
+                         {nullptr, 0, nullptr, 0}};
+  for (int ch; (ch = getopt_long(argc, argv, "o:qt:h", opts, nullptr)) != -1;) {
+    switch (ch) {
+      case 'o': out = optarg; break;
+      case 'q': quick = true; break;
+      case 't': threads = unsigned(bench::parse_int(prog, "--threads", optarg, 1, 1024)); break;
+      case 'h':
+        std::printf("usage: gsys-blindsight-bench [--out FILE] [--quick] [--threads N]   (--opt=value too)\n"
+                    "BlindSight on gsys-vlm's CPU path: FLOPs saved, agreement, sparse/dense attention time.\n\n"
+                    "  --out FILE    append the JSON lines to FILE (default %s,\n"
+                    "                where make bench keeps results); the calibrated heads go to\n"
+                    "                FILE's name with -heads.json\n"
+                    "  --quick       fewer prompts and sequence lengths\n"
+                    "  --threads N   CPU threads, 1-1024 (default: one per core, %u here)\n",
+                    default_out.c_str(), cores);
+        return 0;
+      default:
+        std::fprintf(stderr, "%s: see --help (--out FILE, --quick, --threads N, --help)\n", prog);
+        return 2;
     }
   }
+  bench::reject_operands(prog, argc, argv, optind);
   errno = 0;
   std::ofstream jl(out, std::ios::app);
   if (!jl) {

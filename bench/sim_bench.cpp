@@ -17,11 +17,14 @@
 // Output: one JSON object per line on stdout, e.g.
 //   {"bench":"sim","op":"syncthreads","threads":256,"iters":100000,"ns_per_op":...}
 //   {"bench":"sim","op":"matmul","m":512,"n":512,"k":512,"blocks":4,"gflops":...}
-// Usage: gsys-sim-bench [--iters N] [--threads N] [--reps N] [--matmul M,N,K]
+// Usage: gsys-sim-bench [--iters N] [--threads N] [--reps N] [--matmul M,N,K] (or --opt=value)
 #include <genesys/sim/sim.h>
 
 #include "vlm/kernels.cuh"
+
 #include "bench_args.h"
+
+#include <getopt.h>
 
 #include <algorithm>
 #include <chrono>
@@ -102,40 +105,32 @@ int main(int argc, char** argv)
   int mm_m = 512, mm_n = 512, mm_k = 512;
   const char* prog = argv[0];
   const char* usage =
-      "usage: %s [--iters N] [--threads N] [--reps N] [--matmul M,N,K]\n"
+      "usage: %s [--iters N] [--threads N] [--reps N] [--matmul M,N,K]   (--opt=value too)\n"
       "Measures the SIMT simulator's cost per __syncthreads, __syncwarp, __shfl_sync,\n"
       "__reduce_add_sync and yield in one block, and its GFLOP/s on gsys-vlm's matmul\n"
       "kernel (default 512,512,512; 0: skip); prints JSON lines.\n";
-  for (int i = 1; i < argc; i += 2) {
-    if (!std::strcmp(argv[i], "--help") || !std::strcmp(argv[i], "-h")) {
-      std::printf(usage, argv[0]);
-      return 0;
-    }
-    if (i + 1 == argc) {
-      std::fprintf(stderr, usage, argv[0]);
-      return 2;
-    }
-    if (!std::strcmp(argv[i], "--iters"))
-      iters = (int)bench::parse_int(prog, "--iters", argv[i + 1], 1, 1000000000);
-    else if (!std::strcmp(argv[i], "--threads"))  // one block: at most CUDA's 1024
-      threads = (unsigned)bench::parse_int(prog, "--threads", argv[i + 1], 1, 1024);
-    else if (!std::strcmp(argv[i], "--reps"))
-      reps = (int)bench::parse_int(prog, "--reps", argv[i + 1], 1, 1000);
-    else if (!std::strcmp(argv[i], "--matmul")) {
-      char extra;
-      const int got = std::sscanf(argv[i + 1], "%d,%d,%d%c", &mm_m, &mm_n, &mm_k, &extra);
-      if (!std::strcmp(argv[i + 1], "0")) {
-        mm_m = 0;
-      } else if (got != 3 || mm_m < 1 || mm_n < 1 || mm_k < 1 || mm_m > 8192 || mm_n > 8192 || mm_k > 8192) {
-        std::fprintf(stderr, "%s: --matmul wants M,N,K in [1, 8192] (or 0), got '%s'\n", argv[0], argv[i + 1]);
-        return 2;
+  const option opts[] = {{"iters", required_argument, nullptr, 'i'},   {"threads", required_argument, nullptr, 't'},
+                         {"reps", required_argument, nullptr, 'r'},    {"matmul", required_argument, nullptr, 'm'},
+                         {"help", no_argument, nullptr, 'h'},          {nullptr, 0, nullptr, 0}};
+  for (int ch; (ch = getopt_long(argc, argv, "i:t:r:m:h", opts, nullptr)) != -1;) {
+    switch (ch) {
+      case 'i': iters = (int)bench::parse_int(prog, "--iters", optarg, 1, 1000000000); break;
+      case 't': threads = (unsigned)bench::parse_int(prog, "--threads", optarg, 1, 1024); break;  // one block
+      case 'r': reps = (int)bench::parse_int(prog, "--reps", optarg, 1, 1000); break;
+      case 'm': {
+        char extra;
+        const int got = std::sscanf(optarg, "%d,%d,%d%c", &mm_m, &mm_n, &mm_k, &extra);
+        if (!std::strcmp(optarg, "0"))
+          mm_m = 0;
+        else if (got != 3 || mm_m < 1 || mm_n < 1 || mm_k < 1 || mm_m > 8192 || mm_n > 8192 || mm_k > 8192)
+          bench::bad_arg(prog, "--matmul", "M,N,K in [1, 8192] (or 0)", optarg);
+        break;
       }
-    }
-    else {
-      std::fprintf(stderr, usage, argv[0]);
-      return 2;
+      case 'h': std::printf(usage, prog); return 0;
+      default: std::fprintf(stderr, usage, prog); return 2;
     }
   }
+  bench::reject_operands(prog, argc, argv, optind);
   static unsigned sink[1024];
   for (sim_op op : {sim_op::syncthreads, sim_op::syncwarp, sim_op::shfl, sim_op::reduce_add, sim_op::yield}) {
     run_ns(op, threads, iters / 100 + 1, sink);  // warm up: fiber stacks committed
