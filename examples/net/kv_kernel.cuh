@@ -5,8 +5,9 @@
 //
 // at that granularity: one elected thread makes the call and the group gets
 // the result. The commands are served by one warp (the group itself, or the
-// block's first warp) against the shared hash table. A reply longer than one
-// datagram goes out as several, with memcached's UDP frame on each.
+// block's first warp) against the shared hash table. The reply goes out as
+// memcached frames it: a message per response, each cut into datagrams with
+// memcached's UDP frame on each (kv_reply in kv_protocol.cuh).
 //
 // The loop ends when kv_shared::stop is set (the "shutdown" command, or the
 // host on SIGINT/SIGTERM). Groups blocked in recvfrom are woken by datagrams
@@ -30,6 +31,7 @@ struct kv_server {
   u32 rx_cap, tx_cap;      // per group
   char* rx;                // [groups][rx_cap]  runtime memory: recvfrom target
   char* tx;                // [groups][tx_cap]  runtime memory: sendto source
+  u32* ends;               // [groups][kKvMaxMessages] where each message of the reply in tx ends
   sockaddr_storage* peer;  // [groups] the client of the current request
   unsigned* peer_len;      // [groups]
 };
@@ -71,24 +73,38 @@ __device__ inline bool stop_requested(const kv_server& s)
   return group<G>::from_leader(stop) != 0;
 }
 
-// Sends a reply of `len` payload bytes at tx + kUdpHeader as datagrams of
-// at most kUdpDatagram bytes. Datagram i's header goes right before its
-// payload; for i > 0 that is the tail of datagram i-1, already sent.
+// Sends one datagram: `part` payload bytes at dgram + kUdpHeader, its
+// header written right before them.
 template <class G>
-__device__ inline void send_reply(const gsys::ring& r, const kv_server& s, char* tx, u32 len, unsigned short request_id,
-                                  const sockaddr_storage* peer, unsigned peer_len)
+__device__ inline void send_datagram(const gsys::ring& r, const kv_server& s, char* dgram, u32 part, const udp_frame& f,
+                                     const sockaddr_storage* peer, unsigned peer_len)
 {
-  const u32 total = (len + kUdpPayload - 1) / kUdpPayload;
-  for (u32 seq = 0; seq < total; ++seq) {
-    char* dgram = tx + seq * kUdpPayload;
-    const u32 part = len - seq * kUdpPayload < kUdpPayload ? len - seq * kUdpPayload : kUdpPayload;
-    if (group<G>::leader())
-      write_frame(reinterpret_cast<unsigned char*>(dgram), udp_frame{request_id, (unsigned short)seq, (unsigned short)total, 0});
-    // strong: the header is written before the call, and the group does not
-    // move on (and overwrite the next header) until the datagram is out.
-    const long sent = gsys::sendto<G, gsys::strong>(r, s.fd, dgram, kUdpHeader + part, 0,
-                                                     reinterpret_cast<const sockaddr*>(peer), peer_len);
-    if (sent < 0 && group<G>::leader()) atomicAdd(&s.shared->stats.dropped, 1ull);
+  if (group<G>::leader()) write_frame(reinterpret_cast<unsigned char*>(dgram), f);
+  // strong: the header is written before the call, and the group does not
+  // move on (and overwrite the next header) until the datagram is out.
+  const long sent = gsys::sendto<G, gsys::strong>(r, s.fd, dgram, kUdpHeader + part, 0,
+                                                   reinterpret_cast<const sockaddr*>(peer), peer_len);
+  if (sent < 0 && group<G>::leader()) atomicAdd(&s.shared->stats.dropped, 1ull);
+}
+
+// Sends the reply at tx + kUdpHeader: message m is the bytes from ends[m-1]
+// to ends[m], cut into datagrams of at most kUdpPayload bytes numbered
+// 0..total-1; an empty message is a lone header with total 0, as memcached
+// sends one. A datagram's header goes right before its payload; except for
+// the first, that is the tail of what was already sent.
+template <class G>
+__device__ inline void send_reply(const gsys::ring& r, const kv_server& s, char* tx, const u32* ends, u32 messages,
+                                  unsigned short request_id, const sockaddr_storage* peer, unsigned peer_len)
+{
+  for (u32 m = 0, from = 0; m < messages; from = ends[m++]) {
+    const u32 len = ends[m] - from;
+    const u32 total = (len + kUdpPayload - 1) / kUdpPayload;
+    for (u32 seq = 0; seq < total || (seq == 0 && len == 0); ++seq) {
+      const u32 at = from + seq * kUdpPayload;
+      const u32 part = len - seq * kUdpPayload < kUdpPayload ? len - seq * kUdpPayload : kUdpPayload;
+      send_datagram<G>(r, s, tx + at, part, udp_frame{request_id, (unsigned short)seq, (unsigned short)total, 0}, peer,
+                       peer_len);
+    }
   }
 }
 
@@ -98,6 +114,7 @@ __global__ void kv_kernel(gsys::ring r, kv_server s)
   const u32 gid = group<G>::id();
   char* rx = s.rx + (u64)gid * s.rx_cap;
   char* tx = s.tx + (u64)gid * s.tx_cap;
+  u32* ends = s.ends + (u64)gid * kKvMaxMessages;
   sockaddr_storage* peer = s.peer + gid;
   unsigned* peer_len = s.peer_len + gid;
   u32 failures = 0;  // consecutive failed receives
@@ -121,11 +138,12 @@ __global__ void kv_kernel(gsys::ring r, kv_server s)
       if (group<G>::leader()) atomicAdd(&s.shared->stats.dropped, 1ull);
       continue;
     }
-    u32 len = 0;
+    u32 messages = 0;
     if (group<G>::serves())
-      len = kv_serve(s.table, *s.shared, rx + kUdpHeader, (u32)n - kUdpHeader, tx + kUdpHeader, s.tx_cap - kUdpHeader);
-    len = group<G>::from_leader(len);
-    if (len) send_reply<G>(r, s, tx, len, f.request_id, peer, *peer_len);
+      messages = kv_serve(s.table, *s.shared, rx + kUdpHeader, (u32)n - kUdpHeader, tx + kUdpHeader,
+                          s.tx_cap - kUdpHeader, ends);
+    messages = group<G>::from_leader(messages);
+    send_reply<G>(r, s, tx, ends, messages, f.request_id, peer, *peer_len);
   }
   if (group<G>::leader()) atomicSub(&s.shared->alive, 1u);
 }

@@ -27,7 +27,8 @@ constexpr u32 kKvMaxTokens = 24;       // memcached's MAX_TOKENS (the last is th
 enum kv_op : unsigned char {
   kv_op_none,     // nothing to do or answer: an unfinished last line (memcached waits for more, here it is dropped)
   kv_op_reply,    // answer `text` (an error, or MN) and go on
-  kv_op_stop,     // drop the rest of the datagram without a reply (quit, an HTTP request line)
+  kv_op_stop,     // quit: send the replies so far, drop the rest of the datagram
+  kv_op_close,    // an HTTP request line: drop the replies not sent yet and the rest of the datagram
   kv_op_get,
   kv_op_gets,
   kv_op_set,
@@ -395,7 +396,7 @@ EX_HOST_DEVICE inline kv_command kv_parse(const char* req, u32 n, u32 pos, u32 m
     const kv_span& last = tok[ntok - 1];
     const bool http = last.len >= 5 && req[last.off] == 'H' && req[last.off + 1] == 'T' && req[last.off + 2] == 'T' &&
                       req[last.off + 3] == 'P' && req[last.off + 4] == '/';
-    c.op = http ? kv_op_stop : kv_op_reply;  // memcached closes on an HTTP request line
+    c.op = http ? kv_op_close : kv_op_reply;  // memcached closes on an HTTP request line
     c.text = kv_text_error;
   }
   return c;
@@ -410,6 +411,34 @@ EX_HOST_DEVICE inline bool kv_next_key(const char* req, u32& p, u32 end, kv_span
   while (p < end && req[p] != ' ') ++p;
   key.len = p - key.off;
   return true;
+}
+
+// Whether a get's END goes out as a response of its own. memcached reads a
+// get's keys 23 words at a time (tokenize_command: the line's first batch
+// is "get" and 22 keys); a batch that ends at a key followed by a space and
+// more bytes makes it read on and start a response for the next key. When
+// those bytes are only spaces there is no next key, and that response holds
+// just END: `keys` keys, the last followed by `trailing` spaces.
+EX_HOST_DEVICE inline bool kv_get_end_alone(u32 keys, u32 trailing)
+{
+  return keys % (kKvMaxTokens - 1) == kKvMaxTokens - 2 && trailing >= 2;
+}
+
+// Whether memcached gives up on an unfinished last line (the n - pos bytes
+// from pos hold no "\n"): past 2048 bytes it does, unless the line is a get
+// or gets after at most 100 spaces (a long key list, try_read_command_ascii),
+// and it drops the replies it has not sent with the rest of the datagram.
+// Otherwise it sends what it has and waits for the line's end.
+EX_HOST_DEVICE inline bool kv_unfinished_line_closes(const char* req, u32 pos, u32 n)
+{
+  if (n - pos <= 2048) return false;
+  u32 p = pos;
+  while (p < n && req[p] == ' ') ++p;
+  if (p - pos > 100) return true;
+  const bool get = n - p >= 4 && req[p] == 'g' && req[p + 1] == 'e' && req[p + 2] == 't' && req[p + 3] == ' ';
+  const bool gets = n - p >= 5 && req[p] == 'g' && req[p + 1] == 'e' && req[p + 2] == 't' && req[p + 3] == 's' &&
+                    req[p + 4] == ' ';
+  return !get && !gets;
 }
 
 }  // namespace ex

@@ -1,15 +1,14 @@
 // memcached's text protocol for the key-value server kernel, the serving
 // half: each command kv_parse() (kv_parse.h) reads from a datagram is run
-// against the table, and the reply bytes are appended for the datagram's
-// one reply message.
+// against the table, and its reply is appended to the datagram's reply,
+// framed the way memcached 1.6.18 frames it over UDP (see kv_reply).
 //
 // Served: get, gets, set, add, replace, append, prepend, cas, delete, incr,
 // decr, touch, flush_all, version, verbosity, stats, stats reset, mn,
 // quit, shutdown. As in memcached over UDP, quit ends the datagram (what
-// follows it is not served); mn answers MN and the datagram goes on
-// (memcached also sends its replies so far there; here every reply goes in
-// the datagram's one message). Replies and errors are memcached 1.6's texts; noreply
-// silences every reply of its command, errors included.
+// follows it is not served) and mn answers MN and the datagram goes on.
+// Replies and errors are memcached 1.6's texts; noreply silences every
+// reply of its command, errors included.
 //
 // Called by the 32 lanes of one warp together. Every lane parses the same
 // bytes (so all lanes agree on every length and branch without
@@ -27,6 +26,8 @@
 namespace ex {
 
 constexpr u32 kKvClockStart = 2;              // the server clock's first second (1 is "already expired")
+constexpr u32 kKvMaxMessages = 65536;         // a reply's messages: a datagram holds fewer lines and get keys
+constexpr int kKvReqsPerEvent = 20;           // memcached's -R default: it sends what it has every 20 commands
 constexpr long long kKvRelativeLimit = 2592000;  // 30 days: larger expiry times are absolute
 
 // Counters, named as memcached's "stats" names them.
@@ -53,13 +54,26 @@ struct kv_shared {
   kv_stats stats;
 };
 
-// The reply being built; every lane holds the same copy.
+// The reply being built; every lane holds the same copy. memcached 1.6
+// sends every response as a UDP message of its own (a command's reply; a
+// get's, one per key, with END in the last), datagrams 0..total-1 of at
+// most 1400 bytes. It sends only at a flush (after a get or mn, every 20
+// commands, at the datagram's end) and there, following transmit_udp:
+// noreply responses go nowhere, and an empty one (a get's missing key) goes
+// out as a lone header (total 0) only when nothing of the flush went before
+// it, as the responses after a sent one are finished without a look. So the
+// reply is kept as what memcached sends: the bytes, and where each message
+// ends.
 struct kv_reply {
   char* buf;
   u32 len, cap;
-  // memcached has sent the replies up to here (at a get's END and at mn): a
-  // get that names a key over 250 bytes takes back only what follows.
-  u32 sent;
+  u32* ends;                // ends[i]: where message i ends (lane 0 writes it)
+  u32 messages, max_messages;
+  u32 response;             // where the response being built starts
+  // memcached has sent the replies up to here: an error that drops what is
+  // not sent yet (a get naming a key over 250 bytes) takes back only what follows.
+  u32 sent, sent_messages;
+  bool first;            // no response of this flush goes out yet: an empty one would
   bool full;             // a reply did not fit: the rest of the datagram is not served
   bool quiet;            // the command being served said noreply
   u64* error_counter;    // counts ERROR / CLIENT_ERROR / SERVER_ERROR replies
@@ -76,6 +90,41 @@ struct kv_reply {
     if ((threadIdx.x & 31) == 0) put_bytes(buf + len, s, n);
     __syncwarp();
     len += n;
+  }
+  // A response starts here (memcached's resp_start).
+  __device__ void begin() { response = len; }
+  // The response is complete: a message, unless memcached would not send it.
+  __device__ void finish()
+  {
+    if (quiet || (len == response && !first)) return;
+    first = false;
+    if (messages == max_messages) {
+      full = true;
+      len = response;
+      return;
+    }
+    message();
+  }
+  // Records a message ending at len.
+  __device__ void message()
+  {
+    if ((threadIdx.x & 31) == 0) ends[messages] = len;
+    __syncwarp();
+    ++messages;
+  }
+  // memcached sends what it has.
+  __device__ void flush()
+  {
+    sent = len;
+    sent_messages = messages;
+    first = true;
+  }
+  // memcached drops what it has not sent (conn_release_items).
+  __device__ void drop_unsent()
+  {
+    len = sent;
+    messages = sent_messages;
+    first = true;
   }
 };
 
@@ -112,22 +161,29 @@ __device__ inline u64 kv_next_cas(kv_shared& s)
   return __shfl_sync(kFullWarp, v, 0);
 }
 
-// get/gets <key>...: VALUE blocks for the keys present, then END. The keys
-// are walked in the line itself: a get may name any number of them.
-__device__ inline void serve_get(const kv_table& t, kv_shared& s, const char* req, const kv_command& c,
+// get/gets <key>...: VALUE blocks for the keys present, then END, a
+// response per key as memcached makes them (END goes in the last). The keys
+// are walked in the line itself: a get may name any number of them. Returns
+// false where memcached stops with an error (and sends nothing then).
+__device__ inline bool serve_get(const kv_table& t, kv_shared& s, const char* req, const kv_command& c,
                                  const kv_clock& clk, kv_reply& out)
 {
   const bool with_cas = c.op == kv_op_gets;
-  const u32 start = out.len;
-  kv_span k;
-  for (u32 p = c.key.off; kv_next_key(req, p, c.keys_end, k);) {
+  kv_span k{0, 0};
+  u32 keys = 0, p = c.key.off;
+  while (kv_next_key(req, p, c.keys_end, k)) {
+    if (keys++) {
+      out.finish();
+      out.begin();
+    }
     const char* key = req + k.off;
     if (k.len > kKvMaxKey) {
       // memcached 1.6.18 drops every reply it has not sent yet: this get's
-      // VALUE lines and those of the commands since the last get or mn.
-      out.len = out.sent;
+      // VALUE lines and those of the commands since the last flush.
+      out.drop_unsent();
+      out.begin();
       say(out, kv_text_bad_format);
-      return;
+      return false;
     }
     count(&s.stats.cmd_get);
     const u32 b = kv_bucket_of(t, key, k.len);
@@ -168,14 +224,19 @@ __device__ inline void serve_get(const kv_table& t, kv_shared& s, const char* re
       count(&s.stats.get_misses);
     }
     kv_unlock(t, b);
-    if (!room) {
-      out.len = start;
+    if (!room) {  // memcached's way out of a get that cannot go on, as for a long key
+      out.drop_unsent();
+      out.begin();
       say(out, kv_text_get_oom);
-      return;
+      return false;
     }
   }
+  if (kv_get_end_alone(keys, c.keys_end - (k.off + k.len))) {
+    out.finish();
+    out.begin();
+  }
   say(out, kv_text_end);
-  out.sent = out.len;
+  return true;
 }
 
 // set, add, replace, append, prepend, cas: the outcome's text.
@@ -398,12 +459,14 @@ __device__ inline void serve_stats(kv_shared& s, const kv_clock& clk, kv_reply& 
   say(out, kv_text_end);
 }
 
-// Serves every command of one request datagram's payload; returns the reply length.
-__device__ inline u32 kv_serve(const kv_table& t, kv_shared& s, const char* req, u32 n, char* reply, u32 cap)
+// Serves every command of one request datagram's payload into `reply`;
+// returns the number of messages, message i ending at ends[i] (kv_reply).
+__device__ inline u32 kv_serve(const kv_table& t, kv_shared& s, const char* req, u32 n, char* reply, u32 cap, u32* ends)
 {
-  // The last bytes stay free for the message that says the reply was cut.
+  // The last bytes and message stay free for the message that says the reply was cut.
   const char cut[] = "SERVER_ERROR out of memory writing response\r\n";
-  kv_reply out{reply, 0, cap - (u32)sizeof cut, 0, false, false, &s.stats.error_replies};
+  kv_reply out{reply, 0, cap - (u32)sizeof cut, ends, 0, kKvMaxMessages - 1, 0, 0, 0, true, false, false,
+               &s.stats.error_replies};
   kv_clock clk{};
   if ((threadIdx.x & 31) == 0) {
     clk.now = gsys::detail::load_relaxed<gsys::detail::host>(&s.now);
@@ -414,22 +477,33 @@ __device__ inline u32 kv_serve(const kv_table& t, kv_shared& s, const char* req,
   clk.oldest_live = __shfl_sync(kFullWarp, clk.oldest_live, 0);
   clk.oldest_cas = __shfl_sync(kFullWarp, clk.oldest_cas, 0);
 
+  int budget = kKvReqsPerEvent;  // commands until memcached sends what it has (drive_machine's nreqs)
   for (u32 pos = 0; pos < n && !out.full;) {
     const kv_command c = kv_parse(req, n, pos, t.max_value);
+    if (c.op == kv_op_none) {  // an unfinished last line
+      if (kv_unfinished_line_closes(req, pos, n)) out.drop_unsent();
+      break;
+    }
     pos = c.next;
-    if (c.op == kv_op_none || c.op == kv_op_stop) {
-      if (c.op == kv_op_stop) break;
-      continue;
+    if (c.op == kv_op_close) {
+      out.drop_unsent();
+      break;
+    }
+    out.quiet = c.noreply;
+    out.begin();
+    if (c.op == kv_op_stop) {  // quit: its response is empty, then memcached sends and stops
+      out.finish();
+      break;
     }
     count(&s.stats.requests);
-    out.quiet = c.noreply;
+    bool flush = false;  // memcached sends what it has after this command
     switch (c.op) {
       case kv_op_reply:
         say(out, c.text);
-        if (c.text == kv_text_mn) out.sent = out.len;
+        flush = c.text == kv_text_mn;
         break;
       case kv_op_get:
-      case kv_op_gets: serve_get(t, s, req, c, clk, out); break;
+      case kv_op_gets: flush = serve_get(t, s, req, c, clk, out); break;
       case kv_op_set:
       case kv_op_add:
       case kv_op_replace:
@@ -483,14 +557,22 @@ __device__ inline u32 kv_serve(const kv_table& t, kv_shared& s, const char* req,
         break;
       default: break;
     }
+    out.finish();
     out.quiet = false;
+    if (--budget < 0) {  // memcached sends what it has (or, with nothing, yields) and counts again
+      flush = true;
+      budget = kKvReqsPerEvent - 1;
+    }
+    if (flush) out.flush();
   }
-  if (out.full) {
+  if (out.full) {  // gsys-kv's own limit: said in a message of its own
+    out.begin();
     if ((threadIdx.x & 31) == 0) put_bytes(reply + out.len, cut, sizeof cut - 1);
     __syncwarp();
     out.len += sizeof cut - 1;
+    out.message();
   }
-  return out.len;
+  return out.messages;
 }
 
 }  // namespace ex

@@ -262,11 +262,12 @@ int main(int argc, char** argv)
     s.shared->limit_maxbytes = buckets * ex::kKvBucket * s.table.stride;
     s.fd = fd;
     s.rx_cap = 65536;
-    // A get may name many keys: its reply is one message of up to 1 MiB (or
-    // four of the largest values).
+    // A get may name many keys: its reply is up to 1 MiB (or four of the
+    // largest values), in as many messages as memcached would send.
     s.tx_cap = ex::kUdpHeader + std::max<ex::u32>(1 << 20, 4 * (s.table.max_value + 320));
     s.rx = alloc_array<char>(rt, groups * s.rx_cap);
     s.tx = alloc_array<char>(rt, groups * s.tx_cap);
+    s.ends = alloc_array<ex::u32>(rt, groups * ex::kKvMaxMessages);
     s.peer = alloc_array<sockaddr_storage>(rt, groups);
     s.peer_len = alloc_array<unsigned>(rt, groups);
 

@@ -2,11 +2,11 @@
 // the tests): sends one request datagram, gathers the reply datagrams of
 // that request id and puts them back together in sequence order.
 //
-// gsys-kv answers a request with one message (datagrams numbered 0..total-1);
-// memcached 1.6 sends one message per response (every key of a multi-key
-// get, every command of the datagram), all with the request's id. With a
-// terminator ("END\r\n" for a get) the client keeps gathering messages until
-// all are whole and the reply ends with it, so both work.
+// memcached 1.6 (and gsys-kv, which frames its replies the same way) sends
+// one message per response (every key of a multi-key get, every command of
+// the datagram), datagrams numbered 0..total-1, all with the request's id.
+// With a terminator ("END\r\n" for a get) the client keeps gathering
+// messages until all are whole and the reply ends with it.
 #pragma once
 
 #include <arpa/inet.h>
@@ -70,6 +70,7 @@ inline bool resolve_server(const std::string& server, sockaddr_in& out, std::str
 struct reply_check {
   bool any = false;         // a datagram with the request's id arrived
   std::string frame_error;  // the last malformed datagram, described
+  std::vector<std::string> datagrams;  // every datagram with the request's id, header included, as they came
 };
 
 class udp_client {
@@ -148,7 +149,10 @@ class udp_client {
       }
       const udp_frame f = read_frame(reinterpret_cast<const unsigned char*>(buf.data()));
       if (f.request_id != id) continue;  // a late reply to an abandoned request
-      if (check) check->any = true;
+      if (check) {
+        check->any = true;
+        check->datagrams.emplace_back(buf.data(), (std::size_t)n);
+      }
       const std::size_t body = (std::size_t)n - kUdpHeader;
       if (n > (ssize_t)kUdpDatagram) bad("a datagram of " + std::to_string(n) + " bytes (most: 1400)");
       if (f.total == 0) {  // memcached 1.6 sends these for empty responses

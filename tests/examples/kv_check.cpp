@@ -37,13 +37,15 @@ class checker {
   int failures() const { return failures_; }
   int checks() const { return checks_; }
 
-  // Sends `request`; the reply must be `want` exactly.
+  // Sends `request`; the reply must be `want` exactly. A reply of several
+  // responses comes as several messages (one per response, as memcached
+  // sends them): they are gathered until the reply ends as `want` does.
   void expect(const std::string& what, const std::string& request, const std::string& want)
   {
     ++checks_;
     std::string got;
-    if (!c_.request(request, got, timeout_)) {
-      fail(what, want, "<no reply>");
+    if (!c_.request(request, got, timeout_, want)) {
+      fail(what, want, got.empty() ? "<no reply>" : got);
       return;
     }
     if (got != want) fail(what, want, got);

@@ -13,7 +13,10 @@
 // "mn\r\n", so each server's reply to it ends with "MN\r\n": that is how the
 // end of a reply is known without waiting (memcached 1.6 sends each
 // response as its own UDP message). A step with an mn of its own (mn does
-// not end the datagram) says how many MN replies to wait for.
+// not end the datagram) says how many MN replies to wait for. A step whose
+// end memcached drops (an HTTP request line, a long unfinished line) is sent
+// without the mn and names the reply line it ends with; then 300 ms more
+// show that nothing follows.
 //
 // What legitimately differs and is normalised before comparing, by name:
 //   cas-unique  the 4th number of a gets VALUE line (each server's own; a
@@ -21,9 +24,13 @@
 //   version     the text after "VERSION "
 //   stats       a STAT ... END block: the reference must have every field
 //               name the server gives, values are not compared
-// Datagram boundaries are not compared (memcached 1.6 sends one message per
-// response, gsys-kv one per request), but every datagram of both must be a
-// well-formed frame of at most 1400 bytes echoing the request id.
+// The datagrams are compared too: both servers' replies must be the same
+// messages (memcached sends a message per response, and only some of the
+// empty ones: see kv_reply in examples/net/kv_protocol.cuh), each framed as
+// memcached frames it: datagrams 0..total-1 echoing the request id, all but
+// the last of 1400 bytes, an empty message a lone 8-byte header with total
+// 0. So a reply matches byte for byte, headers included, where the named
+// differences above leave the bytes alone.
 //
 // Exit status: 0 when every step's replies agree, 1 otherwise (a step
 // without a complete reply after a resend counts; three of them end the run),
@@ -74,30 +81,37 @@ class endpoint {
   const std::string& name() const { return name_; }
   std::map<std::string, std::string> cas;  // the last cas unique this server gave per key
 
-  // Sends payload (which ends with "mn\r\n") and returns the reply stream
-  // up to its `mns`th "MN\r\n", false when nothing complete came back
-  // (resent once when nothing at all did).
-  bool exchange(const std::string& payload, std::string& reply, std::string& frame_error, int mns)
+  // Sends payload and returns the reply stream up to its `count`th `last`
+  // line ("MN\r\n" where the payload ends with "mn\r\n"), false when nothing
+  // complete came back (resent once when nothing at all did); `check` gets
+  // the datagrams. With `drain`, what comes in the next 300 ms belongs to
+  // the reply too.
+  bool exchange(const std::string& payload, std::string& reply, ex::reply_check& check, const std::string& last,
+                int count, bool drain)
   {
     for (int attempt = 0; attempt < 2; ++attempt) {
-      ex::reply_check check;
-      bool whole = client_.request(payload, reply, 8s, "MN\r\n", &check);
-      // memcached's replies up to an mn inside the step are whole messages
-      // already: gather the messages after it too.
-      for (std::string more; whole && count_mn(reply) < mns; reply += more)
-        whole = client_.receive(client_.last_id(), more, 8s, "MN\r\n", &check);
-      if (!check.frame_error.empty()) frame_error = check.frame_error;
+      check = ex::reply_check{};
+      bool whole = client_.request(payload, reply, 8s, last, &check);
+      // The replies up to an mn inside the step are whole messages already:
+      // gather the messages after it too.
+      for (std::string more; whole && count_lines(reply, last) < count; reply += more)
+        whole = client_.receive(client_.last_id(), more, 8s, last, &check);
+      if (whole && drain) {
+        std::string late;
+        client_.receive(client_.last_id(), late, 300ms, "\r\n<never>\r\n", &check);
+        reply += late;
+      }
       if (whole) return true;
       if (check.any) return false;  // a partial reply: resending could run the commands twice
     }
     return false;
   }
 
-  // "MN\r\n" lines in a reply (the steps with several keep values free of them).
-  static int count_mn(const std::string& r)
+  // `line` lines in a reply (the steps with several MNs keep values free of them).
+  static int count_lines(const std::string& r, const std::string& line)
   {
     int n = 0;
-    for (std::size_t p = 0; (p = r.find("MN\r\n", p)) != std::string::npos; p += 4)
+    for (std::size_t p = 0; (p = r.find(line, p)) != std::string::npos; p += line.size())
       if (p == 0 || r[p - 1] == '\n') ++n;
     return n;
   }
@@ -139,8 +153,8 @@ std::vector<std::string> words(const std::string& line)
 }
 
 // The reply stream with the named differences taken out; records cas
-// uniques and stat names on the way.
-std::string normalise(const std::string& r, endpoint& e, std::set<std::string>* stat_names)
+// uniques and stat names on the way (into cas and stat_names, where given).
+std::string normalise(const std::string& r, std::map<std::string, std::string>* cas, std::set<std::string>* stat_names)
 {
   std::string out;
   std::size_t p = 0;
@@ -157,7 +171,7 @@ std::string normalise(const std::string& r, endpoint& e, std::set<std::string>* 
       if (w.size() >= 4) {
         const std::size_t bytes = std::strtoul(w[3].c_str(), nullptr, 10);
         if (w.size() == 5) {
-          e.cas[w[1]] = w[4];
+          if (cas) (*cas)[w[1]] = w[4];
           out += "VALUE " + w[1] + " " + w[2] + " " + w[3] + " <cas-unique>\r\n";
         } else {
           out += line + "\r\n";
@@ -202,12 +216,66 @@ std::string normalise(const std::string& r, endpoint& e, std::set<std::string>* 
   return out;
 }
 
+// A reply's datagrams taken apart into messages, as memcached frames them:
+// datagrams 0..total-1 of one response in order, all but the last of
+// kUdpDatagram bytes, an empty response a lone header with total 0.
+struct framing {
+  std::vector<std::string> messages;  // their payloads
+  std::string layout;                 // "seq/total:bytes" per datagram, "|" between messages
+  std::string error;                  // the first datagram that breaks the rule, described
+};
+
+framing frame_messages(const std::vector<std::string>& datagrams)
+{
+  framing f;
+  unsigned next = 0, total = 0;  // the message being read: the sequence number due, of how many
+  for (std::size_t i = 0; i < datagrams.size(); ++i) {
+    const std::string& d = datagrams[i];
+    const ex::udp_frame h = ex::read_frame(reinterpret_cast<const unsigned char*>(d.data()));
+    const std::size_t body = d.size() - ex::kUdpHeader;
+    const std::string at = std::to_string(h.seq) + "/" + std::to_string(h.total) + ":" + std::to_string(d.size());
+    auto bad = [&](const std::string& what) {
+      if (f.error.empty()) f.error = "datagram " + std::to_string(i) + " (" + at + "): " + what;
+    };
+    if (h.reserved) bad("reserved field not 0");
+    if (next == total) {  // a new message
+      f.layout += (f.layout.empty() ? "" : " | ") + at;
+      f.messages.emplace_back();
+      next = 0;
+      total = h.total;
+      if (h.seq != 0) bad("a message that does not start at sequence number 0");
+      if (total == 0 && body) bad("total 0 with a payload");
+    } else {
+      f.layout += " " + at;
+      if (h.seq != next || h.total != total)
+        bad("sequence number " + std::to_string(next) + " of " + std::to_string(total) + " was due");
+    }
+    if (total == 0) continue;
+    ++next;
+    if (next < total && d.size() != ex::kUdpDatagram) bad("not the last of its message, but shorter than 1400 bytes");
+    if (body == 0) bad("an empty datagram in a message with a total");
+    f.messages.back() += d.substr(ex::kUdpHeader);
+  }
+  if (next != total) f.error += (f.error.empty() ? "" : "; ") + std::string("the last message is missing datagrams");
+  return f;
+}
+
+// Both replies are the same messages, but for the named differences.
+bool same_messages(const framing& a, const framing& b)
+{
+  if (a.messages.size() != b.messages.size()) return false;
+  for (std::size_t i = 0; i < a.messages.size(); ++i)
+    if (normalise(a.messages[i], nullptr, nullptr) != normalise(b.messages[i], nullptr, nullptr)) return false;
+  return true;
+}
+
 // The generated stream.
 struct generator {
   std::mt19937_64 rng;
   std::size_t max_value, big;
   std::vector<std::string> steps;
-  std::vector<int> mns;  // per step: the MN replies that end its reply (its own mn commands + 1)
+  std::vector<int> mns;            // per step: the MN replies that end its reply (its own mn commands + 1)
+  std::vector<std::string> until;  // per step sent without mn: the line its reply ends with ("" for the others)
 
   explicit generator(unsigned long long seed, std::size_t max_value_, std::size_t big_)
       : rng(seed), max_value(max_value_), big(big_)
@@ -239,6 +307,15 @@ struct generator {
   {
     steps.push_back(s);
     mns.push_back(own_mns + 1);
+    until.push_back("");
+  }
+  // A step sent as it is (memcached drops its end): its reply ends with the
+  // line `last`, and nothing may come after that.
+  void add_raw(const std::string& s, const std::string& last)
+  {
+    steps.push_back(s);
+    mns.push_back(1);
+    until.push_back(last);
   }
 
   void edge_cases()
@@ -360,6 +437,7 @@ struct generator {
     add("get m\r\nversion\r\nget " + long_key + "\r\n");
     add("version\r\nget nosuch\r\nversion\r\ndelete nosuch\r\ngets " + long_key + "\r\n");
     add("version\r\nmn\r\nversion\r\nget m " + long_key + " m\r\n", 1);
+    framing_cases();
     add("bogus\r\nGET a\r\n\r\nx\r\nbogus noreply\r\n \r\n");
     add("get a\n");
     add("set a 0 0 1\nv\r\nget a\n");
@@ -368,6 +446,49 @@ struct generator {
     for (int i = 0; i < 30; ++i) tokens += " t";
     add(tokens + "\r\n");
     add(storage("set", "z", "v", 0, 0, false) + "get z\r\n");
+  }
+
+  // How memcached 1.6.18 frames its replies over UDP (kv_reply in
+  // kv_protocol.cuh): a message per response, sent at a get, mn, every 20
+  // commands and the datagram's end; an empty one (a missing key of a get)
+  // only as the first of what is sent together. Not here: quit, after which
+  // memcached's UDP worker stops every later datagram at its first flush
+  // (close_after_write is never cleared).
+  void framing_cases()
+  {
+    add(storage("set", "fr", "v", 0, 0, false) + "get nosuch1 fr nosuch2\r\nget nosuch1 nosuch2\r\nget nosuch1 fr\r\n");
+    add("version\r\nget nosuch1 nosuch2\r\n");
+    add("set fq 0 0 1 noreply\r\nv\r\nget nosuch1 fr\r\ndelete nosuch noreply\r\nget nosuch1 nosuch2 fr nosuch3\r\n");
+    add("get nosuch1\r\nget fr\r\nget nosuch1 nosuch2\r\nmn\r\nget nosuch1 nosuch2\r\n", 1);
+    // Values over one datagram, and replies of exactly 1392 and 1393 bytes.
+    add(storage("set", "f3000", value(3000, false), 0, 0, false) + "get f3000 nosuch f3000\r\nget nosuch f3000\r\n");
+    for (std::size_t n : {1368, 1369, 1373, 1374})
+      add(storage("set", "fe", value(n, false), 0, 0, false) + "get fe\r\nget fe fe\r\n");
+    // A get's keys are read 23 words at a time: after a full batch and two
+    // spaces, END goes out alone.
+    std::string misses21, misses44;
+    for (int i = 0; i < 44; ++i) (i < 21 ? misses21 : misses44) += "nosuch" + std::to_string(i) + " ";
+    misses44 = misses21 + misses44;
+    add("get " + misses21 + "fr  \r\n");
+    add("get " + misses21 + "fr \r\n");
+    add("get " + misses21 + "fr nosuch  \r\n");
+    add("gets " + misses44 + "fr   \r\n");
+    // Every 20 commands memcached sends what it has, so a long key drops less.
+    std::string versions21, versions25;
+    for (int i = 0; i < 25; ++i) (i < 21 ? versions21 : versions25) += "version\r\n";
+    versions25 = versions21 + versions25;
+    add(versions25 + "get fr " + std::string(251, 'k') + "\r\n");
+    add(versions25 + versions25 + "get fr " + std::string(251, 'k') + "\r\n");
+    add(versions21 + "get nosuch1 nosuch2\r\n");
+    add(versions21.substr(9) + "get nosuch1 nosuch2\r\n");
+    // An HTTP request line, or an unfinished line of over 2048 bytes that is
+    // not a get: the replies not sent yet and the rest of the datagram are
+    // dropped. A shorter one, or a get, waits for its end: the replies go out.
+    add_raw("get nosuch1 nosuch2\r\nmn\r\ndelete nosuch\r\nGET / HTTP/1.1\r\nversion\r\nmn\r\n", "MN\r\n");
+    add_raw("mn\r\ndelete nosuch\r\n" + std::string(2049, 'x'), "MN\r\n");
+    add_raw("mn\r\ndelete nosuch\r\n" + std::string(2048, 'x'), "NOT_FOUND\r\n");
+    add_raw("mn\r\ndelete nosuch\r\nget " + std::string(2049, 'x'), "NOT_FOUND\r\n");
+    add_raw("mn\r\ndelete nosuch\r\n" + std::string(101, ' ') + "get " + std::string(2049, 'x'), "MN\r\n");
   }
 
   void random_steps(std::size_t n)
@@ -433,30 +554,43 @@ struct outcome {
 
 // Runs one step against both servers and compares.
 void run_step(const std::string& step, endpoint& a, endpoint& b, std::set<std::string>& a_stats,
-              std::set<std::string>& b_stats, outcome& o, int mns = 1)
+              std::set<std::string>& b_stats, outcome& o, int mns = 1, const std::string& until = "")
 {
   ++o.steps;
-  std::string ra, rb, fa, fb;
-  const std::string qa = fill_cas(step, a) + "mn\r\n", qb = fill_cas(step, b) + "mn\r\n";
-  const bool got_a = a.exchange(qa, ra, fa, mns), got_b = b.exchange(qb, rb, fb, mns);
+  std::string ra, rb;
+  ex::reply_check ca, cb;
+  const bool raw = !until.empty();
+  const std::string tail = raw ? "" : "mn\r\n", last = raw ? until : "MN\r\n";
+  const std::string qa = fill_cas(step, a) + tail, qb = fill_cas(step, b) + tail;
+  const bool got_a = a.exchange(qa, ra, ca, last, mns, raw), got_b = b.exchange(qb, rb, cb, last, mns, raw);
   if (!got_a || !got_b) {
     ++o.lost;
     std::fprintf(stderr, "NO REPLY from %s to step %d: %s\n", !got_a ? a.name().c_str() : b.name().c_str(), o.steps,
                  printable(step).c_str());
     return;
   }
-  const std::string na = normalise(ra, a, &a_stats), nb = normalise(rb, b, &b_stats);
+  const std::string na = normalise(ra, &a.cas, &a_stats), nb = normalise(rb, &b.cas, &b_stats);
+  const framing xa = frame_messages(ca.datagrams), xb = frame_messages(cb.datagrams);
+  const std::string fa = ca.frame_error.empty() ? xa.error : ca.frame_error;
+  const std::string fb = cb.frame_error.empty() ? xb.error : cb.frame_error;
   if (o.trace)
-    std::printf("step %d\n  request:   %s\n  %-9s  %s\n  %-9s  %s\n", o.steps, printable(step, 2000).c_str(),
-                a.name().c_str(), printable(na, 2000).c_str(), b.name().c_str(), printable(nb, 2000).c_str());
-  const bool frames = fa.empty() && fb.empty();
+    std::printf("step %d\n  request:   %s\n  %-9s  %s\n  %-9s  %s\n  %-9s  %s\n  %-9s  %s\n", o.steps,
+                printable(step, 2000).c_str(), a.name().c_str(), printable(na, 2000).c_str(), b.name().c_str(),
+                printable(nb, 2000).c_str(), a.name().c_str(), xa.layout.c_str(), b.name().c_str(), xb.layout.c_str());
+  const bool frames = fa.empty() && fb.empty() && same_messages(xa, xb);
   if (na == nb && frames) return;
   if (++o.mismatches > 25) return;
   std::size_t at = 0;
   while (at < na.size() && at < nb.size() && na[at] == nb[at]) ++at;
-  std::fprintf(stderr, "MISMATCH at step %d, reply byte %zu\n  request:  %s\n", o.steps, at, printable(step).c_str());
+  if (na == nb) std::fprintf(stderr, "MISMATCH at step %d, in the datagrams\n", o.steps);
+  else std::fprintf(stderr, "MISMATCH at step %d, reply byte %zu\n", o.steps, at);
+  std::fprintf(stderr, "  request:  %s\n", printable(step).c_str());
   if (!fa.empty()) std::fprintf(stderr, "  %s frames: %s\n", a.name().c_str(), fa.c_str());
   if (!fb.empty()) std::fprintf(stderr, "  %s frames: %s\n", b.name().c_str(), fb.c_str());
+  if (na == nb || !same_messages(xa, xb))
+    std::fprintf(stderr, "  messages (seq/total:bytes)\n  %-9s %.300s\n  %-9s %.300s\n", a.name().c_str(),
+                 xa.layout.c_str(), b.name().c_str(), xb.layout.c_str());
+  if (na == nb) return;
   const std::size_t from = at > 60 ? at - 60 : 0;
   std::fprintf(stderr, "  %-9s ...%s\n  %-9s ...%s\n", a.name().c_str(), printable(na.substr(from), 300).c_str(),
                b.name().c_str(), printable(nb.substr(from), 300).c_str());
@@ -507,7 +641,7 @@ int main(int argc, char** argv)
   o.trace = trace;
   std::set<std::string> a_stats, b_stats;
   for (std::size_t i = 0; i < g.steps.size(); ++i) {
-    run_step(g.steps[i], a, b, a_stats, b_stats, o, g.mns[i]);
+    run_step(g.steps[i], a, b, a_stats, b_stats, o, g.mns[i], g.until[i]);
     if (o.lost >= 3) {
       std::fprintf(stderr, "kv-diff: giving up after %d steps without a reply\n", o.lost);
       return 1;

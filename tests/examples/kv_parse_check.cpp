@@ -57,6 +57,29 @@ void exact()
   check(parse(r).op == ex::kv_op_none, "unfinished line", r);
   r = "\r\n";
   check(parse(r).op == ex::kv_op_reply && parse(r).text == ex::kv_text_error, "empty line", r);
+  // What ends a datagram: quit sends the replies so far, an HTTP request
+  // line drops them (memcached's process_quit_command and conn_closing).
+  r = "quit\r\n";
+  check(parse(r).op == ex::kv_op_stop, "quit", r);
+  r = "GET / HTTP/1.1\r\n";
+  check(parse(r).op == ex::kv_op_close, "HTTP request line", r);
+  r = "get a HTTP/1.0\r\n";
+  check(parse(r).op == ex::kv_op_get, "a get naming a key HTTP/1.0", r);
+  // An unfinished line: memcached gives up past 2048 bytes unless it is a get.
+  auto closes = [](const std::string& req) {
+    return ex::kv_unfinished_line_closes(req.data(), 0, (ex::u32)req.size());
+  };
+  check(!closes(std::string(2048, 'x')), "2048 unfinished bytes wait", "x...");
+  check(closes(std::string(2049, 'x')), "2049 unfinished bytes close", "x...");
+  check(!closes("get " + std::string(2045, 'x')), "an unfinished get waits", "get x...");
+  check(!closes(std::string(100, ' ') + "gets " + std::string(2045, 'x')), "a gets after 100 spaces waits", "gets");
+  check(closes(std::string(101, ' ') + "get " + std::string(2045, 'x')), "101 spaces before get close", "get");
+  check(closes(std::string(2049, ' ')), "spaces only close", "");
+  check(closes("getx " + std::string(2045, 'x')), "getx closes", "getx");
+  // END alone: 22 keys in the line's first batch of words, 23 in the next.
+  check(ex::kv_get_end_alone(22, 2) && ex::kv_get_end_alone(45, 3) && ex::kv_get_end_alone(68, 2), "END alone", "");
+  check(!ex::kv_get_end_alone(22, 1) && !ex::kv_get_end_alone(23, 2) && !ex::kv_get_end_alone(21, 5),
+        "END with its key", "");
 }
 
 // Random mutations of valid commands: every parse stays in bounds.
@@ -88,7 +111,7 @@ void fuzz()
       if ((c.op == ex::kv_op_get || c.op == ex::kv_op_gets)) check(c.keys_end <= n && c.key.off < c.keys_end, "keys", r);
       if (c.op >= ex::kv_op_set && c.op <= ex::kv_op_cas && c.text == ex::kv_text_none)
         check((unsigned long long)c.data + c.bytes + 2 <= n && c.bytes <= 64 && c.key.len <= ex::kKvMaxKey, "data", r);
-      if (c.op == ex::kv_op_none || c.op == ex::kv_op_stop || c.next <= pos) break;
+      if (c.op == ex::kv_op_none || c.op == ex::kv_op_stop || c.op == ex::kv_op_close || c.next <= pos) break;
       pos = c.next;
     }
   }

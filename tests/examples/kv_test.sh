@@ -158,7 +158,8 @@ case_memcached_parity() {
 }
 
 # The generated stream (kv_diff.cpp) to gsys-kv and to memcached, replies
-# compared byte for byte. Limits that agree: values up to 20000 bytes fit
+# compared byte for byte, datagram by datagram (headers and message
+# boundaries included). Limits that agree: values up to 20000 bytes fit
 # both, 40000 fit neither (gsys-kv --max-value=30000, memcached -I 32k).
 # memcached runs without its LRU crawler and maintainer threads: they hold
 # item references now and then, and an incr/decr whose result is shorter

@@ -190,7 +190,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   for (ex::u32 pos = 0; pos < n;) {
     check_command(pos, max_value);
     const ex::kv_command c = ex::kv_parse(req, n, pos, max_value);
-    if (c.op == ex::kv_op_none || c.op == ex::kv_op_stop) break;
+    if (c.op == ex::kv_op_none || c.op == ex::kv_op_stop || c.op == ex::kv_op_close) break;
     pos = c.next;
   }
   std::free(req);
