@@ -60,7 +60,7 @@ inline void* scratch_alloc(std::size_t bytes)
   return p;
 #else
   void* p = std::calloc(1, bytes ? bytes : 1);
-  if (!p) throw std::bad_alloc();
+  if (!p) throw std::runtime_error("device memory: cannot allocate " + std::to_string(bytes) + " bytes");
   return p;
 #endif
 }

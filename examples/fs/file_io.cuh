@@ -39,8 +39,12 @@ struct block_file {
     close(r);
     index = f;
     const fs_file& file = in.files[f];
+    // A FIFO or device (`special`) is opened without blocking: a FIFO without
+    // a writer would hold the open for good, and such inputs are read only as
+    // far as their size says, which is nothing.
     fd = file.list_errno ? -(long)file.list_errno
-                         : gsys::openat<gsys::block>(r, AT_FDCWD, in.strings + file.name, O_RDONLY | O_NOCTTY | O_CLOEXEC);
+                         : gsys::openat<gsys::block>(r, AT_FDCWD, in.strings + file.name,
+                                                     O_RDONLY | O_NOCTTY | O_CLOEXEC | (file.special ? O_NONBLOCK : 0));
   }
   __device__ void close(const gsys::ring& r)
   {

@@ -23,6 +23,7 @@ struct fs_file {
   std::int32_t list_errno;    // nonzero: listing it failed; the kernel only reports this
   std::uint32_t name;         // offset in `strings` of the path, NUL-terminated (opened and printed)
   std::uint32_t name_len;
+  std::uint32_t special;      // neither a regular file nor a directory (a FIFO, a device): opened O_NONBLOCK
 };
 
 struct fs_inputs {

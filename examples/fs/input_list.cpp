@@ -24,6 +24,7 @@ input_file from_stat(const std::string& name, const struct stat* st)
   }
   f.regular = S_ISREG(st->st_mode);
   f.directory = S_ISDIR(st->st_mode);
+  f.special = !f.regular && !f.directory;
   f.size = f.regular || S_ISDIR(st->st_mode) ? (std::uint64_t)st->st_size : 0;
   return f;
 }
@@ -151,6 +152,7 @@ fs_inputs layout_inputs(gsys::runtime& rt, const std::vector<input_file>& files,
     f.list_errno = files[i].list_errno;
     f.name = add(files[i].name);
     f.name_len = (std::uint32_t)files[i].name.size();
+    f.special = files[i].special;
     chunk += n;
     in.total_bytes += files[i].size;
   }

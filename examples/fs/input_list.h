@@ -21,6 +21,7 @@ struct input_file {
   int list_errno = 0;        // a directory that could not be read
   bool regular = false;      // a regular file (wc's column width counts only these)
   bool directory = false;    // (without -r) read like a file, so that its read reports EISDIR
+  bool special = false;      // a FIFO, device or socket: nothing is read (its size says 0)
   bool stat_failed = false;
 };
 

@@ -5,6 +5,7 @@
 // the CPU with pread.
 #include <fcntl.h>
 #include <getopt.h>
+#include <signal.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -12,6 +13,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstring>
+#include <fstream>
 #include <string>
 #include <vector>
 
@@ -60,7 +62,8 @@ void usage(FILE* to)
                "      --stats=FILE      append one JSON line (peak RSS, times, check; \"-\": stderr)\n"
                "      --help            this text\n\n"
                "On a GPU the kernel reads the mapped file directly: that needs pageable memory access\n"
-               "(HMM or ATS). Exit status: 0 on success, 1 on an error or a verify mismatch.\n",
+               "(HMM or ATS). Exit status: 0 on success, 1 on an error (a --stats FILE not written\n"
+               "included) or a verify mismatch.\n",
                kProg);
 }
 
@@ -164,6 +167,48 @@ bool same_result(const ex::mmap_result& a, const ex::mmap_result& b)
   return a.sum == b.sum && a.weighted == b.weighted && std::memcmp(a.hist, b.hist, sizeof a.hist) == 0;
 }
 
+// The kernel reads the file through its mappings: a page past the end of a
+// file that shrank meanwhile (or one the disk cannot deliver) faults with
+// SIGBUS. Say so and exit 1 rather than die of the signal.
+char sigbus_message[640];
+std::size_t sigbus_length = 0;
+
+void on_sigbus(int)
+{
+  (void)!write(STDERR_FILENO, sigbus_message, sigbus_length);
+  _exit(1);
+}
+
+void report_sigbus(const std::string& file)
+{
+  sigbus_length = (std::size_t)std::snprintf(sigbus_message, sizeof sigbus_message,
+                                             "%s: %.400s: a mapped page could not be read (SIGBUS: the file shrank "
+                                             "while mapped, or an I/O error)\n",
+                                             kProg, file.c_str());
+  sigbus_length = std::min(sigbus_length, sizeof sigbus_message - 1);
+  struct sigaction sa {};
+  sa.sa_handler = on_sigbus;
+  sa.sa_flags = SA_ONSTACK;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGBUS, &sa, nullptr);
+}
+
+// Mappings this process has now, and the most the kernel allows (0: unknown).
+std::uint64_t mapping_count()
+{
+  std::ifstream maps("/proc/self/maps");
+  std::uint64_t n = 0;
+  for (std::string line; std::getline(maps, line);) ++n;
+  return n;
+}
+
+std::uint64_t max_mappings()
+{
+  std::ifstream f("/proc/sys/vm/max_map_count");
+  std::uint64_t n = 0;
+  return f >> n ? n : 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv)
@@ -174,7 +219,9 @@ int main(int argc, char** argv)
     std::fprintf(stderr, "%s: cannot write %s: %s\n", kProg, o.file.c_str(), std::strerror(errno));
     return 1;
   }
-  const int fd = open(o.file.c_str(), O_RDONLY | O_CLOEXEC);
+  // O_NONBLOCK: a FIFO without a writer would block the open for good (it is
+  // refused just below, as anything that is not a regular file is).
+  const int fd = open(o.file.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
   struct stat st;
   if (fd < 0 || fstat(fd, &st) != 0) {
     std::fprintf(stderr, "%s: %s: %s\n", kProg, o.file.c_str(), std::strerror(errno));
@@ -202,10 +249,22 @@ int main(int argc, char** argv)
     j.release = o.release;
     const std::uint64_t windows = (j.size + j.window - 1) / j.window;
     const std::uint64_t blocks = std::min<std::uint64_t>(o.blocks ? o.blocks : ex::default_blocks(), windows);
+    // none and madvise keep a mapping per window until the end: more than
+    // the kernel allows would fail (ENOMEM) window after window.
+    const std::uint64_t max_maps = max_mappings();
+    if (o.release != ex::release_mode::munmap && max_maps && windows + mapping_count() > max_maps) {
+      std::fprintf(stderr,
+                   "%s: %s: %llu windows of %llu bytes: --release=%s keeps a mapping per window, and this process "
+                   "may have at most %llu (vm.max_map_count); use a larger --window or --release=munmap\n",
+                   kProg, o.file.c_str(), (unsigned long long)windows, (unsigned long long)j.window,
+                   release_name(o.release), (unsigned long long)max_maps);
+      return 1;
+    }
     j.kept = static_cast<ex::u64*>(rt.alloc(sizeof(ex::u64) * windows));
     j.result = static_cast<ex::mmap_result*>(rt.alloc(sizeof(ex::mmap_result)));
     j.usage = static_cast<struct rusage*>(rt.alloc(sizeof(struct rusage)));
 
+    report_sigbus(o.file);
     const auto t0 = std::chrono::steady_clock::now();
     gsys::launch(ex::mmap_kernel, dim3((unsigned)blocks), dim3((unsigned)o.threads), gsys::cooperative{}, rt.ring(), j);
     gsys::synchronize();
@@ -230,8 +289,15 @@ int main(int argc, char** argv)
                 kProg, o.file.c_str(), j.size / 1048576.0, (unsigned long long)windows, j.window / 1048576.0,
                 (unsigned long long)blocks, release_name(o.release), got.sum, got.weighted, peak_kib, secs,
                 o.verify ? ", CPU check: " : "", o.verify ? check : "");
-    if (got.errors) std::fprintf(stderr, "%s: %u calls failed, the first with: %s\n", kProg, got.errors, std::strerror((int)got.first_errno));
+    if (got.errors)
+      std::fprintf(stderr, "%s: %u calls failed, the first with: %s%s\n", kProg, got.errors,
+                   std::strerror((int)got.first_errno),
+                   got.first_errno == ENOMEM && o.release != ex::release_mode::munmap
+                       ? " (--release=none and madvise keep a mapping per window: try a larger --window or "
+                         "--release=munmap)"
+                       : "");
     if (got.rusage_ret != 0) std::fprintf(stderr, "%s: getrusage failed: %s\n", kProg, std::strerror((int)-got.rusage_ret));
+    bool stats_ok = true;
     if (!o.stats.empty()) {
       char line[640];
       std::snprintf(line, sizeof line,
@@ -242,10 +308,12 @@ int main(int argc, char** argv)
                     (unsigned long long)j.size, (unsigned long long)j.window, (unsigned long long)blocks, secs,
                     j.size / 1e6 / (secs > 0 ? secs : 1e-9), peak_kib, check, cpu_secs,
                     cpu_secs > 0 ? j.size / 1e6 / cpu_secs : 0.0, got.errors);
-      if (!ex::append_line(o.stats, line)) std::fprintf(stderr, "%s: cannot write %s\n", kProg, o.stats.c_str());
+      stats_ok = ex::append_line(o.stats, line);
+      if (!stats_ok) std::fprintf(stderr, "%s: cannot write %s\n", kProg, o.stats.c_str());
     }
     if (!std::strcmp(check, "fail")) std::fprintf(stderr, "%s: %s: the GPU result differs from the CPU's\n", kProg, o.file.c_str());
-    return got.errors || got.rusage_ret != 0 || !std::strcmp(check, "fail") ? 1 : 0;
+    // Statistics asked for and lost are an error too.
+    return got.errors || got.rusage_ret != 0 || !std::strcmp(check, "fail") || !stats_ok ? 1 : 0;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "%s: %s\n", kProg, e.what());
     return 1;

@@ -264,6 +264,15 @@ int cmd_bench_attention(int argc, char** argv)
   }
   if (lengths.empty()) lengths.push_back(4096);
   if (heads % kv_heads || head_dim % 4) bad_usage(cmd, "heads must be a multiple of kv-heads and head-dim of 4");
+  // The prompt below: 16 system and template tokens, then per image 8 text
+  // tokens, 2 delimiters and at least 4 image tokens. A shorter --tokens
+  // silently became that much longer (64 tokens and 1000 images: 14000).
+  for (std::int64_t target : lengths)
+    if (std::uint64_t(target) < 16 + 14 * images) {
+      const std::string what = "token count too small for " + std::to_string(images) + " images (at least " +
+                               std::to_string(16 + 14 * images) + ")";
+      bad_usage(cmd, what.c_str(), std::to_string(target).c_str());
+    }
   std::vector<vlm::head_category> cats;
   if (!heads_file.empty()) {
     std::string text;
@@ -282,6 +291,7 @@ int cmd_bench_attention(int argc, char** argv)
   if (!ex::require_device(kProg)) return 1;
   vlm::config c;
   vlm::preset("qwen2-vl-2b", c);  // template token ids only
+  int status = 0;
   for (std::int64_t target : lengths) {
     // K equal images of 2 x g merged rows filling the length, 8 text tokens between.
     const std::int64_t per_image = std::max<std::int64_t>(4, (target - 16 - 10 * std::int64_t(images)) / std::int64_t(images));
@@ -352,8 +362,11 @@ int cmd_bench_attention(int argc, char** argv)
                     ex::json_escape(ex::device_label()).c_str(), (long long)S, (unsigned long long)images, H, KVH, D,
                     dense_s, sparse_s, fl_dense / dense_s / 1e9, fl_sparse / sparse_s / 1e9, sparse_pairs / dense_pairs,
                     dense_s / sparse_s);
-      ex::append_line(stats, line);
+      if (!ex::append_line(stats, line)) {
+        std::fprintf(stderr, "%s: cannot write %s\n", kProg, stats.c_str());
+        status = 1;  // statistics asked for and lost (it exited 0)
+      }
     }
   }
-  return 0;
+  return status;
 }

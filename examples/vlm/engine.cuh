@@ -179,9 +179,14 @@ class load_batch {
 
   int open(const std::string& path)
   {
-    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    // O_NONBLOCK: a FIFO (an image a request names, say) must not block the
+    // open for good; add_images refuses anything but a regular file. Then
+    // cleared: io_uring may answer a read of an O_NONBLOCK file with EAGAIN.
+    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
     if (fd < 0) throw std::runtime_error(path + ": " + std::strerror(errno));
     fds_.push_back(fd);
+    if (::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) & ~O_NONBLOCK) != 0)
+      throw std::runtime_error(path + ": " + std::strerror(errno));
     return fd;
   }
 

@@ -52,7 +52,9 @@ spec_result parse_prompt_spec(const ex::json::value& v, std::string_view source,
       if (!get_ids(*t, seg.text)) return r.error = at + "\"text\" must be an array of token ids", r;
     } else if (const auto* im = item.find("image")) {
       seg.is_image = true;
-      if (!im->is_string() || im->s.empty()) return r.error = at + "\"image\" must be a file name", r;
+      // (A NUL, which JSON can spell \u0000, would cut the name short: another file.)
+      if (!im->is_string() || im->s.empty() || im->s.find('\0') != std::string::npos)
+        return r.error = at + "\"image\" must be a file name", r;
       seg.image.file = (im->s[0] == '/' || base_dir.empty()) ? im->s : base_dir + "/" + im->s;
       const auto* g = item.find("grid");
       if (!g || !g->is_array() || g->items.size() != 3 || !g->items[0].get_int(seg.image.t) ||

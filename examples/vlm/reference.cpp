@@ -8,6 +8,7 @@
 #include <cmath>
 #include <cstring>
 #include <limits>
+#include <new>
 
 #include "vlm/numeric.h"
 
@@ -27,7 +28,8 @@ std::string load_host_weights(const checkpoint& ck, const weight_plan& plan, con
 std::string load_image_embeddings(const image_input& im, std::int64_t hidden, std::vector<float>& out)
 {
   const std::uint64_t want = std::uint64_t(im.tokens() * hidden) * dtype_bytes(im.dt);
-  const int fd = ::open(im.file.c_str(), O_RDONLY | O_CLOEXEC);
+  // O_NONBLOCK: a FIFO is refused below (not a regular file), not waited on.
+  const int fd = ::open(im.file.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
   if (fd < 0) return im.file + ": " + std::strerror(errno);
   std::uint64_t size = 0;
   if (std::string e = regular_file_size(fd, im.file, size); !e.empty()) {
@@ -39,7 +41,14 @@ std::string load_image_embeddings(const image_input& im, std::int64_t hidden, st
     return im.file + ": expected " + std::to_string(want) + " bytes (" + std::to_string(im.tokens()) + " tokens x " +
            std::to_string(hidden) + " " + dtype_name(im.dt) + "), found " + std::to_string(size);
   }
-  std::vector<unsigned char> raw(want);
+  std::vector<unsigned char> raw;
+  try {
+    raw.resize(want);
+    out.resize(want / dtype_bytes(im.dt));
+  } catch (const std::bad_alloc&) {
+    ::close(fd);
+    return im.file + ": " + std::to_string(want) + " bytes of embeddings do not fit in memory";
+  }
   std::uint64_t got = 0;
   while (got < want) {
     const ssize_t n = ::pread(fd, raw.data() + got, want - got, off_t(got));
@@ -51,7 +60,6 @@ std::string load_image_embeddings(const image_input& im, std::int64_t hidden, st
   }
   ::close(fd);
   const std::uint64_t n = want / dtype_bytes(im.dt);
-  out.resize(n);
   for (std::uint64_t i = 0; i < n; ++i) {
     if (im.dt == dtype::f32) {
       std::memcpy(&out[i], &raw[4 * i], 4);
@@ -68,26 +76,34 @@ std::string write_image_embeddings(const std::string& path, std::int64_t tokens,
                                    std::uint64_t seed)
 {
   const std::uint64_t n = std::uint64_t(tokens * hidden);
-  std::vector<unsigned char> raw(n * dtype_bytes(dt));
-  for (std::uint64_t i = 0; i < n; ++i) {
-    const float v = float((checksum_term(i, std::uint32_t(seed)) ^ seed) >> 40) / float(1 << 23) - 1.0f;
-    if (dt == dtype::f32) {
-      std::memcpy(&raw[4 * i], &v, 4);
-    } else {
-      const std::uint16_t h = dt == dtype::bf16 ? float_to_bf16(v) : float_to_f16(v);
-      std::memcpy(&raw[2 * i], &h, 2);
-    }
-  }
   const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
   if (fd < 0) return path + ": " + std::strerror(errno);
-  std::uint64_t done = 0;
-  while (done < raw.size()) {
-    const ssize_t w = ::write(fd, raw.data() + done, raw.size() - done);
-    if (w <= 0) {
-      ::close(fd);
-      return path + ": " + std::strerror(errno);
+  // 1 Mi values at a time: an image of 2^24 tokens x 1536 needs no 100 GB buffer.
+  std::vector<unsigned char> raw;
+  for (std::uint64_t first = 0; first < n;) {
+    const std::uint64_t m = std::min<std::uint64_t>(n - first, 1u << 20);
+    raw.resize(m * dtype_bytes(dt));
+    for (std::uint64_t k = 0; k < m; ++k) {
+      const std::uint64_t i = first + k;
+      const float v = float((checksum_term(i, std::uint32_t(seed)) ^ seed) >> 40) / float(1 << 23) - 1.0f;
+      if (dt == dtype::f32) {
+        std::memcpy(&raw[4 * k], &v, 4);
+      } else {
+        const std::uint16_t h = dt == dtype::bf16 ? float_to_bf16(v) : float_to_f16(v);
+        std::memcpy(&raw[2 * k], &h, 2);
+      }
     }
-    done += std::uint64_t(w);
+    std::uint64_t done = 0;
+    while (done < raw.size()) {
+      const ssize_t w = ::write(fd, raw.data() + done, raw.size() - done);
+      if (w <= 0) {
+        const int e = w < 0 ? errno : ENOSPC;
+        ::close(fd);
+        return path + ": " + std::strerror(e);
+      }
+      done += std::uint64_t(w);
+    }
+    first += m;
   }
   return ::close(fd) == 0 ? "" : path + ": " + std::strerror(errno);
 }

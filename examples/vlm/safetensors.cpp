@@ -161,10 +161,14 @@ std::string regular_file_size(int fd, const std::string& path, std::uint64_t& si
 
 std::string read_file(const std::string& path, std::string& out)
 {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  // O_NONBLOCK: a FIFO without a writer would block the open for good; it is
+  // refused below, as anything that is not a regular file is.
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
   if (fd < 0) return path + ": " + std::strerror(errno);
   std::uint64_t size = 0;
   std::string err = regular_file_size(fd, path, size);
+  if (err.empty() && size > kMaxTextFileBytes)
+    err = path + ": too large (" + std::to_string(size) + " bytes; at most " + std::to_string(kMaxTextFileBytes) + ")";
   out.clear();
   char buf[1 << 16];
   while (err.empty()) {
@@ -173,6 +177,8 @@ std::string read_file(const std::string& path, std::string& out)
     if (n < 0) err = path + ": " + std::strerror(errno);
     if (n <= 0) break;
     out.append(buf, std::size_t(n));
+    if (out.size() > kMaxTextFileBytes) err = path + ": too large (more than " + std::to_string(kMaxTextFileBytes) +
+                                              " bytes)";  // it grew, or said 0 (procfs)
   }
   ::close(fd);
   return err;
@@ -185,7 +191,7 @@ namespace {
 // Reads 8 + N bytes of `path` into `prefix`; "" or an error.
 std::string read_prefix(const std::string& path, std::string& prefix, std::uint64_t& size)
 {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);  // a FIFO: refused, not waited on
   if (fd < 0) return path + ": " + std::strerror(errno);
   if (std::string e = regular_file_size(fd, path, size); !e.empty()) {
     ::close(fd);
@@ -220,7 +226,14 @@ checkpoint_result open_checkpoint(const std::string& dir)
   const std::string index_path = dir + "/model.safetensors.index.json";
   std::string text;
   index_result idx;
-  if (read_whole_file(index_path, text)) {
+  // An index that is there but cannot be read (a directory, a FIFO, no
+  // permission) is an error, not a checkpoint without shards.
+  struct stat st {};
+  if (::stat(index_path.c_str(), &st) == 0 || errno != ENOENT) {
+    if (std::string e = read_file(index_path, text); !e.empty()) {
+      r.error = e;
+      return r;
+    }
     idx = parse_safetensors_index(text, index_path);
     if (!idx.ok()) {
       r.error = idx.error;

@@ -19,9 +19,15 @@
 
 namespace vlm {
 
+// Largest file read_file takes: its callers read JSON (config, index,
+// prompt spec, heads), and a prompt of 2^24 token ids is about 170 MB.
+constexpr std::uint64_t kMaxTextFileBytes = 1ull << 30;
+
 // The whole regular file at `path` into `out`: "" or "PATH: why" (its
-// strerror, "is a directory", "not a regular file"). A directory opens and
-// reads as empty, which parsers would report as "unexpected end of input".
+// strerror, "is a directory", "not a regular file", over kMaxTextFileBytes).
+// A directory opens and reads as empty, which parsers would report as
+// "unexpected end of input". Opened without blocking: a FIFO is refused,
+// not waited on.
 std::string read_file(const std::string& path, std::string& out);
 // The same, false on any error (for files that may be absent).
 bool read_whole_file(const std::string& path, std::string& out);

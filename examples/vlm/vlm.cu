@@ -18,6 +18,7 @@
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 
 #include <chrono>
 #include <cmath>
@@ -96,6 +97,24 @@ std::string human_bytes(double b)
   else if (b >= 1e6) std::snprintf(buf, sizeof buf, "%.2f MB", b / 1e6);
   else std::snprintf(buf, sizeof buf, "%.0f kB", b / 1e3);
   return buf;
+}
+
+// Refuses to write `bytes` into directory `dir` (or, while it does not
+// exist, the directory it will be made in) when its file system has less
+// free: an absurd shape would otherwise fill the disk and only then fail.
+void check_free_space(const std::string& dir, std::uint64_t bytes, const std::string& what)
+{
+  struct statvfs fs {};
+  std::string at = dir;
+  if (::statvfs(at.c_str(), &fs) != 0) {
+    const std::size_t slash = dir.find_last_of('/');
+    at = slash == std::string::npos ? "." : slash == 0 ? "/" : dir.substr(0, slash);
+    if (::statvfs(at.c_str(), &fs) != 0) return;  // the write itself will say what is wrong
+  }
+  const std::uint64_t free_bytes = std::uint64_t(fs.f_bavail) * std::uint64_t(fs.f_frsize);
+  if (bytes > free_bytes)
+    fail(what + ": " + human_bytes(double(bytes)) + " (" + std::to_string(bytes) + " bytes) to write; " + at + " has " +
+         human_bytes(double(free_bytes)) + " free");
 }
 
 #include "vlm/blindsight_cli.cuh"
@@ -197,6 +216,13 @@ int cmd_make_weights(int argc, char** argv)
                              std::to_string(n) + " shards)";
     bad_usage(cmd, what.c_str(), std::to_string(shards).c_str());
   }
+  std::uint64_t params = 0;
+  for (const auto& t : vlm::expected_tensors(c)) {
+    std::uint64_t n = 1;
+    for (auto d : t.shape) n *= std::uint64_t(d);
+    params += n;
+  }
+  check_free_space(out, params * vlm::dtype_bytes(dt), "make-weights: the checkpoint");
   const auto t0 = std::chrono::steady_clock::now();
   auto last = t0;
   const std::string err = vlm::write_synthetic_checkpoint(out, c, dt, unsigned(shards), seed, [&](std::uint64_t done, std::uint64_t total) {
@@ -219,12 +245,6 @@ int cmd_make_weights(int argc, char** argv)
     std::printf("%s/planted.json: %s\n", out.c_str(), category_counts(t.cats, 0, t.cats.size()).c_str());
   } else {
     ::unlink((out + "/planted.json").c_str());
-  }
-  std::uint64_t params = 0;
-  for (const auto& t : vlm::expected_tensors(c)) {
-    std::uint64_t n = 1;
-    for (auto d : t.shape) n *= std::uint64_t(d);
-    params += n;
   }
   std::printf("%s: hidden %lld, %lld layers, %lld/%lld heads, head_dim %lld, ffn %lld, vocab %lld, %s: %.1f M params, %s in %.1f s\n",
               out.c_str(), (long long)c.hidden, (long long)c.layers, (long long)c.heads, (long long)c.kv_heads,
@@ -302,7 +322,21 @@ int cmd_make_prompt(int argc, char** argv)
   }
   if (model.empty() || out.empty()) bad_usage(cmd, "--model=DIR and --out=FILE are required");
   if (grids.empty()) grids.push_back({1, 16, 16});
+  if (plant && dt != vlm::dtype::f32) bad_usage(cmd, "--plant writes fp32 embeddings");
   const vlm::config c = load_config(model);
+  // The prompt's size before anything is made or written (the template:
+  // [<|im_start|> system <|im_end|>] <|im_start|> content <|im_end|> <|im_start|>):
+  // 1000 images of 1,1024,1024 would write 1000 embedding files and only then fail.
+  std::uint64_t total_tokens = (system ? system + 2 : 0) + 3 + (images + 1) * text, image_bytes = 0;
+  for (std::uint64_t k = 0; k < images; ++k) {
+    const auto& g = grids[std::min<std::size_t>(k, grids.size() - 1)];
+    const std::uint64_t n = std::uint64_t(g[0] * (g[1] / 2) * (g[2] / 2));
+    total_tokens += n + 2;
+    image_bytes += n * std::uint64_t(c.hidden) * vlm::dtype_bytes(dt);
+  }
+  if (total_tokens > vlm::kMaxPromptTokens)
+    fail("make-prompt: " + out + ": the prompt would have " + std::to_string(total_tokens) + " tokens: a prompt has at most " +
+         std::to_string(vlm::kMaxPromptTokens));
   std::uint64_t state = seed * 0x9e3779b97f4a7c15ull + 1;
   auto next_id = [&] {
     state = state * 6364136223846793005ull + 1442695040888963407ull;
@@ -331,25 +365,34 @@ int cmd_make_prompt(int argc, char** argv)
     const auto& g = grids[std::min<std::size_t>(k, grids.size() - 1)];
     im.image.t = g[0], im.image.h = g[1], im.image.w = g[2], im.image.dt = dt;
     im.image.file = stem + ".img" + std::to_string(k) + ".bin";
-    if (plant && dt != vlm::dtype::f32) bad_usage(cmd, "--plant writes fp32 embeddings");
+    image_tokens += im.image.tokens();
+    s.content.push_back(im);
+  }
+  // The whole prompt is checked before any file is written, and --out too
+  // (a directory there failed only after the images were written beside it).
+  auto built = vlm::build_prompt(s, c);
+  if (!built.ok()) fail(built.error);
+  struct stat out_st {};
+  if (stem.empty() || (::stat(out.c_str(), &out_st) == 0 && S_ISDIR(out_st.st_mode))) fail(out + ": is a directory");
+  check_free_space(dir, image_bytes, "make-prompt: the image embeddings");
+  std::uint64_t k = 0;
+  for (const auto& seg : s.content) {
+    if (!seg.is_image) continue;
+    const vlm::image_input& im = seg.image;
     if (plant && k == vlm::kPlantIdentities)
       std::fprintf(stderr, "%s: make-prompt: more than %d planted images: identities repeat\n", kProg,
                    vlm::kPlantIdentities);
     const std::string e =
-        plant ? vlm::write_planted_image_embeddings(dir + "/" + im.image.file, im.image.tokens(), c.hidden,
+        plant ? vlm::write_planted_image_embeddings(dir + "/" + im.file, im.tokens(), c.hidden,
                                                     int((k + seed) % vlm::kPlantIdentities), seed * 1000003 + k)
-              : vlm::write_image_embeddings(dir + "/" + im.image.file, im.image.tokens(), c.hidden, dt,
-                                            seed * 1000003 + k);
+              : vlm::write_image_embeddings(dir + "/" + im.file, im.tokens(), c.hidden, dt, seed * 1000003 + k);
     if (!e.empty()) fail(e);
-    image_tokens += im.image.tokens();
-    s.content.push_back(im);
+    ++k;
   }
   std::ofstream f(out);
   f << vlm::to_json(s);
   if (!f) fail(out + ": cannot write");
   f.close();
-  auto built = vlm::build_prompt(s, c);
-  if (!built.ok()) fail(built.error);
   std::printf("%s: %lld tokens: %llu images (%lld image tokens), %lld text and template tokens\n", out.c_str(),
               (long long)built.p.size(), (unsigned long long)images, (long long)image_tokens,
               (long long)(built.p.size() - image_tokens));
@@ -550,6 +593,7 @@ int cmd_prefill(int argc, char** argv)
       if (!f) fail(logits_out + ": cannot write");
     }
     double max_err = -1, max_ref = 0;
+    bool stats_ok = true;
     if (check) {
       vlm::host_weights hw;
       if (std::string e = vlm::load_host_weights(ck.ckpt, plan, c, hw); !e.empty()) fail(e);
@@ -595,13 +639,16 @@ int cmd_prefill(int argc, char** argv)
         l.pop_back();
         l += more;
       }
-      ex::append_line(stats, l);
+      if (!ex::append_line(stats, l)) {
+        std::fprintf(stderr, "%s: cannot write %s\n", kProg, stats.c_str());
+        stats_ok = false;
+      }
     }
     if (check && max_err > 1e-2 * std::max(1.0, max_ref)) {
       std::fprintf(stderr, "%s: check FAILED: the prefill differs from the CPU reference\n", kProg);
       return 1;
     }
-    return 0;
+    return stats_ok ? 0 : 1;  // statistics asked for and lost are an error too
   } catch (const std::exception& e) {
     fail(e.what());
   }
@@ -626,9 +673,7 @@ void usage(FILE* to)
                kProg, kProg);
 }
 
-}  // namespace
-
-int main(int argc, char** argv)
+int run_command(int argc, char** argv)
 {
   if (argc < 2) {
     usage(stderr);
@@ -652,4 +697,19 @@ int main(int argc, char** argv)
   std::fprintf(stderr, "%s: unknown command '%s'\n", kProg, cmd.c_str());
   usage(stderr);
   return 2;
+}
+
+}  // namespace
+
+int main(int argc, char** argv)
+{
+  // What a command did not catch (memory for a model or prompt that does
+  // not fit, say) ends it with a message, not std::terminate's abort.
+  try {
+    return run_command(argc, argv);
+  } catch (const std::bad_alloc&) {
+    fail("out of memory");
+  } catch (const std::exception& e) {
+    fail(e.what());
+  }
 }

@@ -8,6 +8,7 @@
 #include <cmath>
 #include <cstring>
 #include <fstream>
+#include <new>
 
 #include "common/json.h"
 #include "vlm/numeric.h"
@@ -213,9 +214,14 @@ std::string write_synthetic_checkpoint(const std::string& dir, const config& c, 
 std::string read_tensor_bytes(const checkpoint& ck, const tensor_info& t, std::vector<unsigned char>& out)
 {
   const std::string& path = ck.files[t.file];
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);  // a FIFO: not waited on
   if (fd < 0) return path + ": " + std::strerror(errno);
-  out.resize(t.bytes);
+  try {
+    out.resize(t.bytes);
+  } catch (const std::bad_alloc&) {
+    ::close(fd);
+    return path + ": tensor " + t.name + ": " + std::to_string(t.bytes) + " bytes do not fit in memory";
+  }
   std::uint64_t got = 0;
   while (got < t.bytes) {
     const ssize_t n = ::pread(fd, out.data() + got, t.bytes - got, off_t(t.offset + got));
@@ -235,7 +241,11 @@ std::string read_tensor_f32(const checkpoint& ck, const tensor_info& t, std::vec
   std::vector<unsigned char> raw;
   if (std::string e = read_tensor_bytes(ck, t, raw); !e.empty()) return e;
   const std::uint64_t n = std::uint64_t(t.numel());
-  out.resize(n);
+  try {
+    out.resize(n);
+  } catch (const std::bad_alloc&) {
+    return ck.files[t.file] + ": tensor " + t.name + ": " + std::to_string(n * 4) + " bytes of fp32 do not fit in memory";
+  }
   for (std::uint64_t i = 0; i < n; ++i) {
     if (t.dt == dtype::f32) {
       std::memcpy(&out[i], &raw[i * 4], 4);

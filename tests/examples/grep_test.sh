@@ -106,6 +106,14 @@ case_errors() {
   compare "binary file that matches" -- -n foo bin a.txt
   compare "binary file that does not match" -- -n zzz bin
   compare "no match" -- -n zzz a.txt b.txt
+  # A FIFO without a writer is read as far as its size says (nothing), not
+  # waited on: the open blocked for good (GNU grep waits for a writer).
+  mkfifo fifo
+  timeout 20 "$GSYS_GREP" -n foo fifo a.txt > fifo.out 2> fifo.err
+  status "FIFO without a writer" 0 $?
+  printf 'a.txt:1:foo\n' > fifo.exp
+  same "FIFO without a writer: stdout" fifo.exp fifo.out
+  same "FIFO without a writer: stderr" /dev/null fifo.err
   "$GSYS_GREP" --no-such-option foo a.txt > /dev/null 2>&1
   status "unknown option" 2 $?
   "$GSYS_GREP" > /dev/null 2>&1

@@ -2,7 +2,7 @@
 # gsys-mmap: the kernel's reduction equals the CPU's (--verify), and giving
 # windows back (madvise, munmap) keeps the peak resident set far below
 # keeping them (none).
-#   mmap_test.sh GSYS_MMAP CASE      CASE: checksum | working_set | errors
+#   mmap_test.sh GSYS_MMAP CASE      CASE: checksum | working_set | errors | shrinking_file
 . "$(dirname "$0")/lib.sh"
 GSYS_MMAP=$1
 CASE=$2
@@ -63,6 +63,52 @@ case_errors() {
   "$GSYS_MMAP" --help > help.out
   status "--help" 0 $?
   grep -q "^usage: gsys-mmap" help.out || fail "--help prints no usage line"
+  # A FIFO without a writer is refused, not waited on (the open blocked).
+  mkfifo fifo
+  timeout 20 "$GSYS_MMAP" fifo > /dev/null 2> err.txt
+  status "FIFO" 1 $?
+  grep -q "fifo: not a regular file" err.txt || fail "FIFO: no message: $(cat err.txt)"
+  # --stats that cannot be written is an error (it exited 0).
+  printf 'twelve bytes' > small.bin
+  "$GSYS_MMAP" small.bin --stats=no-dir/stats.json > /dev/null 2> err.txt
+  status "--stats not written" 1 $?
+  grep -q "cannot write no-dir/stats.json" err.txt || fail "--stats not written: no message: $(cat err.txt)"
+  # More windows than vm.max_map_count with madvise (a mapping kept per
+  # window): refused before the run, saying why (every mmap past the limit
+  # failed with ENOMEM, reported as "N calls failed"). A sparse file.
+  local max
+  max=$(cat /proc/sys/vm/max_map_count 2> /dev/null)
+  if [ -n "$max" ]; then
+    truncate -s $(((max + 1) * 4096)) sparse.bin
+    timeout 60 "$GSYS_MMAP" sparse.bin --window=4K > /dev/null 2> err.txt
+    status "windows over vm.max_map_count" 1 $?
+    grep -q "keeps a mapping per window.*vm.max_map_count.*--release=munmap" err.txt ||
+      fail "windows over vm.max_map_count: no explanation: $(cat err.txt)"
+    rm -f sparse.bin
+  fi
+}
+
+# A file truncated while the kernel reads it through its mappings: pages
+# past the new end fault with SIGBUS. The program says so and exits 1 (it
+# died of the signal); a run that ended before the truncation is fine too.
+case_shrinking_file() {
+  "$GSYS_MMAP" --generate=128M shrink.bin --window=4K --release=munmap --blocks=1 --threads=32 > /dev/null
+  status "128 MiB file" 0 $?
+  local pid rc
+  "$GSYS_MMAP" shrink.bin --window=4K --release=munmap --blocks=1 --threads=32 > out.txt 2> err.txt &
+  pid=$!
+  sleep 0.5
+  truncate -s 1M shrink.bin
+  wait "$pid"
+  rc=$?
+  CHECKS=$((CHECKS + 1))
+  if [ "$rc" = 1 ]; then
+    grep -q "shrink.bin: a mapped page could not be read (SIGBUS" err.txt || fail "shrinking file: no message: $(cat err.txt)"
+  elif [ "$rc" = 0 ]; then
+    echo "note: the run ended before the file was truncated"
+  else
+    fail "shrinking file: exit status $rc: $(cat err.txt)"
+  fi
 }
 
 run_case "$CASE"

@@ -76,6 +76,14 @@ case_errors() {
   compare "missing first file (column width 1)" -- missing.txt a.txt
   compare "directory" -- dir
   compare "directory among files" -- a.txt dir
+  # A FIFO without a writer counts as empty (read as far as its size says),
+  # not waited on: the open blocked for good (GNU wc waits for a writer).
+  mkfifo fifo
+  timeout 20 "$GSYS_WC" fifo a.txt > fifo.out 2> fifo.err
+  status "FIFO without a writer" 0 $?
+  printf '      0       0       0 fifo\n      1       2       8 a.txt\n      1       2       8 total\n' > fifo.exp
+  same "FIFO without a writer: stdout" fifo.exp fifo.out
+  same "FIFO without a writer: stderr" /dev/null fifo.err
   "$GSYS_WC" > /dev/null 2>&1
   status "no file (standard input is not supported)" 1 $?
   "$GSYS_WC" --bogus a.txt > /dev/null 2>&1

@@ -38,7 +38,7 @@ expect 0 "3 images" "$vlm" make-prompt --model="$dir/m" --images=3 --grid=1,8,8 
 want=$("$vlm" prefill --model="$dir/m" --prompt="$dir/data/p.json" --top-k=3 | awk '/^top-3/ {on = 1; next} on {printf "%s ", $1}')
 [ -n "$want" ] || fail "prefill printed no top-3"
 
-start_server "$dir/serve.out" --model="$dir/m" --port=0 --data="$dir/data" --requests=20 --max-request=10000 \
+start_server "$dir/serve.out" --model="$dir/m" --port=0 --data="$dir/data" --requests=21 --max-request=10000 \
   --max-tokens=150 --max-images=2 --queue=4 --log="$dir/serve.log"
 
 # A second server cannot have the port.
@@ -61,7 +61,7 @@ for i in 0 1 2 3 4 5; do
   [ "$got " = "$want" ] || fail "request $i of the burst: top-3 '$got', prefill's '$want': $out"
 done
 
-# 8-18: bad requests (an empty datagram too: it does not stop the server), each answered with its reason.
+# 8-19: bad requests (an empty datagram too: it does not stop the server), each answered with its reason.
 expect 1 "error: request: line 1, column 21: unexpected end of input" "$vlm" client --port="$port" --raw='{"id": 5, "prompt": '
 expect 1 "error: request: line 1, column 1: unexpected end of input" "$vlm" client --port="$port" --raw=''
 expect 1 "error: request of 12000 bytes: the server takes at most 10000" "$vlm" client --port="$port" --raw="$(head -c 12000 /dev/zero | tr '\0' x)"
@@ -86,16 +86,22 @@ expect 1 "error: prompt with 3 images: the server takes at most 2" "$vlm" client
 mkdir "$dir/data/sub"
 expect 1 "error: .*/data/sub: is a directory" "$vlm" client --port="$port" \
   --raw='{"id": 11, "prompt": {"content": [{"image": "sub", "grid": [1, 8, 8]}]}}'
+# A FIFO without a writer in the data directory: refused (its open blocked
+# the server for good, SIGTERM included).
+mkfifo "$dir/data/fifo"
+expect 1 "error: .*/data/fifo: not a regular file" timeout 60 "$vlm" client --port="$port" --timeout=30 \
+  --raw='{"id": 12, "prompt": {"content": [{"image": "fifo", "grid": [1, 8, 8]}]}}'
+exec 3<>"$dir/data/fifo"  # a writer: a server still blocked in that open goes on (and the test ends)
 
-# 19-20: and it still serves.
+# 20-21: and it still serves.
 expect 0 "2 of 2 answered" "$vlm" client --port="$port" --prompt="$dir/data/p.json" --requests=2
 
 wait "$server"
 rc=$?
 [ "$rc" = 0 ] || fail "server exited $rc: $(cat "$dir/serve.out")"
-grep -q "stopped (--requests reached): 20 requests answered (11 errors, of which 1 oversized" "$dir/serve.out" ||
+grep -q "stopped (--requests reached): 21 requests answered (12 errors, of which 1 oversized" "$dir/serve.out" ||
   fail "server summary: $(cat "$dir/serve.out")"
-[ "$(wc -l <"$dir/serve.log")" = 20 ] || fail "the log has $(wc -l <"$dir/serve.log") lines, not 20"
+[ "$(wc -l <"$dir/serve.log")" = 21 ] || fail "the log has $(wc -l <"$dir/serve.log") lines, not 21"
 [ "$(grep -c '"ok":true' "$dir/serve.log")" = 9 ] || fail "the log has not 9 ok replies: $(cat "$dir/serve.log")"
 
 # SIGTERM while the receiver waits: a clean stop.
