@@ -15,6 +15,10 @@
 
 #include "genesys/sim/block.h"
 
+#if GSYS_SIM_ASAN
+#include <sanitizer/asan_interface.h>
+#endif
+
 namespace gsys::sim::detail {
 
 namespace {
@@ -64,8 +68,24 @@ stack_arena::stack_arena(u32 slots) : slot_bytes_(fiber_stack_bytes() + page_byt
   free_.reserve(slots_);
 }
 
+// A fiber that ends mid-frame (its block abandoned, a thread that never
+// returned) leaves its frames' ASan redzones poisoned, and munmap does not
+// clear shadow memory: the next mapping at those addresses (a ring, a
+// buffer) was reported as a stack-buffer-underflow. No-op without ASan.
+namespace {
+void unpoison(void* p, std::size_t bytes)
+{
+#if GSYS_SIM_ASAN
+  __asan_unpoison_memory_region(p, bytes);
+#else
+  (void)p, (void)bytes;
+#endif
+}
+}  // namespace
+
 stack_arena::~stack_arena()
 {
+  unpoison(base_, slot_bytes_ * slots_);
   munmap(base_, slot_bytes_ * slots_);
   guard_budget().fetch_add(guards_, std::memory_order_relaxed);
 }
@@ -96,6 +116,7 @@ boost::context::stack_context stack_arena::take()
 
 void stack_arena::give_back(const boost::context::stack_context& s)
 {
+  unpoison(static_cast<char*>(s.sp) - s.size, s.size);  // the next fiber starts clean
   free_.push_back((u32)((static_cast<char*>(s.sp) - base_) / slot_bytes_ - 1));
 }
 
