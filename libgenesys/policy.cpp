@@ -116,6 +116,9 @@ policy::policy(const policy_options& o, std::uint64_t user_top) : opt_(o), user_
 
 namespace {
 
+// Whose fd is, if genesys's: an executor's, or a fixed-file table's copy.
+enum class fd_owner { none, executor, table_copy };
+
 // Executor descriptors of every runtime in the process: runtime A's kernel
 // must not close runtime B's io_uring fd either (v1 did, and B hung). A
 // multiset: each protection is withdrawn by its owner alone. The fixed-file
@@ -124,6 +127,7 @@ struct protected_fds {
   std::mutex mu;
   std::multiset<int> fds;
   std::multiset<int> table_copies;
+  std::multiset<int>& of(fd_owner o) { return o == fd_owner::table_copy ? table_copies : fds; }
 };
 protected_fds& process_fds()
 {
@@ -131,24 +135,21 @@ protected_fds& process_fds()
   return *p;
 }
 
-void protect_in_process(int fd, bool table_copy = false)
+void protect_in_process(int fd, fd_owner owner = fd_owner::executor)
 {
   protected_fds& g = process_fds();
   std::lock_guard lk(g.mu);
-  (table_copy ? g.table_copies : g.fds).insert(fd);
+  g.of(owner).insert(fd);
 }
 
-void unprotect_in_process(int fd, bool table_copy = false)
+void unprotect_in_process(int fd, fd_owner owner = fd_owner::executor)
 {
   protected_fds& g = process_fds();
   std::lock_guard lk(g.mu);
-  std::multiset<int>& set = table_copy ? g.table_copies : g.fds;
-  auto it = set.find(fd);
-  if (it != set.end()) set.erase(it);
+  std::multiset<int>& set = g.of(owner);
+  if (auto it = set.find(fd); it != set.end()) set.erase(it);
 }
 
-// Whose fd is, if genesys's: an executor's, or a fixed-file table's copy.
-enum class fd_owner { none, executor, table_copy };
 fd_owner protected_in_process(int fd)
 {
   protected_fds& g = process_fds();
@@ -201,7 +202,7 @@ std::shared_ptr<const fixed_files> fixed_files::open(std::span<const int> fds)
       if (copy < 0) throw setup_error(which + ": " + std::strerror(errno));
     }
     t->fds_.push_back(copy);  // before it is protected: the destructor closes and unprotects what is here
-    if (copy >= 0) protect_in_process(copy, true);
+    if (copy >= 0) protect_in_process(copy, fd_owner::table_copy);
   }
   return t;
 }
@@ -210,7 +211,7 @@ fixed_files::~fixed_files()
 {
   for (int fd : fds_) {
     if (fd < 0) continue;
-    unprotect_in_process(fd, true);
+    unprotect_in_process(fd, fd_owner::table_copy);
     ::close(fd);
   }
 }

@@ -435,9 +435,8 @@ EX_HOST_DEVICE inline bool kv_unfinished_line_closes(const char* req, u32 pos, u
   u32 p = pos;
   while (p < n && req[p] == ' ') ++p;
   if (p - pos > 100) return true;
-  const bool get = n - p >= 4 && req[p] == 'g' && req[p + 1] == 'e' && req[p + 2] == 't' && req[p + 3] == ' ';
-  const bool gets = n - p >= 5 && req[p] == 'g' && req[p + 1] == 'e' && req[p + 2] == 't' && req[p + 3] == 's' &&
-                    req[p + 4] == ' ';
+  const bool get = n - p >= 4 && kv_token_is(req, kv_span{p, 4}, "get ");
+  const bool gets = n - p >= 5 && kv_token_is(req, kv_span{p, 5}, "gets ");
   return !get && !gets;
 }
 
